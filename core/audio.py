@@ -1,0 +1,123 @@
+"""Decode any common recording to 16 kHz mono float32, with PyAV (it bundles ffmpeg's codecs).
+
+The format is detected from the bytes, never from the file name, so an MP3 named ``.wav`` works.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import AudioError
+
+SAMPLE_RATE = 16_000
+MIN_SECONDS = 0.1
+# A peak below this (about -80 dBFS) is digital silence: there is nothing for whisper to hear.
+SILENCE_PEAK = 1e-4
+
+# PyAV's container names -> the extension we store the original under.
+_EXTENSIONS = {
+    "wav": "wav",
+    "mp3": "mp3",
+    "flac": "flac",
+    "ogg": "ogg",
+    "mov,mp4,m4a,3gp,3g2,mj2": "m4a",
+    "matroska,webm": "webm",
+    "aac": "aac",
+    "aiff": "aiff",
+}
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    samples: np.ndarray  # float32, mono, 16 kHz, in [-1, 1]
+    container: str  # what PyAV detected, e.g. "mp3" or "matroska,webm"
+    codec: str
+    source_rate: int
+    source_channels: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+    @property
+    def extension(self) -> str:
+        """File extension matching the detected content (``bin`` when the container is unusual)."""
+        return _EXTENSIONS.get(self.container, "bin")
+
+    @property
+    def is_silent(self) -> bool:
+        return float(np.max(np.abs(self.samples), initial=0.0)) < SILENCE_PEAK
+
+
+def decode_audio(data: bytes, *, max_seconds: float = 600.0) -> DecodedAudio:
+    """Decode ``data`` (the whole file's bytes) or raise :class:`AudioError` saying what is wrong."""
+    import av
+
+    if not data:
+        raise AudioError("the file is empty")
+    try:
+        container = av.open(io.BytesIO(data), mode="r")
+    except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError) as err:
+        raise AudioError(f"not an audio file (its format was not recognised: {_reason(err)})") from None
+    with container:
+        streams = container.streams.audio
+        if not streams:
+            raise AudioError(f"not an audio file (a {container.format.name!r} file with no audio stream)")
+        stream = streams[0]
+        # Refuse a long file from its header before spending time decoding it.
+        if container.duration is not None and container.duration / 1e6 > max_seconds + 1.0:
+            raise AudioError(_too_long(container.duration / 1e6, max_seconds))
+        samples = _decode_stream(container, stream, max_seconds)
+        decoded = DecodedAudio(
+            samples=samples,
+            container=container.format.name,
+            codec=stream.codec_context.name,
+            source_rate=int(stream.codec_context.sample_rate or 0),
+            source_channels=int(stream.codec_context.channels or 0),
+        )
+    if decoded.duration < MIN_SECONDS:
+        raise AudioError(f"the recording is too short ({decoded.duration:.2f} s; at least {MIN_SECONDS} s is needed)")
+    return decoded
+
+
+def _decode_stream(container, stream, max_seconds: float) -> np.ndarray:
+    import av
+
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    chunks: list[np.ndarray] = []
+    total = 0
+    limit = int(max_seconds * SAMPLE_RATE)
+
+    def take(frames) -> None:
+        nonlocal total
+        for frame in frames:
+            chunk = frame.to_ndarray().reshape(-1)
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:
+            raise AudioError(_too_long(total / SAMPLE_RATE, max_seconds))
+
+    try:
+        for frame in container.decode(stream):
+            take(resampler.resample(frame))
+        take(resampler.resample(None))  # flush what the resampler still holds
+    except av.error.FFmpegError as err:
+        if not chunks:
+            raise AudioError(f"the audio could not be decoded ({_reason(err)})") from None
+        # A truncated file: keep what decoded cleanly, as players do, if it is long enough.
+    if not chunks:
+        raise AudioError("the audio could not be decoded (no audio frames in the file)")
+    samples = np.concatenate(chunks).astype(np.float32, copy=False)
+    return np.clip(samples, -1.0, 1.0)
+
+
+def _too_long(seconds: float, max_seconds: float) -> str:
+    return f"the recording is too long ({seconds:.0f} s; the limit is {max_seconds:.0f} s)"
+
+
+def _reason(err: Exception) -> str:
+    text = getattr(err, "strerror", None) or str(err)
+    return text.split(":")[-1].strip() or type(err).__name__

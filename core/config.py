@@ -1,0 +1,75 @@
+"""Settings read from the environment: profile, data folder and model ids.
+
+``V2I_PROFILE``       ``default`` (the real models) or ``tiny`` (random-weight miniatures, built locally)
+``V2I_DATA_DIR``      where the database, audio and images live (default ``data/``)
+``V2I_WHISPER_MODEL`` whisper size name or checkpoint path (default ``base``)
+``V2I_SD_MODEL``      diffusers model id or folder (default ``stable-diffusion-v1-5/stable-diffusion-v1-5``)
+``V2I_CLIP_MODEL``    transformers model id or folder (default ``openai/clip-vit-base-patch32``)
+``V2I_MAX_AUDIO_SECONDS`` longest accepted recording (default 600)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Mapping
+
+PROFILES = ("default", "tiny")
+
+DEFAULT_WHISPER_MODEL = "base"
+DEFAULT_SD_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
+DEFAULT_MAX_AUDIO_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: str = "default"
+    data_dir: Path = Path("data")
+    whisper_model: str = DEFAULT_WHISPER_MODEL
+    sd_model: str = DEFAULT_SD_MODEL
+    clip_model: str = DEFAULT_CLIP_MODEL
+    max_audio_seconds: float = DEFAULT_MAX_AUDIO_SECONDS
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.profile == "tiny"
+
+    @property
+    def tiny_models_dir(self) -> Path:
+        """Where the ``tiny`` profile builds its miniatures (once, then reused)."""
+        return self.data_dir / "tiny-models"
+
+    def with_overrides(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from environment variables; an unknown profile lists the valid ones."""
+    env = os.environ if environ is None else environ
+    profile = env.get("V2I_PROFILE", "default").strip() or "default"
+    if profile not in PROFILES:
+        raise ValueError(f"V2I_PROFILE={profile!r} is not a profile; choose one of: {', '.join(PROFILES)}")
+    data_dir = Path(env.get("V2I_DATA_DIR", "data")).expanduser()
+    max_seconds_text = env.get("V2I_MAX_AUDIO_SECONDS", str(DEFAULT_MAX_AUDIO_SECONDS))
+    try:
+        max_seconds = float(max_seconds_text)
+    except ValueError:
+        raise ValueError(f"V2I_MAX_AUDIO_SECONDS={max_seconds_text!r} is not a number of seconds") from None
+    if profile == "tiny":
+        # The tiny profile's ids point at folders it builds itself; explicit overrides still win.
+        from .tiny import tiny_model_paths
+
+        paths = tiny_model_paths(data_dir / "tiny-models")
+        defaults = (str(paths.whisper), str(paths.sd), str(paths.clip))
+    else:
+        defaults = (DEFAULT_WHISPER_MODEL, DEFAULT_SD_MODEL, DEFAULT_CLIP_MODEL)
+    return Settings(
+        profile=profile,
+        data_dir=data_dir,
+        whisper_model=env.get("V2I_WHISPER_MODEL") or defaults[0],
+        sd_model=env.get("V2I_SD_MODEL") or defaults[1],
+        clip_model=env.get("V2I_CLIP_MODEL") or defaults[2],
+        max_audio_seconds=max_seconds,
+    )

@@ -1,0 +1,33 @@
+"""Errors that carry a message meant for a person: callers show ``str(err)``, never a traceback."""
+
+
+class V2IError(Exception):
+    """Base class for every error the pipeline raises on purpose."""
+
+
+class AudioError(V2IError, ValueError):
+    """The recording cannot be used: empty, not audio, undecodable, too short or too long."""
+
+
+class NoSpeechError(V2IError, ValueError):
+    """The recording decoded, but nothing was said in it."""
+
+
+class InvalidOptionError(V2IError, ValueError):
+    """A generation option (steps, guidance, seed, size, scheduler, style...) is out of range."""
+
+
+class ModelLoadError(V2IError, RuntimeError):
+    """A model could not be loaded; the message names the model, the cache folder and the fix."""
+
+
+class NotFoundError(V2IError, LookupError):
+    """No stored generation (or job) has this id."""
+
+
+class StorageError(V2IError, OSError):
+    """The data folder cannot be written (read-only, disk full...)."""
+
+
+class CancelledError(V2IError):
+    """The run was cancelled by the person who asked for it."""

@@ -1,0 +1,67 @@
+"""Schema versions, applied in order and recorded in ``migrations``; each runs in its own transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import sqlite_utils
+
+
+def _v1_generations(db: sqlite_utils.Database) -> None:
+    db["generations"].create(
+        {
+            "id": str, "created_at": str,
+            "audio_filename": str, "audio_path": str, "audio_sha256": str, "audio_duration": float, "audio_format": str,
+            "transcript": str, "language": str, "task": str, "avg_logprob": float, "no_speech_prob": float,
+            "style": str, "prompt": str, "negative_prompt": str, "prompt_truncated": int,
+            "seed": int, "steps": int, "guidance": float, "scheduler": str, "width": int, "height": int,
+            "whisper_model": str, "sd_model": str, "clip_model": str, "profile": str, "device": str,
+            "safety_checker": int, "nsfw": int, "image_path": str,
+            "t_decode": float, "t_transcribe": float, "t_enhance": float, "t_generate": float, "t_total": float,
+        },
+        pk="id",
+        not_null={"created_at", "transcript", "prompt", "image_path", "audio_path"},
+    )
+    db["generations"].create_index(["created_at"])
+    db["generations"].create_index(["language"])
+    db["generations"].enable_fts(["transcript", "prompt"], create_triggers=True, tokenize="unicode61")
+
+
+def _v2_jobs(db: sqlite_utils.Database) -> None:
+    db["jobs"].create(
+        {
+            "id": str, "created_at": str, "owner": str, "status": str, "options": str,
+            "audio_filename": str, "upload_path": str,
+            "stage": str, "step": int, "total_steps": int,
+            "started_at": str, "finished_at": str, "error": str, "cancel_requested": int, "generation_id": str,
+        },
+        pk="id",
+        not_null={"created_at", "status", "options"},
+        defaults={"status": "queued", "cancel_requested": 0, "step": 0, "total_steps": 0},
+    )
+    db["jobs"].create_index(["status", "created_at"])
+
+
+MIGRATIONS = [("0001_generations", _v1_generations), ("0002_jobs", _v2_jobs)]
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply every migration not yet recorded; returns the names applied now."""
+    applied_now = []
+    db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for name, apply in MIGRATIONS:
+        # BEGIN IMMEDIATE takes the write lock first, so two processes starting at once cannot both apply it.
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("SELECT 1 FROM migrations WHERE name = ?", [name]).fetchone() is None:
+                apply(db)
+                db.execute(
+                    "INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
+                    [name, datetime.now(timezone.utc).isoformat()],
+                )
+                applied_now.append(name)
+        except BaseException:
+            db.rollback()
+            raise
+        db.commit()
+    return applied_now

@@ -1,0 +1,198 @@
+"""Model loaders: the real ones (``whisper.load_model``, ``from_pretrained`` with real ids), used offline
+once cached, and a process-wide, thread-safe cache so each model loads once per process.
+
+A model that is neither cached nor downloadable raises :class:`ModelLoadError` naming the model, the
+cache folder and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import Settings
+from .errors import ModelLoadError
+
+
+def best_device() -> str:
+    """cuda, then mps, then cpu."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def whisper_cache_dir() -> Path:
+    return Path(os.getenv("XDG_CACHE_HOME", Path.home() / ".cache")) / "whisper"
+
+
+def hf_cache_dir() -> Path:
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def _quiet_libraries() -> None:
+    """Loading bars and the "safety checker disabled" notice would bury our own progress and errors;
+    the safety checker is off on purpose (a setting, stored with each generation)."""
+    import diffusers
+    import transformers
+
+    diffusers.logging.set_verbosity_error()
+    diffusers.logging.disable_progress_bar()
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+
+
+def load_whisper(name: str, device: str):
+    import whisper
+
+    if name not in whisper.available_models() and not os.path.isfile(name):
+        raise ModelLoadError(
+            f"unknown whisper model {name!r}; choose one of: {', '.join(whisper.available_models())}, "
+            "or give the path of a checkpoint file"
+        )
+    try:
+        return whisper.load_model(name, device=device, download_root=str(whisper_cache_dir()))
+    except Exception as err:  # URLError, a corrupt checkpoint, a checksum mismatch...
+        raise ModelLoadError(
+            f"could not load whisper model {name!r} ({type(err).__name__}: {err}). It is looked for in "
+            f"{whisper_cache_dir()}. Fix: run once with network access so it downloads there, or copy "
+            f"{name}.pt into that folder; for offline tests and demos use V2I_PROFILE=tiny."
+        ) from err
+
+
+def _from_pretrained(cls, model_id: str, what: str, **kwargs):
+    """Cache first (no network needed once downloaded), then the hub; a clear error if neither works."""
+    if os.path.isdir(model_id):
+        try:
+            return cls.from_pretrained(model_id, **kwargs)
+        except Exception as err:
+            raise ModelLoadError(f"could not load the {what} model folder {model_id!r}: {err}") from err
+    try:
+        return cls.from_pretrained(model_id, local_files_only=True, **kwargs)
+    except Exception:
+        pass  # not cached yet (or incomplete): try the hub unless told to stay offline
+    try:
+        if os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise OSError("HF_HUB_OFFLINE=1 and the model is not in the cache")
+        return cls.from_pretrained(model_id, **kwargs)
+    except Exception as err:
+        raise ModelLoadError(
+            f"could not load the {what} model {model_id!r} ({type(err).__name__}: {str(err)[:300]}). "
+            f"It is looked for in the Hugging Face cache {hf_cache_dir()}. Fix: run once with network "
+            f"access so it downloads there (`huggingface-cli download {model_id}`), or set the model to a "
+            "local folder; for offline tests and demos use V2I_PROFILE=tiny."
+        ) from err
+
+
+def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = False):
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    # fp16 halves memory and doubles speed on CUDA; on CPU it is slow or unsupported, so fp32 there.
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if not safety_checker:
+        kwargs.update(safety_checker=None, requires_safety_checker=False)
+    _quiet_libraries()
+    pipe = _from_pretrained(StableDiffusionPipeline, model_id, "Stable Diffusion", **kwargs)
+    pipe = pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)  # callers show their own progress
+    return pipe
+
+
+@dataclass(frozen=True)
+class ClipBundle:
+    model: Any
+    processor: Any
+    device: str
+
+
+def load_clip(model_id: str, device: str) -> ClipBundle:
+    from transformers import CLIPModel, CLIPProcessor
+
+    _quiet_libraries()
+    model = _from_pretrained(CLIPModel, model_id, "CLIP").to(device).eval()
+    processor = _from_pretrained(CLIPProcessor, model_id, "CLIP processor")
+    return ClipBundle(model, processor, device)
+
+
+@dataclass
+class LoadedModel:
+    """A loaded model and the lock that serialises its use: none of these models is safe to run
+    from two threads at once (the diffusers pipeline keeps scheduler state per call)."""
+
+    model: Any
+    name: str
+    device: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class ModelCache:
+    """Loads each model once per process; concurrent first requests wait for the one load."""
+
+    def __init__(self, settings: Settings, device: str | None = None):
+        self.settings = settings
+        self._device = device
+        self._models: dict[tuple, LoadedModel] = {}
+        self._guard = threading.Lock()
+        self._key_locks: dict[tuple, threading.Lock] = {}
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            self._device = best_device()
+        return self._device
+
+    def whisper(self) -> LoadedModel:
+        name = self.settings.whisper_model
+        return self._get(("whisper", name), lambda: load_whisper(name, self.device), name)
+
+    def stable_diffusion(self, safety_checker: bool = False) -> LoadedModel:
+        model_id = self.settings.sd_model
+        return self._get(
+            ("sd", model_id, safety_checker),
+            lambda: load_stable_diffusion(model_id, self.device, safety_checker=safety_checker),
+            model_id,
+        )
+
+    def clip(self) -> LoadedModel:
+        model_id = self.settings.clip_model
+        return self._get(("clip", model_id), lambda: load_clip(model_id, self.device), model_id)
+
+    def _get(self, key: tuple, load: Callable[[], Any], name: str) -> LoadedModel:
+        loaded = self._models.get(key)
+        if loaded is not None:
+            return loaded
+        with self._guard:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            loaded = self._models.get(key)
+            if loaded is None:
+                if self.settings.is_tiny:
+                    from .tiny import ensure_tiny_models
+
+                    ensure_tiny_models(self.settings.tiny_models_dir)
+                loaded = self._models[key] = LoadedModel(load(), name, self.device)
+        return loaded
+
+
+_shared: dict[Settings, ModelCache] = {}
+_shared_guard = threading.Lock()
+
+
+def shared_models(settings: Settings) -> ModelCache:
+    """The process-wide cache for these settings (the CLI, the job worker and the pages share it)."""
+    with _shared_guard:
+        cache = _shared.get(settings)
+        if cache is None:
+            cache = _shared[settings] = ModelCache(settings)
+        return cache

@@ -1,0 +1,59 @@
+"""PNG files carrying their generation parameters in AUTOMATIC1111's ``parameters`` text chunk
+(what A1111's PNG Info, ComfyUI, InvokeAI and civitai read), plus the transcript in its own chunk."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+from PIL import Image, PngImagePlugin
+
+
+def a1111_parameters(meta: dict[str, Any]) -> str:
+    """``prompt``, ``Negative prompt: ...``, then ``Steps: N, Sampler: ..., CFG scale: ..., Seed: ..., ...``."""
+    settings = [
+        ("Steps", meta["steps"]),
+        ("Sampler", meta["sampler"]),
+        ("CFG scale", _number(meta["guidance"])),
+        ("Seed", meta["seed"]),
+        ("Size", f"{meta['width']}x{meta['height']}"),
+        ("Model", meta["model"]),
+    ]
+    # Values may not contain the separators; collapse newlines so the block stays three lines.
+    line = ", ".join(f"{key}: {_flat(value)}" for key, value in settings)
+    lines = [_flat(meta["prompt"])]
+    if meta.get("negative_prompt"):
+        lines.append(f"Negative prompt: {_flat(meta['negative_prompt'])}")
+    lines.append(line)
+    return "\n".join(lines)
+
+
+def png_bytes(image: Image.Image, meta: dict[str, Any]) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", a1111_parameters(meta))
+    if meta.get("transcript"):
+        info.add_itxt("transcript", meta["transcript"])  # iTXt: UTF-8, any language
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def read_parameters(path_or_bytes) -> dict[str, Any]:
+    """Parse the chunks back, as a PNG-info reader does: prompt, negative prompt, the settings line, transcript."""
+    source = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else path_or_bytes
+    with Image.open(source) as image:
+        text = image.text.get("parameters", "")
+        transcript = image.text.get("transcript")
+    lines = text.split("\n")
+    settings = dict(re.findall(r"\s*([\w ]+):\s*([^,]+)(?:,|$)", lines[-1])) if lines else {}
+    negative = next((l[len("Negative prompt: "):] for l in lines[1:-1] if l.startswith("Negative prompt: ")), "")
+    return {"prompt": lines[0] if len(lines) > 1 else "", "negative_prompt": negative, "settings": settings, "transcript": transcript}
+
+
+def _flat(value: Any) -> str:
+    return " ".join(str(value).split())
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"

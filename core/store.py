@@ -1,0 +1,190 @@
+"""SQLite storage through sqlite-utils: one write path, in ``BEGIN IMMEDIATE`` transactions, WAL mode.
+
+Each thread gets its own connection (sqlite3 connections are bound to the thread that opened them,
+and Streamlit runs every script run in a new thread).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+
+from .errors import NotFoundError, StorageError
+from .migrations import migrate
+from .paths import check_id, inside, remove_quietly, sweep_temp_files
+
+DB_NAME = "v2i.db"
+BUSY_TIMEOUT_MS = 30_000
+SORTABLE = (
+    "created_at", "language", "steps", "guidance", "seed", "scheduler", "sd_model", "audio_duration",
+    "t_decode", "t_transcribe", "t_enhance", "t_generate", "t_total", "audio_filename",
+)
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """What the History page and ``python -m core history`` can narrow generations by."""
+
+    search: str | None = None  # full-text search over transcript and prompt
+    language: str | None = None
+    sd_model: str | None = None
+    steps: int | None = None
+    since: str | None = None  # ISO date or datetime, inclusive
+    until: str | None = None  # ISO date or datetime, exclusive
+    ids: tuple[str, ...] | None = field(default=None)
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        if self.search and self.search.strip():
+            clauses.append("rowid IN (SELECT rowid FROM generations_fts WHERE generations_fts MATCH ?)")
+            params.append(_fts_query(self.search))
+        for column in ("language", "sd_model", "steps"):
+            value = getattr(self, column)
+            if value not in (None, ""):
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if self.since:
+            clauses.append("created_at >= ?")
+            params.append(self.since)
+        if self.until:
+            clauses.append("created_at < ?")
+            params.append(self.until)
+        if self.ids is not None:
+            clauses.append(f"id IN ({', '.join('?' for _ in self.ids) or 'NULL'})")
+            params.extend(self.ids)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _fts_query(text: str) -> str:
+    # Every word becomes a quoted prefix term, so user text can never be FTS syntax (or SQL).
+    words = [w.replace('"', "") for w in text.split()]
+    return " ".join(f'"{w}"*' for w in words if w)
+
+
+class Store:
+    def __init__(self, data_dir: str | Path):
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / DB_NAME
+        self._local = threading.local()
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            migrate(self.db)
+        except (sqlite3.OperationalError, OSError) as err:
+            raise StorageError(f"cannot open the database {self.path}: {err}") from None
+
+    # -- connections and the one write path --------------------------------------------------------
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            db = self._local.db = sqlite_utils.Database(conn)
+        return db
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite_utils.Database]:
+        """The only way to change the database: one ``BEGIN IMMEDIATE`` transaction, all or nothing."""
+        db = self.db
+        try:
+            db.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as err:
+            raise StorageError(f"cannot write to the database {self.path}: {err}") from None
+        try:
+            yield db
+        except BaseException:
+            db.rollback()
+            raise
+        try:
+            db.conn.execute("COMMIT")
+        except sqlite3.OperationalError as err:
+            db.rollback()
+            raise StorageError(f"cannot write to the database {self.path}: {err}") from None
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # -- generations ------------------------------------------------------------------------------
+
+    def insert_generation(self, row: dict[str, Any]) -> None:
+        with self.write() as db:
+            db["generations"].insert(row)
+
+    def get_generation(self, generation_id: str) -> dict[str, Any]:
+        check_id(generation_id)
+        row = self.db.execute("SELECT * FROM generations WHERE id = ?", [generation_id]).fetchone()
+        if row is None:
+            raise NotFoundError(f"no generation with id {generation_id}")
+        return self._as_dict("generations", row)
+
+    def query_generations(
+        self, where: HistoryFilter = HistoryFilter(), *, sort: str = "created_at", descending: bool = True,
+        limit: int = 50, offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        if sort not in SORTABLE:
+            raise ValueError(f"cannot sort by {sort!r}; choose one of: {', '.join(SORTABLE)}")
+        clause, params = where.where()
+        order = "DESC" if descending else "ASC"
+        sql = f"SELECT * FROM generations{clause} ORDER BY {sort} {order}, id {order} LIMIT ? OFFSET ?"
+        cursor = self.db.execute(sql, [*params, int(limit), int(offset)])
+        columns = [c[0] for c in cursor.description]
+        return [dict(zip(columns, r)) for r in cursor.fetchall()]
+
+    def count_generations(self, where: HistoryFilter = HistoryFilter()) -> int:
+        clause, params = where.where()
+        return self.db.execute(f"SELECT count(*) FROM generations{clause}", params).fetchone()[0]
+
+    def delete_generation(self, generation_id: str) -> dict[str, Any]:
+        """Delete the row, then its files (a file without a row is swept; a row without files never exists)."""
+        row = self.get_generation(generation_id)
+        with self.write() as db:
+            db["generations"].delete(generation_id)
+        for key in ("image_path", "audio_path"):
+            if row.get(key):
+                remove_quietly(self.file_path(row[key]))
+        return row
+
+    def file_path(self, relative: str) -> Path:
+        return inside(self.data_dir, relative)
+
+    def sweep(self) -> dict[str, int]:
+        """Remove temp files and files that no row refers to (left by a run killed between the two)."""
+        removed_temp = sweep_temp_files(self.data_dir)
+        referenced = set()
+        for image, audio in self.db.execute("SELECT image_path, audio_path FROM generations"):
+            referenced.update((image, audio))
+        for upload in self.db.execute("SELECT upload_path FROM jobs WHERE upload_path IS NOT NULL"):
+            referenced.add(upload[0])
+        orphans = 0
+        for folder in ("images", "audio", "uploads"):
+            directory = self.data_dir / folder
+            if directory.is_dir():
+                for path in directory.iterdir():
+                    if path.is_file() and f"{folder}/{path.name}" not in referenced:
+                        remove_quietly(path)
+                        orphans += 1
+        return {"temp_files": removed_temp, "orphan_files": orphans}
+
+    def _as_dict(self, table: str, row: tuple) -> dict[str, Any]:
+        columns = [c.name for c in self.db[table].columns]
+        return dict(zip(columns, row))
+
+
+def public_record(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored generation as the CLI's JSON and the pages show it: models and timings grouped."""
+    record = {k: v for k, v in row.items() if not k.startswith("t_") and k not in ("whisper_model", "sd_model", "clip_model")}
+    record["models"] = {"whisper": row["whisper_model"], "sd": row["sd_model"], "clip": row["clip_model"]}
+    record["timings"] = {stage: row[f"t_{stage}"] for stage in ("decode", "transcribe", "enhance", "generate", "total")}
+    return record

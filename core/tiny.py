@@ -1,0 +1,178 @@
+"""The ``tiny`` profile: random-weight miniatures of whisper, SD 1.5 and CLIP, built locally.
+
+They are saved in the real on-disk formats (a whisper ``.pt`` checkpoint, diffusers and transformers
+``save_pretrained`` folders) so the very same loading and inference code runs on them, offline, in
+seconds. Their images are noise and their transcripts gibberish: they exist for tests and demos.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+SEED = 0
+_build_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class TinyModelPaths:
+    root: Path
+
+    @property
+    def whisper(self) -> Path:
+        return self.root / "whisper-tiny-random.pt"
+
+    @property
+    def sd(self) -> Path:
+        return self.root / "sd-tiny-random"
+
+    @property
+    def clip(self) -> Path:
+        return self.root / "clip-tiny-random"
+
+    def all_built(self) -> bool:
+        return self.whisper.is_file() and (self.sd / "model_index.json").is_file() and (self.clip / "config.json").is_file()
+
+
+def tiny_model_paths(root: str | Path) -> TinyModelPaths:
+    return TinyModelPaths(Path(root))
+
+
+def ensure_tiny_models(root: str | Path) -> TinyModelPaths:
+    """Build the miniatures under ``root`` unless they are already there; safe across threads and processes."""
+    paths = tiny_model_paths(root)
+    if paths.all_built():
+        return paths
+    with _build_lock:
+        if paths.all_built():
+            return paths
+        paths.root.mkdir(parents=True, exist_ok=True)
+        _publish(paths.whisper, build_tiny_whisper)
+        _publish(paths.sd, build_tiny_stable_diffusion)
+        _publish(paths.clip, build_tiny_clip)
+    return paths
+
+
+def _publish(target: Path, build) -> None:
+    """Build into a private temporary name, then rename: a reader never sees a half-written model."""
+    if target.exists():
+        return
+    tmp = target.with_name(f".tmp-{os.getpid()}-{threading.get_ident()}-{target.name}")
+    try:
+        build(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not target.exists():  # another process won the race: theirs is as good as ours
+                raise
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+
+
+def build_tiny_whisper(path: Path) -> None:
+    import torch
+    from whisper.model import ModelDimensions, Whisper
+
+    # n_mels and n_audio_ctx must stay: transcribe pads audio to 30 s windows of 80-mel frames.
+    # n_vocab=51865 selects the multilingual tokenizer, whose files ship inside the package.
+    dims = ModelDimensions(
+        n_mels=80, n_audio_ctx=1500, n_audio_state=64, n_audio_head=2, n_audio_layer=2,
+        n_vocab=51865, n_text_ctx=448, n_text_state=64, n_text_head=2, n_text_layer=2,
+    )
+    generator = torch.Generator().manual_seed(SEED)
+    torch.manual_seed(SEED)
+    model = Whisper(dims)
+    with torch.no_grad():
+        # The decoder's positional embedding is created with torch.empty (uninitialised memory).
+        for param in model.parameters():
+            param.copy_(torch.randn(param.shape, generator=generator) * 0.05)
+    torch.save({"dims": asdict(dims), "model_state_dict": model.state_dict()}, path)
+
+
+def build_clip_tokenizer():
+    """A byte-level CLIP tokenizer built in memory (the real vocabulary lives on the hub)."""
+    from transformers import CLIPTokenizer
+
+    chars = _byte_characters()
+    vocab: dict[str, int] = {}
+    for token in chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"]:
+        vocab.setdefault(token, len(vocab))
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+
+
+def _byte_characters() -> list[str]:
+    """GPT-2/CLIP's printable stand-in for each of the 256 bytes (the byte-level BPE alphabet)."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    extra = iter(range(256, 512))
+    return [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
+
+
+def _tiny_text_config():
+    from transformers import CLIPTextConfig
+
+    tokenizer = build_clip_tokenizer()
+    return tokenizer, CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_attention_heads=4,
+        num_hidden_layers=2, max_position_embeddings=77, projection_dim=32,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+def _tiny_vision_config():
+    from transformers import CLIPVisionConfig
+
+    return CLIPVisionConfig(
+        image_size=224, patch_size=32, hidden_size=32, intermediate_size=37, num_attention_heads=4,
+        num_hidden_layers=2, projection_dim=32,
+    )
+
+
+def build_tiny_stable_diffusion(path: Path) -> None:
+    import torch
+    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPTextModel
+
+    torch.manual_seed(SEED)
+    tokenizer, text_config = _tiny_text_config()
+    # Same block layout as SD 1.5 in miniature; four VAE blocks keep its 8x latent scale, so 512x512 works.
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=64, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32, norm_num_groups=8, attention_head_dim=4,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(8, 8, 16, 16), in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=8,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4, sample_size=512,
+        layers_per_block=1,
+    )
+    # SD 1.5's own scheduler configuration (the original recipe's PNDM).
+    scheduler = PNDMScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000,
+        skip_prk_steps=True, steps_offset=1, set_alpha_to_one=False,
+    )
+    safety_checker = StableDiffusionSafetyChecker(
+        CLIPConfig(text_config=text_config.to_dict(), vision_config=_tiny_vision_config().to_dict(), projection_dim=32)
+    )
+    pipe = StableDiffusionPipeline(
+        unet=unet, vae=vae, text_encoder=CLIPTextModel(text_config), tokenizer=tokenizer, scheduler=scheduler,
+        safety_checker=safety_checker, feature_extractor=CLIPImageProcessor(), requires_safety_checker=False,
+    )
+    pipe.save_pretrained(path)
+
+
+def build_tiny_clip(path: Path) -> None:
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    torch.manual_seed(SEED)
+    tokenizer, text_config = _tiny_text_config()
+    config = CLIPConfig(text_config=text_config.to_dict(), vision_config=_tiny_vision_config().to_dict(), projection_dim=32)
+    CLIPModel(config).save_pretrained(path)
+    CLIPProcessor(image_processor=CLIPImageProcessor(), tokenizer=tokenizer).save_pretrained(path)
