@@ -6,6 +6,7 @@
 ``V2I_SD_MODEL``      diffusers model id or folder (default ``stable-diffusion-v1-5/stable-diffusion-v1-5``)
 ``V2I_CLIP_MODEL``    transformers model id or folder (default ``openai/clip-vit-base-patch32``)
 ``V2I_MAX_AUDIO_SECONDS`` longest accepted recording (default 600)
+``V2I_TINY_MODELS_DIR`` where the ``tiny`` profile builds its miniatures (default ``<data dir>/tiny-models``)
 """
 
 from __future__ import annotations
@@ -31,15 +32,11 @@ class Settings:
     sd_model: str = DEFAULT_SD_MODEL
     clip_model: str = DEFAULT_CLIP_MODEL
     max_audio_seconds: float = DEFAULT_MAX_AUDIO_SECONDS
+    tiny_models_dir: Path = Path("data/tiny-models")  # where the tiny profile builds its miniatures, once
 
     @property
     def is_tiny(self) -> bool:
         return self.profile == "tiny"
-
-    @property
-    def tiny_models_dir(self) -> Path:
-        """Where the ``tiny`` profile builds its miniatures (once, then reused)."""
-        return self.data_dir / "tiny-models"
 
     def with_overrides(self, **changes) -> "Settings":
         return replace(self, **changes)
@@ -57,11 +54,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_seconds = float(max_seconds_text)
     except ValueError:
         raise ValueError(f"V2I_MAX_AUDIO_SECONDS={max_seconds_text!r} is not a number of seconds") from None
+    tiny_dir = Path(env.get("V2I_TINY_MODELS_DIR") or data_dir / "tiny-models").expanduser()
     if profile == "tiny":
         # The tiny profile's ids point at folders it builds itself; explicit overrides still win.
         from .tiny import tiny_model_paths
 
-        paths = tiny_model_paths(data_dir / "tiny-models")
+        paths = tiny_model_paths(tiny_dir)
         defaults = (str(paths.whisper), str(paths.sd), str(paths.clip))
     else:
         defaults = (DEFAULT_WHISPER_MODEL, DEFAULT_SD_MODEL, DEFAULT_CLIP_MODEL)
@@ -72,4 +70,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sd_model=env.get("V2I_SD_MODEL") or defaults[1],
         clip_model=env.get("V2I_CLIP_MODEL") or defaults[2],
         max_audio_seconds=max_seconds,
+        tiny_models_dir=tiny_dir,
     )

@@ -42,13 +42,14 @@ def hf_cache_dir() -> Path:
 def _quiet_libraries() -> None:
     """Loading bars and the "safety checker disabled" notice would bury our own progress and errors;
     the safety checker is off on purpose (a setting, stored with each generation)."""
-    import diffusers
     import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    import diffusers
 
     diffusers.logging.set_verbosity_error()
     diffusers.logging.disable_progress_bar()
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
 
 
 def load_whisper(name: str, device: str):
@@ -94,6 +95,7 @@ def _from_pretrained(cls, model_id: str, what: str, **kwargs):
 
 
 def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = False):
+    _quiet_libraries()
     import torch
     from diffusers import StableDiffusionPipeline
 
@@ -102,7 +104,6 @@ def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = 
     kwargs: dict[str, Any] = {"dtype": dtype}
     if not safety_checker:
         kwargs.update(safety_checker=None, requires_safety_checker=False)
-    _quiet_libraries()
     pipe = _from_pretrained(StableDiffusionPipeline, model_id, "Stable Diffusion", **kwargs)
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)  # callers show their own progress
@@ -117,9 +118,9 @@ class ClipBundle:
 
 
 def load_clip(model_id: str, device: str) -> ClipBundle:
+    _quiet_libraries()
     from transformers import CLIPModel, CLIPProcessor
 
-    _quiet_libraries()
     model = _from_pretrained(CLIPModel, model_id, "CLIP").to(device).eval()
     processor = _from_pretrained(CLIPProcessor, model_id, "CLIP processor")
     return ClipBundle(model, processor, device)

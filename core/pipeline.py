@@ -21,7 +21,7 @@ from .transcribe import Transcript, TranscribeOptions, transcribe
 
 # progress(stage, step, total): stage is one of STAGES; step/total count denoising steps while generating.
 Progress = Callable[[str, int, int], None]
-STAGES = ("decode", "transcribe", "enhance", "generate", "save")
+STAGES = ("load", "decode", "transcribe", "enhance", "generate", "save")
 
 
 @dataclass(frozen=True)
@@ -80,11 +80,15 @@ def run_generation(
     """Decode, transcribe, enhance, generate, then store files and row together. Returns the stored row."""
     report = progress or (lambda stage, step, total: None)
     timings: dict[str, float] = {}
-    started = time.perf_counter()
 
-    # 1. Validate everything that needs no model before spending any time.
+    # 1. Validate everything that needs no model, then load the models (once per process), before the clock starts.
     options = check_inputs(request.options).with_seed()
     check_style(request.style)
+    report("load", 0, 0)
+    sd = models.stable_diffusion(safety_checker=options.safety_checker)
+    if request.transcript is None:
+        models.whisper()
+    started = time.perf_counter()
 
     # 2. Decode the recording.
     report("decode", 0, 0)
@@ -107,7 +111,6 @@ def run_generation(
 
     # 4. Build the prompt, counting tokens with the pipeline's own tokenizer.
     report("enhance", 0, 0)
-    sd = models.stable_diffusion(safety_checker=options.safety_checker)
     tick = time.perf_counter()
     count = lambda text: count_clip_tokens(sd.model, text)  # noqa: E731
     enhanced = enhance_prompt(transcript.text, request.style, negative_prompt=request.negative_prompt, count_tokens=count)

@@ -7,6 +7,7 @@ and Streamlit runs every script run in a new thread).
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 import threading
 from dataclasses import dataclass, field
@@ -42,8 +43,12 @@ class HistoryFilter:
     def where(self) -> tuple[str, list[Any]]:
         clauses, params = [], []
         if self.search and self.search.strip():
-            clauses.append("rowid IN (SELECT rowid FROM generations_fts WHERE generations_fts MATCH ?)")
-            params.append(_fts_query(self.search))
+            query = _fts_query(self.search)
+            if query:
+                clauses.append("rowid IN (SELECT rowid FROM generations_fts WHERE generations_fts MATCH ?)")
+                params.append(query)
+            else:
+                clauses.append("0")  # only punctuation: nothing can match it
         for column in ("language", "sd_model", "steps"):
             value = getattr(self, column)
             if value not in (None, ""):
@@ -62,9 +67,9 @@ class HistoryFilter:
 
 
 def _fts_query(text: str) -> str:
-    # Every word becomes a quoted prefix term, so user text can never be FTS syntax (or SQL).
-    words = [w.replace('"', "") for w in text.split()]
-    return " ".join(f'"{w}"*' for w in words if w)
+    # Only the words the unicode61 tokenizer would index, each a quoted prefix term: user text can
+    # never be FTS syntax (and it is always a bound parameter, never SQL).
+    return " ".join(f'"{word}"*' for word in re.findall(r"\w+", text))
 
 
 class Store:

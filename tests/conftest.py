@@ -1,0 +1,78 @@
+"""Shared fixtures: the tiny random-weight models are built once per test session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from audio_factory import recording  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory) -> Path:
+    from core.tiny import ensure_tiny_models
+
+    root = Path(os.environ.get("V2I_TEST_TINY_MODELS") or tmp_path_factory.mktemp("tiny-models"))
+    ensure_tiny_models(root)
+    return root
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def tiny_env(tiny_models_dir, data_dir, monkeypatch) -> dict[str, str]:
+    """The environment of a person running with the tiny profile in a fresh data folder."""
+    env = {"V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(data_dir), "V2I_TINY_MODELS_DIR": str(tiny_models_dir)}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    for key in ("V2I_WHISPER_MODEL", "V2I_SD_MODEL", "V2I_CLIP_MODEL", "V2I_MAX_AUDIO_SECONDS"):
+        monkeypatch.delenv(key, raising=False)
+    return env
+
+
+@pytest.fixture
+def settings(tiny_env):
+    from core.config import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def models(tiny_models_dir):
+    """One model cache for the whole session: tiny models load once, as in a server process."""
+    from core.config import load_settings
+    from core.models import ModelCache
+
+    session_settings = load_settings({"V2I_PROFILE": "tiny", "V2I_TINY_MODELS_DIR": str(tiny_models_dir)})
+    return ModelCache(session_settings, device="cpu")
+
+
+@pytest.fixture
+def store(data_dir):
+    from core.store import Store
+
+    store = Store(data_dir)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def wav() -> bytes:
+    return recording("wav", seconds=1.5)
+
+
+def files_under(folder: Path) -> list[Path]:
+    """Every file below ``folder`` (the tiny models excluded): what a run left behind."""
+    if not folder.exists():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.is_file() and "tiny-models" not in p.parts)

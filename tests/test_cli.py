@@ -1,0 +1,91 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from audio_factory import FORMATS, recording
+from conftest import ROOT, files_under
+
+from core.cli import main
+
+KEYS = {"id", "created_at", "transcript", "language", "prompt", "negative_prompt", "seed", "steps", "guidance",
+        "scheduler", "width", "height", "image_path", "audio_path", "models", "timings"}
+FAST = ["--steps", "2", "--size", "64"]
+
+
+def write(folder, name, data):
+    path = folder / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def json_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_generate_json_prints_one_object_per_stored_generation(tiny_env, tmp_path, capsys):
+    files = [write(tmp_path, f"clip.{fmt}", recording(fmt)) for fmt in sorted(FORMATS)]
+    assert main(["generate", *files, *FAST, "--seed", "5", "--json"]) == 0
+    records = json_lines(capsys.readouterr().out)
+    assert len(records) == len(FORMATS)
+    for record in records:
+        assert KEYS <= set(record)
+        assert set(record["timings"]) == {"decode", "transcribe", "enhance", "generate", "total"}
+        assert set(record["models"]) == {"whisper", "sd", "clip"}
+        assert record["seed"] == 5 and record["steps"] == 2
+
+
+def test_a_broken_file_prints_one_line_naming_it_and_the_others_still_run(tiny_env, tmp_path, data_dir, capsys):
+    good = write(tmp_path, "good.wav", recording("wav"))
+    broken = write(tmp_path, "broken.wav", b"definitely not audio" * 50)
+    empty = write(tmp_path, "empty.mp3", b"")
+    assert main(["generate", broken, good, empty, *FAST, "--json"]) == 1
+    captured = capsys.readouterr()
+    assert len(json_lines(captured.out)) == 1
+    errors = [line for line in captured.err.splitlines() if line.startswith(str(tmp_path))]
+    assert errors == [f"{broken}: not an audio file (its format was not recognised: Invalid data found when processing input)",
+                      f"{empty}: the file is empty"]
+    assert "Traceback" not in captured.err
+    assert len(files_under(data_dir / "images")) == 1
+
+
+def test_bad_options_are_one_clear_line(tiny_env, tmp_path, capsys):
+    good = write(tmp_path, "good.wav", recording("wav"))
+    assert main(["generate", good, "--steps", "0"]) == 1
+    assert "steps must be a whole number from 1 to 150, not 0" in capsys.readouterr().err
+
+
+def test_history_search_show_and_delete(tiny_env, tmp_path, data_dir, capsys):
+    main(["generate", write(tmp_path, "a.wav", recording("wav")), *FAST, "--prompt", "a lighthouse at dusk", "--json"])
+    main(["generate", write(tmp_path, "b.wav", recording("wav")), *FAST, "--prompt", "a red fox", "--json"])
+    first, second = json_lines(capsys.readouterr().out)
+
+    assert main(["history", "--json"]) == 0
+    assert [r["id"] for r in json_lines(capsys.readouterr().out)] == [second["id"], first["id"]]
+    assert main(["history", "--search", "lighthouse", "--json"]) == 0
+    assert [r["id"] for r in json_lines(capsys.readouterr().out)] == [first["id"]]
+
+    assert main(["show", first["id"], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["prompt"] == "a lighthouse at dusk"
+
+    assert main(["delete", first["id"]]) == 0
+    capsys.readouterr()
+    assert main(["show", first["id"]]) == 1
+    assert f"no generation with id {first['id']}" in capsys.readouterr().err
+    assert not (data_dir / first["image_path"]).exists() and not (data_dir / first["audio_path"]).exists()
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "nope"])
+def test_show_and_delete_refuse_malformed_ids(tiny_env, capsys, bad):
+    assert main(["delete", bad]) == 1
+    assert "is not a generation id" in capsys.readouterr().err
+
+
+def test_python_dash_m_core_turns_an_mp3_named_wav_into_a_generation(tiny_env, tmp_path):
+    disguised = write(tmp_path, "phone.wav", recording("mp3"))
+    result = subprocess.run([sys.executable, "-m", "core", "generate", disguised, *FAST, "--json"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    (record,) = json_lines(result.stdout)
+    assert record["audio_path"].endswith(".mp3")
+    assert "tiny profile" in result.stderr  # the person is told the images are noise

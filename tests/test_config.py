@@ -1,0 +1,36 @@
+from pathlib import Path
+
+import pytest
+
+from core.config import load_settings
+
+
+def test_the_default_profile_uses_the_real_model_ids():
+    settings = load_settings({})
+    assert settings.profile == "default"
+    assert settings.data_dir == Path("data")
+    assert settings.whisper_model == "base"
+    assert settings.sd_model == "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    assert settings.clip_model == "openai/clip-vit-base-patch32"
+    assert settings.max_audio_seconds == 600
+
+
+def test_the_tiny_profile_points_at_locally_built_folders():
+    settings = load_settings({"V2I_PROFILE": "tiny", "V2I_DATA_DIR": "/srv/v2i"})
+    assert settings.whisper_model == "/srv/v2i/tiny-models/whisper-tiny-random.pt"
+    assert settings.sd_model == "/srv/v2i/tiny-models/sd-tiny-random"
+
+
+def test_per_model_overrides_win():
+    settings = load_settings({"V2I_WHISPER_MODEL": "small", "V2I_SD_MODEL": "/models/sd", "V2I_CLIP_MODEL": "x/y"})
+    assert (settings.whisper_model, settings.sd_model, settings.clip_model) == ("small", "/models/sd", "x/y")
+
+
+def test_an_unknown_profile_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="choose one of: default, tiny"):
+        load_settings({"V2I_PROFILE": "huge"})
+
+
+def test_a_non_numeric_audio_limit_is_refused():
+    with pytest.raises(ValueError, match="V2I_MAX_AUDIO_SECONDS"):
+        load_settings({"V2I_MAX_AUDIO_SECONDS": "ten minutes"})

@@ -1,0 +1,90 @@
+import threading
+
+import pytest
+
+from core.config import Settings
+from core.errors import ModelLoadError
+from core.models import ModelCache, best_device, load_stable_diffusion, load_whisper
+
+
+def test_without_a_gpu_the_best_device_is_the_cpu():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    assert best_device() in ("cpu", "mps")
+
+
+def test_an_unknown_whisper_size_lists_the_valid_ones():
+    with pytest.raises(ModelLoadError) as err:
+        load_whisper("enormous", "cpu")
+    assert "'enormous'" in str(err.value) and "base" in str(err.value) and "tiny" in str(err.value)
+
+
+def test_a_model_neither_cached_nor_downloadable_names_the_model_the_cache_and_the_fix(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    with pytest.raises(ModelLoadError) as err:
+        load_stable_diffusion("stable-diffusion-v1-5/stable-diffusion-v1-5", "cpu")
+    message = str(err.value)
+    assert "stable-diffusion-v1-5/stable-diffusion-v1-5" in message
+    assert str(tmp_path / "hf") in message
+    assert "Fix:" in message and "V2I_PROFILE=tiny" in message
+
+
+def test_whisper_base_without_network_or_cache_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(ModelLoadError) as err:
+        load_whisper("base", "cpu")
+    assert "'base'" in str(err.value) and str(tmp_path / "whisper") in str(err.value)
+
+
+def test_a_corrupt_local_model_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "model_index.json").write_text("{ not json")
+    with pytest.raises(ModelLoadError, match="could not load the Stable Diffusion model folder"):
+        load_stable_diffusion(str(tmp_path), "cpu")
+
+
+def test_each_model_loads_once_even_when_many_threads_ask_at_once(settings, monkeypatch):
+    import core.models
+
+    calls = []
+    real = core.models.load_whisper
+
+    def counting(name, device):
+        calls.append(name)
+        return real(name, device)
+
+    monkeypatch.setattr(core.models, "load_whisper", counting)
+    cache = ModelCache(settings, device="cpu")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.whisper())) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1
+    assert all(r is results[0] for r in results)
+
+
+def test_the_tiny_profile_builds_its_models_on_first_use(tmp_path):
+    from core.config import load_settings
+
+    settings = load_settings({"V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(tmp_path)})
+    assert settings.tiny_models_dir == tmp_path / "tiny-models"
+    cache = ModelCache(settings, device="cpu")
+    assert cache.whisper().model.dims.n_mels == 80
+    assert (tmp_path / "tiny-models" / "sd-tiny-random" / "model_index.json").is_file()
+
+
+def test_settings_are_hashable_so_one_cache_serves_one_configuration():
+    assert hash(Settings()) == hash(Settings())
