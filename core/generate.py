@@ -32,7 +32,7 @@ SCHEDULERS: dict[str, Scheduler] = {
         "DPMSolverMultistepScheduler", "DPM++ 2M Karras", (("algorithm_type", "dpmsolver++"), ("use_karras_sigmas", True))
     ),
     "pndm": Scheduler("PNDMScheduler", "PLMS", (("skip_prk_steps", True),)),  # SD 1.5's original
-    "ddim": Scheduler("DDIMScheduler", "DDIM"),
+    "ddim": Scheduler("DDIMScheduler", "DDIM", (("clip_sample", False), ("set_alpha_to_one", False))),
     "euler": Scheduler("EulerDiscreteScheduler", "Euler"),
     "euler-a": Scheduler("EulerAncestralDiscreteScheduler", "Euler a"),
 }

@@ -76,8 +76,12 @@ def run_generation(
     models: ModelCache,
     store: Store,
     progress: Progress | None = None,
+    on_stored: Callable[[Any, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Decode, transcribe, enhance, generate, then store files and row together. Returns the stored row."""
+    """Decode, transcribe, enhance, generate, then store files and row together. Returns the stored row.
+
+    ``on_stored(db, row)`` runs inside the transaction that inserts the row, so what it writes lands with it.
+    """
     report = progress or (lambda stage, step, total: None)
     timings: dict[str, float] = {}
 
@@ -131,7 +135,7 @@ def run_generation(
     timings["generate"] = time.perf_counter() - tick
 
     # 6. Store: both files atomically, then the row in one transaction; undo the files if the row fails.
-    report("save", 0, 0)
+    report("save", options.steps, options.steps)
     generation_id = new_id()
     audio_rel = relative_name(AUDIO, generation_id, audio.extension)
     image_rel = relative_name(IMAGES, generation_id, "png")
@@ -178,7 +182,7 @@ def run_generation(
     try:
         written.append(write_atomic(store.data_dir, audio_rel, request.audio))
         written.append(write_atomic(store.data_dir, image_rel, image_bytes))
-        store.insert_generation(row)
+        store.insert_generation(row, also=None if on_stored is None else lambda db: on_stored(db, row))
     except BaseException:
         for path in written:
             remove_quietly(path)

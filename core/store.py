@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import sqlite_utils
 
@@ -123,9 +123,12 @@ class Store:
 
     # -- generations ------------------------------------------------------------------------------
 
-    def insert_generation(self, row: dict[str, Any]) -> None:
+    def insert_generation(self, row: dict[str, Any], also: Callable[[sqlite_utils.Database], None] | None = None) -> None:
+        """Insert the row; ``also`` runs in the same transaction (the job queue marks its job done there)."""
         with self.write() as db:
             db["generations"].insert(row)
+            if also is not None:
+                also(db)
 
     def get_generation(self, generation_id: str) -> dict[str, Any]:
         check_id(generation_id)

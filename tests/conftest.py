@@ -76,3 +76,14 @@ def files_under(folder: Path) -> list[Path]:
     if not folder.exists():
         return []
     return sorted(p for p in folder.rglob("*") if p.is_file() and "tiny-models" not in p.parts)
+
+
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())

@@ -119,7 +119,7 @@ def test_a_run_cancelled_mid_generation_leaves_nothing(settings, models, store, 
 
 
 def test_a_database_failure_removes_the_files_already_written(settings, models, store, data_dir, wav, monkeypatch):
-    def fail(row):
+    def fail(row, also=None):
         raise StorageError("cannot write to the database: disk I/O error")
 
     monkeypatch.setattr(store, "insert_generation", fail)

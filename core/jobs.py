@@ -1,0 +1,268 @@
+"""A job queue in SQLite, and the one worker per process that runs jobs in order, one at a time.
+
+Why: on a CPU an image takes minutes, several people share one server, the diffusers pipeline is not
+thread-safe, and a Streamlit script run stops when its person navigates away. Jobs survive a restart:
+one left ``running`` by a crashed server is marked failed with a reason on the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import traceback
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .audio import decode_audio
+from .config import Settings
+from .errors import CancelledError, NotFoundError, V2IError
+from .generate import GenerationOptions, check_inputs
+from .models import ModelCache
+from .paths import check_id, new_id, remove_quietly, write_atomic
+from .pipeline import GenerationRequest, run_generation
+from .prompt import check_style
+from .store import Store
+
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+ACTIVE = (QUEUED, RUNNING)
+UPLOADS = "uploads"
+INTERRUPTED = "the server stopped while this job was running; its recording is kept, submit it again"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a job will do: everything in a :class:`GenerationRequest` but the audio bytes."""
+
+    filename: str
+    style: str = "default"
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    translate: bool = False
+    transcript: str | None = None
+    language: str | None = None
+    options: GenerationOptions = field(default_factory=GenerationOptions)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "JobSpec":
+        data = json.loads(text)
+        return cls(**{**data, "options": GenerationOptions(**data["options"])})
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class JobQueue:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def submit(self, audio: bytes, spec: JobSpec, owner: str = "") -> str:
+        """Check the request up front, keep the recording, queue the job; returns its id."""
+        check_inputs(spec.options)
+        check_style(spec.style)
+        decoded = decode_audio(audio)  # refuse a bad recording now, not minutes later in the worker
+        job_id = new_id()
+        upload = f"{UPLOADS}/{job_id}.{decoded.extension}"
+        path = write_atomic(self.store.data_dir, upload, audio)
+        try:
+            with self.store.write() as db:
+                db["jobs"].insert({
+                    "id": job_id, "created_at": _now(), "owner": owner, "status": QUEUED, "options": spec.to_json(),
+                    "audio_filename": spec.filename, "upload_path": upload, "stage": "queued",
+                })
+        except BaseException:
+            remove_quietly(path)
+            raise
+        return job_id
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        check_id(job_id, "job")
+        row = self.store.db.execute("SELECT * FROM jobs WHERE id = ?", [job_id]).fetchone()
+        if row is None:
+            raise NotFoundError(f"no job with id {job_id}")
+        return self.store._as_dict("jobs", row)
+
+    def list(self, owner: str | None = None, *, limit: int = 50) -> list[dict[str, Any]]:
+        sql, params = "SELECT * FROM jobs", []
+        if owner is not None:
+            sql += " WHERE owner = ?"
+            params.append(owner)
+        cursor = self.store.db.execute(sql + " ORDER BY created_at DESC LIMIT ?", [*params, limit])
+        columns = [c[0] for c in cursor.description]
+        return [dict(zip(columns, r)) for r in cursor.fetchall()]
+
+    def counts(self) -> dict[str, int]:
+        rows = self.store.db.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall()
+        return {status: 0 for status in (QUEUED, RUNNING, DONE, FAILED, CANCELLED)} | dict(rows)
+
+    def position(self, job_id: str) -> int | None:
+        """1 for the next job to run; None once it is no longer queued."""
+        job = self.get(job_id)
+        if job["status"] != QUEUED:
+            return None
+        ahead = self.store.db.execute(
+            "SELECT count(*) FROM jobs WHERE status = ? AND (created_at < ? OR (created_at = ? AND id < ?))",
+            [QUEUED, job["created_at"], job["created_at"], job_id],
+        ).fetchone()[0]
+        return ahead + 1
+
+    def cancel(self, job_id: str) -> str:
+        """A queued job is cancelled at once; a running one stops at its next step. Returns the new status."""
+        with self.store.write() as db:
+            job = self.get(job_id)
+            if job["status"] == QUEUED:
+                db["jobs"].update(job_id, {"status": CANCELLED, "finished_at": _now(), "stage": "cancelled"})
+                status = CANCELLED
+            elif job["status"] == RUNNING:
+                db["jobs"].update(job_id, {"cancel_requested": 1})
+                status = RUNNING
+            else:
+                return job["status"]
+        if status == CANCELLED:
+            self._drop_upload(job)
+        return status
+
+    def claim_next(self) -> dict[str, Any] | None:
+        """Take the oldest queued job and mark it running, atomically (two workers never take the same job)."""
+        with self.store.write() as db:
+            row = db.execute(
+                "SELECT id FROM jobs WHERE status = ? ORDER BY created_at, id LIMIT 1", [QUEUED]
+            ).fetchone()
+            if row is None:
+                return None
+            db["jobs"].update(row[0], {"status": RUNNING, "started_at": _now(), "stage": "starting"})
+        return self.get(row[0])
+
+    def progress(self, job_id: str, stage: str, step: int, total: int) -> bool:
+        """Record progress; returns True when the person asked to cancel."""
+        with self.store.write() as db:
+            db.execute("UPDATE jobs SET stage = ?, step = ?, total_steps = ? WHERE id = ?", [stage, step, total, job_id])
+        return bool(self.store.db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", [job_id]).fetchone()[0])
+
+    def mark_done_in(self, db, job_id: str, generation_id: str) -> None:
+        """Runs inside the transaction that stores the generation: the job and its row land together."""
+        db.execute(
+            "UPDATE jobs SET status = ?, finished_at = ?, stage = ?, generation_id = ?, step = total_steps WHERE id = ?",
+            [DONE, _now(), DONE, generation_id, job_id],
+        )
+
+    def finish(self, job: dict[str, Any], status: str, error: str | None = None) -> None:
+        with self.store.write() as db:
+            db["jobs"].update(job["id"], {"status": status, "finished_at": _now(), "stage": status, "error": error})
+        if status != FAILED:  # a failed job keeps its recording so nothing the person gave is lost
+            self._drop_upload(job)
+
+    def recover(self) -> int:
+        """On start: jobs left running by a stopped server are marked failed with the reason."""
+        with self.store.write() as db:
+            cursor = db.execute(
+                "UPDATE jobs SET status = ?, error = ?, finished_at = ?, stage = ? WHERE status = ?",
+                [FAILED, INTERRUPTED, _now(), FAILED, RUNNING],
+            )
+            return cursor.rowcount
+
+    def upload_bytes(self, job: dict[str, Any]) -> bytes:
+        return self.store.file_path(job["upload_path"]).read_bytes()
+
+    def _drop_upload(self, job: dict[str, Any]) -> None:
+        if job.get("upload_path"):
+            remove_quietly(self.store.file_path(job["upload_path"]))
+            with self.store.write() as db:
+                db["jobs"].update(job["id"], {"upload_path": None})
+
+
+class Worker:
+    """Runs queued jobs one at a time in a background thread, for the life of the process."""
+
+    def __init__(self, settings: Settings, models: ModelCache, store: Store, *, poll_seconds: float = 0.5):
+        self.settings, self.models, self.store = settings, models, store
+        self.queue = JobQueue(store)
+        self.poll_seconds = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "Worker":
+        if self._thread is None or not self._thread.is_alive():
+            self.queue.recover()
+            self.store.sweep()
+            self._thread = threading.Thread(target=self._loop, name="v2i-worker", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """Call after submitting, so the job starts now rather than at the next poll."""
+        self._wake.set()
+
+    def run_pending(self) -> int:
+        """Run every queued job now, in this thread (tests and the CLI); returns how many ran."""
+        count = 0
+        while (job := self.queue.claim_next()) is not None:
+            self._run(job)
+            count += 1
+        return count
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ran = self.run_pending()
+            except Exception:  # a broken database must not kill the worker for good
+                traceback.print_exc()
+                ran = 0
+            if not ran:
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+
+    def _run(self, job: dict[str, Any]) -> None:
+        spec = JobSpec.from_json(job["options"])
+
+        def progress(stage: str, step: int, total: int) -> None:
+            if self.queue.progress(job["id"], stage, step, total):
+                raise CancelledError("cancelled by the person who asked for it")
+
+        try:
+            request = GenerationRequest(
+                audio=self.queue.upload_bytes(job), filename=spec.filename, style=spec.style, prompt=spec.prompt,
+                negative_prompt=spec.negative_prompt, translate=spec.translate, options=spec.options,
+                transcript=spec.transcript, language=spec.language,
+            )
+            run_generation(
+                request, settings=self.settings, models=self.models, store=self.store, progress=progress,
+                on_stored=lambda db, row: self.queue.mark_done_in(db, job["id"], row["id"]),
+            )
+        except CancelledError:
+            self.queue.finish(job, CANCELLED)
+            return
+        except (V2IError, ValueError, OSError) as err:
+            self.queue.finish(job, FAILED, str(err))
+            return
+        except Exception as err:  # an unexpected bug: keep the worker alive and say what happened
+            traceback.print_exc()
+            self.queue.finish(job, FAILED, f"unexpected error: {type(err).__name__}: {err}")
+            return
+        self.queue._drop_upload(job)
+
+
+_workers: dict[Any, Worker] = {}
+_workers_guard = threading.Lock()
+
+
+def start_worker(settings: Settings, models: ModelCache) -> Worker:
+    """The one worker of this process for this data folder, started on first call."""
+    with _workers_guard:
+        key = (settings, str(settings.data_dir.resolve()))
+        worker = _workers.get(key)
+        if worker is None:
+            worker = _workers[key] = Worker(settings, models, Store(settings.data_dir)).start()
+        return worker
+
