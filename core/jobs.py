@@ -266,3 +266,12 @@ def start_worker(settings: Settings, models: ModelCache) -> Worker:
             worker = _workers[key] = Worker(settings, models, Store(settings.data_dir)).start()
         return worker
 
+
+
+def stop_workers(timeout: float = 10.0) -> None:
+    """Stop every worker of this process (tests, and a clean shutdown)."""
+    with _workers_guard:
+        workers = list(_workers.values())
+        _workers.clear()
+    for worker in workers:
+        worker.stop(timeout)

@@ -142,7 +142,7 @@ def run_generation(
     timings["total"] = time.perf_counter() - started
     row = {
         "id": generation_id,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         "audio_filename": clean_text(request.filename)[:255],
         "audio_path": audio_rel,
         "audio_sha256": hashlib.sha256(request.audio).hexdigest(),

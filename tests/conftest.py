@@ -87,3 +87,29 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05) -> bool
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+@pytest.fixture
+def app_env(tiny_env):
+    """The tiny-profile environment for AppTest runs; stops the background workers they start."""
+    yield tiny_env
+    from core.jobs import stop_workers
+
+    stop_workers()
+
+
+@pytest.fixture
+def make_generation(settings, models, store):
+    """Store a real generation (tiny models, 2 steps, 64x64) and return its row."""
+    from core.generate import GenerationOptions
+    from core.pipeline import GenerationRequest, run_generation
+
+    def make(transcript: str = "a red fox in the snow", **kw):
+        request = GenerationRequest(
+            audio=kw.pop("audio", None) or recording("wav"), filename=kw.pop("filename", "clip.wav"),
+            transcript=transcript, language=kw.pop("language", "en"),
+            options=GenerationOptions(steps=2, width=64, height=64, seed=kw.pop("seed", 1)), **kw,
+        )
+        return run_generation(request, settings=settings, models=models, store=store)
+
+    return make

@@ -1,0 +1,125 @@
+"""History: every generation, in SQL pages, with filters, detail, re-generation, delete and export."""
+
+from datetime import date, timedelta
+
+import streamlit as st
+
+from core import HistoryFilter, V2IError, stats
+from core.export import export_csv, export_zip
+from core.generate import GenerationOptions
+from core.jobs import JobSpec
+from core.store import SORTABLE
+from ui import render, resources
+
+PAGE_SIZES = [25, 50, 100]
+store, queue = resources.store(), resources.queue()
+st.title("History")
+
+# 1. Filters, all applied in SQL.
+with st.container(border=True):
+    top = st.columns([3, 2, 2, 2])
+    search = top[0].text_input("Search transcripts and prompts")
+    dates = top[1].date_input("Dates", value=(), max_value=date.today() + timedelta(days=1))
+    language = top[2].selectbox("Language", [None, *stats.distinct_values(store, "language")],
+                                format_func=lambda v: "any" if v is None else v)
+    steps = top[3].selectbox("Steps", [None, *stats.distinct_values(store, "steps")],
+                             format_func=lambda v: "any" if v is None else str(v))
+    bottom = st.columns([3, 2, 2, 2])
+    model = bottom[0].selectbox("Model", [None, *stats.distinct_values(store, "sd_model")],
+                                format_func=lambda v: "any" if v is None else v)
+    sort = bottom[1].selectbox("Sort by", SORTABLE)
+    descending = bottom[2].toggle("Newest / largest first", value=True)
+    page_size = bottom[3].selectbox("Rows per page", PAGE_SIZES)
+
+since = dates[0].isoformat() if len(dates) >= 1 else None
+until = (dates[1] + timedelta(days=1)).isoformat() if len(dates) == 2 else None
+where = HistoryFilter(search=search or None, language=language, sd_model=model, steps=steps, since=since, until=until)
+total = store.count_generations(where)
+if total == 0:
+    st.info("No generations match." if store.count_generations() else "No generations yet: make one on Generate.")
+    st.stop()
+
+pages = max(1, -(-total // page_size))
+page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1)
+rows = store.query_generations(where, sort=sort, descending=descending, limit=page_size, offset=(page - 1) * page_size)
+
+# 2. The page of rows, with thumbnails.
+st.dataframe(
+    [{"image": render.thumbnail(store.file_path(r["image_path"])), "created": r["created_at"], "id": r["id"],
+      "language": r["language"], "transcript": r["transcript"], "prompt": r["prompt"], "steps": r["steps"],
+      "scheduler": r["scheduler"], "seed": r["seed"], "total s": r["t_total"], "file": r["audio_filename"]}
+     for r in rows],
+    column_config={"image": st.column_config.ImageColumn("image", width="small")},
+    hide_index=True, width="stretch",
+)
+st.caption(f"{total} generations match; page {page} of {pages}.")
+
+# 3. Export what the filters select.
+exports = st.columns(2)
+exports[0].download_button("Export CSV", data=lambda: export_csv(store, where), file_name="generations.csv",
+                           mime="text/csv", on_click="ignore")
+exports[1].download_button("Export images (ZIP)", data=lambda: export_zip(store, where), file_name="images.zip",
+                           mime="application/zip", on_click="ignore")
+
+# 4. One generation in detail.
+labels = {r["id"]: f"{r['created_at']}  {r['transcript'][:50]}" for r in rows}
+chosen = st.selectbox("Open a generation", list(labels), format_func=labels.get)
+row = next(r for r in rows if r["id"] == chosen)
+with st.container(border=True):
+    left, right = st.columns([1, 1])
+    with left:
+        render.show_image_or_missing(store.file_path(row["image_path"]))
+    with right:
+        audio_path = store.file_path(row["audio_path"])
+        if audio_path.is_file():
+            st.audio(str(audio_path))
+        else:
+            st.warning("The audio file is missing from the data folder.")
+        render.labelled_text("Original file", row["audio_filename"])
+        render.labelled_text("Transcript", row["transcript"])
+        render.labelled_text("Prompt", row["prompt"])
+        render.labelled_text("Negative prompt", row["negative_prompt"])
+        st.plotly_chart(render.timing_chart(row), width="stretch")
+    with st.expander("All parameters"):
+        st.json({k: v for k, v in row.items() if k not in ("transcript", "prompt", "negative_prompt")})
+    actions = st.columns(2)
+    if actions[0].button("Generate again with the same settings"):
+        spec = JobSpec(
+            filename=row["audio_filename"] or "recording", style=row["style"] or "default", prompt=row["prompt"],
+            negative_prompt=row["negative_prompt"], transcript=row["transcript"], language=row["language"],
+            options=GenerationOptions(steps=row["steps"], guidance=row["guidance"], seed=row["seed"],
+                                      scheduler=row["scheduler"], width=row["width"], height=row["height"]),
+        )
+        try:
+            queue.submit(audio_path.read_bytes(), spec, owner=resources.owner())
+            resources.worker().wake()
+            st.success("Queued: follow it on the Generate page.")
+        except (V2IError, ValueError, OSError) as err:
+            st.error(f"Could not queue it: {err}")
+    if actions[1].button("Use these settings"):
+        st.session_state["prefill"] = {
+            "style": row["style"] or "default", "scheduler": row["scheduler"], "steps": row["steps"],
+            "guidance": float(row["guidance"]), "seed": str(row["seed"]), "size": row["width"],
+            "negative": row["negative_prompt"] or "",
+        }
+        st.switch_page("pages/generate.py")
+
+# 5. Delete, after a confirmation.
+to_delete = st.multiselect("Select generations to delete", list(labels), format_func=labels.get)
+if to_delete and st.button(f"Delete {len(to_delete)} selected"):
+    st.session_state["confirm_delete"] = list(to_delete)
+pending = st.session_state.get("confirm_delete")
+if pending:
+    st.warning(f"Delete {len(pending)} generation(s) with their image and audio files? This cannot be undone.")
+    confirm, cancel = st.columns(2)
+    if confirm.button("Yes, delete them", type="primary"):
+        for generation_id in pending:
+            try:
+                store.delete_generation(generation_id)
+            except V2IError as err:
+                st.error(str(err))
+        st.session_state.pop("confirm_delete")
+        st.rerun()
+    if cancel.button("Keep them"):
+        st.session_state.pop("confirm_delete")
+        st.rerun()

@@ -1,0 +1,47 @@
+"""Overview: totals, speed per stage over time, the queue, the latest images, languages spoken."""
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from core import stats
+from ui import render, resources
+
+store = resources.store()
+st.title("Voice to Image")
+
+totals = stats.totals(store)
+if totals["all"] == 0:
+    st.info("No generations yet. Open **Generate**, upload or record a few words, and press Transcribe, then Generate.")
+    st.page_link("pages/generate.py", label="Start on the Generate page", icon=":material/mic:")
+    st.stop()
+
+columns = st.columns(4)
+columns[0].metric("All generations", totals["all"])
+columns[1].metric("Today", totals["today"])
+columns[2].metric("This week", totals["this_week"])
+queue_counts = resources.queue().counts()
+columns[3].metric("Queued / running", f"{queue_counts['queued']} / {queue_counts['running']}")
+
+st.subheader("Seconds per stage over time")
+rows = stats.stage_timings(store)
+quantile = st.radio("Statistic", ["median", "p95"], horizontal=True)
+q = 0.5 if quantile == "median" else 0.95
+figure = go.Figure()
+for column in stats.STAGE_COLUMNS:
+    series = stats.percentile_by_day(rows, column, q)
+    figure.add_trace(go.Scatter(x=list(series), y=list(series.values()), mode="lines+markers", name=column[2:]))
+figure.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10), yaxis_title="seconds", xaxis_title="day")
+st.plotly_chart(figure, width="stretch")
+
+left, right = st.columns([3, 1])
+with left:
+    st.subheader("Latest images")
+    latest = store.query_generations(limit=6)
+    for column, row in zip(st.columns(6), latest):
+        with column:
+            render.show_image_or_missing(store.file_path(row["image_path"]))
+            st.text(row["transcript"][:60])
+with right:
+    st.subheader("Languages spoken")
+    st.dataframe([{"language": lang, "generations": n} for lang, n in stats.languages(store)], hide_index=True)
+    st.caption(f"Jobs: {queue_counts['done']} done, {queue_counts['failed']} failed, {queue_counts['cancelled']} cancelled")

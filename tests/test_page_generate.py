@@ -1,0 +1,106 @@
+from apptest import button, no_exception, open_app, texts
+from audio_factory import recording
+from conftest import files_under, wait_until
+
+from core.jobs import DONE, JobQueue
+from core.store import Store
+
+
+def fast_settings(at):
+    at.number_input(key="opt-steps").set_value(2)
+    at.selectbox(key="opt-size").set_value(64)
+    return at
+
+
+def upload(at, *files):
+    at.file_uploader[0].set_value(list(files))
+    return no_exception(at.run())
+
+
+def jobs_of(data_dir):
+    return JobQueue(Store(data_dir)).list()
+
+
+def test_upload_transcribe_edit_generate_and_see_the_image(app_env, data_dir):
+    at = fast_settings(open_app("pages/generate.py"))
+    upload(at, ("speech.wav", recording("wav", seconds=2.0), "audio/wav"))
+    no_exception(button(at, "Transcribe").click().run())
+    transcript, prompt = at.text_area
+    assert transcript.label == "Transcript" and transcript.value
+    assert prompt.value.startswith(transcript.value) and prompt.value.endswith("photorealistic")
+    assert any(t.startswith("language: ") for t in texts(at))
+
+    prompt.set_value("a lighthouse at dusk, watercolor")
+    no_exception(button(at, "Generate").click().run())
+    (job,) = jobs_of(data_dir)
+    assert wait_until(lambda: jobs_of(data_dir)[0]["status"] == DONE)
+
+    no_exception(at.run())
+    assert len(at.image) == 1  # the finished image is shown
+    assert "a lighthouse at dusk, watercolor" in texts(at)
+    assert [b.label for b in at.get("download_button")] == ["Download PNG"]
+    row = Store(data_dir).get_generation(jobs_of(data_dir)[0]["generation_id"])
+    assert row["prompt"] == "a lighthouse at dusk, watercolor"
+    assert row["transcript"] == transcript.value
+    assert row["steps"] == 2 and row["width"] == 64
+
+
+def test_a_bad_upload_shows_a_clear_error_and_stores_nothing(app_env, data_dir):
+    at = open_app("pages/generate.py")
+    upload(at, ("notes.wav", b"these are my meeting notes, not a recording" * 10, "audio/wav"))
+    no_exception(button(at, "Transcribe").click().run())
+    assert [e.value for e in at.error] == [
+        "notes.wav: not an audio file (its format was not recognised: Invalid data found when processing input)"]
+    no_exception(button(at, "Generate").click().run())
+    assert len(at.error) == 1 and "not an audio file" in at.error[0].value
+    assert jobs_of(data_dir) == []
+    assert files_under(data_dir / "uploads") == files_under(data_dir / "images") == []
+
+
+def test_silence_is_reported_as_no_speech(app_env):
+    at = open_app("pages/generate.py")
+    upload(at, ("quiet.wav", recording("wav", amplitude=0.0), "audio/wav"))
+    no_exception(button(at, "Transcribe").click().run())
+    assert "no speech was heard" in at.error[0].value
+
+
+def test_a_bad_seed_is_refused_with_the_reason(app_env, data_dir):
+    at = open_app("pages/generate.py")
+    upload(at, ("speech.wav", recording("wav"), "audio/wav"))
+    at.text_input(key="opt-seed").set_value("-5")
+    no_exception(button(at, "Generate").click().run())
+    assert "seed must be a whole number from 0 to 4294967295, not -5" in at.error[0].value
+    at.text_input(key="opt-seed").set_value("lucky")
+    no_exception(button(at, "Generate").click().run())
+    assert "not 'lucky'" in at.error[0].value
+    assert jobs_of(data_dir) == []
+
+
+def test_a_batch_is_transcribed_and_generated_in_one_go(app_env, data_dir):
+    at = fast_settings(open_app("pages/generate.py"))
+    upload(at, ("one.m4a", recording("m4a"), "audio/mp4"), ("two.webm", recording("webm", frequency=300), "audio/webm"))
+    no_exception(button(at, "Transcribe and generate all").click().run())
+    assert sorted(j["audio_filename"] for j in jobs_of(data_dir)) == ["one.m4a", "two.webm"]
+    assert wait_until(lambda: all(j["status"] == DONE for j in jobs_of(data_dir)))
+    assert Store(data_dir).count_generations() == 2
+
+
+def test_a_queued_job_can_be_cancelled_from_the_page(app_env, data_dir, monkeypatch):
+    import core.jobs
+
+    monkeypatch.setattr(core.jobs.Worker, "run_pending", lambda self: 0)  # keep the job waiting in the queue
+    at = open_app("pages/generate.py")
+    upload(at, ("speech.wav", recording("wav"), "audio/wav"))
+    no_exception(button(at, "Generate").click().run())
+    assert "place in queue: 1" in texts(at)
+    no_exception(button(at, "Cancel").click().run())
+    assert jobs_of(data_dir)[0]["status"] == "cancelled"
+    assert files_under(data_dir / "uploads") == []
+
+
+def test_user_text_is_shown_as_text_never_as_markdown(app_env, data_dir):
+    at = open_app("pages/generate.py")
+    upload(at, ("<b>evil</b>.wav", recording("wav"), "audio/wav"))
+    no_exception(button(at, "Transcribe").click().run())
+    assert "<b>evil</b>.wav" in texts(at)
+    assert not any("evil" in m.value for m in at.markdown)

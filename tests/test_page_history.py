@@ -1,0 +1,104 @@
+from apptest import button, no_exception, open_app, texts
+from conftest import files_under
+
+
+def test_an_empty_history_says_how_to_start(app_env):
+    at = open_app("pages/history.py")
+    assert "No generations yet" in at.info[0].value
+
+
+def test_rows_appear_newest_first_with_thumbnails(app_env, make_generation):
+    first = make_generation("a lighthouse at dusk")
+    second = make_generation("a red fox in the snow")
+    at = open_app("pages/history.py")
+    table = at.dataframe[0].value
+    assert list(table["id"]) == [second["id"], first["id"]]
+    assert all(str(uri).startswith("data:image/png;base64,") for uri in table["image"])
+
+
+def test_full_text_search_filters_the_rows(app_env, make_generation):
+    make_generation("a lighthouse at dusk")
+    fox = make_generation("a red fox in the snow")
+    at = open_app("pages/history.py")
+    at.text_input[0].set_value("fox")
+    no_exception(at.run())
+    assert list(at.dataframe[0].value["id"]) == [fox["id"]]
+    at.text_input[0].set_value("zebra")
+    no_exception(at.run())
+    assert "No generations match." in at.info[0].value
+
+
+def test_the_language_filter_narrows_the_rows(app_env, make_generation):
+    make_generation("un phare", language="fr")
+    english = make_generation("a lighthouse", language="en")
+    at = open_app("pages/history.py")
+    at.selectbox[0].set_value("en")
+    no_exception(at.run())
+    assert list(at.dataframe[0].value["id"]) == [english["id"]]
+
+
+def test_the_detail_shows_image_audio_transcript_prompt_and_timings(app_env, make_generation):
+    row = make_generation("a lighthouse at dusk")
+    at = open_app("pages/history.py")
+    assert len(at.image) == 1
+    assert len(at.get("audio")) == 1
+    assert "a lighthouse at dusk" in texts(at)
+    assert row["prompt"] in texts(at)
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_a_missing_image_file_is_shown_as_missing_not_a_crash(app_env, make_generation, data_dir):
+    row = make_generation()
+    (data_dir / row["image_path"]).unlink()
+    (data_dir / row["audio_path"]).unlink()
+    at = open_app("pages/history.py")
+    warnings = [w.value for w in at.warning]
+    assert "The image file is missing from the data folder." in warnings
+    assert "The audio file is missing from the data folder." in warnings
+
+
+def test_delete_asks_for_confirmation_then_removes_rows_and_files(app_env, make_generation, store, data_dir):
+    keep, gone = make_generation("keep me"), make_generation("delete me")
+    at = open_app("pages/history.py")
+    at.multiselect[0].set_value([gone["id"]]).run()
+    no_exception(button(at, "Delete 1 selected").click().run())
+    assert store.count_generations() == 2  # nothing happens before the confirmation
+    assert "cannot be undone" in at.warning[0].value
+    no_exception(button(at, "Yes, delete them").click().run())
+    assert [r["id"] for r in store.query_generations()] == [keep["id"]]
+    assert sorted(p.name for p in files_under(data_dir / "images")) == [f"{keep['id']}.png"]
+
+
+def test_keeping_them_cancels_the_delete(app_env, make_generation, store):
+    row = make_generation()
+    at = open_app("pages/history.py")
+    at.multiselect[0].set_value([row["id"]]).run()
+    button(at, "Delete 1 selected").click().run()
+    no_exception(button(at, "Keep them").click().run())
+    assert store.count_generations() == 1
+
+
+def test_export_buttons_offer_csv_and_zip(app_env, make_generation):
+    make_generation()
+    at = open_app("pages/history.py")
+    assert [b.label for b in at.get("download_button")] == ["Export CSV", "Export images (ZIP)"]
+
+
+def test_generate_again_queues_a_job_with_the_same_settings(app_env, make_generation, data_dir):
+    from core.jobs import JobQueue, JobSpec
+    from core.store import Store
+
+    row = make_generation("a lighthouse at dusk", seed=1234)
+    at = open_app("pages/history.py")
+    no_exception(button(at, "Generate again with the same settings").click().run())
+    (job,) = JobQueue(Store(data_dir)).list()
+    spec = JobSpec.from_json(job["options"])
+    assert (spec.options.seed, spec.options.steps, spec.prompt, spec.transcript) == (1234, 2, row["prompt"], row["transcript"])
+
+
+def test_use_these_settings_prefills_the_generate_page(app_env, make_generation):
+    make_generation(seed=99)
+    at = open_app("pages/history.py")
+    no_exception(button(at, "Use these settings").click().run())
+    assert at.text_input(key="opt-seed").value == "99"
+    assert at.number_input(key="opt-steps").value == 2

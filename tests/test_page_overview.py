@@ -1,0 +1,35 @@
+from apptest import no_exception, open_app
+
+
+def test_an_empty_database_shows_a_friendly_start(app_env):
+    at = open_app()
+    assert "No generations yet" in at.info[0].value
+    assert not at.error
+
+
+def test_every_page_loads_without_an_exception_on_an_empty_database(app_env):
+    at = open_app()
+    for page in ("pages/generate.py", "pages/history.py", "pages/overview.py"):
+        no_exception(at.switch_page(page).run())
+
+
+def test_totals_timings_latest_images_and_languages(app_env, make_generation):
+    make_generation("a red fox", language="en")
+    make_generation("un renard", language="fr")
+    make_generation("a blue fox", language="en")
+    at = open_app()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["All generations"] == "3"
+    assert metrics["Today"] == "3"
+    assert metrics["This week"] == "3"
+    assert metrics["Queued / running"] == "0 / 0"
+    assert len(at.get("plotly_chart")) == 1
+    assert len(at.image) == 3
+    languages = at.dataframe[0].value
+    assert list(languages["language"]) == ["en", "fr"] and list(languages["generations"]) == [2, 1]
+
+
+def test_the_sidebar_shows_profile_device_and_the_tiny_warning(app_env):
+    at = open_app()
+    assert "profile: tiny\ndevice: cpu" in [t.value for t in at.sidebar.text]
+    assert "images are noise" in at.sidebar.warning[0].value

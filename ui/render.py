@@ -1,0 +1,59 @@
+"""Small renderers. User text (transcripts, prompts, file names) always goes through ``st.text`` or
+data widgets, never markdown or HTML."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+STAGES = ("decode", "transcribe", "enhance", "generate")
+
+
+@st.cache_data(show_spinner=False, max_entries=2000)
+def thumbnail_data_uri(path: str, mtime: float, size: int = 96) -> str | None:
+    """A small PNG as a data URI for the table's image column (cached per file and modification time)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.thumbnail((size, size))
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG")
+    except OSError:
+        return None
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def thumbnail(path: Path) -> str | None:
+    try:
+        return thumbnail_data_uri(str(path), path.stat().st_mtime)
+    except OSError:
+        return None
+
+
+def timing_chart(row: dict[str, Any]):
+    import plotly.graph_objects as go
+
+    values = [row.get(f"t_{stage}") or 0.0 for stage in STAGES]
+    figure = go.Figure(go.Bar(x=values, y=list(STAGES), orientation="h", text=[f"{v:.2f} s" for v in values]))
+    figure.update_layout(height=220, margin=dict(l=10, r=10, t=30, b=10), title="Seconds per stage",
+                         yaxis=dict(autorange="reversed"))
+    return figure
+
+
+def labelled_text(label: str, value: Any) -> None:
+    """A fixed label, then user text shown as text."""
+    st.caption(label)
+    st.text("" if value is None else str(value))
+
+
+def show_image_or_missing(path: Path, caption: str | None = None) -> bool:
+    if path.is_file():
+        st.image(str(path))
+        return True
+    st.warning("The image file is missing from the data folder.")
+    return False

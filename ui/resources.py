@@ -1,0 +1,77 @@
+"""Process-wide resources behind ``st.cache_resource`` wrappers over ``core``; per-person state in
+``st.session_state``."""
+
+from __future__ import annotations
+
+import uuid
+
+import streamlit as st
+
+from core.config import Settings, load_settings
+from core.jobs import JobQueue, Worker, start_worker
+from core.models import ModelCache, best_device, shared_models
+from core.store import Store
+
+
+def settings() -> Settings:
+    return load_settings()
+
+
+def _key(s: Settings) -> str:
+    return repr(s)
+
+
+@st.cache_resource(show_spinner=False)
+def _models(key: str, _settings: Settings) -> ModelCache:
+    return shared_models(_settings)
+
+
+@st.cache_resource(show_spinner=False)
+def _store(key: str, _settings: Settings) -> Store:
+    # The Store opens one sqlite connection per thread itself: no connection is cached across threads.
+    return Store(_settings.data_dir)
+
+
+@st.cache_resource(show_spinner=False)
+def _worker(key: str, _settings: Settings) -> Worker:
+    return start_worker(_settings, models())
+
+
+@st.cache_resource(show_spinner=False)
+def device() -> str:
+    return best_device()
+
+
+def models() -> ModelCache:
+    s = settings()
+    return _models(_key(s), s)
+
+
+def store() -> Store:
+    s = settings()
+    return _store(_key(s), s)
+
+
+def worker() -> Worker:
+    s = settings()
+    return _worker(_key(s), s)
+
+
+def queue() -> JobQueue:
+    return JobQueue(store())
+
+
+def owner() -> str:
+    """Who this browser session is: the jobs panel shows this person's jobs."""
+    if "owner" not in st.session_state:
+        st.session_state["owner"] = uuid.uuid4().hex
+    return st.session_state["owner"]
+
+
+def sidebar() -> None:
+    s = settings()
+    with st.sidebar:
+        st.caption("Profile and device")
+        st.text(f"profile: {s.profile}\ndevice: {device()}")
+        if s.is_tiny:
+            st.warning("Tiny profile: random-weight models. Transcripts are gibberish and images are noise.")
