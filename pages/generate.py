@@ -9,6 +9,8 @@ from core import STYLES, SCHEDULERS, GenerationOptions, V2IError, enhance_prompt
 from core.jobs import ACTIVE, DONE, FAILED, QUEUED, JobSpec
 from ui import render, resources
 
+resources.ensure_navigation()
+
 AUDIO_TYPES = ["wav", "mp3", "flac", "ogg", "oga", "opus", "m4a", "mp4", "aac", "webm", "weba"]
 settings, queue, owner = resources.settings(), resources.queue(), resources.owner()
 drafts = st.session_state.setdefault("drafts", {})

@@ -11,6 +11,8 @@ from core.jobs import JobSpec
 from core.store import SORTABLE
 from ui import render, resources
 
+resources.ensure_navigation()
+
 PAGE_SIZES = [25, 50, 100]
 store, queue = resources.store(), resources.queue()
 st.title("History")

@@ -6,6 +6,8 @@ import streamlit as st
 from core import stats
 from ui import render, resources
 
+resources.ensure_navigation()
+
 store = resources.store()
 st.title("Voice to Image")
 

@@ -13,6 +13,18 @@ from core.models import ModelCache, best_device, shared_models
 from core.store import Store
 
 
+def ensure_navigation() -> None:
+    """Call first on every page. Streamlit decides on a server's first script run whether the app uses
+    the old ``pages/`` auto-discovery, before dashboard.py has called ``st.navigation``; a bookmark to
+    a page opened first after a restart would then run that page alone, with no sidebar and no worker.
+    Leave that mode and rerun through dashboard.py, which keeps the requested page."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def settings() -> Settings:
     return load_settings()
 

@@ -1,0 +1,112 @@
+"""History page at scale: fill a database with N generations, then time the page and its SQL.
+
+    python -m bench.history [--rows 10000]
+
+Prints the first render of the History page (a full script run under ``streamlit.testing``, which
+includes every query and thumbnail but not the browser's painting), a filtered render, and the SQL
+of one page (count + rows) with and without filters, as medians of repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from core.store import HistoryFilter, Store
+
+WORDS = "fox lighthouse harbour dusk snow forest city robot garden river mountain cat dog ship moon".split()
+
+
+def fill(data_dir: Path, rows: int, seed: int = 0) -> None:
+    rng = random.Random(seed)
+    store = Store(data_dir)
+    (data_dir / "images").mkdir(exist_ok=True)
+    start = datetime.now(timezone.utc) - timedelta(days=60)
+    noise = np.random.default_rng(seed).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    batch = []
+    for i in range(rows):
+        generation_id = f"{i:032x}"
+        Image.fromarray(np.roll(noise, i, axis=0)).save(data_dir / "images" / f"{generation_id}.png")
+        words = " ".join(rng.choice(WORDS) for _ in range(8))
+        batch.append({
+            "id": generation_id, "created_at": (start + timedelta(minutes=8 * i)).isoformat(timespec="milliseconds"),
+            "audio_filename": f"clip{i}.m4a", "audio_path": f"audio/{generation_id}.m4a", "transcript": words,
+            "language": rng.choice(["en", "en", "en", "fr", "de", "es"]), "prompt": f"{words}, detailed, high quality",
+            "negative_prompt": "blurry", "seed": rng.randrange(2**32), "steps": rng.choice([20, 25, 50]), "guidance": 7.5,
+            "scheduler": "dpmpp-2m", "width": 512, "height": 512, "sd_model": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+            "whisper_model": "base", "clip_model": "openai/clip-vit-base-patch32", "image_path": f"images/{generation_id}.png",
+            **{f"t_{s}": rng.uniform(0.1, 30) for s in ("decode", "transcribe", "enhance", "generate", "total")},
+        })
+        if len(batch) == 1000:
+            with store.write() as db:
+                db["generations"].insert_all(batch)
+            batch = []
+    if batch:
+        with store.write() as db:
+            db["generations"].insert_all(batch)
+
+
+def median_time(action, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as folder:
+        data_dir = Path(folder) / "data"
+        started = time.perf_counter()
+        fill(data_dir, args.rows)
+        print(f"history_fill_{args.rows}_rows_s: {time.perf_counter() - started:.1f}")
+
+        store = Store(data_dir)
+        plain, filtered = HistoryFilter(), HistoryFilter(search="fox harbour", language="en", steps=25)
+        for name, where in (("history_sql_page_ms", plain), ("history_sql_filtered_page_ms", filtered)):
+            seconds = median_time(lambda: (store.count_generations(where), store.query_generations(where, limit=25)),
+                                  args.repeats * 4)
+            print(f"{name}: {seconds * 1000:.1f}")
+
+        os.environ.update(V2I_PROFILE="tiny", V2I_DATA_DIR=str(data_dir))
+        from streamlit.testing.v1 import AppTest
+
+        dashboard = str(Path(__file__).resolve().parent.parent / "dashboard.py")
+        at = AppTest.from_file(dashboard, default_timeout=120)
+        at.run()
+        started = time.perf_counter()
+        at.switch_page("pages/history.py").run()
+        print(f"history_page_first_render_s: {time.perf_counter() - started:.2f}")
+        assert not at.exception, at.exception
+        assert len(at.dataframe[0].value) == 25, "the page did not render its rows"
+        print(f"history_page_render_s: {median_time(lambda: at.run(), args.repeats):.2f}")
+
+        def search() -> None:
+            at.text_input[0].set_value("fox harbour")
+            at.run()
+            at.text_input[0].set_value("")
+            at.run()
+
+        print(f"history_page_filtered_render_s: {median_time(search, args.repeats) / 2:.2f}")
+        from core.jobs import stop_workers
+
+        stop_workers()
+
+
+if __name__ == "__main__":
+    main()
