@@ -90,8 +90,21 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05) -> bool
 
 
 @pytest.fixture
-def app_env(tiny_env):
-    """The tiny-profile environment for AppTest runs; stops the background workers they start."""
+def app_env(tiny_env, monkeypatch):
+    """The tiny-profile environment for AppTest runs; stops the background workers they start.
+
+    AppTest resets Streamlit's "app uses the pages/ folder" flag before every run, as if each run were
+    a server's very first; a served app decides that once, and dashboard.py's st.navigation clears it.
+    Keep AppTest's reset to its own copy of the class, so runs after the first go through dashboard.py's
+    navigation as they do on a running server (the first run still tests the cold start)."""
+    import streamlit.testing.v1.app_test as app_test
+    from streamlit.runtime.pages_manager import PagesManager
+
+    class WarmPagesManager(PagesManager):
+        pass
+
+    monkeypatch.setattr(app_test, "PagesManager", WarmPagesManager)
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", None)
     yield tiny_env
     from core.jobs import stop_workers
 
