@@ -46,6 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     delete = commands.add_parser("delete", help="remove a generation's row and its files")
     delete.add_argument("id")
+
+    similar = commands.add_parser("similarity", help="pairwise cosine similarity of all stored images (CLIP)")
+    similar.add_argument("--json", action="store_true")
+
+    near = commands.add_parser("neighbours", help="the stored images most like this generation's")
+    near.add_argument("id")
+    near.add_argument("-k", type=int, default=5)
+    near.add_argument("--json", action="store_true")
+
+    find = commands.add_parser("search", help="stored images that best match some words (CLIP)")
+    find.add_argument("text")
+    find.add_argument("-k", type=int, default=10)
+    find.add_argument("--json", action="store_true")
     return parser
 
 
@@ -148,4 +161,50 @@ def _delete(args, settings, store) -> int:
     return 0
 
 
-COMMANDS = {"generate": _generate, "history": _history, "show": _show, "delete": _delete}
+def _similarity_set(settings, store):
+    from .analysis import load_set
+    from .embeddings import EmbeddingCache
+
+    cache = EmbeddingCache(store, shared_models(settings).clip())
+    return load_set(store, cache), cache
+
+
+def _similarity(args, settings, store) -> int:
+    data, _ = _similarity_set(settings, store)
+    result = {"ids": data.ids, "matrix": [[round(float(v), 6) for v in row] for row in data.matrix],
+              "computed_embeddings": data.computed}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{len(data.ids)} images; {data.computed} embeddings computed now")
+        for generation_id, row in zip(data.ids, data.matrix):
+            print(generation_id[:8], " ".join(f"{v:5.2f}" for v in row))
+    return 0
+
+
+def _print_scored(items, as_json: bool) -> None:
+    for item in items:
+        print(json.dumps(item) if as_json else f"{item['id']}  {item['score']:.4f}")
+
+
+def _neighbours(args, settings, store) -> int:
+    from .analysis import neighbours
+
+    store.get_generation(args.id)  # a clear error for a malformed or unknown id
+    data, _ = _similarity_set(settings, store)
+    _print_scored(neighbours(data, args.id, args.k), args.json)
+    return 0
+
+
+def _search(args, settings, store) -> int:
+    from .analysis import search
+
+    data, cache = _similarity_set(settings, store)
+    _print_scored(search(data, cache, args.text, args.k), args.json)
+    return 0
+
+
+COMMANDS = {
+    "generate": _generate, "history": _history, "show": _show, "delete": _delete,
+    "similarity": _similarity, "neighbours": _neighbours, "search": _search,
+}

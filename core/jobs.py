@@ -178,10 +178,13 @@ class JobQueue:
 class Worker:
     """Runs queued jobs one at a time in a background thread, for the life of the process."""
 
-    def __init__(self, settings: Settings, models: ModelCache, store: Store, *, poll_seconds: float = 0.5):
+    def __init__(self, settings: Settings, models: ModelCache, store: Store, *, poll_seconds: float = 0.5,
+                 embed: bool = True):
         self.settings, self.models, self.store = settings, models, store
         self.queue = JobQueue(store)
         self.poll_seconds = poll_seconds
+        self.embed = embed  # compute CLIP embeddings of new (and older, unembedded) images when idle
+        self._embed_pending = embed
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -212,11 +215,31 @@ class Worker:
             count += 1
         return count
 
+    def embed_missing(self, batch: int = 32) -> int:
+        """Embed the images that have no CLIP embedding yet, in batches; returns how many were computed."""
+        from .analysis import missing_embeddings
+        from .embeddings import EmbeddingCache
+
+        cache = EmbeddingCache(self.store, self.models.clip(), batch_size=batch)
+        total = 0
+        while rows := missing_embeddings(self.store, cache.model_id, limit=batch):
+            _, computed = cache.image_embeddings(rows)
+            cache.text_embeddings(sorted({r["transcript"] for r in rows} | {r["prompt"] for r in rows}))
+            total += computed
+            if computed == 0:  # what is left has no readable image file: nothing more to do now
+                break
+        return total
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 ran = self.run_pending()
-            except Exception:  # a broken database must not kill the worker for good
+                if ran and self.embed:
+                    self._embed_pending = True
+                if not ran and self._embed_pending:
+                    self._embed_pending = False
+                    self.embed_missing()
+            except Exception:  # a broken database or model must not kill the worker for good
                 traceback.print_exc()
                 ran = 0
             if not ran:

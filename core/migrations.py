@@ -42,7 +42,17 @@ def _v2_jobs(db: sqlite_utils.Database) -> None:
     db["jobs"].create_index(["status", "created_at"])
 
 
-MIGRATIONS = [("0001_generations", _v1_generations), ("0002_jobs", _v2_jobs)]
+def _v3_embeddings(db: sqlite_utils.Database) -> None:
+    # Keyed by content hash and model: a stored image (or text) is never embedded twice for one model.
+    db["embeddings"].create(
+        {"sha256": str, "model": str, "kind": str, "dim": int, "vector": bytes, "created_at": str},
+        pk=("sha256", "model", "kind"),
+        not_null={"vector", "dim"},
+    )
+    db["generations"].add_column("image_sha256", str)
+
+
+MIGRATIONS = [("0001_generations", _v1_generations), ("0002_jobs", _v2_jobs), ("0003_embeddings", _v3_embeddings)]
 
 
 def migrate(db: sqlite_utils.Database) -> list[str]:

@@ -171,6 +171,7 @@ def run_generation(
         "safety_checker": int(options.safety_checker),
         "nsfw": None if generated.nsfw is None else int(generated.nsfw),
         "image_path": image_rel,
+        "image_sha256": None,  # filled in below, once the PNG bytes exist
         **{f"t_{stage}": round(seconds, 4) for stage, seconds in timings.items()},
     }
     image_bytes = png_bytes(generated.image, {
@@ -178,6 +179,7 @@ def run_generation(
         "sampler": generated.sampler, "guidance": options.guidance, "seed": generated.seed,
         "width": options.width, "height": options.height, "model": settings.sd_model, "transcript": transcript.text,
     })
+    row["image_sha256"] = hashlib.sha256(image_bytes).hexdigest()
     written = []
     try:
         written.append(write_atomic(store.data_dir, audio_rel, request.audio))

@@ -89,3 +89,37 @@ def test_python_dash_m_core_turns_an_mp3_named_wav_into_a_generation(tiny_env, t
     (record,) = json_lines(result.stdout)
     assert record["audio_path"].endswith(".mp3")
     assert "tiny profile" in result.stderr  # the person is told the images are noise
+
+
+def test_similarity_neighbours_and_search_print_correct_results(tiny_env, tmp_path, capsys):
+    import numpy as np
+
+    for i in range(3):
+        main(["generate", write(tmp_path, f"{i}.wav", recording("wav", frequency=300 + 200 * i)), *FAST,
+              "--seed", str(i), "--json"])
+    ids = [r["id"] for r in json_lines(capsys.readouterr().out)]
+
+    assert main(["similarity", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["ids"] == ids and result["computed_embeddings"] == 3
+    matrix = np.array(result["matrix"])
+    assert np.allclose(matrix, matrix.T) and np.allclose(np.diag(matrix), 1.0)
+    assert (matrix <= 1.0 + 1e-6).all() and (matrix >= -1.0 - 1e-6).all()
+
+    assert main(["similarity", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["computed_embeddings"] == 0  # cached now
+
+    assert main(["neighbours", ids[0], "-k", "2", "--json"]) == 0
+    near = json_lines(capsys.readouterr().out)
+    assert [n["id"] for n in near] == sorted(ids[1:], key=lambda i: -matrix[0, ids.index(i)])
+    assert [n["score"] for n in near] == pytest.approx([matrix[0, ids.index(n["id"])] for n in near], abs=1e-5)
+
+    assert main(["search", "a red fox", "-k", "3", "--json"]) == 0
+    found = json_lines(capsys.readouterr().out)
+    assert sorted(f["id"] for f in found) == sorted(ids)
+    assert [f["score"] for f in found] == sorted((f["score"] for f in found), reverse=True)
+
+
+def test_neighbours_of_an_unknown_id_is_a_clear_error(tiny_env, capsys):
+    assert main(["neighbours", "0" * 32]) == 1
+    assert "no generation with id" in capsys.readouterr().err

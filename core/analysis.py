@@ -1,0 +1,90 @@
+"""Similarity over stored generations: what the Similarity page and ``python -m core similarity`` use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import similarity
+from .embeddings import EmbeddingCache, IMAGE
+from .store import HistoryFilter, Store
+
+MAX_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class SimilaritySet:
+    rows: list[dict[str, Any]]  # oldest first, only those with an embedding
+    vectors: np.ndarray  # (n, dim) unit vectors, in the order of ``rows``
+    matrix: np.ndarray  # (n, n) cosine similarity
+    computed: int  # embeddings this call had to compute
+
+    @property
+    def ids(self) -> list[str]:
+        return [row["id"] for row in self.rows]
+
+    def index(self, generation_id: str) -> int:
+        return self.ids.index(generation_id)
+
+
+def load_set(store: Store, cache: EmbeddingCache, where: HistoryFilter = HistoryFilter()) -> SimilaritySet:
+    """Every generation matching ``where`` with its image embedding (computed now if missing)."""
+    rows = store.query_generations(where, sort="created_at", descending=False, limit=MAX_ROWS)
+    embeddings, computed = cache.image_embeddings(rows)
+    rows = [row for row in rows if row["id"] in embeddings]
+    vectors = np.stack([embeddings[row["id"]] for row in rows]) if rows else np.zeros((0, 0), np.float32)
+    return SimilaritySet(rows, vectors, similarity.similarity_matrix(vectors) if rows else np.zeros((0, 0)), computed)
+
+
+def neighbours(data: SimilaritySet, generation_id: str, k: int = 5) -> list[dict[str, Any]]:
+    from .errors import NotFoundError
+
+    if generation_id not in data.ids:
+        raise NotFoundError(f"no generation with id {generation_id} and an image embedding")
+    return [{"id": data.rows[i]["id"], "score": score}
+            for i, score in similarity.top_k(data.matrix, data.index(generation_id), k)]
+
+
+def search(data: SimilaritySet, cache: EmbeddingCache, text: str, k: int = 10) -> list[dict[str, Any]]:
+    """Stored images that best match ``text`` (CLIP text embedding against image embeddings)."""
+    if not text.strip():
+        raise ValueError("the search text is empty")
+    if not data.rows:
+        return []
+    vectors, _ = cache.text_embeddings([text])
+    scores = data.vectors @ vectors[text]
+    best = np.argsort(-scores, kind="stable")[:k]
+    return [{"id": data.rows[i]["id"], "score": float(scores[i])} for i in best]
+
+
+def alignment(cache: EmbeddingCache, rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per generation: CLIP similarity of the image with the transcript and with the prompt, and
+    the difference (positive: the enhanced prompt is closer to the image than the words said)."""
+    images, _ = cache.image_embeddings(rows)
+    texts, _ = cache.text_embeddings(sorted({r["transcript"] for r in rows} | {r["prompt"] for r in rows}))
+    out = {}
+    for row in rows:
+        if row["id"] in images:
+            said = float(images[row["id"]] @ texts[row["transcript"]])
+            prompted = float(images[row["id"]] @ texts[row["prompt"]])
+            out[row["id"]] = {"transcript": said, "prompt": prompted, "gain": prompted - said}
+    return out
+
+
+def consistency(data: SimilaritySet, cache: EmbeddingCache) -> dict[str, Any]:
+    texts, _ = cache.text_embeddings([row["transcript"] for row in data.rows])
+    said = np.stack([texts[row["transcript"]] for row in data.rows]) if data.rows else np.zeros((0, 0))
+    return similarity.consistency(said, data.vectors)
+
+
+def missing_embeddings(store: Store, model_id: str, limit: int = 64) -> list[dict[str, Any]]:
+    """Generations whose image has no embedding for ``model_id`` yet (for the worker's backfill)."""
+    cursor = store.db.execute(
+        "SELECT g.* FROM generations g LEFT JOIN embeddings e "
+        "ON e.sha256 = g.image_sha256 AND e.model = ? AND e.kind = ? "
+        "WHERE e.sha256 IS NULL ORDER BY g.created_at LIMIT ?", [model_id, IMAGE, limit],
+    )
+    columns = [c[0] for c in cursor.description]
+    return [dict(zip(columns, r)) for r in cursor.fetchall()]

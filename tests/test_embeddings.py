@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.analysis import alignment, load_set, missing_embeddings, neighbours, search
+from core.embeddings import EmbeddingCache, embed_images, embed_texts
+
+
+@pytest.fixture
+def cache(store, models):
+    return EmbeddingCache(store, models.clip(), batch_size=2)
+
+
+def test_image_embeddings_are_the_projected_clip_features_normalised(models):
+    clip = models.clip()
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    (vector,) = embed_images(clip, [image])
+    # Computed directly: vision tower, pooled output, visual projection, unit length.
+    pixels = clip.model.processor(images=[image], return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        pooled = clip.model.model.vision_model(pixel_values=pixels).pooler_output
+        direct = clip.model.model.visual_projection(pooled)[0].numpy()
+    direct /= np.linalg.norm(direct)
+    assert vector.dtype == np.float32
+    assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
+    assert np.allclose(vector, direct, atol=1e-5)
+
+
+def test_batched_and_one_at_a_time_embeddings_agree(models):
+    rng = np.random.default_rng(1)
+    images = [Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)) for _ in range(5)]
+    batched = embed_images(models.clip(), images, batch_size=4)
+    single = np.stack([embed_images(models.clip(), [image])[0] for image in images])
+    assert np.allclose(batched, single, atol=1e-5)
+
+
+def test_text_embeddings_are_unit_vectors(models):
+    vectors = embed_texts(models.clip(), ["a red fox", "a lighthouse at dusk"])
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_an_image_is_embedded_once_per_model_and_then_read_from_the_database(make_generation, store, cache, models):
+    rows = [make_generation(f"picture {i}", seed=i) for i in range(3)]
+    first, computed = cache.image_embeddings(rows)
+    assert computed == 3 and cache.calls == 2  # batches of two
+    again = EmbeddingCache(store, models.clip())
+    second, computed = again.image_embeddings(rows)
+    assert computed == 0 and again.calls == 0
+    for generation_id in first:
+        assert np.array_equal(first[generation_id], second[generation_id])
+
+
+def test_missing_embeddings_lists_what_the_worker_must_backfill(make_generation, store, cache):
+    row = make_generation()
+    assert [r["id"] for r in missing_embeddings(store, cache.model_id)] == [row["id"]]
+    cache.image_embeddings([row])
+    assert missing_embeddings(store, cache.model_id) == []
+
+
+def test_an_image_whose_file_is_missing_is_left_out_not_a_crash(make_generation, store, cache, data_dir):
+    kept, gone = make_generation("kept", seed=1), make_generation("gone", seed=2)
+    (data_dir / gone["image_path"]).unlink()
+    embeddings, computed = cache.image_embeddings([kept, gone])
+    assert list(embeddings) == [kept["id"]] and computed == 1
+
+
+def test_the_set_neighbours_and_search_over_stored_generations(make_generation, store, cache):
+    rows = [make_generation(f"picture {i}", seed=i) for i in range(4)]
+    data = load_set(store, cache)
+    assert data.ids == [r["id"] for r in rows]  # oldest first
+    assert data.computed == 4
+    near = neighbours(data, rows[0]["id"], k=2)
+    assert len(near) == 2 and rows[0]["id"] not in [n["id"] for n in near]
+    assert near[0]["score"] >= near[1]["score"]
+    found = search(data, cache, "picture", k=3)
+    assert len(found) == 3 and found[0]["score"] >= found[-1]["score"]
+    assert load_set(store, cache).computed == 0
+
+
+def test_alignment_compares_the_image_with_what_was_said_and_prompted(make_generation, store, cache):
+    row = make_generation("a red fox")
+    scores = alignment(cache, [row])[row["id"]]
+    assert -1 <= scores["transcript"] <= 1 and -1 <= scores["prompt"] <= 1
+    assert scores["gain"] == pytest.approx(scores["prompt"] - scores["transcript"])
+
+
+def test_the_worker_embeds_new_images_when_idle(settings, models, store, make_generation):
+    from core.jobs import Worker
+
+    make_generation()
+    worker = Worker(settings, models, store)
+    assert worker.embed_missing() == 1
+    assert worker.embed_missing() == 0
