@@ -11,6 +11,7 @@ navigation = st.navigation([
     st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
     st.Page("pages/generate.py", title="Generate", icon=":material/mic:"),
     st.Page("pages/history.py", title="History", icon=":material/history:"),
+    st.Page("pages/similarity.py", title="Similarity", icon=":material/grid_on:"),
 ])
 resources.sidebar()
 resources.worker()  # one background worker per server process, started with the app

@@ -59,14 +59,16 @@ def search(data: SimilaritySet, cache: EmbeddingCache, text: str, k: int = 10) -
     return [{"id": data.rows[i]["id"], "score": float(scores[i])} for i in best]
 
 
-def alignment(cache: EmbeddingCache, rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+def alignment(cache: EmbeddingCache, rows: list[dict[str, Any]], *, compute: bool = True) -> dict[str, dict[str, float]]:
     """Per generation: CLIP similarity of the image with the transcript and with the prompt, and
-    the difference (positive: the enhanced prompt is closer to the image than the words said)."""
-    images, _ = cache.image_embeddings(rows)
-    texts, _ = cache.text_embeddings(sorted({r["transcript"] for r in rows} | {r["prompt"] for r in rows}))
+    the difference (positive: the enhanced prompt is closer to the image than the words said).
+    With ``compute=False`` only generations whose embeddings are all stored are scored."""
+    images, _ = cache.image_embeddings(rows, compute=compute)
+    texts, _ = cache.text_embeddings(sorted({r["transcript"] for r in rows} | {r["prompt"] for r in rows}),
+                                     compute=compute)
     out = {}
     for row in rows:
-        if row["id"] in images:
+        if row["id"] in images and row["transcript"] in texts and row["prompt"] in texts:
             said = float(images[row["id"]] @ texts[row["transcript"]])
             prompted = float(images[row["id"]] @ texts[row["prompt"]])
             out[row["id"]] = {"transcript": said, "prompt": prompted, "gain": prompted - said}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -64,16 +64,28 @@ def text_sha256(text: str) -> str:
 
 @dataclass
 class EmbeddingCache:
-    """Stored embeddings for one model; computes only what is missing, in batches."""
+    """Stored embeddings for one model; computes only what is missing, in batches.
+
+    ``clip`` is a loaded model, or a function that loads it: then the model is loaded only when
+    something must be computed (and ``compute=False`` reads what is stored without ever loading it)."""
 
     store: Store
-    clip: LoadedModel
+    clip_or_loader: LoadedModel | Callable[[], LoadedModel]
+    model_id: str = ""
     batch_size: int = DEFAULT_BATCH
     calls: int = field(default=0)  # model forward passes (batches) made through this cache
 
+    def __post_init__(self) -> None:
+        if isinstance(self.clip_or_loader, LoadedModel):
+            self.model_id = self.model_id or self.clip_or_loader.name
+        if not self.model_id:
+            raise ValueError("model_id is needed when the model is given as a loader")
+
     @property
-    def model_id(self) -> str:
-        return self.clip.name
+    def clip(self) -> LoadedModel:
+        if not isinstance(self.clip_or_loader, LoadedModel):
+            self.clip_or_loader = self.clip_or_loader()
+        return self.clip_or_loader
 
     def stored(self, hashes: Iterable[str], kind: str) -> dict[str, np.ndarray]:
         wanted = list(dict.fromkeys(hashes))
@@ -96,7 +108,7 @@ class EmbeddingCache:
                 replace=True,
             )
 
-    def image_embeddings(self, rows: Sequence[dict]) -> tuple[dict[str, np.ndarray], int]:
+    def image_embeddings(self, rows: Sequence[dict], *, compute: bool = True) -> tuple[dict[str, np.ndarray], int]:
         """Embeddings by generation id for ``rows``; returns them and how many had to be computed.
         Rows whose image file is missing are left out."""
         from PIL import Image
@@ -104,7 +116,7 @@ class EmbeddingCache:
         hashes = {row["id"]: row.get("image_sha256") or self._hash_image_of(row) for row in rows}
         hashes = {gid: sha for gid, sha in hashes.items() if sha}
         known = self.stored(hashes.values(), IMAGE)
-        missing = {sha: gid for gid, sha in hashes.items() if sha not in known}
+        missing = {sha: gid for gid, sha in hashes.items() if sha not in known} if compute else {}
         computed = 0
         paths = {row["id"]: self.store.file_path(row["image_path"]) for row in rows}
         todo = []
@@ -125,11 +137,11 @@ class EmbeddingCache:
             computed += len(fresh)
         return {gid: known[sha] for gid, sha in hashes.items() if sha in known}, computed
 
-    def text_embeddings(self, texts: Sequence[str]) -> tuple[dict[str, np.ndarray], int]:
+    def text_embeddings(self, texts: Sequence[str], *, compute: bool = True) -> tuple[dict[str, np.ndarray], int]:
         """Embeddings by text; returns them and how many had to be computed."""
         by_sha = {text_sha256(t): t for t in texts}
         known = self.stored(by_sha, TEXT)
-        todo = [(sha, text) for sha, text in by_sha.items() if sha not in known]
+        todo = [(sha, text) for sha, text in by_sha.items() if sha not in known] if compute else []
         for start in range(0, len(todo), 64):
             batch = todo[start:start + 64]
             vectors = embed_texts(self.clip, [text for _, text in batch])
@@ -137,7 +149,7 @@ class EmbeddingCache:
             fresh = {sha: vector for (sha, _), vector in zip(batch, vectors)}
             self._save(TEXT, fresh)
             known.update(fresh)
-        return {text: known[text_sha256(text)] for text in texts}, len(todo)
+        return {text: known[text_sha256(text)] for text in texts if text_sha256(text) in known}, len(todo)
 
     def _hash_image_of(self, row: dict) -> str | None:
         """Older rows have no stored image hash: hash the file once and remember it."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -179,12 +180,15 @@ class Worker:
     """Runs queued jobs one at a time in a background thread, for the life of the process."""
 
     def __init__(self, settings: Settings, models: ModelCache, store: Store, *, poll_seconds: float = 0.5,
-                 embed: bool = True):
+                 embed: bool = True, embed_after_idle_s: float = 10.0):
         self.settings, self.models, self.store = settings, models, store
         self.queue = JobQueue(store)
         self.poll_seconds = poll_seconds
         self.embed = embed  # compute CLIP embeddings of new (and older, unembedded) images when idle
         self._embed_pending = embed
+        # Backfill only once the queue has been quiet a while, so it never competes with a person's first clicks.
+        self.embed_after_idle_s = embed_after_idle_s
+        self._idle_since = time.monotonic()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -234,9 +238,10 @@ class Worker:
         while not self._stop.is_set():
             try:
                 ran = self.run_pending()
-                if ran and self.embed:
-                    self._embed_pending = True
-                if not ran and self._embed_pending:
+                if ran:
+                    self._idle_since = time.monotonic()
+                    self._embed_pending = self.embed
+                elif self._embed_pending and time.monotonic() - self._idle_since >= self.embed_after_idle_s:
                     self._embed_pending = False
                     self.embed_missing()
             except Exception:  # a broken database or model must not kill the worker for good

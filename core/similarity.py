@@ -52,28 +52,6 @@ def cluster_order(matrix: np.ndarray) -> np.ndarray:
     return leaves_list(tree)
 
 
-def cluster_labels(matrix: np.ndarray, k: int) -> np.ndarray:
-    """``k`` flat clusters from the same tree (for the block view of large sets)."""
-    from scipy.cluster.hierarchy import fcluster, linkage
-    from scipy.spatial.distance import squareform
-
-    if len(matrix) < 2:
-        return np.ones(len(matrix), dtype=int)
-    distance = np.clip(1.0 - matrix.astype(np.float64), 0.0, 2.0)
-    np.fill_diagonal(distance, 0.0)
-    tree = linkage(squareform((distance + distance.T) / 2, checks=False), method="average")
-    return fcluster(tree, t=k, criterion="maxclust")
-
-
-def block_means(matrix: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean similarity between every pair of clusters, and the cluster ids in order."""
-    ids = np.unique(labels)
-    onehot = (labels[:, None] == ids[None, :]).astype(np.float32)
-    sums = onehot.T @ matrix @ onehot
-    counts = onehot.sum(axis=0)
-    return sums / np.outer(counts, counts), ids
-
-
 def top_k(matrix_or_vectors: np.ndarray, index: int, k: int, *, vectors: bool = False) -> list[tuple[int, float]]:
     """The ``k`` nearest others of item ``index``, best first."""
     scores = matrix_or_vectors @ matrix_or_vectors[index] if vectors else matrix_or_vectors[index].copy()
@@ -108,25 +86,53 @@ def top_k_all(vectors: np.ndarray, k: int, chunk: int = 2048) -> tuple[np.ndarra
     return indices, scores
 
 
-def near_duplicate_groups(matrix: np.ndarray, threshold: float) -> list[list[int]]:
-    """Connected groups of items whose similarity is at least ``threshold`` (groups of two or more)."""
-    from scipy.sparse import csr_matrix
+@dataclass(frozen=True)
+class EarlierScan:
+    novelty: np.ndarray  # per item: highest similarity to any earlier item (NaN for the first)
+    pairs: np.ndarray  # (m, 2) index pairs (later, earlier) with similarity >= the threshold
+
+
+def scan_earlier(vectors: np.ndarray, threshold: float, chunk: int = 1024) -> EarlierScan:
+    """One pass over the lower triangle (each item against the items before it, in time order):
+    half a full matrix product, in row chunks so memory stays bounded at any size."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    n = len(vectors)
+    novelty = np.full(n, np.nan, dtype=np.float32)
+    pairs = []
+    for start in range(0, n, chunk):
+        end = min(start + chunk, n)
+        block = vectors[start:end] @ vectors[:end].T  # rows: items start..end, columns: items before end
+        rows = np.arange(end - start)[:, None]
+        block[np.arange(end)[None, :] >= start + rows] = -np.inf  # keep only earlier items
+        best = block.max(axis=1)
+        novelty[start:end] = np.where(np.isfinite(best), best, np.nan)
+        later, earlier = np.nonzero(block >= threshold)
+        pairs.append(np.stack([later + start, earlier], axis=1))
+    return EarlierScan(novelty, np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64))
+
+
+def near_duplicate_groups(pairs: np.ndarray, n: int) -> list[list[int]]:
+    """Connected groups (two or more items) from near-duplicate pairs, largest first."""
+    from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    adjacency = csr_matrix(np.triu(matrix >= threshold, k=1))
+    adjacency = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n)) if len(pairs) else \
+        coo_matrix((n, n))
     count, labels = connected_components(adjacency, directed=False)
     groups = [np.flatnonzero(labels == label).tolist() for label in range(count)]
     return sorted((g for g in groups if len(g) > 1), key=lambda g: (-len(g), g))
 
 
-def novelty(matrix: np.ndarray) -> np.ndarray:
-    """Per item, in time order: its highest similarity to any earlier item (NaN for the first).
-    Low means new; near 1 means a repeat of something already made."""
-    n = len(matrix)
-    out = np.full(n, np.nan, dtype=np.float32)
-    for i in range(1, n):
-        out[i] = float(np.max(matrix[i, :i]))
-    return out
+def kmeans_blocks(vectors: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """For sets too large to show cell by cell: k-means labels, and the exact mean similarity between
+    every two clusters (the mean of dot products is the dot product of the means)."""
+    from scipy.cluster.vq import kmeans2
+
+    k = max(1, min(k, len(vectors)))
+    _, labels = kmeans2(vectors.astype(np.float64), k, minit="++", seed=seed, iter=10)
+    ids = np.unique(labels)
+    means = np.stack([vectors[labels == i].mean(axis=0) for i in ids])
+    return np.searchsorted(ids, labels), means @ means.T
 
 
 def consistency(transcript_vectors: np.ndarray, image_vectors: np.ndarray) -> dict:

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from core.similarity import (
-    Bands, block_means, cluster_labels, cluster_order, consistency, near_duplicate_groups, novelty,
-    similarity_matrix, top_k, top_k_all,
+    Bands, cluster_order, consistency, kmeans_blocks, near_duplicate_groups, scan_earlier, similarity_matrix, top_k,
+    top_k_all,
 )
 from core.embeddings import normalise
 
@@ -32,12 +32,15 @@ def test_clustering_puts_each_group_together():
     assert sum(groups[i] != groups[i + 1] for i in range(14)) == 2  # three contiguous runs
 
 
-def test_block_means_summarise_clusters():
-    m = similarity_matrix(vectors(30))
-    labels = cluster_labels(m, 4)
-    means, ids = block_means(m, labels)
-    assert means.shape == (len(ids), len(ids))
-    assert np.allclose(means, means.T, atol=1e-5)
+def test_cluster_blocks_hold_the_exact_mean_similarity_between_clusters():
+    v = vectors(30)
+    labels, means = kmeans_blocks(v, 4)
+    m = similarity_matrix(v)
+    np.fill_diagonal(m, 1.0)
+    for a in range(means.shape[0]):
+        for b in range(means.shape[0]):
+            exact = (v[labels == a] @ v[labels == b].T).mean()
+            assert means[a, b] == pytest.approx(exact, abs=1e-5)
 
 
 def test_top_k_is_best_first_and_excludes_itself():
@@ -61,15 +64,20 @@ def test_top_k_for_all_agrees_with_one_at_a_time():
 def test_near_duplicates_are_grouped_above_the_threshold():
     base = vectors(4)
     v = normalise(np.vstack([base, base[0] + 0.01, base[2] + 0.01]))
-    assert near_duplicate_groups(similarity_matrix(v), 0.99) == [[0, 4], [2, 5]]
+    scan = scan_earlier(v, 0.99, chunk=2)
+    assert near_duplicate_groups(scan.pairs, len(v)) == [[0, 4], [2, 5]]
 
 
-def test_novelty_is_the_best_match_among_earlier_items():
-    v = vectors(5)
+def test_novelty_is_the_best_match_among_earlier_items_at_any_chunk_size():
+    v = vectors(9)
     v = np.vstack([v, v[1]])
-    scores = novelty(similarity_matrix(v))
-    assert np.isnan(scores[0])
-    assert scores[5] == pytest.approx(1.0)
+    m = similarity_matrix(v)
+    expected = [np.nan] + [m[i, :i].max() for i in range(1, 10)]
+    for chunk in (1, 3, 64):
+        scores = scan_earlier(v, 0.99, chunk=chunk).novelty
+        assert np.isnan(scores[0])
+        assert np.allclose(scores[1:], expected[1:], atol=1e-6)
+    assert scores[9] == pytest.approx(1.0)
 
 
 def test_bands_put_scores_into_plain_words():

@@ -73,6 +73,13 @@ def queue() -> JobQueue:
     return JobQueue(store())
 
 
+def embedding_cache():
+    """CLIP embeddings of this data folder; the model loads only if something must be computed."""
+    from core.embeddings import EmbeddingCache
+
+    return EmbeddingCache(store(), models().clip, model_id=settings().clip_model)
+
+
 def owner() -> str:
     """Who this browser session is: the jobs panel shows this person's jobs."""
     if "owner" not in st.session_state:
