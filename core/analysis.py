@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -18,15 +19,26 @@ MAX_ROWS = 100_000
 class SimilaritySet:
     rows: list[dict[str, Any]]  # oldest first, only those with an embedding
     vectors: np.ndarray  # (n, dim) unit vectors, in the order of ``rows``
-    matrix: np.ndarray  # (n, n) cosine similarity
     computed: int  # embeddings this call had to compute
+
+    @cached_property
+    def matrix(self) -> np.ndarray:
+        """The full (n, n) cosine-similarity matrix, computed on first use (400 MB at 10,000 images)."""
+        return similarity.similarity_matrix(self.vectors) if self.rows else np.zeros((0, 0), np.float32)
+
+    def score(self, first: str, second: str) -> float:
+        return float(self.vectors[self.index(first)] @ self.vectors[self.index(second)])
 
     @property
     def ids(self) -> list[str]:
         return [row["id"] for row in self.rows]
 
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        return {row["id"]: i for i, row in enumerate(self.rows)}
+
     def index(self, generation_id: str) -> int:
-        return self.ids.index(generation_id)
+        return self._positions[generation_id]
 
 
 def load_set(store: Store, cache: EmbeddingCache, where: HistoryFilter = HistoryFilter()) -> SimilaritySet:
@@ -35,16 +47,16 @@ def load_set(store: Store, cache: EmbeddingCache, where: HistoryFilter = History
     embeddings, computed = cache.image_embeddings(rows)
     rows = [row for row in rows if row["id"] in embeddings]
     vectors = np.stack([embeddings[row["id"]] for row in rows]) if rows else np.zeros((0, 0), np.float32)
-    return SimilaritySet(rows, vectors, similarity.similarity_matrix(vectors) if rows else np.zeros((0, 0)), computed)
+    return SimilaritySet(rows, vectors, computed)
 
 
 def neighbours(data: SimilaritySet, generation_id: str, k: int = 5) -> list[dict[str, Any]]:
     from .errors import NotFoundError
 
-    if generation_id not in data.ids:
+    if generation_id not in data._positions:
         raise NotFoundError(f"no generation with id {generation_id} and an image embedding")
     return [{"id": data.rows[i]["id"], "score": score}
-            for i, score in similarity.top_k(data.matrix, data.index(generation_id), k)]
+            for i, score in similarity.top_k(data.vectors, data.index(generation_id), k, vectors=True)]
 
 
 def search(data: SimilaritySet, cache: EmbeddingCache, text: str, k: int = 10) -> list[dict[str, Any]]:

@@ -123,13 +123,22 @@ def near_duplicate_groups(pairs: np.ndarray, n: int) -> list[list[int]]:
     return sorted((g for g in groups if len(g) > 1), key=lambda g: (-len(g), g))
 
 
-def kmeans_blocks(vectors: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """For sets too large to show cell by cell: k-means labels, and the exact mean similarity between
-    every two clusters (the mean of dot products is the dot product of the means)."""
-    from scipy.cluster.vq import kmeans2
-
+def kmeans_blocks(vectors: np.ndarray, k: int, seed: int = 0, iterations: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """For sets too large to show cell by cell: spherical k-means labels (cosine, as matrix products),
+    and the exact mean similarity between every two clusters (the mean of dot products is the dot
+    product of the means)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     k = max(1, min(k, len(vectors)))
-    _, labels = kmeans2(vectors.astype(np.float64), k, minit="++", seed=seed, iter=10)
+    rng = np.random.default_rng(seed)
+    centres = vectors[rng.choice(len(vectors), k, replace=False)]
+    for _ in range(iterations):
+        labels = np.argmax(vectors @ centres.T, axis=1)
+        sums = np.zeros_like(centres)
+        np.add.at(sums, labels, vectors)
+        empty = ~sums.any(axis=1)
+        sums[empty] = centres[empty]  # a cluster that lost all members keeps its centre
+        centres = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    labels = np.argmax(vectors @ centres.T, axis=1)
     ids = np.unique(labels)
     means = np.stack([vectors[labels == i].mean(axis=0) for i in ids])
     return np.searchsorted(ids, labels), means @ means.T

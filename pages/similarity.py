@@ -10,7 +10,7 @@ import streamlit as st
 
 from core import HistoryFilter, ModelLoadError, stats
 from core.analysis import alignment, consistency, load_set, neighbours, search
-from core.similarity import Bands, cluster_order, kmeans_blocks, near_duplicate_groups, scan_earlier
+from core.similarity import Bands, cluster_order, kmeans_blocks, near_duplicate_groups, scan_earlier, similarity_matrix
 from ui import render, resources
 
 resources.ensure_navigation()
@@ -103,10 +103,11 @@ with heatmap_tab:
         st.plotly_chart(figure, width="stretch")
         chosen = st.selectbox("Zoom into a cluster", list(block_order), format_func=lambda c: f"cluster {c} ({sizes[c]})")
         members = np.flatnonzero(cluster_of == chosen)[:DISPLAY_LIMIT]
-        sub = data.matrix[np.ix_(members, members)]
-        inner = members[cached_order(sub)]
+        sub = similarity_matrix(data.vectors[members])
+        inner_order = cached_order(sub)
+        inner = members[inner_order]
         st.plotly_chart(go.Figure(go.Heatmap(
-            z=data.matrix[np.ix_(inner, inner)], x=[ids[i][:8] for i in inner], y=[ids[i][:8] for i in inner],
+            z=sub[np.ix_(inner_order, inner_order)], x=[ids[i][:8] for i in inner], y=[ids[i][:8] for i in inner],
             colorscale="Viridis", zmin=-1, zmax=1)).update_layout(height=600, yaxis=dict(autorange="reversed")),
             width="stretch")
 
@@ -115,7 +116,7 @@ with compare_tab:
     pick = st.columns(2)
     first = pick[0].selectbox("Image A", ids, format_func=labels.get, key="compare-a")
     second = pick[1].selectbox("Image B", ids, index=1, format_func=labels.get, key="compare-b")
-    score = float(data.matrix[data.index(first), data.index(second)])
+    score = data.score(first, second)
     st.metric("Cosine similarity", f"{score:.3f}", help="1.0 is identical")
     st.text(f"In plain words: {bands.describe(score)}")
     sides = st.columns(2)

@@ -1,0 +1,88 @@
+"""Similarity at scale: 10,000 cached embeddings.
+
+    python -m bench.similarity [--rows 10000]
+
+Prints the similarity matrix time, top-k neighbours for every image, the earlier-items scan (novelty and
+near-duplicates), and the Similarity page's render under ``streamlit.testing`` (first and second visit;
+the script run, not the browser's painting), as medians of repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.history import fill, median_time
+from core.embeddings import IMAGE, TEXT, normalise, text_sha256
+from core.similarity import scan_earlier, similarity_matrix, top_k_all
+from core.store import Store
+
+DIM = 512  # ViT-B/32's projection width
+
+
+def random_embeddings(n: int, seed: int = 0) -> np.ndarray:
+    # Clustered like real image sets: 50 themes, members scattered around each.
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(50, DIM))
+    return normalise(centres[rng.integers(0, 50, n)] + 0.8 * rng.normal(size=(n, DIM)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-page", action="store_true", help="skip the page render")
+    args = parser.parse_args()
+    vectors = random_embeddings(args.rows)
+
+    print(f"similarity_{args.rows // 1000}k_s: {median_time(lambda: similarity_matrix(vectors), args.repeats):.3f}")
+    print(f"topk_all_{args.rows // 1000}k_s: {median_time(lambda: top_k_all(vectors, 10), args.repeats):.3f}")
+    print(f"novelty_and_duplicates_{args.rows // 1000}k_s: "
+          f"{median_time(lambda: scan_earlier(vectors, 0.95), args.repeats):.3f}")
+    if args.no_page:
+        return
+
+    with tempfile.TemporaryDirectory() as folder:
+        data_dir = Path(folder) / "data"
+        fill(data_dir, args.rows)
+        # Every embedding is stored, so the page never loads CLIP: the id only has to match the stored rows.
+        os.environ.update(V2I_PROFILE="tiny", V2I_DATA_DIR=str(data_dir), V2I_CLIP_MODEL="openai/clip-vit-base-patch32")
+        from core.config import load_settings
+
+        settings = load_settings()
+        store = Store(data_dir)
+        rows = store.query_generations(sort="created_at", descending=False, limit=args.rows)
+        with store.write() as db:
+            for row, vector in zip(rows, vectors):
+                sha = f"{int(row['id'], 16):064x}"
+                db.execute("UPDATE generations SET image_sha256 = ? WHERE id = ?", [sha, row["id"]])
+                db.execute("INSERT INTO embeddings (sha256, model, kind, dim, vector) VALUES (?, ?, ?, ?, ?)",
+                           [sha, settings.clip_model, IMAGE, DIM, vector.tobytes()])
+            texts = {t for row in rows for t in (row["transcript"], row["prompt"])}
+            text_vectors = random_embeddings(len(texts), seed=1)
+            db["embeddings"].insert_all(
+                ({"sha256": text_sha256(t), "model": settings.clip_model, "kind": TEXT, "dim": DIM,
+                  "vector": v.tobytes()} for t, v in zip(sorted(texts), text_vectors)), replace=True)
+        from streamlit.testing.v1 import AppTest
+
+        at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard.py"), default_timeout=600)
+        at.run()
+        started = time.perf_counter()
+        at.switch_page("pages/similarity.py").run()
+        print(f"similarity_page_{args.rows // 1000}k_first_render_s: {time.perf_counter() - started:.2f}")
+        assert not at.exception, [e.value for e in at.exception]
+        status = next(t.value for t in at.main.text if "embeddings computed now" in t.value)
+        assert status.startswith(f"{args.rows} images · embeddings computed now: 0"), status
+        print(f"similarity_page_{args.rows // 1000}k_render_s: {median_time(lambda: at.run(), args.repeats):.2f}")
+        from core.jobs import stop_workers
+
+        stop_workers()
+
+
+if __name__ == "__main__":
+    main()
