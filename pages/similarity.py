@@ -83,10 +83,10 @@ with heatmap_tab:
         custom = np.array([[[a, b] for b in prompts] for a in prompts], dtype=object)
         figure = go.Figure(go.Heatmap(
             z=data.matrix[np.ix_(order, order)], x=[r["id"][:8] for r in shown], y=[r["id"][:8] for r in shown],
-            customdata=custom, colorscale="Viridis", zmin=-1, zmax=1,
+            customdata=custom, colorscale="Viridis",  # scaled to the data, so small differences show
             hovertemplate="%{y} × %{x}<br>%{customdata[0]}<br>%{customdata[1]}<br>score %{z:.3f}<extra></extra>",
         ))
-        figure.update_layout(height=min(900, 200 + 12 * n), yaxis=dict(autorange="reversed"))
+        figure.update_layout(height=max(450, min(900, 200 + 14 * n)), yaxis=dict(autorange="reversed", scaleanchor="x"))
         st.plotly_chart(figure, width="stretch")
     else:
         k = min(40, max(2, n // 25))
@@ -94,8 +94,7 @@ with heatmap_tab:
         block_order = cached_order(means)
         sizes = np.bincount(cluster_of, minlength=len(means))
         names = [f"cluster {c} ({sizes[c]})" for c in block_order]
-        figure = go.Figure(go.Heatmap(z=means[np.ix_(block_order, block_order)], x=names, y=names,
-                                      colorscale="Viridis", zmin=-1, zmax=1,
+        figure = go.Figure(go.Heatmap(z=means[np.ix_(block_order, block_order)], x=names, y=names, colorscale="Viridis",
                                       hovertemplate="%{y} × %{x}<br>mean score %{z:.3f}<extra></extra>"))
         figure.update_layout(height=700, yaxis=dict(autorange="reversed"))
         st.caption(f"{n} images are more than {DISPLAY_LIMIT} cells a side: clusters are shown as blocks of their "
@@ -108,7 +107,7 @@ with heatmap_tab:
         inner = members[inner_order]
         st.plotly_chart(go.Figure(go.Heatmap(
             z=sub[np.ix_(inner_order, inner_order)], x=[ids[i][:8] for i in inner], y=[ids[i][:8] for i in inner],
-            colorscale="Viridis", zmin=-1, zmax=1)).update_layout(height=600, yaxis=dict(autorange="reversed")),
+            colorscale="Viridis")).update_layout(height=600, yaxis=dict(autorange="reversed")),
             width="stretch")
 
 # 3. Two images side by side.
