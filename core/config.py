@@ -7,6 +7,8 @@
 ``V2I_CLIP_MODEL``    transformers model id or folder (default ``openai/clip-vit-base-patch32``)
 ``V2I_MAX_AUDIO_SECONDS`` longest accepted recording (default 600)
 ``V2I_TINY_MODELS_DIR`` where the ``tiny`` profile builds its miniatures (default ``<data dir>/tiny-models``)
+``V2I_WHISPER_INT8``  ``1``: dynamic int8 quantisation of whisper's linear layers on the CPU (default ``0``)
+``V2I_CLIP_INT8``     ``1``: the same for CLIP (default ``0``)
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class Settings:
     clip_model: str = DEFAULT_CLIP_MODEL
     max_audio_seconds: float = DEFAULT_MAX_AUDIO_SECONDS
     tiny_models_dir: Path = Path("data/tiny-models")  # where the tiny profile builds its miniatures, once
+    whisper_int8: bool = False
+    clip_int8: bool = False
 
     @property
     def is_tiny(self) -> bool:
@@ -71,4 +75,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         clip_model=env.get("V2I_CLIP_MODEL") or defaults[2],
         max_audio_seconds=max_seconds,
         tiny_models_dir=tiny_dir,
+        whisper_int8=_flag(env, "V2I_WHISPER_INT8"),
+        clip_int8=_flag(env, "V2I_CLIP_INT8"),
     )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "0").strip().lower()
+    if value not in ("0", "1", "true", "false", "yes", "no", ""):
+        raise ValueError(f"{name}={value!r} is not a yes/no value; use 1 or 0")
+    return value in ("1", "true", "yes")

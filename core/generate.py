@@ -6,7 +6,11 @@ instance, so the scheduler's per-call state is private to that call.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import threading
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
@@ -42,12 +46,23 @@ SCHEDULERS: dict[str, Scheduler] = {
 class Recipe:
     scheduler: str
     steps: int
+    deepcache_interval: int = 0  # 0: off; N: the UNet's deep branch runs every N-th step (DeepCache)
+    note: str = ""
 
 
-RECIPES = {"default": Recipe("dpmpp-2m", 25), "original": Recipe("pndm", 50)}
+RECIPES = {
+    # DPM-Solver++ at 20 steps: diffusers' scheduler guide reports quality on a par with 50 PNDM steps.
+    "default": Recipe("dpmpp-2m", 20, note="DPM-Solver++ (2M), 20 steps"),
+    # DeepCache (Ma et al., CVPR 2024) reuses the UNet's deep features between full steps: on SD 1.5 with
+    # 50 PLMS steps its authors report 2.3x at a 0.05 lower CLIP score. Here on top of 20 DPM++ steps.
+    "fast": Recipe("dpmpp-2m", 20, deepcache_interval=3, note="DPM-Solver++ (2M), 20 steps, DeepCache every 3rd step"),
+    # SD 1.5's published recipe, for comparison (it also used attention slicing).
+    "original": Recipe("pndm", 50, note="PNDM (PLMS), 50 steps"),
+}
 DEFAULT_SCHEDULER = RECIPES["default"].scheduler
 DEFAULT_STEPS = RECIPES["default"].steps
 DEFAULT_GUIDANCE = 7.5
+MAX_DEEPCACHE_INTERVAL = 10
 
 
 @dataclass(frozen=True)
@@ -59,6 +74,15 @@ class GenerationOptions:
     width: int = 512
     height: int = 512
     safety_checker: bool = False
+    deepcache_interval: int = 0
+
+    @classmethod
+    def from_recipe(cls, name: str, **overrides) -> "GenerationOptions":
+        if name not in RECIPES:
+            raise InvalidOptionError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
+        recipe = RECIPES[name]
+        base = {"scheduler": recipe.scheduler, "steps": recipe.steps, "deepcache_interval": recipe.deepcache_interval}
+        return cls(**{**base, **overrides})
 
     def with_seed(self) -> "GenerationOptions":
         if self.seed is not None:
@@ -79,6 +103,10 @@ def check_inputs(options: GenerationOptions) -> GenerationOptions:
         raise InvalidOptionError(f"seed must be a whole number from 0 to {MAX_SEED}, not {seed!r}")
     if options.scheduler not in SCHEDULERS:
         raise InvalidOptionError(f"unknown scheduler {options.scheduler!r}; choose one of: {', '.join(SCHEDULERS)}")
+    interval = options.deepcache_interval
+    if isinstance(interval, bool) or not isinstance(interval, int) or not 0 <= interval <= MAX_DEEPCACHE_INTERVAL:
+        raise InvalidOptionError(f"deepcache_interval must be a whole number from 0 (off) to {MAX_DEEPCACHE_INTERVAL}, "
+                                 f"not {interval!r}")
     for name in ("width", "height"):
         side = getattr(options, name)
         if isinstance(side, bool) or not isinstance(side, int) or side % 8 or not 64 <= side <= MAX_SIDE:
@@ -96,6 +124,45 @@ class GeneratedImage:
 
 
 ProgressCallback = Callable[[int, int], None]  # (step done, total steps); may raise CancelledError
+
+
+_PROMPT_CACHE_SIZE = 32
+# One small LRU per text encoder (weakly held: it goes when its model goes).
+_prompt_caches: "weakref.WeakKeyDictionary[object, OrderedDict]" = weakref.WeakKeyDictionary()
+_prompt_cache_lock = threading.Lock()
+
+
+def _encode_prompt(pipe, prompt: str, negative_prompt: str, guided: bool):
+    """Text-encoder output for (prompt, negative prompt), cached, so "generate again" and batches of
+    one prompt skip the encoder."""
+    key = (prompt, negative_prompt, guided, str(pipe.device))
+    with _prompt_cache_lock:
+        cache = _prompt_caches.setdefault(pipe.text_encoder, OrderedDict())
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+    embeds = pipe.encode_prompt(prompt, pipe.device, 1, guided, negative_prompt or None)
+    with _prompt_cache_lock:
+        cache[key] = embeds
+        while len(cache) > _PROMPT_CACHE_SIZE:
+            cache.popitem(last=False)
+    return embeds
+
+
+@contextlib.contextmanager
+def _deepcache(pipe, interval: int):
+    if interval <= 1:
+        yield
+        return
+    from DeepCache import DeepCacheSDHelper
+
+    helper = DeepCacheSDHelper(pipe=pipe)
+    helper.set_params(cache_interval=interval, cache_branch_id=0)
+    helper.enable()
+    try:
+        yield
+    finally:
+        helper.disable()  # restores the UNet's own forward methods
 
 
 def count_clip_tokens(pipe, text: str) -> int:
@@ -127,14 +194,17 @@ def generate_image(
 
     def on_step_end(_pipe, step, _timestep, callback_kwargs):
         if progress is not None:
-            progress(step + 1, options.steps)  # may raise CancelledError to stop between steps
+            progress(step + 1, _pipe.num_timesteps)  # may raise CancelledError to stop between steps
         return callback_kwargs
 
-    # 3. Denoise and decode.
+    # 3. The prompt's text encoding, reused when the same prompt comes again.
     with torch.inference_mode():
+        prompt_embeds, negative_embeds = _encode_prompt(view, prompt, negative_prompt, options.guidance > 1.0)
+    # 4. Denoise and decode (DeepCache wraps the shared UNet for this call only: we hold its lock).
+    with _deepcache(view, options.deepcache_interval), torch.inference_mode():
         result = view(
-            prompt=prompt,
-            negative_prompt=negative_prompt or None,
+            prompt_embeds=prompt_embeds,
+            negative_prompt_embeds=negative_embeds,
             num_inference_steps=options.steps,
             guidance_scale=float(options.guidance),
             width=options.width,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -52,7 +53,23 @@ def _quiet_libraries() -> None:
     diffusers.logging.disable_progress_bar()
 
 
-def load_whisper(name: str, device: str):
+def quantize_int8(model, linear_subclasses: tuple = ()):
+    """Dynamic int8 quantisation of a model's linear layers, for the CPU: weights stored as int8,
+    activations quantised on the fly. Smaller and faster where matrix products dominate."""
+    import torch
+
+    # Subclasses that only cast dtypes in forward (whisper's) are plain Linear layers in fp32; the
+    # quantiser matches exact types, so let them be plain Linear layers.
+    for module in model.modules():
+        if isinstance(module, linear_subclasses):
+            module.__class__ = torch.nn.Linear
+    with warnings.catch_warnings():
+        # torch announces that its eager quantisation API will move to torchao; it works in this pinned torch.
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*deprecated", category=UserWarning)
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def load_whisper(name: str, device: str, *, int8: bool = False):
     import whisper
 
     if name not in whisper.available_models() and not os.path.isfile(name):
@@ -61,13 +78,16 @@ def load_whisper(name: str, device: str):
             "or give the path of a checkpoint file"
         )
     try:
-        return whisper.load_model(name, device=device, download_root=str(whisper_cache_dir()))
+        model = whisper.load_model(name, device=device, download_root=str(whisper_cache_dir()))
     except Exception as err:  # URLError, a corrupt checkpoint, a checksum mismatch...
         raise ModelLoadError(
             f"could not load whisper model {name!r} ({type(err).__name__}: {err}). It is looked for in "
             f"{whisper_cache_dir()}. Fix: run once with network access so it downloads there, or copy "
             f"{name}.pt into that folder; for offline tests and demos use V2I_PROFILE=tiny."
         ) from err
+    if int8 and device == "cpu":
+        model = quantize_int8(model, (whisper.model.Linear,))  # whisper subclasses nn.Linear
+    return model
 
 
 def _from_pretrained(cls, model_id: str, what: str, **kwargs):
@@ -117,11 +137,13 @@ class ClipBundle:
     device: str
 
 
-def load_clip(model_id: str, device: str) -> ClipBundle:
+def load_clip(model_id: str, device: str, *, int8: bool = False) -> ClipBundle:
     _quiet_libraries()
     from transformers import CLIPModel, CLIPProcessor
 
     model = _from_pretrained(CLIPModel, model_id, "CLIP").to(device).eval()
+    if int8 and device == "cpu":
+        model = quantize_int8(model)
     processor = _from_pretrained(CLIPProcessor, model_id, "CLIP processor")
     return ClipBundle(model, processor, device)
 
@@ -155,7 +177,8 @@ class ModelCache:
 
     def whisper(self) -> LoadedModel:
         name = self.settings.whisper_model
-        return self._get(("whisper", name), lambda: load_whisper(name, self.device), name)
+        int8 = self.settings.whisper_int8
+        return self._get(("whisper", name, int8), lambda: load_whisper(name, self.device, int8=int8), name)
 
     def stable_diffusion(self, safety_checker: bool = False) -> LoadedModel:
         model_id = self.settings.sd_model
@@ -167,7 +190,8 @@ class ModelCache:
 
     def clip(self) -> LoadedModel:
         model_id = self.settings.clip_model
-        return self._get(("clip", model_id), lambda: load_clip(model_id, self.device), model_id)
+        int8 = self.settings.clip_int8
+        return self._get(("clip", model_id, int8), lambda: load_clip(model_id, self.device, int8=int8), model_id)
 
     def _get(self, key: tuple, load: Callable[[], Any], name: str) -> LoadedModel:
         loaded = self._models.get(key)

@@ -18,6 +18,7 @@ class TranscribeOptions:
     # Random-weight models never become confident, so the tiny profile decodes greedily, once, briefly.
     greedy: bool = False
     sample_len: int | None = None
+    extra: tuple = ()  # more of whisper's DecodingOptions, as (name, value) pairs
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ def transcribe(model, samples: np.ndarray, options: TranscribeOptions = Transcri
         kwargs.update(temperature=0.0, condition_on_previous_text=False)
     if options.sample_len:
         kwargs["sample_len"] = options.sample_len
+    kwargs.update(dict(options.extra))
     result = whisper.transcribe(model, samples.astype(np.float32, copy=False), **kwargs)
     segments = result.get("segments") or []
     text = clean_text(result.get("text", ""))

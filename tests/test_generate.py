@@ -28,9 +28,9 @@ def test_an_unknown_scheduler_lists_the_valid_ones():
         assert name in str(err.value)
 
 
-def test_the_defaults_are_dpm_solver_at_25_steps_guidance_7_5_512_square():
+def test_the_defaults_are_dpm_solver_at_20_steps_guidance_7_5_512_square():
     options = check_inputs(GenerationOptions())
-    assert (options.scheduler, options.steps, options.guidance, options.width, options.height) == ("dpmpp-2m", 25, 7.5, 512, 512)
+    assert (options.scheduler, options.steps, options.guidance, options.width, options.height) == ("dpmpp-2m", 20, 7.5, 512, 512)
 
 
 def test_a_missing_seed_is_drawn_at_random_and_then_kept():
@@ -91,3 +91,39 @@ def test_the_prompt_token_count_uses_the_pipelines_tokenizer(models):
     sd = models.stable_diffusion()
     result = generate_image(sd.model, "abc", "", GenerationOptions(seed=1, **SMALL))
     assert result.prompt_tokens == 3  # the tiny tokenizer is byte-level: a token per character
+
+
+def test_the_fast_recipe_runs_deepcache_and_leaves_the_unet_as_it_was(models):
+    sd = models.stable_diffusion()
+    forward = sd.model.unet.forward
+    options = GenerationOptions.from_recipe("fast", seed=3, width=64, height=64, steps=6)
+    assert options.deepcache_interval == 3
+    cached = generate_image(sd.model, "a cat", "", options)
+    plain = generate_image(sd.model, "a cat", "", GenerationOptions(seed=3, width=64, height=64, steps=6))
+    assert cached.image.size == (64, 64)
+    assert not np.array_equal(np.asarray(cached.image), np.asarray(plain.image))  # steps really were skipped
+    assert sd.model.unet.forward == forward
+
+
+def test_recipes_set_scheduler_steps_and_caching_and_unknown_ones_list_the_valid():
+    assert GenerationOptions.from_recipe("original").scheduler == "pndm"
+    assert GenerationOptions.from_recipe("original").steps == 50
+    assert GenerationOptions.from_recipe("default").steps == 20
+    with pytest.raises(InvalidOptionError, match="default, fast, original"):
+        GenerationOptions.from_recipe("turbo")
+
+
+def test_the_same_prompt_is_encoded_once(models, monkeypatch):
+    sd = models.stable_diffusion()
+    calls = []
+    real = type(sd.model).encode_prompt
+
+    def counting(self, *args, **kwargs):
+        if args[0] is not None:  # the pipeline itself calls it again with the ready embeddings
+            calls.append(args[0])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(sd.model), "encode_prompt", counting)
+    for seed in (1, 2):
+        generate_image(sd.model, "a very particular prompt", "", GenerationOptions(seed=seed, **SMALL))
+    assert calls == ["a very particular prompt"]

@@ -60,9 +60,9 @@ def test_each_model_loads_once_even_when_many_threads_ask_at_once(settings, monk
     calls = []
     real = core.models.load_whisper
 
-    def counting(name, device):
+    def counting(name, device, **kwargs):
         calls.append(name)
-        return real(name, device)
+        return real(name, device, **kwargs)
 
     monkeypatch.setattr(core.models, "load_whisper", counting)
     cache = ModelCache(settings, device="cpu")
@@ -88,3 +88,21 @@ def test_the_tiny_profile_builds_its_models_on_first_use(tmp_path):
 
 def test_settings_are_hashable_so_one_cache_serves_one_configuration():
     assert hash(Settings()) == hash(Settings())
+
+
+def test_int8_whisper_on_the_cpu_quantises_its_linear_layers(settings):
+    import torch
+
+    model = load_whisper(settings.whisper_model, "cpu", int8=True)
+    quantized = [m for m in model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+    assert len(quantized) > 10
+    assert not any(isinstance(m, torch.nn.Linear) for m in model.modules())
+
+
+def test_int8_flags_come_from_the_environment():
+    from core.config import load_settings
+
+    assert load_settings({"V2I_WHISPER_INT8": "1"}).whisper_int8
+    assert not load_settings({}).clip_int8
+    with pytest.raises(ValueError, match="V2I_CLIP_INT8"):
+        load_settings({"V2I_CLIP_INT8": "maybe"})
