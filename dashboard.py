@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from ui import resources
+from ui import auth, resources
 
 st.set_page_config(page_title="Voice to Image", page_icon=":material/graphic_eq:", layout="wide")
+auth.require_access()  # a shared password or st.login, when configured in .streamlit/secrets.toml
 
 # Once st.navigation is called the pages/ folder is not auto-discovered: every page is listed here.
 navigation = st.navigation([

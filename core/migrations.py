@@ -52,7 +52,14 @@ def _v3_embeddings(db: sqlite_utils.Database) -> None:
     db["generations"].add_column("image_sha256", str)
 
 
-MIGRATIONS = [("0001_generations", _v1_generations), ("0002_jobs", _v2_jobs), ("0003_embeddings", _v3_embeddings)]
+def _v4_deepcache(db: sqlite_utils.Database) -> None:
+    db["generations"].add_column("deepcache_interval", int, not_null_default=0)
+
+
+MIGRATIONS = [
+    ("0001_generations", _v1_generations), ("0002_jobs", _v2_jobs), ("0003_embeddings", _v3_embeddings),
+    ("0004_deepcache", _v4_deepcache),
+]
 
 
 def migrate(db: sqlite_utils.Database) -> list[str]:

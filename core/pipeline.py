@@ -161,6 +161,7 @@ def run_generation(
         "steps": options.steps,
         "guidance": float(options.guidance),
         "scheduler": options.scheduler,
+        "deepcache_interval": options.deepcache_interval,
         "width": options.width,
         "height": options.height,
         "whisper_model": settings.whisper_model,
@@ -178,6 +179,7 @@ def run_generation(
         "prompt": prompt, "negative_prompt": enhanced.negative_prompt, "steps": options.steps,
         "sampler": generated.sampler, "guidance": options.guidance, "seed": generated.seed,
         "width": options.width, "height": options.height, "model": settings.sd_model, "transcript": transcript.text,
+        "deepcache_interval": options.deepcache_interval,
     })
     row["image_sha256"] = hashlib.sha256(image_bytes).hexdigest()
     written = []

@@ -20,6 +20,8 @@ def a1111_parameters(meta: dict[str, Any]) -> str:
         ("Size", f"{meta['width']}x{meta['height']}"),
         ("Model", meta["model"]),
     ]
+    if meta.get("deepcache_interval", 0) > 1:
+        settings.append(("DeepCache interval", meta["deepcache_interval"]))
     # Values may not contain the separators; collapse newlines so the block stays three lines.
     line = ", ".join(f"{key}: {_flat(value)}" for key, value in settings)
     lines = [_flat(meta["prompt"])]

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import streamlit as st
 
-from core import STYLES, SCHEDULERS, GenerationOptions, V2IError, enhance_prompt, transcribe_recording
+from core import RECIPES, SCHEDULERS, STYLES, GenerationOptions, V2IError, enhance_prompt, transcribe_recording
 from core.jobs import ACTIVE, DONE, FAILED, QUEUED, JobSpec
 from ui import render, resources
 
@@ -32,8 +32,11 @@ if recorded is not None:
 with st.expander("Image settings", expanded=False):
     left, middle, right = st.columns(3)
     style = left.selectbox("Style", list(STYLES), key="opt-style")
-    scheduler = left.selectbox("Scheduler", list(SCHEDULERS), key="opt-scheduler")
-    steps = middle.number_input("Steps", min_value=1, max_value=150, value=GenerationOptions.steps, key="opt-steps")
+    recipe = left.selectbox("Recipe", list(RECIPES), key="opt-recipe",
+                            format_func=lambda name: f"{name}: {RECIPES[name].note}")
+    scheduler = middle.selectbox("Scheduler", [None, *SCHEDULERS], key="opt-scheduler",
+                                 format_func=lambda name: "the recipe's" if name is None else name)
+    steps = middle.number_input("Steps (empty: the recipe's)", min_value=1, max_value=150, value=None, key="opt-steps")
     guidance = middle.number_input("Guidance", min_value=0.0, max_value=30.0, value=GenerationOptions.guidance,
                                    step=0.5, key="opt-guidance")
     seed_text = right.text_input("Seed (empty for random)", key="opt-seed")
@@ -50,8 +53,11 @@ def options() -> GenerationOptions | None:
         except ValueError:
             st.error(f"The seed must be a whole number from 0 to 4294967295, not {seed_text.strip()!r}.")
             return None
-    return GenerationOptions(steps=int(steps), guidance=float(guidance), seed=seed, scheduler=scheduler,
-                             width=int(size), height=int(size))
+    chosen = {"steps": int(steps)} if steps else {}
+    if scheduler:
+        chosen["scheduler"] = scheduler
+    return GenerationOptions.from_recipe(recipe, guidance=float(guidance), seed=seed, width=int(size),
+                                         height=int(size), **chosen)
 
 
 def submit(name: str, data: bytes, key: str) -> None:

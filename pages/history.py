@@ -90,7 +90,8 @@ with st.container(border=True):
             filename=row["audio_filename"] or "recording", style=row["style"] or "default", prompt=row["prompt"],
             negative_prompt=row["negative_prompt"], transcript=row["transcript"], language=row["language"],
             options=GenerationOptions(steps=row["steps"], guidance=row["guidance"], seed=row["seed"],
-                                      scheduler=row["scheduler"], width=row["width"], height=row["height"]),
+                                      scheduler=row["scheduler"], width=row["width"], height=row["height"],
+                                      deepcache_interval=row["deepcache_interval"] or 0),
         )
         try:
             queue.submit(audio_path.read_bytes(), spec, owner=resources.owner())
@@ -99,8 +100,9 @@ with st.container(border=True):
         except (V2IError, ValueError, OSError) as err:
             st.error(f"Could not queue it: {err}")
     if actions[1].button("Use these settings"):
+        recipe = "fast" if (row["deepcache_interval"] or 0) > 1 else "default"
         st.session_state["prefill"] = {
-            "style": row["style"] or "default", "scheduler": row["scheduler"], "steps": row["steps"],
+            "style": row["style"] or "default", "recipe": recipe, "scheduler": row["scheduler"], "steps": row["steps"],
             "guidance": float(row["guidance"]), "seed": str(row["seed"]), "size": row["width"],
             "negative": row["negative_prompt"] or "",
         }

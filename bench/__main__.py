@@ -1,0 +1,251 @@
+"""``python -m bench [--quick]``: the figures in docs/performance.md, one ``name: value`` line each.
+
+Full-size architectures with random weights (timing does not depend on weight values) are built once
+in the real on-disk formats and run through the project's own ``core`` code. Ratios come from one
+run, the recipes alternating, as medians of repeats.
+
+``--quick`` (under 10 minutes on a 2-core CPU) times a few denoising steps of each recipe and the
+fixed costs (prompt encoding, latent set-up, VAE decode) in the same ``generate_image`` call, then
+counts UNet evaluations from each recipe's own scheduler to give the whole image; the full run
+generates whole images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import numpy as np
+
+from bench.fullsize import ensure_fullsize
+
+WHISPER_TOKENS = 90  # about what 30 s of speech decodes to (75 words at 150 words a minute)
+
+
+def out(name: str, value, fmt: str = ".3f") -> None:
+    print(f"{name}: {value:{fmt}}" if isinstance(value, float) else f"{name}: {value}", flush=True)
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _timed(action) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+# -- Stable Diffusion ------------------------------------------------------------------------------
+
+def _run_recipe(pipe, name: str, steps: int | None):
+    """One generate_image call through core; returns (total seconds, seconds of each step)."""
+    from core.generate import GenerationOptions, check_inputs, generate_image
+
+    options = GenerationOptions.from_recipe(name, seed=0)
+    if steps is not None:
+        options = GenerationOptions(**{**options.__dict__, "steps": steps})
+    check_inputs(options)
+    marks = []
+    slicing = name == "original"  # SD 1.5's published recipe sliced attention to save memory
+    if slicing:
+        pipe.enable_attention_slicing()
+    try:
+        started = time.perf_counter()
+        generate_image(pipe, f"a lighthouse at dusk, {name}, {time.time()}", "blurry", options,
+                       progress=lambda step, total: marks.append(time.perf_counter()))
+        total = time.perf_counter() - started
+    finally:
+        if slicing:
+            pipe.disable_attention_slicing()
+    return total, np.diff(marks).tolist()
+
+
+def _evaluations(pipe, name: str) -> tuple[int, int]:
+    """(full, shallow) UNet evaluations for the recipe's whole image, from its own scheduler."""
+    import diffusers
+
+    from core.generate import RECIPES, SCHEDULERS
+
+    recipe = RECIPES[name]
+    spec = SCHEDULERS[recipe.scheduler]
+    scheduler = getattr(diffusers, spec.class_name).from_config(pipe.scheduler.config, **dict(spec.config))
+    scheduler.set_timesteps(recipe.steps)
+    n = len(scheduler.timesteps)
+    if recipe.deepcache_interval > 1:
+        full = math.ceil(n / recipe.deepcache_interval)
+        return full, n - full
+    return n, 0
+
+
+def bench_sd(paths, quick: bool, repeats: int) -> None:
+    import torch
+
+    from core.models import load_stable_diffusion
+
+    pipe = load_stable_diffusion(str(paths["sd"]), "cpu")
+    names = ["original", "default", "fast"]
+    # Quick: 3 steps (4 for fast: full, shallow, shallow, full) give step costs and the fixed cost.
+    quick_steps = {"original": 3, "default": 3, "fast": 4}
+    images: dict[str, list[float]] = {n: [] for n in names}
+    step_costs: dict[str, list[float]] = {n: [] for n in [*names, "fast_shallow"]}
+    fixed_costs: dict[str, list[float]] = {n: [] for n in names}
+    for round_ in range(repeats):
+        for name in names:  # the recipes alternate within each round
+            total, steps = _run_recipe(pipe, name, quick_steps[name] if quick else None)
+            if quick:
+                # Callbacks mark the end of each step; their differences time steps 2..n. Step 1 costs
+                # what a full step costs; what is left of the call is the fixed cost.
+                if name == "fast":  # DeepCache every 3rd step: full, shallow, shallow, full
+                    shallow, full = statistics.median(steps[:2]), steps[2]
+                    fixed = total - 2 * full - 2 * shallow
+                    step_costs["fast_shallow"].append(shallow)
+                else:
+                    full = shallow = statistics.median(steps)
+                    fixed = total - (len(steps) + 1) * full
+                full_evals, shallow_evals = _evaluations(pipe, name)
+                images[name].append(fixed + full_evals * full + shallow_evals * shallow)
+                step_costs[name].append(full)
+                fixed_costs[name].append(fixed)
+            else:
+                images[name].append(total)
+            print(f"# round {round_ + 1} {name}: {images[name][-1]:.1f} s per image", flush=True)
+    median = {n: statistics.median(v) for n, v in images.items()}
+    out("sd_original_s_per_image", median["original"], ".1f")
+    out("sd_default_s_per_image", median["default"], ".1f")
+    out("sd_fast_s_per_image", median["fast"], ".1f")
+    out("sd_speedup_vs_seed_recipe", statistics.median(o / d for o, d in zip(images["original"], images["default"])), ".2f")
+    out("sd_fast_speedup_vs_seed_recipe", statistics.median(o / f for o, f in zip(images["original"], images["fast"])), ".2f")
+    if quick:
+        out("sd_unet_step_s", statistics.median(step_costs["default"]), ".2f")
+        out("sd_unet_step_sliced_s", statistics.median(step_costs["original"]), ".2f")
+        out("sd_deepcache_shallow_step_s", statistics.median(step_costs["fast_shallow"]), ".2f")
+        out("sd_fixed_cost_s", statistics.median(fixed_costs["default"]), ".2f")
+        for name in names:
+            full_evals, shallow_evals = _evaluations(pipe, name)
+            out(f"sd_{name}_unet_evaluations", f"{full_evals} full + {shallow_evals} shallow")
+    # How close the UNet runs to the machine's matrix-multiply peak.
+    from torch.utils.flop_counter import FlopCounterMode
+
+    latents, t, text = torch.randn(2, 4, 64, 64), torch.tensor(500), torch.randn(2, 77, 768)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        pipe.unet(latents, t, encoder_hidden_states=text)
+    unet_tflop = counter.get_total_flops() / 1e12
+    peak = matmul_gflops()
+    step = statistics.median(step_costs["default"]) if quick else None
+    out("unet_step_tflop", unet_tflop, ".2f")
+    out("matmul_2048_gflops", peak, ".0f")
+    if step:
+        out("unet_gflops", unet_tflop * 1e3 / step, ".0f")
+        out("unet_share_of_matmul_peak", unet_tflop * 1e3 / step / peak, ".2f")
+    del pipe
+
+
+# -- Whisper ---------------------------------------------------------------------------------------
+
+def bench_whisper(paths, repeats: int) -> None:
+    import whisper
+
+    from core.models import load_whisper
+    from core.transcribe import TranscribeOptions, transcribe
+
+    rng = np.random.default_rng(0)
+    seconds = np.arange(30 * 16_000) / 16_000
+    audio = (0.1 * np.sin(2 * np.pi * 220 * seconds) + 0.05 * rng.normal(size=seconds.shape)).astype(np.float32)
+    tokenizer = whisper.tokenizer.get_tokenizer(multilingual=True)
+    models = {"fp32": load_whisper(str(paths["whisper"]), "cpu"), "int8": load_whisper(str(paths["whisper"]), "cpu", int8=True)}
+    # Exactly WHISPER_TOKENS text tokens: end-of-text and every special token suppressed, so random
+    # weights decode as long as real speech would, in one 30 s window, greedily.
+    specials = list(range(tokenizer.eot, models["fp32"].dims.n_vocab))
+    options = TranscribeOptions(greedy=True, sample_len=WHISPER_TOKENS, language="en",
+                                extra=(("suppress_tokens", [-1, *specials]), ("without_timestamps", True),
+                                       ("no_speech_threshold", None)))
+    for model in models.values():
+        transcribe(model, audio[:16_000 * 5], options)  # warm-up
+    times: dict[str, list[float]] = {k: [] for k in models}
+    for _ in range(repeats):
+        for name, model in models.items():
+            started = time.perf_counter()
+            result = transcribe(model, audio, options)
+            times[name].append(time.perf_counter() - started)
+    assert len(result.text.split()) > WHISPER_TOKENS // 4, "the decoder stopped early: the figure would flatter it"
+    out("whisper_30s_s", statistics.median(times["fp32"]), ".2f")
+    out("whisper_30s_int8_s", statistics.median(times["int8"]), ".2f")
+    out("whisper_decoded_tokens", WHISPER_TOKENS)
+
+
+# -- CLIP ------------------------------------------------------------------------------------------
+
+def bench_clip(paths, repeats: int, count: int = 64) -> None:
+    from PIL import Image
+
+    from core.embeddings import embed_images
+    from core.models import LoadedModel, load_clip
+
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 255, (512, 512, 3), dtype=np.uint8)) for _ in range(count)]
+    fp32 = LoadedModel(load_clip(str(paths["clip"]), "cpu"), "clip", "cpu")
+    int8 = LoadedModel(load_clip(str(paths["clip"]), "cpu", int8=True), "clip-int8", "cpu")
+    embed_images(fp32, images[:4])
+    embed_images(int8, images[:4])
+    rates: dict[str, list[float]] = {"single": [], "batched": [], "int8": []}
+    for _ in range(repeats):
+        rates["single"].append(16 / _timed(lambda: embed_images(fp32, images[:16], batch_size=1)))
+        rates["batched"].append(count / _timed(lambda: embed_images(fp32, images, batch_size=32)))
+        rates["int8"].append(count / _timed(lambda: embed_images(int8, images, batch_size=32)))
+    reference, quantized = embed_images(fp32, images, batch_size=32), embed_images(int8, images, batch_size=32)
+    cosine = np.sum(reference * quantized, axis=1)
+    best = max(("batched", "int8"), key=lambda k: statistics.median(rates[k]))
+    out("clip_img_per_s", statistics.median(rates[best]), ".1f")
+    out("clip_img_per_s_config", f"batch 32, {'int8' if best == 'int8' else 'fp32'}")
+    out("clip_img_per_s_one_at_a_time", statistics.median(rates["single"]), ".1f")
+    out("clip_img_per_s_batched_fp32", statistics.median(rates["batched"]), ".1f")
+    out("clip_img_per_s_batched_int8", statistics.median(rates["int8"]), ".1f")
+    out("clip_int8_cosine_to_fp32_min", float(cosine.min()), ".4f")
+    out("clip_int8_cosine_to_fp32_mean", float(cosine.mean()), ".4f")
+
+
+def bench_similarity(repeats: int) -> None:
+    from bench.history import median_time
+    from bench.similarity import random_embeddings
+    from core.similarity import similarity_matrix, top_k_all
+
+    vectors = random_embeddings(10_000)
+    out("similarity_10k_s", median_time(lambda: similarity_matrix(vectors), repeats), ".3f")
+    out("topk_all_10k_s", median_time(lambda: top_k_all(vectors, 10), repeats), ".3f")
+
+
+def main() -> None:
+    import torch
+
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="step costs instead of whole images (under 10 minutes)")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--only", choices=["sd", "whisper", "clip", "similarity"], action="append")
+    args = parser.parse_args()
+    repeats = args.repeats or (2 if args.quick else 1)
+    torch.set_flush_denormal(True)  # random weights must not wander into slow subnormal arithmetic
+    started = time.perf_counter()
+    out("machine", f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    paths = ensure_fullsize()
+    sections = args.only or ["similarity", "clip", "whisper", "sd"]
+    if "similarity" in sections:
+        bench_similarity(max(repeats, 3))
+    if "clip" in sections:
+        bench_clip(paths, max(repeats, 3))
+    if "whisper" in sections:
+        bench_whisper(paths, max(repeats, 3))
+    if "sd" in sections:
+        bench_sd(paths, args.quick, repeats)
+    out("bench_wall_s", time.perf_counter() - started, ".0f")
+
+
+if __name__ == "__main__":
+    main()
