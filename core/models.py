@@ -66,6 +66,7 @@ def quantize_int8(model, linear_subclasses: tuple = ()):
     with warnings.catch_warnings():
         # torch announces that its eager quantisation API will move to torchao; it works in this pinned torch.
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*deprecated", category=UserWarning)
+        warnings.filterwarnings("ignore", message="torch.ao.quantization is deprecated", category=DeprecationWarning)
         return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
