@@ -31,6 +31,12 @@ _EXTENSIONS = {
 
 
 @dataclass(frozen=True)
+class AudioLimits:
+    max_seconds: float = 600.0
+    max_bytes: int = 200 * 1024 * 1024  # as .streamlit/config.toml's server.maxUploadSize
+
+
+@dataclass(frozen=True)
 class DecodedAudio:
     samples: np.ndarray  # float32, mono, 16 kHz, in [-1, 1]
     container: str  # what PyAV detected, e.g. "mp3" or "matroska,webm"
@@ -52,12 +58,15 @@ class DecodedAudio:
         return float(np.max(np.abs(self.samples), initial=0.0)) < SILENCE_PEAK
 
 
-def decode_audio(data: bytes, *, max_seconds: float = 600.0) -> DecodedAudio:
+def decode_audio(data: bytes, limits: AudioLimits = AudioLimits(), *, max_seconds: float | None = None) -> DecodedAudio:
     """Decode ``data`` (the whole file's bytes) or raise :class:`AudioError` saying what is wrong."""
     import av
 
+    max_seconds = limits.max_seconds if max_seconds is None else max_seconds
     if not data:
         raise AudioError("the file is empty")
+    if len(data) > limits.max_bytes:
+        raise AudioError(f"the file is too large ({len(data) / 2**20:.0f} MB; the limit is {limits.max_bytes / 2**20:.0f} MB)")
     try:
         container = av.open(io.BytesIO(data), mode="r")
     except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError) as err:

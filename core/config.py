@@ -6,6 +6,7 @@
 ``V2I_SD_MODEL``      diffusers model id or folder (default ``stable-diffusion-v1-5/stable-diffusion-v1-5``)
 ``V2I_CLIP_MODEL``    transformers model id or folder (default ``openai/clip-vit-base-patch32``)
 ``V2I_MAX_AUDIO_SECONDS`` longest accepted recording (default 600)
+``V2I_MAX_UPLOAD_MB`` largest accepted file (default 200, as the dashboard's upload limit)
 ``V2I_TINY_MODELS_DIR`` where the ``tiny`` profile builds its miniatures (default ``<data dir>/tiny-models``)
 ``V2I_WHISPER_INT8``  ``1``: dynamic int8 quantisation of whisper's linear layers on the CPU (default ``0``)
 ``V2I_CLIP_INT8``     ``1``: the same for CLIP (default ``0``)
@@ -34,6 +35,7 @@ class Settings:
     sd_model: str = DEFAULT_SD_MODEL
     clip_model: str = DEFAULT_CLIP_MODEL
     max_audio_seconds: float = DEFAULT_MAX_AUDIO_SECONDS
+    max_upload_mb: float = 200.0
     tiny_models_dir: Path = Path("data/tiny-models")  # where the tiny profile builds its miniatures, once
     whisper_int8: bool = False
     clip_int8: bool = False
@@ -41,6 +43,12 @@ class Settings:
     @property
     def is_tiny(self) -> bool:
         return self.profile == "tiny"
+
+    @property
+    def audio_limits(self):
+        from .audio import AudioLimits
+
+        return AudioLimits(max_seconds=self.max_audio_seconds, max_bytes=int(self.max_upload_mb * 2**20))
 
     def with_overrides(self, **changes) -> "Settings":
         return replace(self, **changes)
@@ -53,11 +61,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if profile not in PROFILES:
         raise ValueError(f"V2I_PROFILE={profile!r} is not a profile; choose one of: {', '.join(PROFILES)}")
     data_dir = Path(env.get("V2I_DATA_DIR", "data")).expanduser()
-    max_seconds_text = env.get("V2I_MAX_AUDIO_SECONDS", str(DEFAULT_MAX_AUDIO_SECONDS))
-    try:
-        max_seconds = float(max_seconds_text)
-    except ValueError:
-        raise ValueError(f"V2I_MAX_AUDIO_SECONDS={max_seconds_text!r} is not a number of seconds") from None
+    max_seconds = _number(env, "V2I_MAX_AUDIO_SECONDS", DEFAULT_MAX_AUDIO_SECONDS, "a number of seconds")
+    max_upload_mb = _number(env, "V2I_MAX_UPLOAD_MB", 200.0, "a number of megabytes")
     tiny_dir = Path(env.get("V2I_TINY_MODELS_DIR") or data_dir / "tiny-models").expanduser()
     if profile == "tiny":
         # The tiny profile's ids point at folders it builds itself; explicit overrides still win.
@@ -74,10 +79,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sd_model=env.get("V2I_SD_MODEL") or defaults[1],
         clip_model=env.get("V2I_CLIP_MODEL") or defaults[2],
         max_audio_seconds=max_seconds,
+        max_upload_mb=max_upload_mb,
         tiny_models_dir=tiny_dir,
         whisper_int8=_flag(env, "V2I_WHISPER_INT8"),
         clip_int8=_flag(env, "V2I_CLIP_INT8"),
     )
+
+
+def _number(env: Mapping[str, str], name: str, default: float, what: str) -> float:
+    text = env.get(name, str(default))
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not {what}") from None
+    if not value > 0:
+        raise ValueError(f"{name}={text!r} must be more than 0")
+    return value
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

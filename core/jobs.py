@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .audio import decode_audio
+from .audio import AudioLimits, decode_audio
 from .config import Settings
 from .errors import CancelledError, NotFoundError, V2IError
 from .generate import GenerationOptions, check_inputs
@@ -58,14 +58,15 @@ def _now() -> str:
 
 
 class JobQueue:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, limits: AudioLimits = AudioLimits()):
         self.store = store
+        self.limits = limits
 
     def submit(self, audio: bytes, spec: JobSpec, owner: str = "") -> str:
         """Check the request up front, keep the recording, queue the job; returns its id."""
         check_inputs(spec.options)
         check_style(spec.style)
-        decoded = decode_audio(audio)  # refuse a bad recording now, not minutes later in the worker
+        decoded = decode_audio(audio, self.limits)  # refuse a bad recording now, not minutes later in the worker
         job_id = new_id()
         upload = f"{UPLOADS}/{job_id}.{decoded.extension}"
         path = write_atomic(self.store.data_dir, upload, audio)
@@ -182,7 +183,7 @@ class Worker:
     def __init__(self, settings: Settings, models: ModelCache, store: Store, *, poll_seconds: float = 0.5,
                  embed: bool = True, embed_after_idle_s: float = 10.0):
         self.settings, self.models, self.store = settings, models, store
-        self.queue = JobQueue(store)
+        self.queue = JobQueue(store, settings.audio_limits)
         self.poll_seconds = poll_seconds
         self.embed = embed  # compute CLIP embeddings of new (and older, unembedded) images when idle
         self._embed_pending = embed

@@ -55,7 +55,7 @@ def transcribe_options(settings: Settings, translate: bool) -> TranscribeOptions
 def transcribe_recording(data: bytes, *, settings: Settings, models: ModelCache, translate: bool = False) -> Transcription:
     """Decode and transcribe, for a person to read and edit before generating."""
     started = time.perf_counter()
-    audio = decode_audio(data, max_seconds=settings.max_audio_seconds)
+    audio = decode_audio(data, settings.audio_limits)
     decoded = time.perf_counter()
     transcript = _transcribe(audio, settings, models, translate)
     return Transcription(audio, transcript, decoded - started, time.perf_counter() - decoded)
@@ -97,7 +97,7 @@ def run_generation(
     # 2. Decode the recording.
     report("decode", 0, 0)
     tick = time.perf_counter()
-    audio = decode_audio(request.audio, max_seconds=settings.max_audio_seconds)
+    audio = decode_audio(request.audio, settings.audio_limits)
     timings["decode"] = time.perf_counter() - tick
 
     # 3. Transcribe it, unless the person already did and edited the text.

@@ -110,3 +110,10 @@ def test_a_long_stream_without_a_duration_header_is_stopped_while_decoding():
 def test_digital_silence_is_flagged():
     assert decode_audio(recording("wav", amplitude=0.0)).is_silent
     assert not decode_audio(recording("wav")).is_silent
+
+
+def test_a_file_over_the_size_limit_is_refused_before_decoding():
+    from core.audio import AudioLimits
+
+    with pytest.raises(AudioError, match="too large"):
+        decode_audio(recording("wav", seconds=1.0), AudioLimits(max_bytes=1000))

@@ -70,7 +70,7 @@ def worker() -> Worker:
 
 
 def queue() -> JobQueue:
-    return JobQueue(store())
+    return JobQueue(store(), settings().audio_limits)
 
 
 def embedding_cache():
