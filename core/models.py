@@ -91,6 +91,13 @@ def load_whisper(name: str, device: str, *, int8: bool = False):
     return model
 
 
+_EXAMPLE_IDS = {
+    "Stable Diffusion": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+    "CLIP": "openai/clip-vit-base-patch32",
+    "CLIP processor": "openai/clip-vit-base-patch32",
+}
+
+
 def _from_pretrained(cls, model_id: str, what: str, **kwargs):
     """Cache first (no network needed once downloaded), then the hub; a clear error if neither works."""
     if os.path.isdir(model_id):
@@ -98,6 +105,9 @@ def _from_pretrained(cls, model_id: str, what: str, **kwargs):
             return cls.from_pretrained(model_id, **kwargs)
         except Exception as err:
             raise ModelLoadError(f"could not load the {what} model folder {model_id!r}: {err}") from err
+    if os.path.isabs(model_id) or model_id.startswith((".", "~")) or model_id.count("/") > 1:
+        raise ModelLoadError(f"could not load the {what} model folder {model_id!r}: it does not exist. Fix: point "
+                             f"the setting at an existing folder, or at a hub id such as {_EXAMPLE_IDS[what]!r}.")
     try:
         return cls.from_pretrained(model_id, local_files_only=True, **kwargs)
     except Exception:
