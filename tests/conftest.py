@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from audio_factory import recording  # noqa: E402
+from helpers import ROOT  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")
@@ -71,22 +71,6 @@ def wav() -> bytes:
     return recording("wav", seconds=1.5)
 
 
-def files_under(folder: Path) -> list[Path]:
-    """Every file below ``folder`` (the tiny models excluded): what a run left behind."""
-    if not folder.exists():
-        return []
-    return sorted(p for p in folder.rglob("*") if p.is_file() and "tiny-models" not in p.parts)
-
-
-def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05) -> bool:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 from audio_factory import FORMATS, recording
-from conftest import ROOT, files_under
+from helpers import ROOT, files_under
 
 from core.cli import main
 

@@ -1,6 +1,6 @@
 import pytest
 from audio_factory import recording
-from conftest import files_under, wait_until
+from helpers import files_under, wait_until
 
 from core.errors import AudioError, InvalidOptionError
 from core.generate import GenerationOptions

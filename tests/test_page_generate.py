@@ -1,6 +1,6 @@
 from apptest import button, no_exception, open_app, texts
 from audio_factory import recording
-from conftest import files_under, wait_until
+from helpers import files_under, wait_until
 
 from core.jobs import DONE, JobQueue
 from core.store import Store

@@ -1,5 +1,5 @@
 from apptest import button, no_exception, open_app, texts
-from conftest import files_under
+from helpers import files_under
 
 
 def test_an_empty_history_says_how_to_start(app_env):

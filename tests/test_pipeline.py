@@ -2,7 +2,7 @@ import hashlib
 
 import pytest
 from audio_factory import recording
-from conftest import files_under
+from helpers import files_under
 
 from core.errors import AudioError, CancelledError, InvalidOptionError, NoSpeechError, StorageError
 from core.generate import GenerationOptions

@@ -10,7 +10,7 @@ import time
 
 import pytest
 from audio_factory import recording
-from conftest import ROOT, files_under, wait_until
+from helpers import ROOT, files_under, wait_until
 
 from core.generate import GenerationOptions
 from core.jobs import FAILED, JobQueue, JobSpec, Worker

@@ -53,7 +53,7 @@ def labelled_text(label: str, value: Any) -> None:
 
 def show_image_or_missing(path: Path, caption: str | None = None) -> bool:
     if path.is_file():
-        st.image(str(path))
+        st.image(str(path), width="stretch")
         return True
     st.warning("The image file is missing from the data folder.")
     return False

@@ -1,0 +1,161 @@
+"""What a person sees: the real server in a real browser. The scenarios run in order on one server."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from audio_factory import recording
+from playwright.sync_api import expect
+
+PAGES = {"/": "Voice to Image", "/generate": "Generate", "/history": "History", "/similarity": "Similarity"}
+
+
+def open_page(page, server, path: str):
+    page.goto(server.url + path)
+    expect(page.get_by_role("heading", name=PAGES[path], exact=True)).to_be_visible()
+    settle(page)
+    return page
+
+
+def settle(page) -> None:
+    """Wait until Streamlit has finished the script run that the last action started."""
+    page.wait_for_timeout(300)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=60_000)
+
+
+def no_exception_box(page) -> None:
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("recordings")
+    files = {"speech.wav": recording("wav", seconds=2.0), "phone.m4a": recording("m4a", seconds=2.0, frequency=330),
+             "broken.wav": b"these are meeting notes, not a recording\n" * 20}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def test_every_page_loads_with_no_exception_box(page, server):
+    for path in PAGES:
+        open_page(page, server, path)
+        no_exception_box(page)
+    open_page(page, server, "/")
+    expect(page.get_by_text("No generations yet")).to_be_visible()
+    expect(page.get_by_text("images are noise")).to_be_visible()  # the tiny profile says so
+
+
+def test_generate_from_a_wav_and_an_m4a_with_progress_then_the_image(page, server, recordings):
+    open_page(page, server, "/generate")
+    page.locator('input[type="file"]').first.set_input_files([recordings / "speech.wav", recordings / "phone.m4a"])
+    expect(page.get_by_role("button", name="Transcribe", exact=True)).to_have_count(2)
+    for index in range(2):
+        page.get_by_role("button", name="Transcribe", exact=True).nth(index).click()
+        expect(page.get_by_label("Prompt", exact=True)).to_have_count(index + 1)
+        settle(page)
+    prompt = page.get_by_label("Prompt", exact=True).first
+    prompt.fill("a lighthouse at dusk, watercolor")
+    prompt.press("Tab")
+    settle(page)
+    page.get_by_text("Image settings").click()
+    steps = page.get_by_label("Steps (empty: the recipe's)")
+    steps.fill("60")
+    steps.press("Enter")
+    settle(page)
+
+    page.get_by_role("button", name="Generate", exact=True).first.click()
+    expect(page.get_by_text(re.compile(r"generate: step \d+/60"))).to_be_visible()  # live progress
+    expect(page.get_by_test_id("stImage")).to_have_count(1, timeout=120_000)
+    expect(page.get_by_text("a lighthouse at dusk, watercolor").last).to_be_visible()
+    expect(page.get_by_role("button", name="Download PNG")).to_be_visible()
+
+    page.get_by_role("button", name="Generate", exact=True).nth(1).click()
+    expect(page.get_by_test_id("stImage")).to_have_count(2, timeout=120_000)
+    no_exception_box(page)
+    rows = server.store().query_generations()
+    assert sorted(r["audio_filename"] for r in rows) == ["phone.m4a", "speech.wav"]
+    assert "a lighthouse at dusk, watercolor" in [r["prompt"] for r in rows]
+    assert {r["audio_path"].rsplit(".", 1)[1] for r in rows} == {"wav", "m4a"}
+
+
+def test_history_shows_the_row_plays_its_audio_filters_and_deletes_after_confirmation(page, server):
+    store = server.store()
+    before = store.count_generations()
+    open_page(page, server, "/history")
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
+    expect(page.get_by_test_id("stImage")).to_have_count(1)
+    audio = page.locator("audio").first
+    audio.evaluate("a => a.play()")
+    page.wait_for_function("a => a.currentTime > 0", arg=audio.element_handle())
+
+    search = page.get_by_label("Search transcripts and prompts")
+    search.fill("lighthouse")
+    search.press("Enter")
+    settle(page)
+    expect(page.get_by_text("1 generations match")).to_be_visible()
+    search.fill("zebra")
+    search.press("Enter")
+    expect(page.get_by_text("No generations match.")).to_be_visible()
+    search.fill("")
+    search.press("Enter")
+    settle(page)
+
+    newest = store.query_generations(limit=1)[0]
+    chooser = page.get_by_test_id("stMultiSelect").get_by_role("combobox")
+    chooser.click()
+    chooser.press_sequentially(newest["created_at"])  # the option list narrows to that one generation
+    expect(page.get_by_role("option")).to_have_count(1)
+    page.get_by_role("option").click()
+    page.keyboard.press("Escape")
+    settle(page)
+    page.get_by_role("button", name="Delete 1 selected").click()
+    expect(page.get_by_text("This cannot be undone.", exact=False)).to_be_visible()
+    assert store.count_generations() == before  # nothing yet
+    page.get_by_role("button", name="Yes, delete them").click()
+    settle(page)
+    assert store.count_generations() == before - 1
+    assert newest["id"] not in [r["id"] for r in store.query_generations()]
+    assert not (server.data_dir / newest["image_path"]).exists()
+    no_exception_box(page)
+
+
+def test_similarity_shows_the_heatmap_and_compares_two_images(page, server, recordings, models):
+    from core.config import load_settings
+    from core.generate import GenerationOptions
+    from core.pipeline import GenerationRequest, run_generation
+
+    settings = load_settings({"V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(server.data_dir),
+                              "V2I_TINY_MODELS_DIR": str(models.settings.tiny_models_dir)})
+    store = server.store()
+    for i in range(3 - store.count_generations()):
+        run_generation(GenerationRequest(recording("wav", frequency=500 + 100 * i), f"extra{i}.wav",
+                                         transcript=f"a red fox number {i}",
+                                         options=GenerationOptions(steps=2, width=64, height=64)),
+                       settings=settings, models=models, store=store)
+    assert store.count_generations() >= 3
+    open_page(page, server, "/similarity")
+    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()
+    expect(page.locator(".main-svg").first).to_be_visible()  # plotly drew it
+    page.get_by_role("tab", name="Compare").click()
+    expect(page.get_by_text("Cosine similarity")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"In plain words: (near-identical|very similar|moderately similar|different)"))).to_be_visible()
+    no_exception_box(page)
+
+
+def test_a_broken_upload_shows_a_clear_error_and_stores_nothing(page, server, recordings):
+    store = server.store()
+    generations, jobs = store.count_generations(), len(store.db.execute("SELECT id FROM jobs").fetchall())
+    uploads = sorted((server.data_dir / "uploads").glob("*")) if (server.data_dir / "uploads").exists() else []
+    open_page(page, server, "/generate")
+    page.locator('input[type="file"]').first.set_input_files(recordings / "broken.wav")
+    page.get_by_role("button", name="Transcribe", exact=True).click()
+    expect(page.get_by_text("broken.wav: not an audio file")).to_be_visible()
+    page.get_by_role("button", name="Generate", exact=True).click()
+    expect(page.get_by_text("broken.wav: not an audio file")).to_be_visible()
+    no_exception_box(page)
+    assert store.count_generations() == generations
+    assert len(store.db.execute("SELECT id FROM jobs").fetchall()) == jobs
+    after = sorted((server.data_dir / "uploads").glob("*")) if (server.data_dir / "uploads").exists() else []
+    assert after == uploads
