@@ -12,7 +12,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from audio_factory import recording  # noqa: E402
-from helpers import ROOT  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")
