@@ -87,6 +87,32 @@ def alignment(cache: EmbeddingCache, rows: list[dict[str, Any]], *, compute: boo
     return out
 
 
+def novelty_of(store: Store, cache: EmbeddingCache, row: dict[str, Any]) -> float | None:
+    """The highest similarity of this generation's image to any earlier image, from stored embeddings
+    only (None when it has none yet, or nothing came before it)."""
+    own, _ = cache.image_embeddings([row], compute=False)
+    if row["id"] not in own:
+        return None
+    earlier = store.query_generations(HistoryFilter(until=row["created_at"]), limit=MAX_ROWS)
+    vectors, _ = cache.image_embeddings(earlier, compute=False)
+    if not vectors:
+        return None
+    return float(np.max(np.stack(list(vectors.values())) @ own[row["id"]]))
+
+
+def alignment_summary(scores: dict[str, dict[str, float]]) -> dict[str, float] | None:
+    """Means over generations, and the share where the enhanced prompt is closer to the image."""
+    if not scores:
+        return None
+    values = list(scores.values())
+    return {
+        "count": len(values),
+        "transcript": float(np.mean([v["transcript"] for v in values])),
+        "prompt": float(np.mean([v["prompt"] for v in values])),
+        "helped": float(np.mean([v["gain"] > 0 for v in values])),
+    }
+
+
 def consistency(data: SimilaritySet, cache: EmbeddingCache) -> dict[str, Any]:
     texts, _ = cache.text_embeddings([row["transcript"] for row in data.rows])
     said = np.stack([texts[row["transcript"]] for row in data.rows]) if data.rows else np.zeros((0, 0))

@@ -42,6 +42,7 @@ class JobSpec:
     translate: bool = False
     transcript: str | None = None
     language: str | None = None
+    transcribe_seconds: float | None = None
     options: GenerationOptions = field(default_factory=GenerationOptions)
 
     def to_json(self) -> str:
@@ -263,7 +264,7 @@ class Worker:
             request = GenerationRequest(
                 audio=self.queue.upload_bytes(job), filename=spec.filename, style=spec.style, prompt=spec.prompt,
                 negative_prompt=spec.negative_prompt, translate=spec.translate, options=spec.options,
-                transcript=spec.transcript, language=spec.language,
+                transcript=spec.transcript, language=spec.language, transcribe_seconds=spec.transcribe_seconds,
             )
             run_generation(
                 request, settings=self.settings, models=self.models, store=self.store, progress=progress,

@@ -43,6 +43,7 @@ class GenerationRequest:
     options: GenerationOptions = field(default_factory=GenerationOptions)
     transcript: str | None = None  # an edited transcript from an earlier "Transcribe"; skips whisper
     language: str | None = None  # with ``transcript``: what whisper detected then
+    transcribe_seconds: float | None = None  # with ``transcript``: what that transcription took
 
 
 def transcribe_options(settings: Settings, translate: bool) -> TranscribeOptions:
@@ -112,6 +113,9 @@ def run_generation(
     else:
         transcript = _transcribe(audio, settings, models, request.translate)
     timings["transcribe"] = time.perf_counter() - tick
+    if request.transcript is not None and request.transcribe_seconds is not None:
+        timings["transcribe"] = request.transcribe_seconds  # the person transcribed it before queueing
+        started -= request.transcribe_seconds
 
     # 4. Build the prompt, counting tokens with the pipeline's own tokenizer.
     report("enhance", 0, 0)

@@ -69,6 +69,7 @@ def submit(name: str, data: bytes, key: str) -> None:
         filename=name, style=style, negative_prompt=negative or None, translate=translate, options=opts,
         transcript=st.session_state.get(f"transcript-{key}") if draft else None,
         language=draft["language"] if draft else None,
+        transcribe_seconds=draft["transcribe_s"] if draft else None,
         prompt=st.session_state.get(f"prompt-{key}") if draft else None,
     )
     try:
@@ -88,7 +89,7 @@ def transcribe(name: str, data: bytes, key: str) -> None:
     except (V2IError, ValueError) as err:
         st.error(f"{name}: {err}")
         return
-    drafts[key] = {"language": result.transcript.language, "avg_logprob": result.transcript.avg_logprob,
+    drafts[key] = {"language": result.transcript.language, "transcribe_s": result.transcribe_s, "avg_logprob": result.transcript.avg_logprob,
                    "no_speech_prob": result.transcript.no_speech_prob, "note": enhanced.note}
     st.session_state[f"transcript-{key}"] = result.transcript.text
     st.session_state[f"prompt-{key}"] = enhanced.prompt

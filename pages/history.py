@@ -5,6 +5,7 @@ from datetime import date, timedelta
 import streamlit as st
 
 from core import HistoryFilter, V2IError, stats
+from core.analysis import alignment, novelty_of
 from core.export import export_csv, export_zip
 from core.generate import GenerationOptions
 from core.jobs import JobSpec
@@ -82,6 +83,18 @@ with st.container(border=True):
         render.labelled_text("Prompt", row["prompt"])
         render.labelled_text("Negative prompt", row["negative_prompt"])
         st.plotly_chart(render.timing_chart(row), width="stretch")
+        # From stored embeddings only: opening a row never loads CLIP (the worker computes them when idle).
+        cache = resources.embedding_cache()
+        scores = alignment(cache, [row], compute=False).get(row["id"])
+        novelty = novelty_of(store, cache, row)
+        if scores:
+            st.text(f"CLIP alignment: image vs transcript {scores['transcript']:.3f}, image vs prompt "
+                    f"{scores['prompt']:.3f} (enhancement {scores['gain']:+.3f})")
+        if novelty is not None:
+            st.text(f"Novelty: closest earlier image at {novelty:.3f}")
+        if not scores:
+            st.caption("CLIP alignment and novelty appear once the embeddings are computed (on the Similarity "
+                       "page, or by the worker when the queue is quiet).")
     with st.expander("All parameters"):
         st.json({k: v for k, v in row.items() if k not in ("transcript", "prompt", "negative_prompt")})
     actions = st.columns(2)

@@ -4,6 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import stats
+from core.analysis import alignment, alignment_summary
 from ui import render, resources
 
 resources.ensure_navigation()
@@ -47,3 +48,10 @@ with right:
     st.subheader("Languages spoken")
     st.dataframe([{"language": lang, "generations": n} for lang, n in stats.languages(store)], hide_index=True)
     st.caption(f"Jobs: {queue_counts['done']} done, {queue_counts['failed']} failed, {queue_counts['cancelled']} cancelled")
+
+summary = alignment_summary(alignment(resources.embedding_cache(), store.query_generations(limit=500), compute=False))
+if summary:
+    st.subheader("Does the prompt enhancement help?")
+    st.text(f"Over the latest {summary['count']} generations with CLIP embeddings: image vs what was said "
+            f"{summary['transcript']:.3f}, image vs the enhanced prompt {summary['prompt']:.3f}; the enhanced "
+            f"prompt is the closer one in {100 * summary['helped']:.0f}% of them.")

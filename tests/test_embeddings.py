@@ -92,3 +92,14 @@ def test_the_worker_embeds_new_images_when_idle(settings, models, store, make_ge
     worker = Worker(settings, models, store)
     assert worker.embed_missing() == 1
     assert worker.embed_missing() == 0
+
+
+def test_novelty_of_a_generation_is_its_best_match_among_earlier_ones(make_generation, store, cache):
+    from core.analysis import novelty_of
+
+    rows = [make_generation(f"picture {i}", seed=i) for i in range(3)]
+    assert novelty_of(store, cache, rows[2]) is None  # nothing embedded yet: nothing is computed for it
+    data = load_set(store, cache)
+    assert novelty_of(store, cache, rows[0]) is None  # nothing came before the first
+    expected = max(data.score(rows[2]["id"], rows[0]["id"]), data.score(rows[2]["id"], rows[1]["id"]))
+    assert novelty_of(store, cache, rows[2]) == pytest.approx(expected, abs=1e-5)

@@ -102,3 +102,20 @@ def test_use_these_settings_prefills_the_generate_page(app_env, make_generation)
     no_exception(button(at, "Use these settings").click().run())
     assert at.text_input(key="opt-seed").value == "99"
     assert at.number_input(key="opt-steps").value == 2
+
+
+def test_the_detail_shows_clip_alignment_and_novelty_once_embeddings_exist(app_env, make_generation, store, models):
+    from core.analysis import load_set
+    from core.embeddings import EmbeddingCache
+
+    make_generation("a lighthouse", seed=1)
+    make_generation("a red fox", seed=2)
+    at = open_app("pages/history.py")
+    assert not any(t.startswith("CLIP alignment") for t in texts(at))
+    cache = EmbeddingCache(store, models.clip())
+    load_set(store, cache)
+    cache.text_embeddings([r["transcript"] for r in store.query_generations()] +
+                          [r["prompt"] for r in store.query_generations()])
+    no_exception(at.run())
+    assert any(t.startswith("CLIP alignment: image vs transcript ") for t in texts(at))
+    assert any(t.startswith("Novelty: closest earlier image at ") for t in texts(at))

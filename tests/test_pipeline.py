@@ -147,3 +147,9 @@ def test_a_full_disk_while_writing_the_image_leaves_nothing(settings, models, st
         run(settings, models, store, wav)
     assert store.count_generations() == 0
     assert files_under(data_dir / "images") == files_under(data_dir / "audio") == []
+
+
+def test_an_earlier_transcription_keeps_its_time_in_the_timings(settings, models, store, wav):
+    row = run(settings, models, store, wav, transcript="a red fox", language="en", transcribe_seconds=1.25)
+    assert row["t_transcribe"] == 1.25
+    assert row["t_total"] >= 1.25 + row["t_generate"]
