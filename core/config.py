@@ -10,6 +10,7 @@
 ``V2I_TINY_MODELS_DIR`` where the ``tiny`` profile builds its miniatures (default ``<data dir>/tiny-models``)
 ``V2I_WHISPER_INT8``  ``1``: dynamic int8 quantisation of whisper's linear layers on the CPU (default ``0``)
 ``V2I_CLIP_INT8``     ``1``: the same for CLIP (default ``0``)
+``V2I_COMPILE``       ``1``: on CUDA, ``torch.compile`` the UNet (warmed up when the worker starts; default ``0``)
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Settings:
     tiny_models_dir: Path = Path("data/tiny-models")  # where the tiny profile builds its miniatures, once
     whisper_int8: bool = False
     clip_int8: bool = False
+    compile_unet: bool = False
 
     @property
     def is_tiny(self) -> bool:
@@ -83,6 +85,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         tiny_models_dir=tiny_dir,
         whisper_int8=_flag(env, "V2I_WHISPER_INT8"),
         clip_int8=_flag(env, "V2I_CLIP_INT8"),
+        compile_unet=_flag(env, "V2I_COMPILE"),
     )
 
 

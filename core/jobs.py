@@ -237,6 +237,10 @@ class Worker:
         return total
 
     def _loop(self) -> None:
+        try:
+            self.models.warm_up()  # GPU only: the first person should not pay for compilation
+        except Exception:  # a model that cannot load is reported when a job needs it
+            traceback.print_exc()
         while not self._stop.is_set():
             try:
                 ran = self.run_pending()

@@ -125,7 +125,7 @@ def _from_pretrained(cls, model_id: str, what: str, **kwargs):
         ) from err
 
 
-def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = False):
+def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = False, compile_unet: bool = False):
     _quiet_libraries()
     import torch
     from diffusers import StableDiffusionPipeline
@@ -138,6 +138,11 @@ def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = 
     pipe = _from_pretrained(StableDiffusionPipeline, model_id, "Stable Diffusion", **kwargs)
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)  # callers show their own progress
+    if device == "cuda":
+        # PyTorch's SDPA attention is diffusers' default; channels_last suits the GPU's convolution kernels.
+        pipe.unet.to(memory_format=torch.channels_last)
+        if compile_unet:
+            pipe.unet = torch.compile(pipe.unet, mode="max-autotune", fullgraph=True)
     return pipe
 
 
@@ -192,12 +197,24 @@ class ModelCache:
         return self._get(("whisper", name, int8), lambda: load_whisper(name, self.device, int8=int8), name)
 
     def stable_diffusion(self, safety_checker: bool = False) -> LoadedModel:
-        model_id = self.settings.sd_model
+        model_id, compile_unet = self.settings.sd_model, self.settings.compile_unet
         return self._get(
             ("sd", model_id, safety_checker),
-            lambda: load_stable_diffusion(model_id, self.device, safety_checker=safety_checker),
+            lambda: load_stable_diffusion(model_id, self.device, safety_checker=safety_checker, compile_unet=compile_unet),
             model_id,
         )
+
+    def warm_up(self) -> bool:
+        """On a GPU: load SD and run two 512x512 steps, so compilation and kernel selection happen at start,
+        not during the first person's image. Skipped on the CPU, where it would only cost minutes."""
+        if self.device != "cuda":
+            return False
+        from .generate import GenerationOptions, generate_image
+
+        sd = self.stable_diffusion()
+        with sd.lock:
+            generate_image(sd.model, "warm-up", "", GenerationOptions(steps=2, seed=0))
+        return True
 
     def clip(self) -> LoadedModel:
         model_id = self.settings.clip_model

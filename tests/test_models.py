@@ -106,3 +106,9 @@ def test_int8_flags_come_from_the_environment():
     assert not load_settings({}).clip_int8
     with pytest.raises(ValueError, match="V2I_CLIP_INT8"):
         load_settings({"V2I_CLIP_INT8": "maybe"})
+
+
+def test_warm_up_is_for_gpus_only(settings):
+    cache = ModelCache(settings, device="cpu")
+    assert cache.warm_up() is False
+    assert cache._models == {}  # nothing was loaded for it
