@@ -34,11 +34,11 @@ class SimilaritySet:
         return [row["id"] for row in self.rows]
 
     @cached_property
-    def _positions(self) -> dict[str, int]:
+    def positions(self) -> dict[str, int]:
         return {row["id"]: i for i, row in enumerate(self.rows)}
 
     def index(self, generation_id: str) -> int:
-        return self._positions[generation_id]
+        return self.positions[generation_id]
 
 
 def load_set(store: Store, cache: EmbeddingCache, where: HistoryFilter = HistoryFilter()) -> SimilaritySet:
@@ -53,7 +53,7 @@ def load_set(store: Store, cache: EmbeddingCache, where: HistoryFilter = History
 def neighbours(data: SimilaritySet, generation_id: str, k: int = 5) -> list[dict[str, Any]]:
     from .errors import NotFoundError
 
-    if generation_id not in data._positions:
+    if generation_id not in data.positions:
         raise NotFoundError(f"no generation with id {generation_id} and an image embedding")
     return [{"id": data.rows[i]["id"], "score": score}
             for i, score in similarity.top_k(data.vectors, data.index(generation_id), k, vectors=True)]

@@ -20,7 +20,7 @@ from .config import Settings
 from .errors import CancelledError, NotFoundError, V2IError
 from .generate import GenerationOptions, check_inputs
 from .models import ModelCache
-from .paths import check_id, new_id, remove_quietly, write_atomic
+from .paths import check_id, new_id, relative_name, remove_quietly, write_atomic
 from .pipeline import GenerationRequest, run_generation
 from .prompt import check_style
 from .store import Store
@@ -69,7 +69,7 @@ class JobQueue:
         check_style(spec.style)
         decoded = decode_audio(audio, self.limits)  # refuse a bad recording now, not minutes later in the worker
         job_id = new_id()
-        upload = f"{UPLOADS}/{job_id}.{decoded.extension}"
+        upload = relative_name(UPLOADS, job_id, decoded.extension)
         path = write_atomic(self.store.data_dir, upload, audio)
         try:
             with self.store.write() as db:
@@ -87,7 +87,7 @@ class JobQueue:
         row = self.store.db.execute("SELECT * FROM jobs WHERE id = ?", [job_id]).fetchone()
         if row is None:
             raise NotFoundError(f"no job with id {job_id}")
-        return self.store._as_dict("jobs", row)
+        return self.store.row_dict("jobs", row)
 
     def list(self, owner: str | None = None, *, limit: int = 50) -> list[dict[str, Any]]:
         sql, params = "SELECT * FROM jobs", []
@@ -126,7 +126,7 @@ class JobQueue:
             else:
                 return job["status"]
         if status == CANCELLED:
-            self._drop_upload(job)
+            self.release_upload(job)
         return status
 
     def claim_next(self) -> dict[str, Any] | None:
@@ -157,7 +157,7 @@ class JobQueue:
         with self.store.write() as db:
             db["jobs"].update(job["id"], {"status": status, "finished_at": _now(), "stage": status, "error": error})
         if status != FAILED:  # a failed job keeps its recording so nothing the person gave is lost
-            self._drop_upload(job)
+            self.release_upload(job)
 
     def recover(self) -> int:
         """On start: jobs left running by a stopped server are marked failed with the reason."""
@@ -171,7 +171,8 @@ class JobQueue:
     def upload_bytes(self, job: dict[str, Any]) -> bytes:
         return self.store.file_path(job["upload_path"]).read_bytes()
 
-    def _drop_upload(self, job: dict[str, Any]) -> None:
+    def release_upload(self, job: dict[str, Any]) -> None:
+        """The job is over and its generation (if any) keeps its own copy: drop the queued recording."""
         if job.get("upload_path"):
             remove_quietly(self.store.file_path(job["upload_path"]))
             with self.store.write() as db:
@@ -284,7 +285,7 @@ class Worker:
             traceback.print_exc()
             self.queue.finish(job, FAILED, f"unexpected error: {type(err).__name__}: {err}")
             return
-        self.queue._drop_upload(job)
+        self.queue.release_upload(job)
 
 
 _workers: dict[Any, Worker] = {}

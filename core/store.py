@@ -135,7 +135,7 @@ class Store:
         row = self.db.execute("SELECT * FROM generations WHERE id = ?", [generation_id]).fetchone()
         if row is None:
             raise NotFoundError(f"no generation with id {generation_id}")
-        return self._as_dict("generations", row)
+        return self.row_dict("generations", row)
 
     def query_generations(
         self, where: HistoryFilter = HistoryFilter(), *, sort: str = "created_at", descending: bool = True,
@@ -185,7 +185,8 @@ class Store:
                         orphans += 1
         return {"temp_files": removed_temp, "orphan_files": orphans}
 
-    def _as_dict(self, table: str, row: tuple) -> dict[str, Any]:
+    def row_dict(self, table: str, row: tuple) -> dict[str, Any]:
+        """A ``SELECT *`` row of ``table`` as a dict (columns in table order)."""
         columns = [c.name for c in self.db[table].columns]
         return dict(zip(columns, row))
 

@@ -70,6 +70,17 @@ def image_of(row) -> None:
     render.show_image_or_missing(store.file_path(row["image_path"]))
 
 
+def scored_result(item, described: bool) -> None:
+    """One neighbour or search hit: its image beside its score and transcript."""
+    row = data.rows[data.index(item["id"])]
+    left, right = st.columns([1, 4])
+    with left:
+        image_of(row)
+    with right:
+        st.text(f"{item['score']:.3f}  {bands.describe(item['score'])}" if described else f"{item['score']:.3f}")
+        st.text(row["transcript"])
+
+
 heatmap_tab, compare_tab, neighbours_tab, duplicates_tab, search_tab, consistency_tab = st.tabs(
     ["Heatmap", "Compare", "Neighbours", "Duplicates & novelty", "Search", "Consistency"])
 
@@ -131,13 +142,7 @@ with neighbours_tab:
     centre = st.selectbox("Generation", ids, format_func=labels.get, key="neighbours-of")
     k = st.number_input("How many", min_value=1, max_value=min(20, n - 1), value=min(5, n - 1))
     for item in neighbours(data, centre, k):
-        row = data.rows[data.index(item["id"])]
-        left, right = st.columns([1, 4])
-        with left:
-            image_of(row)
-        with right:
-            st.text(f"{item['score']:.3f}  {bands.describe(item['score'])}")
-            st.text(row["transcript"])
+        scored_result(item, described=True)
 
 # 5. Near-duplicates and novelty.
 with duplicates_tab:
@@ -161,13 +166,7 @@ with search_tab:
     query = st.text_input("Describe the picture you are looking for")
     if query.strip():
         for item in search(data, cache, query, k=min(12, n)):
-            row = data.rows[data.index(item["id"])]
-            left, right = st.columns([1, 4])
-            with left:
-                image_of(row)
-            with right:
-                st.text(f"{item['score']:.3f}")
-                st.text(row["transcript"])
+            scored_result(item, described=False)
 
 # 7. Does what was said predict what was drawn? And does the enhancement help?
 with consistency_tab:
