@@ -17,6 +17,7 @@ from typing import Callable
 from .errors import InvalidOptionError
 
 MAX_SEED = 2**32 - 1
+COMMON_SIZES = (512, 384, 256, 768, 64)  # what the Generate page offers; any multiple of 8 works
 MAX_STEPS = 150
 MAX_SIDE = 1024  # SD 1.5 is trained at 512; past 1024 it tiles and runs out of memory on most devices
 MAX_GUIDANCE = 30.0

@@ -103,19 +103,18 @@ def run_generation(
 
     # 3. Transcribe it, unless the person already did and edited the text.
     report("transcribe", 0, 0)
-    tick = time.perf_counter()
     if request.transcript is not None:
         text = clean_text(request.transcript)
         if not text:
             raise NoSpeechError("the transcript is empty: there is nothing to make an image from")
         transcript = Transcript(text, request.language or "unknown", "translate" if request.translate else "transcribe",
                                 float("nan"), float("nan"))
+        timings["transcribe"] = request.transcribe_seconds or 0.0  # done before queueing, if at all
+        started -= timings["transcribe"]
     else:
+        tick = time.perf_counter()
         transcript = _transcribe(audio, settings, models, request.translate)
-    timings["transcribe"] = time.perf_counter() - tick
-    if request.transcript is not None and request.transcribe_seconds is not None:
-        timings["transcribe"] = request.transcribe_seconds  # the person transcribed it before queueing
-        started -= request.transcribe_seconds
+        timings["transcribe"] = time.perf_counter() - tick
 
     # 4. Build the prompt, counting tokens with the pipeline's own tokenizer.
     report("enhance", 0, 0)

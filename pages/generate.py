@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 import streamlit as st
 
 from core import RECIPES, SCHEDULERS, STYLES, GenerationOptions, V2IError, enhance_prompt, transcribe_recording
+from core.generate import COMMON_SIZES
 from core.jobs import ACTIVE, DONE, FAILED, QUEUED, JobSpec
 from ui import render, resources
 
@@ -40,7 +41,7 @@ with st.expander("Image settings", expanded=False):
     guidance = middle.number_input("Guidance", min_value=0.0, max_value=30.0, value=GenerationOptions.guidance,
                                    step=0.5, key="opt-guidance")
     seed_text = right.text_input("Seed (empty for random)", key="opt-seed")
-    size = right.selectbox("Size", [512, 384, 256, 768, 64], key="opt-size")
+    size = right.selectbox("Size", COMMON_SIZES, key="opt-size")
     negative = st.text_input("Negative prompt (empty for the default)", key="opt-negative")
     translate = st.checkbox("Translate speech into English first", key="opt-translate")
 
@@ -51,7 +52,7 @@ def options() -> GenerationOptions | None:
         try:
             seed = int(seed_text.strip())
         except ValueError:
-            st.error(f"The seed must be a whole number from 0 to 4294967295, not {seed_text.strip()!r}.")
+            render.error(f"The seed must be a whole number from 0 to 4294967295, not {seed_text.strip()!r}.")
             return None
     chosen = {"steps": int(steps)} if steps else {}
     if scheduler:
@@ -75,7 +76,7 @@ def submit(name: str, data: bytes, key: str) -> None:
     try:
         queue.submit(data, spec, owner=owner)
     except (V2IError, ValueError) as err:
-        st.error(f"{name}: {err}")
+        render.error(f"{name}: {err}")
         return
     resources.worker().wake()
     st.toast("Queued")
@@ -87,10 +88,11 @@ def transcribe(name: str, data: bytes, key: str) -> None:
             result = transcribe_recording(data, settings=settings, models=resources.models(), translate=translate)
         enhanced = enhance_prompt(result.transcript.text, style, negative_prompt=negative or None)
     except (V2IError, ValueError) as err:
-        st.error(f"{name}: {err}")
+        render.error(f"{name}: {err}")
         return
-    drafts[key] = {"language": result.transcript.language, "transcribe_s": result.transcribe_s, "avg_logprob": result.transcript.avg_logprob,
-                   "no_speech_prob": result.transcript.no_speech_prob, "note": enhanced.note}
+    drafts[key] = {"language": result.transcript.language, "transcribe_s": result.transcribe_s,
+                   "avg_logprob": result.transcript.avg_logprob, "no_speech_prob": result.transcript.no_speech_prob,
+                   "note": enhanced.note}
     st.session_state[f"transcript-{key}"] = result.transcript.text
     st.session_state[f"prompt-{key}"] = enhanced.prompt
 
@@ -115,7 +117,7 @@ for name, data in sources:
                         st.session_state[f"transcript-{key}"], style, negative_prompt=negative or None).prompt
                     st.rerun()
                 except ValueError as err:
-                    st.error(str(err))
+                    render.error(str(err))
             st.text_area("Prompt", key=f"prompt-{key}")
             if draft.get("note"):
                 st.caption("Note")
@@ -148,7 +150,7 @@ def show_job(job) -> None:
             st.progress(step / total if total else 0.0, text=f"{job['stage']}: step {step}/{total}")
             st.text(f"elapsed {seconds:.0f} s{eta}")
         elif job["status"] == FAILED:
-            st.error(job["error"] or "failed")
+            render.error(job["error"] or "failed")
         if job["status"] in ACTIVE:
             st.button("Cancel", key=f"cancel-{job['id']}", on_click=queue.cancel, args=(job["id"],))
         if job["status"] == DONE and job["generation_id"]:

@@ -7,7 +7,7 @@ import streamlit as st
 from core import HistoryFilter, V2IError, stats
 from core.analysis import alignment, novelty_of
 from core.export import export_csv, export_zip
-from core.generate import GenerationOptions
+from core.generate import COMMON_SIZES, GenerationOptions
 from core.jobs import JobSpec
 from core.store import SORTABLE
 from ui import render, resources
@@ -111,14 +111,15 @@ with st.container(border=True):
             resources.worker().wake()
             st.success("Queued: follow it on the Generate page.")
         except (V2IError, ValueError, OSError) as err:
-            st.error(f"Could not queue it: {err}")
+            render.error(f"Could not queue it: {err}")
     if actions[1].button("Use these settings"):
         recipe = "fast" if (row["deepcache_interval"] or 0) > 1 else "default"
         st.session_state["prefill"] = {
             "style": row["style"] or "default", "recipe": recipe, "scheduler": row["scheduler"], "steps": row["steps"],
-            "guidance": float(row["guidance"]), "seed": str(row["seed"]), "size": row["width"],
-            "negative": row["negative_prompt"] or "",
+            "guidance": float(row["guidance"]), "seed": str(row["seed"]), "negative": row["negative_prompt"] or "",
         }
+        if row["width"] in COMMON_SIZES and row["width"] == row["height"]:
+            st.session_state["prefill"]["size"] = row["width"]
         st.switch_page("pages/generate.py")
 
 # 5. Delete, after a confirmation.
@@ -134,7 +135,7 @@ if pending:
             try:
                 store.delete_generation(generation_id)
             except V2IError as err:
-                st.error(str(err))
+                render.error(str(err))
         st.session_state.pop("confirm_delete")
         st.rerun()
     if cancel.button("Keep them"):

@@ -48,7 +48,7 @@ try:
     with st.spinner("Embedding images that have no embedding yet..."):
         data = load_set(store, cache, where)
 except ModelLoadError as err:
-    st.error(str(err))
+    render.error(str(err))
     st.stop()
 n = len(data.rows)
 st.text(f"{n} images · embeddings computed now: {data.computed} (model calls: {cache.calls}) · "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -32,3 +33,8 @@ def texts(at: AppTest) -> list[str]:
 def no_exception(at: AppTest) -> AppTest:
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def errors(at: AppTest) -> list[str]:
+    """The error boxes' messages as a person reads them (the pages escape markdown in them)."""
+    return [re.sub(r"\\(.)", r"\1", e.value) for e in at.error]

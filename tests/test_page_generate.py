@@ -1,4 +1,4 @@
-from apptest import button, no_exception, open_app, texts
+from apptest import button, errors, no_exception, open_app, texts
 from audio_factory import recording
 from helpers import files_under, wait_until
 
@@ -49,10 +49,10 @@ def test_a_bad_upload_shows_a_clear_error_and_stores_nothing(app_env, data_dir):
     at = open_app("pages/generate.py")
     upload(at, ("notes.wav", b"these are my meeting notes, not a recording" * 10, "audio/wav"))
     no_exception(button(at, "Transcribe").click().run())
-    assert [e.value for e in at.error] == [
+    assert errors(at) == [
         "notes.wav: not an audio file (its format was not recognised: Invalid data found when processing input)"]
     no_exception(button(at, "Generate").click().run())
-    assert len(at.error) == 1 and "not an audio file" in at.error[0].value
+    assert len(errors(at)) == 1 and "not an audio file" in errors(at)[0]
     assert jobs_of(data_dir) == []
     assert files_under(data_dir / "uploads") == files_under(data_dir / "images") == []
 
@@ -61,7 +61,7 @@ def test_silence_is_reported_as_no_speech(app_env):
     at = open_app("pages/generate.py")
     upload(at, ("quiet.wav", recording("wav", amplitude=0.0), "audio/wav"))
     no_exception(button(at, "Transcribe").click().run())
-    assert "no speech was heard" in at.error[0].value
+    assert "no speech was heard" in errors(at)[0]
 
 
 def test_a_bad_seed_is_refused_with_the_reason(app_env, data_dir):
@@ -69,10 +69,10 @@ def test_a_bad_seed_is_refused_with_the_reason(app_env, data_dir):
     upload(at, ("speech.wav", recording("wav"), "audio/wav"))
     at.text_input(key="opt-seed").set_value("-5")
     no_exception(button(at, "Generate").click().run())
-    assert "seed must be a whole number from 0 to 4294967295, not -5" in at.error[0].value
+    assert "seed must be a whole number from 0 to 4294967295, not -5" in errors(at)[0]
     at.text_input(key="opt-seed").set_value("lucky")
     no_exception(button(at, "Generate").click().run())
-    assert "not 'lucky'" in at.error[0].value
+    assert "not 'lucky'" in errors(at)[0]
     assert jobs_of(data_dir) == []
 
 
@@ -96,6 +96,14 @@ def test_a_queued_job_can_be_cancelled_from_the_page(app_env, data_dir, monkeypa
     no_exception(button(at, "Cancel").click().run())
     assert jobs_of(data_dir)[0]["status"] == "cancelled"
     assert files_under(data_dir / "uploads") == []
+
+
+def test_a_file_name_in_an_error_is_shown_literally_not_as_markdown(app_env):
+    at = open_app("pages/generate.py")
+    upload(at, ("**bold** [link](http://x) :red[alarm].wav", b"not audio" * 20, "audio/wav"))
+    no_exception(button(at, "Transcribe").click().run())
+    assert at.error[0].value.startswith(r"\*\*bold\*\* \[link\]\(http\:")
+    assert errors(at)[0].startswith("**bold** [link](http://x) :red[alarm].wav: not an audio file")
 
 
 def test_user_text_is_shown_as_text_never_as_markdown(app_env, data_dir):

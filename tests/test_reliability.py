@@ -148,7 +148,7 @@ def test_a_read_only_data_folder_is_a_clear_error_and_leaves_nothing(settings, m
 
 def test_a_model_that_fails_to_load_is_named_and_the_rest_of_the_dashboard_works(app_env, monkeypatch, data_dir,
                                                                                   make_generation, tmp_path):
-    from apptest import button, no_exception, open_app
+    from apptest import button, errors, no_exception, open_app
 
     make_generation("an older picture")  # made before the model broke
     missing = tmp_path / "no-such-model"
@@ -162,11 +162,11 @@ def test_a_model_that_fails_to_load_is_named_and_the_rest_of_the_dashboard_works
     assert wait_until(lambda: queue.list()[0]["status"] == FAILED)
     assert f"could not load the Stable Diffusion model folder {str(missing)!r}: it does not exist" in queue.list()[0]["error"]
     no_exception(at.run())
-    assert any(str(missing) in e.value for e in at.error)
+    assert any(str(missing) in e for e in errors(at))
 
     no_exception(at.switch_page("pages/history.py").run())
     assert "an older picture" in [t.value for t in at.text]
     make_generation("another")  # two images, so Similarity needs its (broken) model
     no_exception(at.switch_page("pages/similarity.py").run())
-    assert "could not load the CLIP model" in at.error[0].value
+    assert "could not load the CLIP model" in errors(at)[0]
     no_exception(at.switch_page("pages/overview.py").run())

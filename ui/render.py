@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,19 @@ def timing_chart(row: dict[str, Any]):
     figure.update_layout(height=220, margin=dict(l=10, r=10, t=30, b=10), title="Seconds per stage",
                          yaxis=dict(autorange="reversed"))
     return figure
+
+
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
+
+
+def escape_markdown(text: str) -> str:
+    """Backslash-escape everything markdown (and Streamlit's :colour[...] and :emoji: syntax) would read."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+
+
+def error(message: str) -> None:
+    """An error box whose message may carry user text (file names, paths): shown literally."""
+    st.error(escape_markdown(message), icon=":material/error:")
 
 
 def labelled_text(label: str, value: Any) -> None:

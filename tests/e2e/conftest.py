@@ -87,8 +87,10 @@ def server(tiny_models_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def browser(chromium_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # The server's first job loads the models (seconds on a busy 2-core machine): wait like a patient person.
+    expect.set_options(timeout=60_000)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_FLAGS)
         yield browser
