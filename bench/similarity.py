@@ -62,11 +62,11 @@ def main() -> None:
                 sha = f"{int(row['id'], 16):064x}"
                 db.execute("UPDATE generations SET image_sha256 = ? WHERE id = ?", [sha, row["id"]])
                 db.execute("INSERT INTO embeddings (sha256, model, kind, dim, vector) VALUES (?, ?, ?, ?, ?)",
-                           [sha, settings.clip_model, IMAGE, DIM, vector.tobytes()])
+                           [sha, settings.clip_embedding_id, IMAGE, DIM, vector.tobytes()])
             texts = {t for row in rows for t in (row["transcript"], row["prompt"])}
             text_vectors = random_embeddings(len(texts), seed=1)
             db["embeddings"].insert_all(
-                ({"sha256": text_sha256(t), "model": settings.clip_model, "kind": TEXT, "dim": DIM,
+                ({"sha256": text_sha256(t), "model": settings.clip_embedding_id, "kind": TEXT, "dim": DIM,
                   "vector": v.tobytes()} for t, v in zip(sorted(texts), text_vectors)), replace=True)
         from streamlit.testing.v1 import AppTest
 

@@ -47,6 +47,11 @@ class Settings:
         return self.profile == "tiny"
 
     @property
+    def clip_embedding_id(self) -> str:
+        """What stored embeddings are keyed by: int8 vectors are close to fp32 ones, but not the same."""
+        return f"{self.clip_model}#int8" if self.clip_int8 else self.clip_model
+
+    @property
     def audio_limits(self):
         from .audio import AudioLimits
 

@@ -219,7 +219,8 @@ class ModelCache:
     def clip(self) -> LoadedModel:
         model_id = self.settings.clip_model
         int8 = self.settings.clip_int8
-        return self._get(("clip", model_id, int8), lambda: load_clip(model_id, self.device, int8=int8), model_id)
+        return self._get(("clip", model_id, int8), lambda: load_clip(model_id, self.device, int8=int8),
+                         self.settings.clip_embedding_id)
 
     def _get(self, key: tuple, load: Callable[[], Any], name: str) -> LoadedModel:
         loaded = self._models.get(key)

@@ -34,3 +34,8 @@ def test_an_unknown_profile_lists_the_valid_ones():
 def test_a_non_numeric_audio_limit_is_refused():
     with pytest.raises(ValueError, match="V2I_MAX_AUDIO_SECONDS"):
         load_settings({"V2I_MAX_AUDIO_SECONDS": "ten minutes"})
+
+
+def test_int8_clip_embeddings_are_kept_apart_from_fp32_ones():
+    assert load_settings({}).clip_embedding_id == "openai/clip-vit-base-patch32"
+    assert load_settings({"V2I_CLIP_INT8": "1"}).clip_embedding_id == "openai/clip-vit-base-patch32#int8"

@@ -77,7 +77,7 @@ def embedding_cache():
     """CLIP embeddings of this data folder; the model loads only if something must be computed."""
     from core.embeddings import EmbeddingCache
 
-    return EmbeddingCache(store(), models().clip, model_id=settings().clip_model)
+    return EmbeddingCache(store(), models().clip, model_id=settings().clip_embedding_id)
 
 
 def owner() -> str:
