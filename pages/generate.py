@@ -165,12 +165,16 @@ def show_result(generation_id: str) -> None:
         st.text("This generation has since been deleted.")
         return
     path = store.file_path(row["image_path"])
-    if render.show_image_or_missing(path):
-        st.download_button("Download PNG", data=path.read_bytes(), file_name=f"{row['id']}.png", mime="image/png",
-                           key=f"download-{row['id']}")
-    render.labelled_text("Transcript", row["transcript"])
-    render.labelled_text("Prompt", row["prompt"])
-    st.text("  ".join(f"{s}: {row[f't_{s}']:.2f} s" for s in ("decode", "transcribe", "enhance", "generate", "total")))
+    left, right = st.columns([2, 3])
+    with left:
+        if render.show_image_or_missing(path):
+            st.download_button("Download PNG", data=path.read_bytes(), file_name=f"{row['id']}.png", mime="image/png",
+                               key=f"download-{row['id']}")
+    with right:
+        render.labelled_text("Transcript", row["transcript"])
+        render.labelled_text("Prompt", row["prompt"])
+        render.labelled_text("Seconds per stage", "  ".join(
+            f"{s}: {row[f't_{s}']:.2f}" for s in ("decode", "transcribe", "enhance", "generate", "total")))
 
 
 @st.fragment(run_every=1.0)

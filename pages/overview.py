@@ -33,7 +33,8 @@ figure = go.Figure()
 for column in stats.STAGE_COLUMNS:
     series = stats.percentile_by_day(rows, column, q)
     figure.add_trace(go.Scatter(x=list(series), y=list(series.values()), mode="lines+markers", name=column[2:]))
-figure.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10), yaxis_title="seconds", xaxis_title="day")
+figure.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10), yaxis_title="seconds", xaxis_title="day",
+                     xaxis_type="category")  # one tick per day that has generations
 st.plotly_chart(figure, width="stretch")
 
 left, right = st.columns([3, 1])

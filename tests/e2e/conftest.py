@@ -105,7 +105,11 @@ def page(browser, server, request):
     page.set_default_timeout(60_000)
     yield page
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
+    # Streamlit scrolls inside its main container, not the page: grow the window to show all of it.
+    height = page.evaluate("() => (document.querySelector('[data-testid=\"stMain\"]') || document.body).scrollHeight")
+    page.set_viewport_size({"width": 1400, "height": max(1100, min(int(height) + 80, 8000))})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"))
     context.close()
 
 

@@ -159,3 +159,12 @@ def test_a_broken_upload_shows_a_clear_error_and_stores_nothing(page, server, re
     assert len(store.db.execute("SELECT id FROM jobs").fetchall()) == jobs
     after = sorted((server.data_dir / "uploads").glob("*")) if (server.data_dir / "uploads").exists() else []
     assert after == uploads
+
+
+def test_every_page_shows_the_stored_work_with_no_exception_box(page, server):
+    open_page(page, server, "/")
+    expect(page.get_by_text("All generations")).to_be_visible()
+    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()
+    for path in ("/history", "/similarity", "/generate", "/"):
+        open_page(page, server, path)
+        no_exception_box(page)
