@@ -112,3 +112,15 @@ def test_user_text_is_shown_as_text_never_as_markdown(app_env, data_dir):
     no_exception(button(at, "Transcribe").click().run())
     assert "<b>evil</b>.wav" in texts(at)
     assert not any("evil" in m.value for m in at.markdown)
+
+
+def test_a_recording_made_in_the_browser_is_transcribed_and_queued(app_env, data_dir):
+    at = fast_settings(open_app("pages/generate.py"))
+    at.audio_input[0].set_value(("recording.wav", recording("wav", seconds=2.0), "audio/wav"))
+    no_exception(at.run())
+    assert "browser-recording.wav" in texts(at)
+    no_exception(button(at, "Transcribe").click().run())
+    assert [t.label for t in at.text_area] == ["Transcript", "Prompt"]
+    no_exception(button(at, "Generate").click().run())
+    assert wait_until(lambda: jobs_of(data_dir)[0]["status"] == DONE)
+    assert Store(data_dir).query_generations()[0]["audio_filename"] == "browser-recording.wav"
