@@ -46,15 +46,16 @@ pages = max(1, -(-total // page_size))
 page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1)
 rows = store.query_generations(where, sort=sort, descending=descending, limit=page_size, offset=(page - 1) * page_size)
 
-# 2. The page of rows, with thumbnails.
-st.dataframe(
+# 2. The page of rows, with thumbnails; clicking a row opens it below.
+table = st.dataframe(
     [{"image": render.thumbnail(store.file_path(r["image_path"])), "created": r["created_at"], "id": r["id"],
       "language": r["language"], "transcript": r["transcript"], "prompt": r["prompt"], "steps": r["steps"],
       "scheduler": r["scheduler"], "seed": r["seed"], "total s": r["t_total"], "file": r["audio_filename"]}
      for r in rows],
     column_config={"image": st.column_config.ImageColumn("image", width="small")},
-    hide_index=True, width="stretch",
+    hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
 )
+clicked = table.selection.rows[0] if table.selection.rows else 0
 st.caption(f"{total} generations match; page {page} of {pages}.")
 
 # 3. Export what the filters select.
@@ -66,7 +67,7 @@ exports[1].download_button("Export images (ZIP)", data=lambda: export_zip(store,
 
 # 4. One generation in detail.
 labels = {r["id"]: f"{r['created_at']}  {r['transcript'][:50]}" for r in rows}
-chosen = st.selectbox("Open a generation", list(labels), format_func=labels.get)
+chosen = st.selectbox("Open a generation", list(labels), index=clicked, format_func=labels.get)
 row = next(r for r in rows if r["id"] == chosen)
 with st.container(border=True):
     left, right = st.columns([1, 1])

@@ -132,3 +132,26 @@ def test_an_unwritable_data_folder_is_a_clear_error(tmp_path):
     target.write_text("x")
     with pytest.raises(StorageError, match="cannot open the database"):
         Store(target)
+
+
+def test_an_older_database_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
+    import sqlite_utils
+
+    from core.migrations import MIGRATIONS
+
+    path = tmp_path / "v2i.db"
+    old = sqlite_utils.Database(path)
+    old.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    name, first = MIGRATIONS[0]
+    first(old)
+    old.execute("INSERT INTO migrations VALUES (?, '2026-01-01')", [name])
+    old["generations"].insert(row(1))
+    old.conn.commit()
+    old.close()
+
+    store = Store(tmp_path)
+    assert {r[0] for r in store.db.execute("SELECT name FROM migrations")} == {n for n, _ in MIGRATIONS}
+    upgraded = store.get_generation(f"{1:032x}")
+    assert upgraded["transcript"] == "a red fox number 1"
+    assert upgraded["deepcache_interval"] == 0 and upgraded["image_sha256"] is None
+    assert "jobs" in store.db.table_names() and "embeddings" in store.db.table_names()
