@@ -44,6 +44,10 @@ def test_upload_transcribe_edit_generate_and_see_the_image(app_env, data_dir):
     assert row["transcript"] == transcript.value
     assert row["steps"] == 2 and row["width"] == 64
 
+    no_exception(at.switch_page("pages/history.py").run())  # ... and the History row appears
+    assert list(at.dataframe[0].value["id"]) == [row["id"]]
+    assert "a lighthouse at dusk, watercolor" in texts(at)
+
 
 def test_a_bad_upload_shows_a_clear_error_and_stores_nothing(app_env, data_dir):
     at = open_app("pages/generate.py")
