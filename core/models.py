@@ -91,6 +91,13 @@ def load_whisper(name: str, device: str, *, int8: bool = False):
     return model
 
 
+def _first_sentence(err: Exception) -> str:
+    """The gist of a library's long error message, for a one-line explanation."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    cut = min((i for i in (text.find(" ("), text.find(". ")) if i > 0), default=len(text))
+    return text[:min(cut, 200)]
+
+
 _EXAMPLE_IDS = {
     "Stable Diffusion": "stable-diffusion-v1-5/stable-diffusion-v1-5",
     "CLIP": "openai/clip-vit-base-patch32",
@@ -118,9 +125,9 @@ def _from_pretrained(cls, model_id: str, what: str, **kwargs):
         return cls.from_pretrained(model_id, **kwargs)
     except Exception as err:
         raise ModelLoadError(
-            f"could not load the {what} model {model_id!r} ({type(err).__name__}: {str(err)[:300]}). "
-            f"It is looked for in the Hugging Face cache {hf_cache_dir()}. Fix: run once with network "
-            f"access so it downloads there (`huggingface-cli download {model_id}`), or set the model to a "
+            f"could not load the {what} model {model_id!r}: it is not in the Hugging Face cache {hf_cache_dir()} "
+            f"and could not be downloaded ({_first_sentence(err)}). Fix: run once with network "
+            f"access so it downloads there (`hf download {model_id}`), or set the model to a "
             "local folder; for offline tests and demos use V2I_PROFILE=tiny."
         ) from err
 
