@@ -10,7 +10,7 @@ from typing import Sequence
 
 from .config import load_settings
 from .errors import V2IError
-from .generate import SCHEDULERS, GenerationOptions
+from .generate import RECIPES, SCHEDULERS, GenerationOptions
 from .models import shared_models
 from .pipeline import GenerationRequest, run_generation
 from .prompt import DEFAULT_STYLE, STYLES
@@ -23,10 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", help="one stored generation per recording")
     generate.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    generate.add_argument("--steps", type=int, default=GenerationOptions.steps)
+    generate.add_argument("--recipe", default="default", help=f"one of: {', '.join(RECIPES)} (scheduler, steps, caching)")
+    generate.add_argument("--steps", type=int, default=None, help="override the recipe's number of steps")
     generate.add_argument("--seed", type=int, default=None, help="random when not given (and always stored)")
     generate.add_argument("--guidance", type=float, default=GenerationOptions.guidance)
-    generate.add_argument("--scheduler", default=GenerationOptions.scheduler, help=f"one of: {', '.join(SCHEDULERS)}")
+    generate.add_argument("--scheduler", default=None, help=f"override the recipe's: one of {', '.join(SCHEDULERS)}")
     generate.add_argument("--size", type=int, default=512, help="width and height in pixels (a multiple of 8)")
     generate.add_argument("--style", default=DEFAULT_STYLE, help=f"one of: {', '.join(STYLES)}")
     generate.add_argument("--negative", default=None, help="negative prompt (default: a standard one)")
@@ -77,9 +78,10 @@ def _generate(args, settings, store) -> int:
     if settings.is_tiny:
         print("note: the tiny profile's models have random weights: transcripts are gibberish and images noise",
               file=sys.stderr)
-    options = GenerationOptions(
-        steps=args.steps, guidance=args.guidance, seed=args.seed, scheduler=args.scheduler,
-        width=args.size, height=args.size, safety_checker=args.safety_checker,
+    overrides = {name: value for name, value in (("steps", args.steps), ("scheduler", args.scheduler)) if value is not None}
+    options = GenerationOptions.from_recipe(
+        args.recipe, guidance=args.guidance, seed=args.seed, width=args.size, height=args.size,
+        safety_checker=args.safety_checker, **overrides,
     )
     models = shared_models(settings)
     failed = 0

@@ -123,3 +123,12 @@ def test_similarity_neighbours_and_search_print_correct_results(tiny_env, tmp_pa
 def test_neighbours_of_an_unknown_id_is_a_clear_error(tiny_env, capsys):
     assert main(["neighbours", "0" * 32]) == 1
     assert "no generation with id" in capsys.readouterr().err
+
+
+def test_a_recipe_sets_scheduler_steps_and_caching_and_flags_override_it(tiny_env, tmp_path, capsys):
+    wav = write(tmp_path, "a.wav", recording("wav"))
+    assert main(["generate", wav, "--recipe", "fast", "--steps", "4", "--size", "64", "--json"]) == 0
+    (record,) = json_lines(capsys.readouterr().out)
+    assert (record["scheduler"], record["steps"], record["deepcache_interval"]) == ("dpmpp-2m", 4, 3)
+    assert main(["generate", wav, "--recipe", "turbo"]) == 1
+    assert "unknown recipe 'turbo'; choose one of: default, fast, original" in capsys.readouterr().err
