@@ -2,10 +2,15 @@
 
 import streamlit as st
 
-from ui import auth, resources
+from ui import auth, render, resources
 
 st.set_page_config(page_title="Voice to Image", page_icon=":material/graphic_eq:", layout="wide")
 auth.require_access()  # a shared password or st.login, when configured in .streamlit/secrets.toml
+try:
+    resources.settings()
+except ValueError as err:  # a mistyped V2I_* variable: say which, rather than show a traceback
+    render.error(f"The dashboard's configuration is not valid: {err}")
+    st.stop()
 
 # Once st.navigation is called the pages/ folder is not auto-discovered: every page is listed here.
 navigation = st.navigation([

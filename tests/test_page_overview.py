@@ -46,3 +46,12 @@ def test_the_enhancement_summary_appears_once_embeddings_exist(app_env, make_gen
     at = open_app()
     summary = [t.value for t in at.text if t.value.startswith("Over the latest 2 generations with CLIP embeddings")]
     assert summary and "% of them." in summary[0]
+
+
+def test_a_mistyped_setting_is_named_not_a_traceback(app_env, monkeypatch):
+    from apptest import errors
+
+    monkeypatch.setenv("V2I_PROFILE", "huge")
+    at = open_app()
+    assert errors(at) == ["The dashboard's configuration is not valid: V2I_PROFILE='huge' is not a profile; "
+                          "choose one of: default, tiny"]
