@@ -71,13 +71,17 @@ def search(data: SimilaritySet, cache: EmbeddingCache, text: str, k: int = 10) -
     return [{"id": data.rows[i]["id"], "score": float(scores[i])} for i in best]
 
 
+def texts_of(rows: list[dict[str, Any]]) -> list[str]:
+    """Every distinct transcript and prompt of ``rows``: what alignment needs text embeddings of."""
+    return sorted({r["transcript"] for r in rows} | {r["prompt"] for r in rows})
+
+
 def alignment(cache: EmbeddingCache, rows: list[dict[str, Any]], *, compute: bool = True) -> dict[str, dict[str, float]]:
     """Per generation: CLIP similarity of the image with the transcript and with the prompt, and
     the difference (positive: the enhanced prompt is closer to the image than the words said).
     With ``compute=False`` only generations whose embeddings are all stored are scored."""
     images, _ = cache.image_embeddings(rows, compute=compute)
-    texts, _ = cache.text_embeddings(sorted({r["transcript"] for r in rows} | {r["prompt"] for r in rows}),
-                                     compute=compute)
+    texts, _ = cache.text_embeddings(texts_of(rows), compute=compute)
     out = {}
     for row in rows:
         if row["id"] in images and row["transcript"] in texts and row["prompt"] in texts:
@@ -121,10 +125,8 @@ def consistency(data: SimilaritySet, cache: EmbeddingCache) -> dict[str, Any]:
 
 def missing_embeddings(store: Store, model_id: str, limit: int = 64) -> list[dict[str, Any]]:
     """Generations whose image has no embedding for ``model_id`` yet (for the worker's backfill)."""
-    cursor = store.db.execute(
+    return store.query(
         "SELECT g.* FROM generations g LEFT JOIN embeddings e "
         "ON e.sha256 = g.image_sha256 AND e.model = ? AND e.kind = ? "
         "WHERE e.sha256 IS NULL ORDER BY g.created_at LIMIT ?", [model_id, IMAGE, limit],
     )
-    columns = [c[0] for c in cursor.description]
-    return [dict(zip(columns, r)) for r in cursor.fetchall()]

@@ -58,11 +58,11 @@ class DecodedAudio:
         return float(np.max(np.abs(self.samples), initial=0.0)) < SILENCE_PEAK
 
 
-def decode_audio(data: bytes, limits: AudioLimits = AudioLimits(), *, max_seconds: float | None = None) -> DecodedAudio:
+def decode_audio(data: bytes, limits: AudioLimits = AudioLimits()) -> DecodedAudio:
     """Decode ``data`` (the whole file's bytes) or raise :class:`AudioError` saying what is wrong."""
     import av
 
-    max_seconds = limits.max_seconds if max_seconds is None else max_seconds
+    max_seconds = limits.max_seconds
     if not data:
         raise AudioError("the file is empty")
     if len(data) > limits.max_bytes:

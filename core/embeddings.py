@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from .models import LoadedModel
-from .store import Store
+from .store import Store, utc_now
 
 IMAGE, TEXT = "image", "text"
 DEFAULT_BATCH = 16
 
 
-def _features(output) -> "torch.Tensor":  # noqa: F821
+def _features(output):
     # transformers 5 returns a BaseModelOutputWithPooling whose pooler_output is the projected embedding;
     # older versions returned the tensor itself.
     return getattr(output, "pooler_output", output)
@@ -100,7 +99,7 @@ class EmbeddingCache:
         return found
 
     def _save(self, kind: str, items: dict[str, np.ndarray]) -> None:
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = utc_now("seconds")
         with self.store.write() as db:
             db["embeddings"].insert_all(
                 ({"sha256": sha, "model": self.model_id, "kind": kind, "dim": int(v.shape[0]),

@@ -12,7 +12,6 @@ import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from .audio import AudioLimits, decode_audio
@@ -23,7 +22,7 @@ from .models import ModelCache
 from .paths import check_id, new_id, relative_name, remove_quietly, write_atomic
 from .pipeline import GenerationRequest, run_generation
 from .prompt import check_style
-from .store import Store
+from .store import Store, utc_now
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 ACTIVE = (QUEUED, RUNNING)
@@ -54,10 +53,6 @@ class JobSpec:
         return cls(**{**data, "options": GenerationOptions(**data["options"])})
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
 class JobQueue:
     def __init__(self, store: Store, limits: AudioLimits = AudioLimits()):
         self.store = store
@@ -74,7 +69,7 @@ class JobQueue:
         try:
             with self.store.write() as db:
                 db["jobs"].insert({
-                    "id": job_id, "created_at": _now(), "owner": owner, "status": QUEUED, "options": spec.to_json(),
+                    "id": job_id, "created_at": utc_now(), "owner": owner, "status": QUEUED, "options": spec.to_json(),
                     "audio_filename": spec.filename, "upload_path": upload, "stage": "queued",
                 })
         except BaseException:
@@ -84,19 +79,17 @@ class JobQueue:
 
     def get(self, job_id: str) -> dict[str, Any]:
         check_id(job_id, "job")
-        row = self.store.db.execute("SELECT * FROM jobs WHERE id = ?", [job_id]).fetchone()
-        if row is None:
+        rows = self.store.query("SELECT * FROM jobs WHERE id = ?", [job_id])
+        if not rows:
             raise NotFoundError(f"no job with id {job_id}")
-        return self.store.row_dict("jobs", row)
+        return rows[0]
 
     def list(self, owner: str | None = None, *, limit: int = 50) -> list[dict[str, Any]]:
         sql, params = "SELECT * FROM jobs", []
         if owner is not None:
             sql += " WHERE owner = ?"
             params.append(owner)
-        cursor = self.store.db.execute(sql + " ORDER BY created_at DESC LIMIT ?", [*params, limit])
-        columns = [c[0] for c in cursor.description]
-        return [dict(zip(columns, r)) for r in cursor.fetchall()]
+        return self.store.query(sql + " ORDER BY created_at DESC LIMIT ?", [*params, limit])
 
     def counts(self) -> dict[str, int]:
         rows = self.store.db.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall()
@@ -118,7 +111,7 @@ class JobQueue:
         with self.store.write() as db:
             job = self.get(job_id)
             if job["status"] == QUEUED:
-                db["jobs"].update(job_id, {"status": CANCELLED, "finished_at": _now(), "stage": "cancelled"})
+                db["jobs"].update(job_id, {"status": CANCELLED, "finished_at": utc_now(), "stage": "cancelled"})
                 status = CANCELLED
             elif job["status"] == RUNNING:
                 db["jobs"].update(job_id, {"cancel_requested": 1})
@@ -137,7 +130,7 @@ class JobQueue:
             ).fetchone()
             if row is None:
                 return None
-            db["jobs"].update(row[0], {"status": RUNNING, "started_at": _now(), "stage": "starting"})
+            db["jobs"].update(row[0], {"status": RUNNING, "started_at": utc_now(), "stage": "starting"})
         return self.get(row[0])
 
     def progress(self, job_id: str, stage: str, step: int, total: int) -> bool:
@@ -150,12 +143,12 @@ class JobQueue:
         """Runs inside the transaction that stores the generation: the job and its row land together."""
         db.execute(
             "UPDATE jobs SET status = ?, finished_at = ?, stage = ?, generation_id = ?, step = total_steps WHERE id = ?",
-            [DONE, _now(), DONE, generation_id, job_id],
+            [DONE, utc_now(), DONE, generation_id, job_id],
         )
 
     def finish(self, job: dict[str, Any], status: str, error: str | None = None) -> None:
         with self.store.write() as db:
-            db["jobs"].update(job["id"], {"status": status, "finished_at": _now(), "stage": status, "error": error})
+            db["jobs"].update(job["id"], {"status": status, "finished_at": utc_now(), "stage": status, "error": error})
         if status != FAILED:  # a failed job keeps its recording so nothing the person gave is lost
             self.release_upload(job)
 
@@ -164,7 +157,7 @@ class JobQueue:
         with self.store.write() as db:
             cursor = db.execute(
                 "UPDATE jobs SET status = ?, error = ?, finished_at = ?, stage = ? WHERE status = ?",
-                [FAILED, INTERRUPTED, _now(), FAILED, RUNNING],
+                [FAILED, INTERRUPTED, utc_now(), FAILED, RUNNING],
             )
             return cursor.rowcount
 
@@ -224,14 +217,14 @@ class Worker:
 
     def embed_missing(self, batch: int = 32) -> int:
         """Embed the images that have no CLIP embedding yet, in batches; returns how many were computed."""
-        from .analysis import missing_embeddings
+        from .analysis import missing_embeddings, texts_of
         from .embeddings import EmbeddingCache
 
         cache = EmbeddingCache(self.store, self.models.clip(), batch_size=batch)
         total = 0
         while rows := missing_embeddings(self.store, cache.model_id, limit=batch):
             _, computed = cache.image_embeddings(rows)
-            cache.text_embeddings(sorted({r["transcript"] for r in rows} | {r["prompt"] for r in rows}))
+            cache.text_embeddings(texts_of(rows))
             total += computed
             if computed == 0:  # what is left has no readable image file: nothing more to do now
                 break

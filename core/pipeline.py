@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 from .audio import DecodedAudio, decode_audio
@@ -16,7 +15,7 @@ from .models import ModelCache
 from .paths import AUDIO, IMAGES, new_id, relative_name, remove_quietly, write_atomic
 from .pngmeta import png_bytes
 from .prompt import DEFAULT_STYLE, MAX_PROMPT_TOKENS, check_style, clean_text, enhance_prompt
-from .store import Store
+from .store import Store, utc_now
 from .transcribe import Transcript, TranscribeOptions, transcribe
 
 # progress(stage, step, total): stage is one of STAGES; step/total count denoising steps while generating.
@@ -145,7 +144,7 @@ def run_generation(
     timings["total"] = time.perf_counter() - started
     row = {
         "id": generation_id,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "created_at": utc_now(),
         "audio_filename": clean_text(request.filename)[:255],
         "audio_path": audio_rel,
         "audio_sha256": hashlib.sha256(request.audio).hexdigest(),

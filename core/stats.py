@@ -24,12 +24,10 @@ def totals(store: Store, now: datetime | None = None) -> dict[str, int]:
 def stage_timings(store: Store, days: int = 90, now: datetime | None = None) -> list[dict[str, Any]]:
     """Per-stage seconds of the generations of the last ``days`` days (only the columns a chart needs)."""
     since = ((now or datetime.now(timezone.utc)) - timedelta(days=days)).isoformat()
-    cursor = store.db.execute(
+    return store.query(
         f"SELECT substr(created_at, 1, 10) AS day, {', '.join(STAGE_COLUMNS)} FROM generations "
         "WHERE created_at >= ? ORDER BY created_at", [since],
     )
-    columns = [c[0] for c in cursor.description]
-    return [dict(zip(columns, r)) for r in cursor.fetchall()]
 
 
 def percentile_by_day(rows: list[dict[str, Any]], column: str, q: float) -> dict[str, float]:

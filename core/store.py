@@ -11,6 +11,7 @@ import re
 import sqlite3
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -130,12 +131,18 @@ class Store:
             if also is not None:
                 also(db)
 
+    def query(self, sql: str, params: list[Any] | tuple = ()) -> list[dict[str, Any]]:
+        """Rows of a read query as dicts, keyed by the names the query gives its columns."""
+        cursor = self.db.execute(sql, list(params))
+        columns = [c[0] for c in cursor.description]
+        return [dict(zip(columns, r)) for r in cursor.fetchall()]
+
     def get_generation(self, generation_id: str) -> dict[str, Any]:
         check_id(generation_id)
-        row = self.db.execute("SELECT * FROM generations WHERE id = ?", [generation_id]).fetchone()
-        if row is None:
+        rows = self.query("SELECT * FROM generations WHERE id = ?", [generation_id])
+        if not rows:
             raise NotFoundError(f"no generation with id {generation_id}")
-        return self.row_dict("generations", row)
+        return rows[0]
 
     def query_generations(
         self, where: HistoryFilter = HistoryFilter(), *, sort: str = "created_at", descending: bool = True,
@@ -146,9 +153,7 @@ class Store:
         clause, params = where.where()
         order = "DESC" if descending else "ASC"
         sql = f"SELECT * FROM generations{clause} ORDER BY {sort} {order}, id {order} LIMIT ? OFFSET ?"
-        cursor = self.db.execute(sql, [*params, int(limit), int(offset)])
-        columns = [c[0] for c in cursor.description]
-        return [dict(zip(columns, r)) for r in cursor.fetchall()]
+        return self.query(sql, [*params, int(limit), int(offset)])
 
     def count_generations(self, where: HistoryFilter = HistoryFilter()) -> int:
         clause, params = where.where()
@@ -185,10 +190,10 @@ class Store:
                         orphans += 1
         return {"temp_files": removed_temp, "orphan_files": orphans}
 
-    def row_dict(self, table: str, row: tuple) -> dict[str, Any]:
-        """A ``SELECT *`` row of ``table`` as a dict (columns in table order)."""
-        columns = [c.name for c in self.db[table].columns]
-        return dict(zip(columns, row))
+
+def utc_now(timespec: str = "milliseconds") -> str:
+    """Timestamps as stored: ISO 8601 in UTC, so they sort as text."""
+    return datetime.now(timezone.utc).isoformat(timespec=timespec)
 
 
 def public_record(row: dict[str, Any]) -> dict[str, Any]:

@@ -97,9 +97,14 @@ def transcribe(name: str, data: bytes, key: str) -> None:
     st.session_state[f"prompt-{key}"] = enhanced.prompt
 
 
+def source_key(data: bytes) -> str:
+    """Names this recording's widgets and draft, so they follow the content, not its place in the list."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 # 3. One panel per recording: transcribe, edit, generate.
 for name, data in sources:
-    key = hashlib.sha256(data).hexdigest()[:16]
+    key = source_key(data)
     with st.container(border=True):
         st.text(name)
         st.audio(data)
@@ -127,7 +132,7 @@ for name, data in sources:
 
 if len(sources) > 1 and st.button("Transcribe and generate all"):
     for name, data in sources:
-        submit(name, data, hashlib.sha256(data).hexdigest()[:16])
+        submit(name, data, source_key(data))
 
 
 # 4. This person's jobs, refreshed every second while the page is open.

@@ -1,10 +1,8 @@
-import os
-
 import numpy as np
 import pytest
 from audio_factory import FORMATS, encode, recording, tone
 
-from core.audio import SAMPLE_RATE, decode_audio
+from core.audio import SAMPLE_RATE, AudioLimits, decode_audio
 from core.errors import AudioError
 
 
@@ -98,13 +96,13 @@ def test_a_recording_shorter_than_a_tenth_of_a_second_is_refused():
 
 def test_a_recording_longer_than_the_limit_is_refused():
     with pytest.raises(AudioError, match="too long"):
-        decode_audio(recording("wav", seconds=3.0), max_seconds=2.0)
+        decode_audio(recording("wav", seconds=3.0), AudioLimits(max_seconds=2.0))
 
 
 def test_a_long_stream_without_a_duration_header_is_stopped_while_decoding():
     data = encode(tone(3.0, 16_000), 16_000, "webm")
     with pytest.raises(AudioError, match="too long"):
-        decode_audio(data, max_seconds=1.0)
+        decode_audio(data, AudioLimits(max_seconds=1.0))
 
 
 def test_digital_silence_is_flagged():
@@ -113,7 +111,5 @@ def test_digital_silence_is_flagged():
 
 
 def test_a_file_over_the_size_limit_is_refused_before_decoding():
-    from core.audio import AudioLimits
-
     with pytest.raises(AudioError, match="too large"):
         decode_audio(recording("wav", seconds=1.0), AudioLimits(max_bytes=1000))

@@ -1,5 +1,4 @@
 import pytest
-from audio_factory import recording
 from helpers import files_under, wait_until
 
 from core.errors import AudioError, InvalidOptionError

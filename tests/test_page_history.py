@@ -105,7 +105,7 @@ def test_use_these_settings_prefills_the_generate_page(app_env, make_generation)
 
 
 def test_the_detail_shows_clip_alignment_and_novelty_once_embeddings_exist(app_env, make_generation, store, models):
-    from core.analysis import load_set
+    from core.analysis import load_set, texts_of
     from core.embeddings import EmbeddingCache
 
     make_generation("a lighthouse", seed=1)
@@ -114,8 +114,7 @@ def test_the_detail_shows_clip_alignment_and_novelty_once_embeddings_exist(app_e
     assert not any(t.startswith("CLIP alignment") for t in texts(at))
     cache = EmbeddingCache(store, models.clip())
     load_set(store, cache)
-    cache.text_embeddings([r["transcript"] for r in store.query_generations()] +
-                          [r["prompt"] for r in store.query_generations()])
+    cache.text_embeddings(texts_of(store.query_generations()))
     no_exception(at.run())
     assert any(t.startswith("CLIP alignment: image vs transcript ") for t in texts(at))
     assert any(t.startswith("Novelty: closest earlier image at ") for t in texts(at))

@@ -36,13 +36,13 @@ def test_the_sidebar_shows_profile_device_and_the_tiny_warning(app_env):
 
 
 def test_the_enhancement_summary_appears_once_embeddings_exist(app_env, make_generation, store, models):
-    from core.analysis import load_set
+    from core.analysis import load_set, texts_of
     from core.embeddings import EmbeddingCache
 
     rows = [make_generation(f"picture {i}", seed=i) for i in range(2)]
     cache = EmbeddingCache(store, models.clip())
     load_set(store, cache)
-    cache.text_embeddings([r["transcript"] for r in rows] + [r["prompt"] for r in rows])
+    cache.text_embeddings(texts_of(rows))
     at = open_app()
     summary = [t.value for t in at.text if t.value.startswith("Over the latest 2 generations with CLIP embeddings")]
     assert summary and "% of them." in summary[0]

@@ -12,7 +12,8 @@ def test_with_fewer_than_two_images_the_page_says_what_to_do(app_env, make_gener
 
 
 def test_heatmap_compare_neighbours_search_and_consistency_after_three_generations(app_env, make_generation):
-    rows = [make_generation(f"picture {i}", seed=i) for i in range(3)]
+    for i in range(3):
+        make_generation(f"picture {i}", seed=i)
     at = open_app("pages/similarity.py")
     assert status_line(at).startswith("3 images · embeddings computed now: 3")
     assert len(at.get("plotly_chart")) == 2  # heatmap and consistency scatter
