@@ -47,7 +47,7 @@ def _timed(action) -> float:
 
 def _run_recipe(pipe, name: str, steps: int | None):
     """One generate_image call through core; returns (total seconds, seconds of each step)."""
-    from core.generate import GenerationOptions, check_inputs, generate_image
+    from core.diffusion import GenerationOptions, check_inputs, generate_image
 
     options = GenerationOptions.from_recipe(name, seed=0)
     if steps is not None:
@@ -72,7 +72,7 @@ def _evaluations(pipe, name: str) -> tuple[int, int]:
     """(full, shallow) UNet evaluations for the recipe's whole image, from its own scheduler."""
     import diffusers
 
-    from core.generate import RECIPES, SCHEDULERS
+    from core.diffusion import RECIPES, SCHEDULERS
 
     recipe = RECIPES[name]
     spec = SCHEDULERS[recipe.scheduler]
@@ -215,7 +215,7 @@ def bench_clip(paths, repeats: int, count: int = 64) -> None:
 def bench_similarity(repeats: int) -> None:
     from bench.history import median_time
     from bench.similarity import random_embeddings
-    from core.similarity import similarity_matrix, top_k_all
+    from core.vectors import similarity_matrix, top_k_all
 
     vectors = random_embeddings(10_000)
     out("similarity_10k_s", median_time(lambda: similarity_matrix(vectors), repeats), ".3f")

@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from core.tiny import _publish, build_clip_tokenizer
+from core.tiny import publish, build_clip_tokenizer
 
 ROOT = Path(os.environ.get("V2I_BENCH_MODELS", Path.home() / ".cache" / "v2i-bench"))
 
@@ -74,9 +74,9 @@ def clip_b32(path: Path) -> None:
 def ensure_fullsize(root: Path = ROOT) -> dict[str, Path]:
     root.mkdir(parents=True, exist_ok=True)
     paths = {"sd": root / "sd15-random", "whisper": root / "whisper-base-random.pt", "clip": root / "clip-b32-random"}
-    _publish(paths["whisper"], whisper_base)
-    _publish(paths["clip"], clip_b32)
-    _publish(paths["sd"], sd15)
+    publish(paths["whisper"], whisper_base)
+    publish(paths["clip"], clip_b32)
+    publish(paths["sd"], sd15)
     return paths
 
 

@@ -23,8 +23,7 @@ from pathlib import Path
 
 
 def _recording(i: int) -> bytes:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from audio_factory import recording
+    from core.synth import recording
 
     return recording("wav", seconds=1.0, frequency=200 + 37 * i)
 
@@ -32,9 +31,10 @@ def _recording(i: int) -> bytes:
 def _submitter_process(env: dict, process: int, threads: int, each: int, deadline: float, results) -> None:
     os.environ.update(env)
     from core.config import load_settings
-    from core.generate import GenerationOptions
+    from core.diffusion import GenerationOptions
     from core.models import shared_models
-    from core.pipeline import GenerationRequest, run_generation
+    from core.pipeline import run_generation
+    from core.request import GenerationRequest
     from core.store import Store
 
     settings = load_settings()
@@ -49,8 +49,8 @@ def _submitter_process(env: dict, process: int, threads: int, each: int, deadlin
             i = (process * threads + thread) * each + n
             started = time.perf_counter()
             try:
-                run_generation(GenerationRequest(audio=_recording(i), filename=f"load-{i}.wav",
-                                                 options=GenerationOptions(steps=2, width=64, height=64, seed=i)),
+                run_generation(_recording(i), GenerationRequest(
+                    filename=f"load-{i}.wav", options=GenerationOptions(steps=2, width=64, height=64, seed=i)),
                                settings=settings, models=models, store=store)
                 results.put(("stored", time.perf_counter() - started, ""))
             except Exception as err:  # counted and reported, never hidden

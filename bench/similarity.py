@@ -19,7 +19,7 @@ import numpy as np
 
 from bench.history import fill, median_time
 from core.embeddings import IMAGE, TEXT, normalise, text_sha256
-from core.similarity import scan_earlier, similarity_matrix, top_k_all
+from core.vectors import scan_earlier, similarity_matrix, top_k_all
 from core.store import Store
 
 DIM = 512  # ViT-B/32's projection width

@@ -1,24 +1,59 @@
 """Voice to image: speech in, stored image out. This package never imports streamlit.
 
-The public API; heavy libraries (torch, whisper, diffusers, transformers) load lazily, on first use.
+This module is the public API: the pages, ``ui/`` and the command line import from ``core`` only (bench and
+tests may reach further). Heavy libraries (torch, whisper, diffusers, transformers) load lazily, on first use.
+
+Where things live: ``audio`` decodes, ``transcribe`` runs whisper, ``prompt`` turns words into a prompt,
+``diffusion`` paints with Stable Diffusion, ``pipeline`` tells the whole story of one generation (compute,
+then save), ``request`` describes what a person asked for, ``store``/``migrations``/``paths`` keep it,
+``jobs`` queues it, ``embeddings``/``similarity``/``vectors`` compare images, ``stats`` and ``export`` read
+the history, ``models``/``tiny`` load the models, ``config`` reads the settings.
 """
 
+from . import stats
 from .audio import DecodedAudio, decode_audio
-from .config import PROFILES, Settings, load_settings
+from .config import PROFILES, SETTINGS, Settings, load_settings
+from .diffusion import (
+    COMMON_SIZES, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions, check_inputs, recipe_of,
+)
+from .embeddings import EmbeddingCache
 from .errors import (
     AudioError, CancelledError, InvalidOptionError, ModelLoadError, NoSpeechError, NotFoundError, StorageError, V2IError,
 )
-from .generate import RECIPES, SCHEDULERS, GenerationOptions, check_inputs
+from .export import export_csv, export_zip
+from .jobs import ACTIVE, CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobQueue, Worker, start_worker, stop_workers
 from .models import ModelCache, best_device, shared_models
-from .pipeline import GenerationRequest, Transcription, run_generation, transcribe_recording
+from .pipeline import (
+    ComputedGeneration, Transcription, compute_generation, run_generation, save_generation, transcribe_recording,
+)
 from .pngmeta import read_parameters
 from .prompt import DEFAULT_NEGATIVE_PROMPT, STYLES, EnhancedPrompt, enhance_prompt
-from .store import HistoryFilter, Store, public_record
+from .request import GenerationRequest
+from .similarity import (
+    SimilaritySet, alignment, alignment_summary, load_set, neighbours, novelty_of, said_vs_drawn, search,
+)
+from .stages import PROGRESS_STAGES, TIMED_STAGES, TIMING_COLUMNS, TIMINGS, timings_of
+from .store import SORTABLE, HistoryFilter, Store, public_record
+from .vectors import Bands, cluster_order, kmeans_blocks, near_duplicate_groups, scan_earlier, similarity_matrix
 
 __all__ = [
-    "AudioError", "CancelledError", "DEFAULT_NEGATIVE_PROMPT", "DecodedAudio", "EnhancedPrompt", "GenerationOptions",
-    "GenerationRequest", "HistoryFilter", "InvalidOptionError", "ModelCache", "ModelLoadError", "NoSpeechError",
-    "NotFoundError", "PROFILES", "RECIPES", "SCHEDULERS", "STYLES", "Settings", "StorageError", "Store", "Transcription",
-    "V2IError", "best_device", "check_inputs", "decode_audio", "enhance_prompt", "load_settings", "public_record",
-    "read_parameters", "run_generation", "shared_models", "transcribe_recording",
+    # settings and models
+    "PROFILES", "SETTINGS", "Settings", "load_settings", "ModelCache", "best_device", "shared_models",
+    # errors: every one carries a message meant for a person
+    "V2IError", "AudioError", "CancelledError", "InvalidOptionError", "ModelLoadError", "NoSpeechError",
+    "NotFoundError", "StorageError",
+    # a request and the pipeline
+    "GenerationRequest", "GenerationOptions", "check_inputs", "recipe_of", "COMMON_SIZES", "MAX_GUIDANCE", "MAX_SEED",
+    "MAX_STEPS", "RECIPES", "SCHEDULERS", "STYLES", "DEFAULT_NEGATIVE_PROMPT", "EnhancedPrompt", "enhance_prompt",
+    "DecodedAudio", "decode_audio", "Transcription", "transcribe_recording", "ComputedGeneration",
+    "compute_generation", "save_generation", "run_generation", "read_parameters",
+    "PROGRESS_STAGES", "TIMED_STAGES", "TIMINGS", "TIMING_COLUMNS", "timings_of",
+    # the job queue
+    "JobQueue", "Worker", "start_worker", "stop_workers", "ACTIVE", "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED",
+    # the history
+    "Store", "HistoryFilter", "SORTABLE", "public_record", "stats", "export_csv", "export_zip",
+    # similarity
+    "EmbeddingCache", "SimilaritySet", "load_set", "alignment", "alignment_summary", "neighbours", "novelty_of",
+    "said_vs_drawn", "search", "Bands", "cluster_order", "kmeans_blocks", "near_duplicate_groups", "scan_earlier",
+    "similarity_matrix",
 ]

@@ -10,10 +10,11 @@ from typing import Sequence
 
 from .config import load_settings
 from .errors import V2IError
-from .generate import RECIPES, SCHEDULERS, GenerationOptions
+from .diffusion import RECIPES, SCHEDULERS, GenerationOptions
 from .models import shared_models
-from .pipeline import GenerationRequest, run_generation
+from .pipeline import run_generation
 from .prompt import DEFAULT_STYLE, STYLES
+from .request import GenerationRequest
 from .store import HistoryFilter, Store, public_record
 
 
@@ -93,12 +94,12 @@ def _generate(args, settings, store) -> int:
             failed += 1
             continue
         request = GenerationRequest(
-            audio=data, filename=path.name, style=args.style, prompt=args.prompt,
+            filename=path.name, style=args.style, prompt=args.prompt,
             negative_prompt=args.negative, translate=args.translate, options=options,
         )
         try:
             with _ProgressBar(path.name) as bar:
-                row = run_generation(request, settings=settings, models=models, store=store, progress=bar.update)
+                row = run_generation(data, request, settings=settings, models=models, store=store, progress=bar.update)
         except (V2IError, ValueError) as err:
             print(f"{path}: {err}", file=sys.stderr)
             failed += 1
@@ -164,7 +165,7 @@ def _delete(args, settings, store) -> int:
 
 
 def _similarity_set(settings, store):
-    from .analysis import load_set
+    from .similarity import load_set
     from .embeddings import EmbeddingCache
 
     cache = EmbeddingCache(store, shared_models(settings).clip())
@@ -190,7 +191,7 @@ def _print_scored(items, as_json: bool) -> None:
 
 
 def _neighbours(args, settings, store) -> int:
-    from .analysis import neighbours
+    from .similarity import neighbours
 
     store.get_generation(args.id)  # a clear error for a malformed or unknown id
     data, _ = _similarity_set(settings, store)
@@ -199,7 +200,7 @@ def _neighbours(args, settings, store) -> int:
 
 
 def _search(args, settings, store) -> int:
-    from .analysis import search
+    from .similarity import search
 
     data, cache = _similarity_set(settings, store)
     _print_scored(search(data, cache, args.text, args.k), args.json)

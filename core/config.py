@@ -1,24 +1,12 @@
-"""Settings read from the environment: profile, data folder and model ids.
-
-``V2I_PROFILE``       ``default`` (the real models) or ``tiny`` (random-weight miniatures, built locally)
-``V2I_DATA_DIR``      where the database, audio and images live (default ``data/``)
-``V2I_WHISPER_MODEL`` whisper size name or checkpoint path (default ``base``)
-``V2I_SD_MODEL``      diffusers model id or folder (default ``stable-diffusion-v1-5/stable-diffusion-v1-5``)
-``V2I_CLIP_MODEL``    transformers model id or folder (default ``openai/clip-vit-base-patch32``)
-``V2I_MAX_AUDIO_SECONDS`` longest accepted recording (default 600)
-``V2I_MAX_UPLOAD_MB`` largest accepted file (default 200, as the dashboard's upload limit)
-``V2I_TINY_MODELS_DIR`` where the ``tiny`` profile builds its miniatures (default ``<data dir>/tiny-models``)
-``V2I_WHISPER_INT8``  ``1``: dynamic int8 quantisation of whisper's linear layers on the CPU (default ``0``)
-``V2I_CLIP_INT8``     ``1``: the same for CLIP (default ``0``)
-``V2I_COMPILE``       ``1``: on CUDA, ``torch.compile`` the UNet (warmed up when the worker starts; default ``0``)
-"""
+"""Settings read from the environment, described once as data (:data:`SETTINGS`): the README's table of
+``V2I_*`` variables is checked against this list by the tests."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 PROFILES = ("default", "tiny")
 
@@ -26,6 +14,76 @@ DEFAULT_WHISPER_MODEL = "base"
 DEFAULT_SD_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 DEFAULT_MAX_AUDIO_SECONDS = 600.0
+
+
+def _profile(name: str, text: str) -> str:
+    value = text.strip() or "default"
+    if value not in PROFILES:
+        raise ValueError(f"{name}={value!r} is not a profile; choose one of: {', '.join(PROFILES)}")
+    return value
+
+
+def _path(name: str, text: str) -> Path:
+    return Path(text).expanduser()
+
+
+def _text(name: str, text: str) -> str:
+    return text
+
+
+def _positive(what: str) -> Callable[[str, str], float]:
+    def parse(name: str, text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{name}={text!r} is not {what}") from None
+        if not value > 0:
+            raise ValueError(f"{name}={text!r} must be more than 0")
+        return value
+
+    return parse
+
+
+def _flag(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("0", "1", "true", "false", "yes", "no", ""):
+        raise ValueError(f"{name}={value!r} is not a yes/no value; use 1 or 0")
+    return value in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One ``V2I_*`` environment variable: the field it sets, its default as a person would type it,
+    how it is read (errors name the variable and the value) and what it means."""
+
+    env: str
+    field: str
+    default: str
+    parse: Callable[[str, str], Any]
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("V2I_PROFILE", "profile", "default", _profile,
+            "`default`: the real models. `tiny`: random-weight miniatures of the same architectures that the "
+            "project builds locally on first use."),
+    Setting("V2I_DATA_DIR", "data_dir", "data", _path, "the database, audio and images"),
+    Setting("V2I_WHISPER_MODEL", "whisper_model", DEFAULT_WHISPER_MODEL, _text,
+            "a whisper size (`tiny`, `base`, `small`, `medium`, `large`, ...) or a checkpoint path"),
+    Setting("V2I_SD_MODEL", "sd_model", DEFAULT_SD_MODEL, _text, "a diffusers model id or folder"),
+    Setting("V2I_CLIP_MODEL", "clip_model", DEFAULT_CLIP_MODEL, _text, "a transformers CLIP id or folder"),
+    Setting("V2I_MAX_AUDIO_SECONDS", "max_audio_seconds", "600", _positive("a number of seconds"),
+            "longest accepted recording"),
+    Setting("V2I_MAX_UPLOAD_MB", "max_upload_mb", "200", _positive("a number of megabytes"),
+            "largest accepted file, checked before decoding (as the dashboard's upload limit)"),
+    Setting("V2I_TINY_MODELS_DIR", "tiny_models_dir", "<data dir>/tiny-models", _path,
+            "where the `tiny` profile builds its miniatures"),
+    Setting("V2I_WHISPER_INT8", "whisper_int8", "0", _flag,
+            "`1`: dynamic int8 quantisation of whisper's linear layers on the CPU (1.3x faster)"),
+    Setting("V2I_CLIP_INT8", "clip_int8", "0", _flag, "`1`: the same for CLIP (1.7x faster embeddings)"),
+    Setting("V2I_COMPILE", "compile_unet", "0", _flag,
+            "`1`: on CUDA, `torch.compile` the UNet, warmed up when the worker starts"),
+)
 
 
 @dataclass(frozen=True)
@@ -62,51 +120,16 @@ class Settings:
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build :class:`Settings` from environment variables; an unknown profile lists the valid ones."""
+    """Build :class:`Settings` from the environment; a bad value raises ``ValueError`` naming the variable."""
     env = os.environ if environ is None else environ
-    profile = env.get("V2I_PROFILE", "default").strip() or "default"
-    if profile not in PROFILES:
-        raise ValueError(f"V2I_PROFILE={profile!r} is not a profile; choose one of: {', '.join(PROFILES)}")
-    data_dir = Path(env.get("V2I_DATA_DIR", "data")).expanduser()
-    max_seconds = _number(env, "V2I_MAX_AUDIO_SECONDS", DEFAULT_MAX_AUDIO_SECONDS, "a number of seconds")
-    max_upload_mb = _number(env, "V2I_MAX_UPLOAD_MB", 200.0, "a number of megabytes")
-    tiny_dir = Path(env.get("V2I_TINY_MODELS_DIR") or data_dir / "tiny-models").expanduser()
-    if profile == "tiny":
+    given = {s.field: s.parse(s.env, env[s.env]) for s in SETTINGS if env.get(s.env)}
+    data_dir = given.get("data_dir", Path("data"))
+    tiny_dir = given.get("tiny_models_dir", data_dir / "tiny-models")
+    values = {"data_dir": data_dir, "tiny_models_dir": tiny_dir}
+    if given.get("profile") == "tiny":
         # The tiny profile's ids point at folders it builds itself; explicit overrides still win.
         from .tiny import tiny_model_paths
 
         paths = tiny_model_paths(tiny_dir)
-        defaults = (str(paths.whisper), str(paths.sd), str(paths.clip))
-    else:
-        defaults = (DEFAULT_WHISPER_MODEL, DEFAULT_SD_MODEL, DEFAULT_CLIP_MODEL)
-    return Settings(
-        profile=profile,
-        data_dir=data_dir,
-        whisper_model=env.get("V2I_WHISPER_MODEL") or defaults[0],
-        sd_model=env.get("V2I_SD_MODEL") or defaults[1],
-        clip_model=env.get("V2I_CLIP_MODEL") or defaults[2],
-        max_audio_seconds=max_seconds,
-        max_upload_mb=max_upload_mb,
-        tiny_models_dir=tiny_dir,
-        whisper_int8=_flag(env, "V2I_WHISPER_INT8"),
-        clip_int8=_flag(env, "V2I_CLIP_INT8"),
-        compile_unet=_flag(env, "V2I_COMPILE"),
-    )
-
-
-def _number(env: Mapping[str, str], name: str, default: float, what: str) -> float:
-    text = env.get(name, str(default))
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{name}={text!r} is not {what}") from None
-    if not value > 0:
-        raise ValueError(f"{name}={text!r} must be more than 0")
-    return value
-
-
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    value = env.get(name, "0").strip().lower()
-    if value not in ("0", "1", "true", "false", "yes", "no", ""):
-        raise ValueError(f"{name}={value!r} is not a yes/no value; use 1 or 0")
-    return value in ("1", "true", "yes")
+        values.update(whisper_model=str(paths.whisper), sd_model=str(paths.sd), clip_model=str(paths.clip))
+    return Settings(**{**values, **given})

@@ -7,50 +7,23 @@ one left ``running`` by a crashed server is marked failed with a reason on the n
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .audio import AudioLimits, decode_audio
 from .config import Settings
 from .errors import CancelledError, NotFoundError, V2IError
-from .generate import GenerationOptions, check_inputs
 from .models import ModelCache
-from .paths import check_id, new_id, relative_name, remove_quietly, write_atomic
-from .pipeline import GenerationRequest, run_generation
-from .prompt import check_style
+from .paths import UPLOADS, check_id, new_id, relative_name, remove_quietly, write_atomic
+from .pipeline import run_generation
+from .request import GenerationRequest
 from .store import Store, utc_now
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 ACTIVE = (QUEUED, RUNNING)
-UPLOADS = "uploads"
 INTERRUPTED = "the server stopped while this job was running; its recording is kept, submit it again"
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """What a job will do: everything in a :class:`GenerationRequest` but the audio bytes."""
-
-    filename: str
-    style: str = "default"
-    prompt: str | None = None
-    negative_prompt: str | None = None
-    translate: bool = False
-    transcript: str | None = None
-    language: str | None = None
-    transcribe_seconds: float | None = None
-    options: GenerationOptions = field(default_factory=GenerationOptions)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> "JobSpec":
-        data = json.loads(text)
-        return cls(**{**data, "options": GenerationOptions(**data["options"])})
 
 
 class JobQueue:
@@ -58,10 +31,9 @@ class JobQueue:
         self.store = store
         self.limits = limits
 
-    def submit(self, audio: bytes, spec: JobSpec, owner: str = "") -> str:
+    def submit(self, audio: bytes, request: GenerationRequest, owner: str = "") -> str:
         """Check the request up front, keep the recording, queue the job; returns its id."""
-        check_inputs(spec.options)
-        check_style(spec.style)
+        request.check()
         decoded = decode_audio(audio, self.limits)  # refuse a bad recording now, not minutes later in the worker
         job_id = new_id()
         upload = relative_name(UPLOADS, job_id, decoded.extension)
@@ -69,8 +41,8 @@ class JobQueue:
         try:
             with self.store.write() as db:
                 db["jobs"].insert({
-                    "id": job_id, "created_at": utc_now(), "owner": owner, "status": QUEUED, "options": spec.to_json(),
-                    "audio_filename": spec.filename, "upload_path": upload, "stage": "queued",
+                    "id": job_id, "created_at": utc_now(), "owner": owner, "status": QUEUED, "options": request.to_json(),
+                    "audio_filename": request.filename, "upload_path": upload, "stage": "queued",
                 })
         except BaseException:
             remove_quietly(path)
@@ -217,7 +189,7 @@ class Worker:
 
     def embed_missing(self, batch: int = 32) -> int:
         """Embed the images that have no CLIP embedding yet, in batches; returns how many were computed."""
-        from .analysis import missing_embeddings, texts_of
+        from .similarity import missing_embeddings, texts_of
         from .embeddings import EmbeddingCache
 
         cache = EmbeddingCache(self.store, self.models.clip(), batch_size=batch)
@@ -252,20 +224,14 @@ class Worker:
                 self._wake.clear()
 
     def _run(self, job: dict[str, Any]) -> None:
-        spec = JobSpec.from_json(job["options"])
-
         def progress(stage: str, step: int, total: int) -> None:
             if self.queue.progress(job["id"], stage, step, total):
                 raise CancelledError("cancelled by the person who asked for it")
 
         try:
-            request = GenerationRequest(
-                audio=self.queue.upload_bytes(job), filename=spec.filename, style=spec.style, prompt=spec.prompt,
-                negative_prompt=spec.negative_prompt, translate=spec.translate, options=spec.options,
-                transcript=spec.transcript, language=spec.language, transcribe_seconds=spec.transcribe_seconds,
-            )
+            request = GenerationRequest.from_json(job["options"])  # unreadable options fail the job, with why
             run_generation(
-                request, settings=self.settings, models=self.models, store=self.store, progress=progress,
+                self.queue.upload_bytes(job), request, settings=self.settings, models=self.models, store=self.store, progress=progress,
                 on_stored=lambda db, row: self.queue.mark_done_in(db, job["id"], row["id"]),
             )
         except CancelledError:

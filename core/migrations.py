@@ -56,9 +56,16 @@ def _v4_deepcache(db: sqlite_utils.Database) -> None:
     db["generations"].add_column("deepcache_interval", int, not_null_default=0)
 
 
+def _v5_recipe(db: sqlite_utils.Database) -> None:
+    # Older rows: the recipe whose scheduler and caching they match (what History used to guess).
+    db["generations"].add_column("recipe", str)
+    db.execute("UPDATE generations SET recipe = CASE WHEN coalesce(deepcache_interval, 0) > 1 THEN 'fast' "
+               "WHEN scheduler = 'pndm' THEN 'original' ELSE 'default' END")
+
+
 MIGRATIONS = [
     ("0001_generations", _v1_generations), ("0002_jobs", _v2_jobs), ("0003_embeddings", _v3_embeddings),
-    ("0004_deepcache", _v4_deepcache),
+    ("0004_deepcache", _v4_deepcache), ("0005_recipe", _v5_recipe),
 ]
 
 

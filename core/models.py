@@ -216,7 +216,7 @@ class ModelCache:
         not during the first person's image. Skipped on the CPU, where it would only cost minutes."""
         if self.device != "cuda":
             return False
-        from .generate import GenerationOptions, generate_image
+        from .diffusion import GenerationOptions, generate_image
 
         sd = self.stable_diffusion()
         with sd.lock:

@@ -10,8 +10,10 @@ from pathlib import Path
 
 from .errors import NotFoundError, StorageError
 
-IMAGES = "images"
-AUDIO = "audio"
+IMAGES = "images"  # the generated PNGs
+AUDIO = "audio"  # the recordings of stored generations
+UPLOADS = "uploads"  # the recordings of jobs still queued (and of failed ones, kept)
+FOLDERS = (IMAGES, AUDIO, UPLOADS)
 TMP_PREFIX = ".tmp-"
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _EXT = re.compile(r"^[a-z0-9]{1,8}$")
@@ -73,7 +75,7 @@ def remove_quietly(path: Path) -> None:
 def sweep_temp_files(data_dir: Path) -> int:
     """Delete temporary files left by a run that was killed mid-write; returns how many."""
     count = 0
-    for folder in (IMAGES, AUDIO):
+    for folder in FOLDERS:
         directory = Path(data_dir) / folder
         if directory.is_dir():
             for leftover in directory.glob(f"{TMP_PREFIX}*"):

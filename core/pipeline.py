@@ -1,26 +1,37 @@
-"""The whole job: recording in, stored generation out. A failed or cancelled run leaves no row and no file."""
+"""The whole job: recording in, stored generation out. A failed or cancelled run leaves no row and no file.
+
+It comes in two halves, so the heavy half can run anywhere and only one process writes the data folder:
+
+- :func:`compute_generation` (models, no storage): decode, transcribe, build the prompt, make the image,
+  describe it; returns a :class:`ComputedGeneration` that holds only plain values and bytes;
+- :func:`save_generation` (storage, no models): write both files atomically, then the row in one transaction.
+
+:func:`run_generation` is the two in a row.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from .audio import DecodedAudio, decode_audio
 from .config import Settings
+from .diffusion import GeneratedImage, GenerationOptions, count_clip_tokens, generate_image
 from .errors import NoSpeechError
-from .generate import GenerationOptions, check_inputs, count_clip_tokens, generate_image
-from .models import ModelCache
+from .models import LoadedModel, ModelCache
 from .paths import AUDIO, IMAGES, new_id, relative_name, remove_quietly, write_atomic
 from .pngmeta import png_bytes
-from .prompt import DEFAULT_STYLE, MAX_PROMPT_TOKENS, check_style, clean_text, enhance_prompt
+from .prompt import MAX_PROMPT_TOKENS, EnhancedPrompt, clean_text, enhance_prompt
+from .request import GenerationRequest
+from .stages import PROGRESS_STAGES
 from .store import Store, utc_now
 from .transcribe import Transcript, TranscribeOptions, transcribe
 
-# progress(stage, step, total): stage is one of STAGES; step/total count denoising steps while generating.
+# progress(stage, step, total): stage is one of PROGRESS_STAGES; step/total count denoising steps while generating.
 Progress = Callable[[str, int, int], None]
-STAGES = ("load", "decode", "transcribe", "enhance", "generate", "save")
+STAGES = PROGRESS_STAGES
 
 
 @dataclass(frozen=True)
@@ -32,17 +43,16 @@ class Transcription:
 
 
 @dataclass(frozen=True)
-class GenerationRequest:
-    audio: bytes
-    filename: str
-    style: str = DEFAULT_STYLE
-    prompt: str | None = None  # the person's own prompt instead of the enhanced one
-    negative_prompt: str | None = None  # None: the default negative prompt
-    translate: bool = False
-    options: GenerationOptions = field(default_factory=GenerationOptions)
-    transcript: str | None = None  # an edited transcript from an earlier "Transcribe"; skips whisper
-    language: str | None = None  # with ``transcript``: what whisper detected then
-    transcribe_seconds: float | None = None  # with ``transcript``: what that transcription took
+class ComputedGeneration:
+    """What :func:`compute_generation` made, ready to store: plain values and bytes (it can cross processes)."""
+
+    audio: bytes  # the original recording
+    audio_extension: str  # follows the content, not the file name
+    png: bytes  # the image, with its parameters in PNG text chunks
+    fields: dict[str, Any]  # the row's columns, all but the id, the time and the file paths
+
+
+# -- transcription, also used on its own by the Generate page's "Transcribe" ------------------------------
 
 
 def transcribe_options(settings: Settings, translate: bool) -> TranscribeOptions:
@@ -69,7 +79,11 @@ def _transcribe(audio: DecodedAudio, settings: Settings, models: ModelCache, tra
         return transcribe(whisper.model, audio.samples, transcribe_options(settings, translate), device=whisper.device)
 
 
+# -- the story of one generation ----------------------------------------------------------------------------
+
+
 def run_generation(
+    audio: bytes,
     request: GenerationRequest,
     *,
     settings: Settings,
@@ -78,16 +92,25 @@ def run_generation(
     progress: Progress | None = None,
     on_stored: Callable[[Any, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Decode, transcribe, enhance, generate, then store files and row together. Returns the stored row.
+    """Compute the generation, then store it. Returns the stored row.
 
     ``on_stored(db, row)`` runs inside the transaction that inserts the row, so what it writes lands with it.
     """
-    report = progress or (lambda stage, step, total: None)
+    computed = compute_generation(audio, request, settings=settings, models=models, progress=progress)
+    (progress or _silent)("save", computed.fields["steps"], computed.fields["steps"])
+    return save_generation(computed, store, on_stored=on_stored)
+
+
+def compute_generation(
+    audio: bytes, request: GenerationRequest, *, settings: Settings, models: ModelCache, progress: Progress | None = None,
+) -> ComputedGeneration:
+    """Decode, transcribe, build the prompt, make the image and describe it; stores nothing."""
+    report = progress or _silent
     timings: dict[str, float] = {}
 
     # 1. Validate everything that needs no model, then load the models (once per process), before the clock starts.
-    options = check_inputs(request.options).with_seed()
-    check_style(request.style)
+    request = request.check()
+    options = request.options.with_seed()
     report("load", 0, 0)
     sd = models.stable_diffusion(safety_checker=options.safety_checker)
     if request.transcript is None:
@@ -96,69 +119,108 @@ def run_generation(
 
     # 2. Decode the recording.
     report("decode", 0, 0)
-    tick = time.perf_counter()
-    audio = decode_audio(request.audio, settings.audio_limits)
-    timings["decode"] = time.perf_counter() - tick
+    with _timed(timings, "decode"):
+        decoded = decode_audio(audio, settings.audio_limits)
 
-    # 3. Transcribe it, unless the person already did and edited the text.
+    # 3. Transcribe it, unless the person already did (and may have edited the text).
     report("transcribe", 0, 0)
-    if request.transcript is not None:
-        text = clean_text(request.transcript)
-        if not text:
-            raise NoSpeechError("the transcript is empty: there is nothing to make an image from")
-        transcript = Transcript(text, request.language or "unknown", "translate" if request.translate else "transcribe",
-                                float("nan"), float("nan"))
-        timings["transcribe"] = request.transcribe_seconds or 0.0  # done before queueing, if at all
-        started -= timings["transcribe"]
-    else:
-        tick = time.perf_counter()
-        transcript = _transcribe(audio, settings, models, request.translate)
-        timings["transcribe"] = time.perf_counter() - tick
+    transcript, seconds = _transcript_for(request, decoded, settings, models)
+    timings["transcribe"] = seconds
+    started -= 0.0 if request.transcript is None else seconds  # done before queueing: part of the total
 
     # 4. Build the prompt, counting tokens with the pipeline's own tokenizer.
     report("enhance", 0, 0)
-    tick = time.perf_counter()
-    count = lambda text: count_clip_tokens(sd.model, text)  # noqa: E731
-    enhanced = enhance_prompt(transcript.text, request.style, negative_prompt=request.negative_prompt, count_tokens=count)
-    prompt, truncated = enhanced.prompt, enhanced.truncated
-    if request.prompt is not None and clean_text(request.prompt):
-        prompt = clean_text(request.prompt)
-        truncated = count(prompt) > MAX_PROMPT_TOKENS  # the pipeline will cut it: record that it did
-    timings["enhance"] = time.perf_counter() - tick
+    with _timed(timings, "enhance"):
+        prompt = build_prompt(request, transcript, sd)
 
-    # 5. Generate, one run at a time per pipeline.
+    # 5. Make the image, one run at a time per pipeline.
     report("generate", 0, options.steps)
-    tick = time.perf_counter()
-    with sd.lock:
-        generated = generate_image(
-            sd.model, prompt, enhanced.negative_prompt, options,
-            progress=lambda step, total: report("generate", step, total),
-        )
-    timings["generate"] = time.perf_counter() - tick
-
-    # 6. Store: both files atomically, then the row in one transaction; undo the files if the row fails.
-    report("save", options.steps, options.steps)
-    generation_id = new_id()
-    audio_rel = relative_name(AUDIO, generation_id, audio.extension)
-    image_rel = relative_name(IMAGES, generation_id, "png")
+    with _timed(timings, "generate"):
+        generated = make_image(sd, prompt, options, lambda step, total: report("generate", step, total))
     timings["total"] = time.perf_counter() - started
+
+    # 6. Describe it: one set of fields for the row and the PNG's parameters.
+    fields = describe(audio, decoded, request, transcript, prompt, options, generated, timings, settings, sd.device)
+    return ComputedGeneration(audio, decoded.extension, png_bytes(generated.image, fields), fields)
+
+
+def save_generation(
+    computed: ComputedGeneration, store: Store, *, on_stored: Callable[[Any, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Both files atomically, then the row in one transaction; the files are removed if the row fails."""
+    generation_id = new_id()
     row = {
         "id": generation_id,
         "created_at": utc_now(),
+        "audio_path": relative_name(AUDIO, generation_id, computed.audio_extension),
+        "image_path": relative_name(IMAGES, generation_id, "png"),
+        **computed.fields,
+        "image_sha256": hashlib.sha256(computed.png).hexdigest(),
+    }
+    written = []
+    try:
+        written.append(write_atomic(store.data_dir, row["audio_path"], computed.audio))
+        written.append(write_atomic(store.data_dir, row["image_path"], computed.png))
+        store.insert_generation(row, also=None if on_stored is None else lambda db: on_stored(db, row))
+    except BaseException:
+        for path in written:
+            remove_quietly(path)
+        raise
+    return row
+
+
+# -- the steps ----------------------------------------------------------------------------------------------
+
+
+def _transcript_for(request: GenerationRequest, audio: DecodedAudio, settings: Settings,
+                    models: ModelCache) -> tuple[Transcript, float]:
+    """Whisper's transcript and its seconds, or the person's own text and the seconds it took then."""
+    if request.transcript is None:
+        tick = time.perf_counter()
+        transcript = _transcribe(audio, settings, models, request.translate)
+        return transcript, time.perf_counter() - tick
+    text = clean_text(request.transcript)
+    if not text:
+        raise NoSpeechError("the transcript is empty: there is nothing to make an image from")
+    task = "translate" if request.translate else "transcribe"
+    return Transcript(text, request.language or "unknown", task, float("nan"), float("nan")), request.transcribe_seconds or 0.0
+
+
+def build_prompt(request: GenerationRequest, transcript: Transcript, sd: LoadedModel) -> EnhancedPrompt:
+    """The enhanced transcript, or the person's own prompt (marked truncated when it overflows CLIP's window)."""
+    count = lambda text: count_clip_tokens(sd.model, text)  # noqa: E731
+    enhanced = enhance_prompt(transcript.text, request.style, negative_prompt=request.negative_prompt, count_tokens=count)
+    own = clean_text(request.prompt or "")
+    if own:
+        return EnhancedPrompt(own, enhanced.negative_prompt, request.style, truncated=count(own) > MAX_PROMPT_TOKENS)
+    return enhanced
+
+
+def make_image(sd: LoadedModel, prompt: EnhancedPrompt, options: GenerationOptions,
+               progress: Callable[[int, int], None]) -> GeneratedImage:
+    with sd.lock:
+        return generate_image(sd.model, prompt.prompt, prompt.negative_prompt, options, progress=progress)
+
+
+def describe(audio: bytes, decoded: DecodedAudio, request: GenerationRequest, transcript: Transcript,
+             prompt: EnhancedPrompt, options: GenerationOptions, generated: GeneratedImage,
+             timings: dict[str, float], settings: Settings, device: str) -> dict[str, Any]:
+    """The stored columns of a generation (also what its PNG's parameters are written from)."""
+    return {
         "audio_filename": clean_text(request.filename)[:255],
-        "audio_path": audio_rel,
-        "audio_sha256": hashlib.sha256(request.audio).hexdigest(),
-        "audio_duration": round(audio.duration, 3),
-        "audio_format": audio.codec,
+        "audio_sha256": hashlib.sha256(audio).hexdigest(),
+        "audio_duration": round(decoded.duration, 3),
+        "audio_format": decoded.codec,
         "transcript": transcript.text,
         "language": transcript.language,
         "task": transcript.task,
         "avg_logprob": _finite(transcript.avg_logprob),
         "no_speech_prob": _finite(transcript.no_speech_prob),
         "style": request.style,
-        "prompt": prompt,
-        "negative_prompt": enhanced.negative_prompt,
-        "prompt_truncated": int(truncated),
+        "prompt": prompt.prompt,
+        "negative_prompt": prompt.negative_prompt,
+        "prompt_truncated": int(prompt.truncated),
+        "recipe": options.recipe,
         "seed": generated.seed,
         "steps": options.steps,
         "guidance": float(options.guidance),
@@ -170,30 +232,28 @@ def run_generation(
         "sd_model": settings.sd_model,
         "clip_model": settings.clip_model,
         "profile": settings.profile,
-        "device": sd.device,
+        "device": device,
         "safety_checker": int(options.safety_checker),
         "nsfw": None if generated.nsfw is None else int(generated.nsfw),
-        "image_path": image_rel,
-        "image_sha256": None,  # filled in below, once the PNG bytes exist
         **{f"t_{stage}": round(seconds, 4) for stage, seconds in timings.items()},
     }
-    image_bytes = png_bytes(generated.image, {
-        "prompt": prompt, "negative_prompt": enhanced.negative_prompt, "steps": options.steps,
-        "sampler": generated.sampler, "guidance": options.guidance, "seed": generated.seed,
-        "width": options.width, "height": options.height, "model": settings.sd_model, "transcript": transcript.text,
-        "deepcache_interval": options.deepcache_interval,
-    })
-    row["image_sha256"] = hashlib.sha256(image_bytes).hexdigest()
-    written = []
-    try:
-        written.append(write_atomic(store.data_dir, audio_rel, request.audio))
-        written.append(write_atomic(store.data_dir, image_rel, image_bytes))
-        store.insert_generation(row, also=None if on_stored is None else lambda db: on_stored(db, row))
-    except BaseException:
-        for path in written:
-            remove_quietly(path)
-        raise
-    return row
+
+
+class _timed:
+    """``with _timed(timings, "stage"):`` records the block's seconds under ``stage``."""
+
+    def __init__(self, timings: dict[str, float], stage: str):
+        self.timings, self.stage = timings, stage
+
+    def __enter__(self):
+        self.tick = time.perf_counter()
+
+    def __exit__(self, *exc):
+        self.timings[self.stage] = time.perf_counter() - self.tick
+
+
+def _silent(stage: str, step: int, total: int) -> None:
+    pass
 
 
 def _finite(value: float) -> float | None:

@@ -1,5 +1,6 @@
-"""PNG files carrying their generation parameters in AUTOMATIC1111's ``parameters`` text chunk
-(what A1111's PNG Info, ComfyUI, InvokeAI and civitai read), plus the transcript in its own chunk."""
+"""PNG files carrying their generation parameters in AUTOMATIC1111's ``parameters`` text chunk (what
+A1111's PNG Info, ComfyUI, InvokeAI and civitai read), plus the transcript in its own chunk; both are
+written from the generation's stored fields."""
 
 from __future__ import annotations
 
@@ -11,16 +12,22 @@ from PIL import Image, PngImagePlugin
 
 
 def a1111_parameters(meta: dict[str, Any]) -> str:
-    """``prompt``, ``Negative prompt: ...``, then ``Steps: N, Sampler: ..., CFG scale: ..., Seed: ..., ...``."""
+    """``prompt``, ``Negative prompt: ...``, then ``Steps: N, Sampler: ..., CFG scale: ..., Seed: ..., ...``.
+
+    ``meta`` is a generation's stored columns (``prompt``, ``steps``, ``scheduler``, ``sd_model``...)."""
+    from .diffusion import SCHEDULERS
+
     settings = [
         ("Steps", meta["steps"]),
-        ("Sampler", meta["sampler"]),
+        ("Sampler", SCHEDULERS[meta["scheduler"]].sampler),
         ("CFG scale", _number(meta["guidance"])),
         ("Seed", meta["seed"]),
         ("Size", f"{meta['width']}x{meta['height']}"),
-        ("Model", meta["model"]),
+        ("Model", meta["sd_model"]),
     ]
-    if meta.get("deepcache_interval", 0) > 1:
+    if meta.get("recipe"):
+        settings.append(("Recipe", meta["recipe"]))
+    if (meta.get("deepcache_interval") or 0) > 1:
         settings.append(("DeepCache interval", meta["deepcache_interval"]))
     # Values may not contain the separators; collapse newlines so the block stays three lines.
     line = ", ".join(f"{key}: {_flat(value)}" for key, value in settings)

@@ -1,156 +1,134 @@
-"""Similarity analytics over unit-length embeddings: matrix, clustering order, neighbours, duplicates,
-novelty, plain-words bands and the voice-to-image consistency view. Pure numpy/scipy."""
+"""Similarity over stored generations (what the Similarity page and ``python -m core similarity`` use);
+the vector arithmetic itself lives in :mod:`core.vectors`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
+from .vectors import similarity_correlation, similarity_matrix, top_k
+from .embeddings import EmbeddingCache, IMAGE
+from .store import HistoryFilter, Store
+
+MAX_ROWS = 100_000
+
 
 @dataclass(frozen=True)
-class Bands:
-    """Plain-words thresholds on cosine similarity (configurable)."""
+class SimilaritySet:
+    rows: list[dict[str, Any]]  # oldest first, only those with an embedding
+    vectors: np.ndarray  # (n, dim) unit vectors, in the order of ``rows``
+    computed: int  # embeddings this call had to compute
 
-    near_identical: float = 0.95
-    very_similar: float = 0.85
-    moderately_similar: float = 0.6
+    @cached_property
+    def matrix(self) -> np.ndarray:
+        """The full (n, n) cosine-similarity matrix, computed on first use (400 MB at 10,000 images)."""
+        return similarity_matrix(self.vectors) if self.rows else np.zeros((0, 0), np.float32)
 
-    def describe(self, score: float) -> str:
-        if score >= self.near_identical:
-            return "near-identical"
-        if score >= self.very_similar:
-            return "very similar"
-        if score >= self.moderately_similar:
-            return "moderately similar"
-        return "different"
+    def score(self, first: str, second: str) -> float:
+        return float(self.vectors[self.index(first)] @ self.vectors[self.index(second)])
 
+    @property
+    def ids(self) -> list[str]:
+        return [row["id"] for row in self.rows]
 
-def similarity_matrix(vectors: np.ndarray) -> np.ndarray:
-    """Pairwise cosine similarity of unit vectors: one float32 matrix product."""
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    matrix = vectors @ vectors.T
-    np.clip(matrix, -1.0, 1.0, out=matrix)
-    np.fill_diagonal(matrix, 1.0)
-    return matrix
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        return {row["id"]: i for i, row in enumerate(self.rows)}
 
-
-def cluster_order(matrix: np.ndarray) -> np.ndarray:
-    """Leaf order of average-linkage hierarchical clustering on cosine distance, so groups sit together."""
-    from scipy.cluster.hierarchy import leaves_list, linkage, optimal_leaf_ordering
-    from scipy.spatial.distance import squareform
-
-    n = len(matrix)
-    if n < 3:
-        return np.arange(n)
-    distance = np.clip(1.0 - matrix.astype(np.float64), 0.0, 2.0)
-    np.fill_diagonal(distance, 0.0)
-    condensed = squareform((distance + distance.T) / 2, checks=False)
-    tree = linkage(condensed, method="average")
-    if n <= 500:  # optimal leaf ordering is O(n^3): worth it only for what a person can see
-        tree = optimal_leaf_ordering(tree, condensed)
-    return leaves_list(tree)
+    def index(self, generation_id: str) -> int:
+        return self.positions[generation_id]
 
 
-def top_k(matrix_or_vectors: np.ndarray, index: int, k: int, *, vectors: bool = False) -> list[tuple[int, float]]:
-    """The ``k`` nearest others of item ``index``, best first."""
-    scores = matrix_or_vectors @ matrix_or_vectors[index] if vectors else matrix_or_vectors[index].copy()
-    scores = np.asarray(scores, dtype=np.float32).copy()
-    scores[index] = -np.inf
-    k = min(k, len(scores) - 1)
-    if k <= 0:
+def load_set(store: Store, cache: EmbeddingCache, where: HistoryFilter = HistoryFilter()) -> SimilaritySet:
+    """Every generation matching ``where`` with its image embedding (computed now if missing)."""
+    rows = store.query_generations(where, sort="created_at", descending=False, limit=MAX_ROWS)
+    embeddings, computed = cache.image_embeddings(rows)
+    rows = [row for row in rows if row["id"] in embeddings]
+    vectors = np.stack([embeddings[row["id"]] for row in rows]) if rows else np.zeros((0, 0), np.float32)
+    return SimilaritySet(rows, vectors, computed)
+
+
+def neighbours(data: SimilaritySet, generation_id: str, k: int = 5) -> list[dict[str, Any]]:
+    from .errors import NotFoundError
+
+    if generation_id not in data.positions:
+        raise NotFoundError(f"no generation with id {generation_id} and an image embedding")
+    return [{"id": data.rows[i]["id"], "score": score}
+            for i, score in top_k(data.vectors, data.index(generation_id), k, vectors=True)]
+
+
+def search(data: SimilaritySet, cache: EmbeddingCache, text: str, k: int = 10) -> list[dict[str, Any]]:
+    """Stored images that best match ``text`` (CLIP text embedding against image embeddings)."""
+    if not text.strip():
+        raise ValueError("the search text is empty")
+    if not data.rows:
         return []
-    best = np.argpartition(-scores, k - 1)[:k]
-    best = best[np.argsort(-scores[best], kind="stable")]
-    return [(int(i), float(scores[i])) for i in best]
+    vectors, _ = cache.text_embeddings([text])
+    scores = data.vectors @ vectors[text]
+    best = np.argsort(-scores, kind="stable")[:k]
+    return [{"id": data.rows[i]["id"], "score": float(scores[i])} for i in best]
 
 
-def top_k_all(vectors: np.ndarray, k: int, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k neighbours of every item (indices and scores, best first), in row chunks to bound memory."""
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    n = len(vectors)
-    k = min(k, n - 1)
-    indices = np.zeros((n, max(k, 0)), dtype=np.int64)
-    scores = np.zeros((n, max(k, 0)), dtype=np.float32)
-    if k <= 0:
-        return indices, scores
-    for start in range(0, n, chunk):
-        block = vectors[start:start + chunk] @ vectors.T
-        rows = np.arange(block.shape[0])
-        block[rows, start + rows] = -np.inf
-        part = np.argpartition(-block, k - 1, axis=1)[:, :k]
-        part_scores = np.take_along_axis(block, part, axis=1)
-        order = np.argsort(-part_scores, axis=1, kind="stable")
-        indices[start:start + chunk] = np.take_along_axis(part, order, axis=1)
-        scores[start:start + chunk] = np.take_along_axis(part_scores, order, axis=1)
-    return indices, scores
+def texts_of(rows: list[dict[str, Any]]) -> list[str]:
+    """Every distinct transcript and prompt of ``rows``: what alignment needs text embeddings of."""
+    return sorted({r["transcript"] for r in rows} | {r["prompt"] for r in rows})
 
 
-@dataclass(frozen=True)
-class EarlierScan:
-    novelty: np.ndarray  # per item: highest similarity to any earlier item (NaN for the first)
-    pairs: np.ndarray  # (m, 2) index pairs (later, earlier) with similarity >= the threshold
+def alignment(cache: EmbeddingCache, rows: list[dict[str, Any]], *, compute: bool = True) -> dict[str, dict[str, float]]:
+    """Per generation: CLIP similarity of the image with the transcript and with the prompt, and
+    the difference (positive: the enhanced prompt is closer to the image than the words said).
+    With ``compute=False`` only generations whose embeddings are all stored are scored."""
+    images, _ = cache.image_embeddings(rows, compute=compute)
+    texts, _ = cache.text_embeddings(texts_of(rows), compute=compute)
+    out = {}
+    for row in rows:
+        if row["id"] in images and row["transcript"] in texts and row["prompt"] in texts:
+            said = float(images[row["id"]] @ texts[row["transcript"]])
+            prompted = float(images[row["id"]] @ texts[row["prompt"]])
+            out[row["id"]] = {"transcript": said, "prompt": prompted, "gain": prompted - said}
+    return out
 
 
-def scan_earlier(vectors: np.ndarray, threshold: float, chunk: int = 1024) -> EarlierScan:
-    """One pass over the lower triangle (each item against the items before it, in time order):
-    half a full matrix product, in row chunks so memory stays bounded at any size."""
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    n = len(vectors)
-    novelty = np.full(n, np.nan, dtype=np.float32)
-    pairs = []
-    for start in range(0, n, chunk):
-        end = min(start + chunk, n)
-        block = vectors[start:end] @ vectors[:end].T  # rows: items start..end, columns: items before end
-        rows = np.arange(end - start)[:, None]
-        block[np.arange(end)[None, :] >= start + rows] = -np.inf  # keep only earlier items
-        best = block.max(axis=1)
-        novelty[start:end] = np.where(np.isfinite(best), best, np.nan)
-        later, earlier = np.nonzero(block >= threshold)
-        pairs.append(np.stack([later + start, earlier], axis=1))
-    return EarlierScan(novelty, np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64))
+def novelty_of(store: Store, cache: EmbeddingCache, row: dict[str, Any]) -> float | None:
+    """The highest similarity of this generation's image to any earlier image, from stored embeddings
+    only (None when it has none yet, or nothing came before it)."""
+    own, _ = cache.image_embeddings([row], compute=False)
+    if row["id"] not in own:
+        return None
+    earlier = store.query_generations(HistoryFilter(until=row["created_at"]), limit=MAX_ROWS)
+    vectors, _ = cache.image_embeddings(earlier, compute=False)
+    if not vectors:
+        return None
+    return float(np.max(np.stack(list(vectors.values())) @ own[row["id"]]))
 
 
-def near_duplicate_groups(pairs: np.ndarray, n: int) -> list[list[int]]:
-    """Connected groups (two or more items) from near-duplicate pairs, largest first."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    adjacency = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n)) if len(pairs) else \
-        coo_matrix((n, n))
-    count, labels = connected_components(adjacency, directed=False)
-    groups = [np.flatnonzero(labels == label).tolist() for label in range(count)]
-    return sorted((g for g in groups if len(g) > 1), key=lambda g: (-len(g), g))
-
-
-def kmeans_blocks(vectors: np.ndarray, k: int, seed: int = 0, iterations: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """For sets too large to show cell by cell: spherical k-means labels (cosine, as matrix products),
-    and the exact mean similarity between every two clusters (the mean of dot products is the dot
-    product of the means)."""
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    k = max(1, min(k, len(vectors)))
-    rng = np.random.default_rng(seed)
-    centres = vectors[rng.choice(len(vectors), k, replace=False)]
-    for _ in range(iterations):
-        labels = np.argmax(vectors @ centres.T, axis=1)
-        sums = np.zeros_like(centres)
-        np.add.at(sums, labels, vectors)
-        empty = ~sums.any(axis=1)
-        sums[empty] = centres[empty]  # a cluster that lost all members keeps its centre
-        centres = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
-    labels = np.argmax(vectors @ centres.T, axis=1)
-    ids = np.unique(labels)
-    means = np.stack([vectors[labels == i].mean(axis=0) for i in ids])
-    return np.searchsorted(ids, labels), means @ means.T
+def alignment_summary(scores: dict[str, dict[str, float]]) -> dict[str, float] | None:
+    """Means over generations, and the share where the enhanced prompt is closer to the image."""
+    if not scores:
+        return None
+    values = list(scores.values())
+    return {
+        "count": len(values),
+        "transcript": float(np.mean([v["transcript"] for v in values])),
+        "prompt": float(np.mean([v["prompt"] for v in values])),
+        "helped": float(np.mean([v["gain"] > 0 for v in values])),
+    }
 
 
-def consistency(transcript_vectors: np.ndarray, image_vectors: np.ndarray) -> dict:
-    """For every pair of generations: transcript similarity against image similarity, and their
-    Pearson correlation. Do similar things said give similar pictures?"""
-    n = len(image_vectors)
-    upper = np.triu_indices(n, k=1)
-    said = similarity_matrix(transcript_vectors)[upper]
-    seen = similarity_matrix(image_vectors)[upper]
-    correlation = float(np.corrcoef(said, seen)[0, 1]) if len(said) > 1 and said.std() > 0 and seen.std() > 0 else float("nan")
-    return {"pairs": list(zip(upper[0].tolist(), upper[1].tolist())), "transcript": said, "image": seen,
-            "correlation": correlation}
+def said_vs_drawn(data: SimilaritySet, cache: EmbeddingCache) -> dict[str, Any]:
+    """Does what was said predict what was drawn? Transcript similarity against image similarity, per pair."""
+    texts, _ = cache.text_embeddings([row["transcript"] for row in data.rows])
+    said = np.stack([texts[row["transcript"]] for row in data.rows]) if data.rows else np.zeros((0, 0))
+    return similarity_correlation(said, data.vectors)
+
+
+def missing_embeddings(store: Store, model_id: str, limit: int = 64) -> list[dict[str, Any]]:
+    """Generations whose image has no embedding for ``model_id`` yet (for the worker's backfill)."""
+    return store.query(
+        "SELECT g.* FROM generations g LEFT JOIN embeddings e "
+        "ON e.sha256 = g.image_sha256 AND e.model = ? AND e.kind = ? "
+        "WHERE e.sha256 IS NULL ORDER BY g.created_at LIMIT ?", [model_id, IMAGE, limit],
+    )

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .stages import TIMING_COLUMNS
 from .store import Store
-
-STAGE_COLUMNS = ("t_decode", "t_transcribe", "t_enhance", "t_generate", "t_total")
 
 
 def totals(store: Store, now: datetime | None = None) -> dict[str, int]:
@@ -25,7 +24,7 @@ def stage_timings(store: Store, days: int = 90, now: datetime | None = None) -> 
     """Per-stage seconds of the generations of the last ``days`` days (only the columns a chart needs)."""
     since = ((now or datetime.now(timezone.utc)) - timedelta(days=days)).isoformat()
     return store.query(
-        f"SELECT substr(created_at, 1, 10) AS day, {', '.join(STAGE_COLUMNS)} FROM generations "
+        f"SELECT substr(created_at, 1, 10) AS day, {', '.join(TIMING_COLUMNS)} FROM generations "
         "WHERE created_at >= ? ORDER BY created_at", [since],
     )
 

@@ -19,13 +19,14 @@ import sqlite_utils
 
 from .errors import NotFoundError, StorageError
 from .migrations import migrate
-from .paths import check_id, inside, remove_quietly, sweep_temp_files
+from .paths import FOLDERS, check_id, inside, remove_quietly, sweep_temp_files
+from .stages import TIMING_COLUMNS, timings_of
 
 DB_NAME = "v2i.db"
 BUSY_TIMEOUT_MS = 30_000
 SORTABLE = (
-    "created_at", "language", "steps", "guidance", "seed", "scheduler", "sd_model", "audio_duration",
-    "t_decode", "t_transcribe", "t_enhance", "t_generate", "t_total", "audio_filename",
+    "created_at", "language", "recipe", "steps", "guidance", "seed", "scheduler", "sd_model", "audio_duration",
+    *TIMING_COLUMNS, "audio_filename",
 )
 
 
@@ -181,7 +182,7 @@ class Store:
         for upload in self.db.execute("SELECT upload_path FROM jobs WHERE upload_path IS NOT NULL"):
             referenced.add(upload[0])
         orphans = 0
-        for folder in ("images", "audio", "uploads"):
+        for folder in FOLDERS:
             directory = self.data_dir / folder
             if directory.is_dir():
                 for path in directory.iterdir():
@@ -200,5 +201,5 @@ def public_record(row: dict[str, Any]) -> dict[str, Any]:
     """A stored generation as the CLI's JSON and the pages show it: models and timings grouped."""
     record = {k: v for k, v in row.items() if not k.startswith("t_") and k not in ("whisper_model", "sd_model", "clip_model")}
     record["models"] = {"whisper": row["whisper_model"], "sd": row["sd_model"], "clip": row["clip_model"]}
-    record["timings"] = {stage: row[f"t_{stage}"] for stage in ("decode", "transcribe", "enhance", "generate", "total")}
+    record["timings"] = timings_of(row)
     return record

@@ -50,13 +50,13 @@ def ensure_tiny_models(root: str | Path) -> TinyModelPaths:
         if paths.all_built():
             return paths
         paths.root.mkdir(parents=True, exist_ok=True)
-        _publish(paths.whisper, build_tiny_whisper)
-        _publish(paths.sd, build_tiny_stable_diffusion)
-        _publish(paths.clip, build_tiny_clip)
+        publish(paths.whisper, build_tiny_whisper)
+        publish(paths.sd, build_tiny_stable_diffusion)
+        publish(paths.clip, build_tiny_clip)
     return paths
 
 
-def _publish(target: Path, build) -> None:
+def publish(target: Path, build) -> None:
     """Build into a private temporary name, then rename: a reader never sees a half-written model."""
     if target.exists():
         return

@@ -1,80 +1,110 @@
 """Generate: upload or record speech, transcribe it, edit the prompt, queue the image, watch it being made."""
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import streamlit as st
 
-from core import RECIPES, SCHEDULERS, STYLES, GenerationOptions, V2IError, enhance_prompt, transcribe_recording
-from core.generate import COMMON_SIZES
-from core.jobs import ACTIVE, DONE, FAILED, QUEUED, JobSpec
+from core import (
+    ACTIVE, COMMON_SIZES, DONE, FAILED, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, QUEUED, RECIPES, RUNNING, SCHEDULERS, STYLES,
+    TIMINGS, GenerationOptions, GenerationRequest, V2IError, enhance_prompt, transcribe_recording,
+)
 from ui import render, resources
 
 resources.ensure_navigation()
 
 AUDIO_TYPES = ["wav", "mp3", "flac", "ogg", "oga", "opus", "m4a", "mp4", "aac", "webm", "weba"]
-settings, queue, owner = resources.settings(), resources.queue(), resources.owner()
-drafts = st.session_state.setdefault("drafts", {})
-
-# "Use these settings" on History leaves its values here; widgets read them once.
-for name, value in st.session_state.pop("prefill", {}).items():
-    st.session_state[f"opt-{name}"] = value
-
-st.title("Generate")
-
-# 1. The recordings.
-uploads = st.file_uploader("Recordings", type=AUDIO_TYPES, accept_multiple_files=True)
-recorded = st.audio_input("Or record in the browser")
-sources = [(f.name, f.getvalue()) for f in uploads or []]
-if recorded is not None:
-    sources.append(("browser-recording.wav", recorded.getvalue()))
-
-# 2. The settings every job from this page uses.
-with st.expander("Image settings", expanded=False):
-    left, middle, right = st.columns(3)
-    style = left.selectbox("Style", list(STYLES), key="opt-style")
-    recipe = left.selectbox("Recipe", list(RECIPES), key="opt-recipe",
-                            format_func=lambda name: f"{name}: {RECIPES[name].note}")
-    scheduler = middle.selectbox("Scheduler", [None, *SCHEDULERS], key="opt-scheduler",
-                                 format_func=lambda name: "the recipe's" if name is None else name)
-    steps = middle.number_input("Steps (empty: the recipe's)", min_value=1, max_value=150, value=None, key="opt-steps")
-    guidance = middle.number_input("Guidance", min_value=0.0, max_value=30.0, value=GenerationOptions.guidance,
-                                   step=0.5, key="opt-guidance")
-    seed_text = right.text_input("Seed (empty for random)", key="opt-seed")
-    size = right.selectbox("Size", COMMON_SIZES, key="opt-size")
-    negative = st.text_input("Negative prompt (empty for the default)", key="opt-negative")
-    translate = st.checkbox("Translate speech into English first", key="opt-translate")
 
 
-def options() -> GenerationOptions | None:
-    seed = None
-    if seed_text.strip():
-        try:
-            seed = int(seed_text.strip())
-        except ValueError:
-            render.error(f"The seed must be a whole number from 0 to 4294967295, not {seed_text.strip()!r}.")
-            return None
-    chosen = {"steps": int(steps)} if steps else {}
-    if scheduler:
-        chosen["scheduler"] = scheduler
-    return GenerationOptions.from_recipe(recipe, guidance=float(guidance), seed=seed, width=int(size),
-                                         height=int(size), **chosen)
+@dataclass(frozen=True)
+class PageSettings:
+    """What the "Image settings" expander says, for every job this page queues."""
+
+    style: str
+    recipe: str
+    scheduler: str | None
+    steps: int | None
+    guidance: float
+    seed_text: str
+    size: int
+    negative: str
+    translate: bool
+
+    def options(self) -> GenerationOptions:
+        """The generation options; a seed that is not a whole number raises ValueError naming it."""
+        seed = None
+        if self.seed_text.strip():
+            try:
+                seed = int(self.seed_text.strip())
+            except ValueError:
+                raise ValueError(f"The seed must be a whole number from 0 to {MAX_SEED}, "
+                                 f"not {self.seed_text.strip()!r}.") from None
+        chosen = {"steps": int(self.steps)} if self.steps else {}
+        if self.scheduler:
+            chosen["scheduler"] = self.scheduler
+        return GenerationOptions.from_recipe(self.recipe, guidance=float(self.guidance), seed=seed,
+                                             width=int(self.size), height=int(self.size), **chosen)
 
 
-def submit(name: str, data: bytes, key: str) -> None:
-    opts = options()
-    if opts is None:
+def source_key(data: bytes) -> str:
+    """Names this recording's widgets and draft, so they follow the content, not its place in the list."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def read_sources(uploads, recorded) -> tuple[list[tuple[str, bytes, str]], list[str]]:
+    """The recordings as (name, bytes, key), one per distinct content, and the names of repeated ones."""
+    sources, seen, repeated = [], set(), []
+    candidates = [(f.name, f.getvalue()) for f in uploads or []]
+    if recorded is not None:
+        candidates.append(("browser-recording.wav", recorded.getvalue()))
+    for name, data in candidates:
+        key = source_key(data)
+        if key in seen:
+            repeated.append(name)
+            continue
+        seen.add(key)
+        sources.append((name, data, key))
+    return sources, repeated
+
+
+def settings_form() -> PageSettings:
+    with st.expander("Image settings", expanded=False):
+        left, middle, right = st.columns(3)
+        style = left.selectbox("Style", list(STYLES), key="opt-style")
+        recipe = left.selectbox("Recipe", list(RECIPES), key="opt-recipe",
+                                format_func=lambda name: f"{name}: {RECIPES[name].note}")
+        scheduler = middle.selectbox("Scheduler", [None, *SCHEDULERS], key="opt-scheduler",
+                                     format_func=lambda name: "the recipe's" if name is None else name)
+        steps = middle.number_input("Steps (empty: the recipe's)", min_value=1, max_value=MAX_STEPS, value=None,
+                                    key="opt-steps")
+        guidance = middle.number_input("Guidance", min_value=0.0, max_value=MAX_GUIDANCE,
+                                       value=GenerationOptions.guidance, step=0.5, key="opt-guidance")
+        seed_text = right.text_input("Seed (empty for random)", key="opt-seed")
+        size = right.selectbox("Size", COMMON_SIZES, key="opt-size")
+        negative = st.text_input("Negative prompt (empty for the default)", key="opt-negative")
+        translate = st.checkbox("Translate speech into English first", key="opt-translate")
+    return PageSettings(style, recipe, scheduler, steps, guidance, seed_text, size, negative, translate)
+
+
+def submit(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
+    """Queue one recording, with the transcript and prompt the person edited if they transcribed first."""
+    try:
+        options = chosen.options()
+    except ValueError as err:
+        render.error(str(err))
         return
     draft = drafts.get(key)
-    spec = JobSpec(
-        filename=name, style=style, negative_prompt=negative or None, translate=translate, options=opts,
+    request = GenerationRequest(
+        filename=name, style=chosen.style, negative_prompt=chosen.negative or None, translate=chosen.translate,
+        options=options,
         transcript=st.session_state.get(f"transcript-{key}") if draft else None,
         language=draft["language"] if draft else None,
         transcribe_seconds=draft["transcribe_s"] if draft else None,
         prompt=st.session_state.get(f"prompt-{key}") if draft else None,
     )
     try:
-        queue.submit(data, spec, owner=owner)
+        queue.submit(data, request, owner=owner)
     except (V2IError, ValueError) as err:
         render.error(f"{name}: {err}")
         return
@@ -82,11 +112,13 @@ def submit(name: str, data: bytes, key: str) -> None:
     st.toast("Queued")
 
 
-def transcribe(name: str, data: bytes, key: str) -> None:
+def transcribe_source(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
+    """Whisper's transcript and the enhanced prompt, left in editable text areas."""
     try:
         with st.spinner("Transcribing..."):
-            result = transcribe_recording(data, settings=settings, models=resources.models(), translate=translate)
-        enhanced = enhance_prompt(result.transcript.text, style, negative_prompt=negative or None)
+            result = transcribe_recording(data, settings=settings, models=resources.models(),
+                                          translate=chosen.translate)
+        enhanced = enhance_prompt(result.transcript.text, chosen.style, negative_prompt=chosen.negative or None)
     except (V2IError, ValueError) as err:
         render.error(f"{name}: {err}")
         return
@@ -97,20 +129,14 @@ def transcribe(name: str, data: bytes, key: str) -> None:
     st.session_state[f"prompt-{key}"] = enhanced.prompt
 
 
-def source_key(data: bytes) -> str:
-    """Names this recording's widgets and draft, so they follow the content, not its place in the list."""
-    return hashlib.sha256(data).hexdigest()[:16]
-
-
-# 3. One panel per recording: transcribe, edit, generate.
-for name, data in sources:
-    key = source_key(data)
+def source_panel(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
+    """One recording: listen, transcribe, edit, generate."""
     with st.container(border=True):
         st.text(name)
         st.audio(data)
         buttons = st.columns([1, 1, 4])
         if buttons[0].button("Transcribe", key=f"transcribe-{key}"):
-            transcribe(name, data, key)
+            transcribe_source(name, data, key, chosen)
         draft = drafts.get(key)
         if draft:
             st.text(f"language: {draft['language']}   confidence: mean log-prob {draft['avg_logprob']:.2f}, "
@@ -119,7 +145,8 @@ for name, data in sources:
             if st.button("Rebuild the prompt from the transcript", key=f"rebuild-{key}"):
                 try:
                     st.session_state[f"prompt-{key}"] = enhance_prompt(
-                        st.session_state[f"transcript-{key}"], style, negative_prompt=negative or None).prompt
+                        st.session_state[f"transcript-{key}"], chosen.style,
+                        negative_prompt=chosen.negative or None).prompt
                     st.rerun()
                 except ValueError as err:
                     render.error(str(err))
@@ -128,14 +155,9 @@ for name, data in sources:
                 st.caption("Note")
                 st.text(draft["note"])
         if buttons[1].button("Generate", key=f"generate-{key}", type="primary"):
-            submit(name, data, key)
-
-if len(sources) > 1 and st.button("Transcribe and generate all"):
-    for name, data in sources:
-        submit(name, data, source_key(data))
+            submit(name, data, key, chosen)
 
 
-# 4. This person's jobs, refreshed every second while the page is open.
 def elapsed(job) -> float:
     if not job["started_at"]:
         return 0.0
@@ -148,7 +170,7 @@ def show_job(job) -> None:
         st.text(f"{job['audio_filename']}  ·  {job['status']}")
         if job["status"] == QUEUED:
             st.text(f"place in queue: {queue.position(job['id'])}")
-        elif job["status"] == "running":
+        elif job["status"] == RUNNING:
             step, total = job["step"] or 0, job["total_steps"] or 0
             seconds = elapsed(job)
             eta = f", about {seconds / step * (total - step):.0f} s left" if step and total else ""
@@ -178,12 +200,12 @@ def show_result(generation_id: str) -> None:
     with right:
         render.labelled_text("Transcript", row["transcript"])
         render.labelled_text("Prompt", row["prompt"])
-        render.labelled_text("Seconds per stage", "  ".join(
-            f"{s}: {row[f't_{s}']:.2f}" for s in ("decode", "transcribe", "enhance", "generate", "total")))
+        render.labelled_text("Seconds per stage", "  ".join(f"{s}: {row[f't_{s}']:.2f}" for s in TIMINGS))
 
 
 @st.fragment(run_every=1.0)
 def jobs_panel() -> None:
+    """This person's jobs, refreshed every second while the page is open."""
     jobs = queue.list(owner=owner, limit=20)
     if jobs:
         st.subheader("Your jobs")
@@ -191,4 +213,26 @@ def jobs_panel() -> None:
         show_job(job)
 
 
+# The page.
+settings, queue, owner = resources.settings(), resources.queue(), resources.owner()
+drafts = st.session_state.setdefault("drafts", {})
+# "Use these settings" on History leaves its values here; widgets read them once.
+for setting, value in st.session_state.pop("prefill", {}).items():
+    st.session_state[f"opt-{setting}"] = value
+
+st.title("Generate")
+# 1. The recordings (one panel per distinct content).
+sources, repeated = read_sources(st.file_uploader("Recordings", type=AUDIO_TYPES, accept_multiple_files=True),
+                                 st.audio_input("Or record in the browser"))
+if repeated:
+    st.info(render.escape_markdown("Same recording as another one above, shown once: " + ", ".join(repeated)))
+# 2. The settings every job from this page uses.
+chosen = settings_form()
+# 3. Transcribe, edit, generate.
+for name, data, key in sources:
+    source_panel(name, data, key, chosen)
+if len(sources) > 1 and st.button("Transcribe and generate all"):
+    for name, data, key in sources:
+        submit(name, data, key, chosen)
+# 4. This person's jobs.
 jobs_panel()

@@ -1,16 +1,12 @@
 """History: every generation, in SQL pages, with filters, detail, re-generation, delete and export."""
 
-from datetime import date, timedelta
-
 import streamlit as st
 
-from core import HistoryFilter, V2IError, stats
-from core.analysis import alignment, novelty_of
-from core.export import export_csv, export_zip
-from core.generate import COMMON_SIZES, GenerationOptions
-from core.jobs import JobSpec
-from core.store import SORTABLE
-from ui import render, resources
+from core import (
+    COMMON_SIZES, SORTABLE, GenerationRequest, HistoryFilter, V2IError, alignment, export_csv, export_zip, novelty_of,
+    stats,
+)
+from ui import forms, render, resources
 
 resources.ensure_navigation()
 
@@ -22,20 +18,15 @@ st.title("History")
 with st.container(border=True):
     top = st.columns([3, 2, 2, 2])
     search = top[0].text_input("Search transcripts and prompts")
-    dates = top[1].date_input("Dates", value=(), max_value=date.today() + timedelta(days=1))
-    language = top[2].selectbox("Language", [None, *stats.distinct_values(store, "language")],
-                                format_func=lambda v: "any" if v is None else v)
-    steps = top[3].selectbox("Steps", [None, *stats.distinct_values(store, "steps")],
-                             format_func=lambda v: "any" if v is None else str(v))
+    since, until = forms.date_range(top[1])
+    language = forms.any_select(top[2], "Language", stats.distinct_values(store, "language"))
+    steps = forms.any_select(top[3], "Steps", stats.distinct_values(store, "steps"))
     bottom = st.columns([3, 2, 2, 2])
-    model = bottom[0].selectbox("Model", [None, *stats.distinct_values(store, "sd_model")],
-                                format_func=lambda v: "any" if v is None else v)
+    model = forms.any_select(bottom[0], "Model", stats.distinct_values(store, "sd_model"))
     sort = bottom[1].selectbox("Sort by", SORTABLE)
     descending = bottom[2].toggle("Newest / largest first", value=True)
     page_size = bottom[3].selectbox("Rows per page", PAGE_SIZES)
 
-since = dates[0].isoformat() if len(dates) >= 1 else None
-until = (dates[1] + timedelta(days=1)).isoformat() if len(dates) == 2 else None
 where = HistoryFilter(search=search or None, language=language, sd_model=model, steps=steps, since=since, until=until)
 total = store.count_generations(where)
 if total == 0:
@@ -100,24 +91,18 @@ with st.container(border=True):
         st.json({k: v for k, v in row.items() if k not in ("transcript", "prompt", "negative_prompt")})
     actions = st.columns(2)
     if actions[0].button("Generate again with the same settings"):
-        spec = JobSpec(
-            filename=row["audio_filename"] or "recording", style=row["style"] or "default", prompt=row["prompt"],
-            negative_prompt=row["negative_prompt"], transcript=row["transcript"], language=row["language"],
-            options=GenerationOptions(steps=row["steps"], guidance=row["guidance"], seed=row["seed"],
-                                      scheduler=row["scheduler"], width=row["width"], height=row["height"],
-                                      deepcache_interval=row["deepcache_interval"] or 0),
-        )
         try:
-            queue.submit(audio_path.read_bytes(), spec, owner=resources.owner())
+            queue.submit(audio_path.read_bytes(), GenerationRequest.from_row(row), owner=resources.owner())
             resources.worker().wake()
             st.success("Queued: follow it on the Generate page.")
         except (V2IError, ValueError, OSError) as err:
             render.error(f"Could not queue it: {err}")
     if actions[1].button("Use these settings"):
-        recipe = "fast" if (row["deepcache_interval"] or 0) > 1 else "default"
+        request = GenerationRequest.from_row(row)
+        options = request.options
         st.session_state["prefill"] = {
-            "style": row["style"] or "default", "recipe": recipe, "scheduler": row["scheduler"], "steps": row["steps"],
-            "guidance": float(row["guidance"]), "seed": str(row["seed"]), "negative": row["negative_prompt"] or "",
+            "style": request.style, "recipe": options.recipe, "scheduler": options.scheduler, "steps": options.steps,
+            "guidance": float(options.guidance), "seed": str(options.seed), "negative": request.negative_prompt or "",
         }
         if row["width"] in COMMON_SIZES and row["width"] == row["height"]:
             st.session_state["prefill"]["size"] = row["width"]

@@ -3,8 +3,7 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import stats
-from core.analysis import alignment, alignment_summary
+from core import TIMING_COLUMNS, alignment, alignment_summary, stats
 from ui import render, resources
 
 resources.ensure_navigation()
@@ -30,7 +29,7 @@ rows = stats.stage_timings(store)
 quantile = st.radio("Statistic", ["median", "p95"], horizontal=True)
 q = 0.5 if quantile == "median" else 0.95
 figure = go.Figure()
-for column in stats.STAGE_COLUMNS:
+for column in TIMING_COLUMNS:
     series = stats.percentile_by_day(rows, column, q)
     figure.add_trace(go.Scatter(x=list(series), y=list(series.values()), mode="lines+markers", name=column[2:]))
 figure.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10), yaxis_title="seconds", xaxis_title="day",

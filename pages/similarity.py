@@ -2,16 +2,16 @@
 novelty, semantic search and the voice-to-image consistency view, all on cached CLIP embeddings."""
 
 import html
-from datetime import timedelta
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import HistoryFilter, ModelLoadError, stats
-from core.analysis import alignment, consistency, load_set, neighbours, search
-from core.similarity import Bands, cluster_order, kmeans_blocks, near_duplicate_groups, scan_earlier, similarity_matrix
-from ui import render, resources
+from core import (
+    Bands, HistoryFilter, ModelLoadError, alignment, cluster_order, kmeans_blocks, load_set, near_duplicate_groups,
+    neighbours, said_vs_drawn, scan_earlier, search, similarity_matrix, stats,
+)
+from ui import forms, render, resources
 
 resources.ensure_navigation()
 
@@ -28,14 +28,9 @@ cached_scan = st.cache_data(show_spinner=False, max_entries=8)(scan_earlier)
 with st.container(border=True):
     columns = st.columns([3, 2, 2])
     text_filter = columns[0].text_input("Filter by words in transcript or prompt")
-    language = columns[1].selectbox("Language", [None, *stats.distinct_values(store, "language")],
-                                    format_func=lambda v: "any" if v is None else v)
-    dates = columns[2].date_input("Dates", value=())
-where = HistoryFilter(
-    search=text_filter or None, language=language,
-    since=dates[0].isoformat() if len(dates) >= 1 else None,
-    until=(dates[1] + timedelta(days=1)).isoformat() if len(dates) == 2 else None,
-)
+    language = forms.any_select(columns[1], "Language", stats.distinct_values(store, "language"))
+    since, until = forms.date_range(columns[2])
+where = HistoryFilter(search=text_filter or None, language=language, since=since, until=until)
 with st.expander("Similarity bands"):
     band_columns = st.columns(3)
     bands = Bands(
@@ -172,7 +167,7 @@ with search_tab:
 with consistency_tab:
     sample = data if n <= CONSISTENCY_SAMPLE else load_set(store, cache, HistoryFilter(ids=tuple(
         np.random.default_rng(0).choice(ids, CONSISTENCY_SAMPLE, replace=False))))
-    result = consistency(sample, cache)
+    result = said_vs_drawn(sample, cache)
     st.metric("Correlation (transcript similarity vs image similarity)", f"{result['correlation']:.3f}")
     shown = min(len(result["transcript"]), 5000)
     pick_pairs = np.random.default_rng(1).choice(len(result["transcript"]), shown, replace=False)

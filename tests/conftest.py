@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from audio_factory import recording  # noqa: E402
+from core.synth import recording  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -31,11 +31,11 @@ def data_dir(tmp_path) -> Path:
 @pytest.fixture
 def tiny_env(tiny_models_dir, data_dir, monkeypatch) -> dict[str, str]:
     """The environment of a person running with the tiny profile in a fresh data folder."""
+    for key in [k for k in os.environ if k.startswith("V2I_")]:  # a developer's own settings never leak in
+        monkeypatch.delenv(key)
     env = {"V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(data_dir), "V2I_TINY_MODELS_DIR": str(tiny_models_dir)}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    for key in ("V2I_WHISPER_MODEL", "V2I_SD_MODEL", "V2I_CLIP_MODEL", "V2I_MAX_AUDIO_SECONDS"):
-        monkeypatch.delenv(key, raising=False)
     return env
 
 
@@ -97,15 +97,17 @@ def app_env(tiny_env, monkeypatch):
 @pytest.fixture
 def make_generation(settings, models, store):
     """Store a real generation (tiny models, 2 steps, 64x64) and return its row."""
-    from core.generate import GenerationOptions
-    from core.pipeline import GenerationRequest, run_generation
+    from core.diffusion import GenerationOptions
+    from core.pipeline import run_generation
+    from core.request import GenerationRequest
 
     def make(transcript: str = "a red fox in the snow", **kw):
+        audio = kw.pop("audio", None) or recording("wav")
         request = GenerationRequest(
-            audio=kw.pop("audio", None) or recording("wav"), filename=kw.pop("filename", "clip.wav"),
+            filename=kw.pop("filename", "clip.wav"),
             transcript=transcript, language=kw.pop("language", "en"),
             options=GenerationOptions(steps=2, width=64, height=64, seed=kw.pop("seed", 1)), **kw,
         )
-        return run_generation(request, settings=settings, models=models, store=store)
+        return run_generation(audio, request, settings=settings, models=models, store=store)
 
     return make

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from audio_factory import FORMATS, encode, recording, tone
+from core.synth import FORMATS, encode, recording, tone
 
 from core.audio import SAMPLE_RATE, AudioLimits, decode_audio
 from core.errors import AudioError

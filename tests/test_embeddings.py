@@ -3,7 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
-from core.analysis import alignment, load_set, missing_embeddings, neighbours, search
+from core.similarity import alignment, load_set, missing_embeddings, neighbours, search
 from core.embeddings import EmbeddingCache, embed_images, embed_texts
 
 
@@ -95,7 +95,7 @@ def test_the_worker_embeds_new_images_when_idle(settings, models, store, make_ge
 
 
 def test_novelty_of_a_generation_is_its_best_match_among_earlier_ones(make_generation, store, cache):
-    from core.analysis import novelty_of
+    from core.similarity import novelty_of
 
     rows = [make_generation(f"picture {i}", seed=i) for i in range(3)]
     assert novelty_of(store, cache, rows[2]) is None  # nothing embedded yet: nothing is computed for it

@@ -2,8 +2,9 @@ import pytest
 from helpers import files_under, wait_until
 
 from core.errors import AudioError, InvalidOptionError
-from core.generate import GenerationOptions
-from core.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobQueue, JobSpec, Worker
+from core.diffusion import GenerationOptions
+from core.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobQueue, Worker
+from core.request import GenerationRequest
 
 FAST = GenerationOptions(steps=2, width=64, height=64)
 
@@ -21,7 +22,7 @@ def worker(settings, models, store):
 
 
 def spec(**kw):
-    return JobSpec(filename=kw.pop("filename", "clip.wav"), options=kw.pop("options", FAST), **kw)
+    return GenerationRequest(filename=kw.pop("filename", "clip.wav"), options=kw.pop("options", FAST), **kw)
 
 
 def test_a_submitted_job_waits_in_the_queue_with_its_recording_kept(queue, data_dir, wav):
@@ -130,4 +131,4 @@ def test_two_claims_never_take_the_same_job(queue, wav):
 
 def test_a_job_spec_round_trips_through_json():
     original = spec(style="anime", translate=True, options=GenerationOptions(steps=7, seed=3))
-    assert JobSpec.from_json(original.to_json()) == original
+    assert GenerationRequest.from_json(original.to_json()) == original

@@ -1,5 +1,5 @@
 from apptest import button, errors, no_exception, open_app, texts
-from audio_factory import recording
+from core.synth import recording
 from helpers import files_under, wait_until
 
 from core.jobs import DONE, JobQueue

@@ -85,14 +85,15 @@ def test_export_buttons_offer_csv_and_zip(app_env, make_generation):
 
 
 def test_generate_again_queues_a_job_with_the_same_settings(app_env, make_generation, data_dir):
-    from core.jobs import JobQueue, JobSpec
+    from core.jobs import JobQueue
+    from core.request import GenerationRequest
     from core.store import Store
 
     row = make_generation("a lighthouse at dusk", seed=1234)
     at = open_app("pages/history.py")
     no_exception(button(at, "Generate again with the same settings").click().run())
     (job,) = JobQueue(Store(data_dir)).list()
-    spec = JobSpec.from_json(job["options"])
+    spec = GenerationRequest.from_json(job["options"])
     assert (spec.options.seed, spec.options.steps, spec.prompt, spec.transcript) == (1234, 2, row["prompt"], row["transcript"])
 
 
@@ -105,7 +106,7 @@ def test_use_these_settings_prefills_the_generate_page(app_env, make_generation)
 
 
 def test_the_detail_shows_clip_alignment_and_novelty_once_embeddings_exist(app_env, make_generation, store, models):
-    from core.analysis import load_set, texts_of
+    from core.similarity import load_set, texts_of
     from core.embeddings import EmbeddingCache
 
     make_generation("a lighthouse", seed=1)

@@ -36,7 +36,7 @@ def test_the_sidebar_shows_profile_device_and_the_tiny_warning(app_env):
 
 
 def test_the_enhancement_summary_appears_once_embeddings_exist(app_env, make_generation, store, models):
-    from core.analysis import load_set, texts_of
+    from core.similarity import load_set, texts_of
     from core.embeddings import EmbeddingCache
 
     rows = [make_generation(f"picture {i}", seed=i) for i in range(2)]

@@ -1,20 +1,21 @@
 import hashlib
 
 import pytest
-from audio_factory import recording
+from core.synth import recording
 from helpers import files_under
 
 from core.errors import AudioError, CancelledError, InvalidOptionError, NoSpeechError, StorageError
-from core.generate import GenerationOptions
-from core.pipeline import GenerationRequest, run_generation
+from core.diffusion import GenerationOptions
+from core.pipeline import run_generation
+from core.request import GenerationRequest
 from core.pngmeta import read_parameters
 
 FAST = GenerationOptions(steps=2, width=64, height=64)
 
 
 def run(settings, models, store, data: bytes, progress=None, **kw):
-    request = GenerationRequest(audio=data, filename=kw.pop("filename", "clip.wav"), options=kw.pop("options", FAST), **kw)
-    return run_generation(request, settings=settings, models=models, store=store, progress=progress)
+    request = GenerationRequest(filename=kw.pop("filename", "clip.wav"), options=kw.pop("options", FAST), **kw)
+    return run_generation(data, request, settings=settings, models=models, store=store, progress=progress)
 
 
 def test_a_recording_becomes_a_stored_generation_with_its_files(settings, models, store, wav):

@@ -3,8 +3,8 @@ from PIL import Image
 from core.pngmeta import a1111_parameters, png_bytes, read_parameters
 
 META = {
-    "prompt": "a red fox, detailed", "negative_prompt": "blurry", "steps": 25, "sampler": "DPM++ 2M",
-    "guidance": 7.5, "seed": 42, "width": 512, "height": 512, "model": "stable-diffusion-v1-5/stable-diffusion-v1-5",
+    "prompt": "a red fox, detailed", "negative_prompt": "blurry", "steps": 25, "scheduler": "dpmpp-2m",
+    "guidance": 7.5, "seed": 42, "width": 512, "height": 512, "sd_model": "stable-diffusion-v1-5/stable-diffusion-v1-5",
     "transcript": "a red fox",
 }
 
@@ -16,6 +16,8 @@ def test_parameters_follow_automatic1111s_three_line_layout():
         "Steps: 25, Sampler: DPM++ 2M, CFG scale: 7.5, Seed: 42, Size: 512x512, "
         "Model: stable-diffusion-v1-5/stable-diffusion-v1-5"
     )
+    assert a1111_parameters({**META, "recipe": "fast", "deepcache_interval": 3}).endswith(
+        "Model: stable-diffusion-v1-5/stable-diffusion-v1-5, Recipe: fast, DeepCache interval: 3")
 
 
 def test_a_png_info_reader_gets_the_parameters_and_transcript_back():

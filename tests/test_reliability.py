@@ -9,12 +9,13 @@ import threading
 import time
 
 import pytest
-from audio_factory import recording
+from core.synth import recording
 from helpers import ROOT, files_under, wait_until
 
-from core.generate import GenerationOptions
-from core.jobs import FAILED, JobQueue, JobSpec, Worker
-from core.pipeline import GenerationRequest, run_generation
+from core.diffusion import GenerationOptions
+from core.jobs import FAILED, JobQueue, Worker
+from core.pipeline import run_generation
+from core.request import GenerationRequest
 from core.store import Store
 
 
@@ -57,7 +58,7 @@ def test_one_pipeline_is_never_run_by_two_threads_at_once(settings, models, stor
 
     def one(i):
         try:
-            run_generation(GenerationRequest(recording("wav"), f"{i}.wav", transcript=f"picture {i}",
+            run_generation(recording("wav"), GenerationRequest(f"{i}.wav", transcript=f"picture {i}",
                                              options=GenerationOptions(steps=2, width=64, height=64)),
                            settings=settings, models=models, store=store)
         except Exception as err:  # pragma: no cover - reported by the assertion below
@@ -90,7 +91,7 @@ def test_a_server_killed_mid_job_loses_nothing_and_leaves_nothing(settings, mode
     store = Store(data_dir)
     queue = JobQueue(store)
     wav = recording("wav", seconds=2.0)
-    job_id = queue.submit(wav, JobSpec(filename="speech.wav", options=GenerationOptions(steps=150, width=512, height=512)))
+    job_id = queue.submit(wav, GenerationRequest(filename="speech.wav", options=GenerationOptions(steps=150, width=512, height=512)))
     worker = subprocess.Popen([sys.executable, "-c", WORKER.format(root=str(ROOT))], env=os.environ.copy())
     try:
         reached = wait_until(lambda: (queue.get(job_id)["stage"] == stage and
@@ -139,7 +140,7 @@ def test_a_read_only_data_folder_is_a_clear_error_and_leaves_nothing(settings, m
     from core.errors import StorageError
 
     with pytest.raises(StorageError, match="read-only"):
-        run_generation(GenerationRequest(recording("wav"), "a.wav", transcript="a fox",
+        run_generation(recording("wav"), GenerationRequest("a.wav", transcript="a fox",
                                          options=GenerationOptions(steps=2, width=64, height=64)),
                        settings=settings, models=models, store=store)
     assert store.count_generations() == 0

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from core.similarity import (
-    Bands, cluster_order, consistency, kmeans_blocks, near_duplicate_groups, scan_earlier, similarity_matrix, top_k,
+from core.vectors import (
+    Bands, cluster_order, similarity_correlation, kmeans_blocks, near_duplicate_groups, scan_earlier, similarity_matrix, top_k,
     top_k_all,
 )
 from core.embeddings import normalise
@@ -89,6 +89,6 @@ def test_bands_put_scores_into_plain_words():
 
 def test_consistency_correlates_what_was_said_with_what_was_seen():
     said = vectors(10, seed=2)
-    result = consistency(said, said)  # identical spaces: perfect correlation
+    result = similarity_correlation(said, said)  # identical spaces: perfect correlation
     assert result["correlation"] == pytest.approx(1.0)
     assert len(result["pairs"]) == 45

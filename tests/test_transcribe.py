@@ -1,5 +1,5 @@
 import pytest
-from audio_factory import recording
+from core.synth import recording
 
 from core.audio import decode_audio
 from core.errors import NoSpeechError

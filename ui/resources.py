@@ -7,17 +7,19 @@ import uuid
 
 import streamlit as st
 
-from core.config import Settings, load_settings
-from core.jobs import JobQueue, Worker, start_worker
-from core.models import ModelCache, best_device, shared_models
-from core.store import Store
+from core import EmbeddingCache, JobQueue, ModelCache, Settings, Store, Worker, best_device, load_settings, shared_models
+from core import start_worker
 
 
 def ensure_navigation() -> None:
     """Call first on every page. Streamlit decides on a server's first script run whether the app uses
     the old ``pages/`` auto-discovery, before dashboard.py has called ``st.navigation``; a bookmark to
     a page opened first after a restart would then run that page alone, with no sidebar and no worker.
-    Leave that mode and rerun through dashboard.py, which keeps the requested page."""
+    Leave that mode and rerun through dashboard.py, which keeps the requested page.
+
+    This sets ``PagesManager.uses_pages_directory``, a Streamlit internal: checked on Streamlit 1.67.0 (the
+    pinned version). ``tests/test_page_access.py`` opens a page first after a cold start, so an upgrade
+    that renames it fails there, not in front of a person."""
     from streamlit.runtime.pages_manager import PagesManager
 
     if PagesManager.uses_pages_directory:
@@ -73,10 +75,8 @@ def queue() -> JobQueue:
     return JobQueue(store(), settings().audio_limits)
 
 
-def embedding_cache():
+def embedding_cache() -> EmbeddingCache:
     """CLIP embeddings of this data folder; the model loads only if something must be computed."""
-    from core.embeddings import EmbeddingCache
-
     return EmbeddingCache(store(), models().clip, model_id=settings().clip_embedding_id)
 
 

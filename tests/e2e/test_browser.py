@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from audio_factory import recording
+from core.synth import recording
 from playwright.sync_api import expect
 
 PAGES = {"/": "Voice to Image", "/generate": "Generate", "/history": "History", "/similarity": "Similarity"}
@@ -123,14 +123,15 @@ def test_history_shows_the_row_plays_its_audio_filters_and_deletes_after_confirm
 
 def test_similarity_shows_the_heatmap_and_compares_two_images(page, server, recordings, models):
     from core.config import load_settings
-    from core.generate import GenerationOptions
-    from core.pipeline import GenerationRequest, run_generation
+    from core.diffusion import GenerationOptions
+    from core.pipeline import run_generation
+    from core.request import GenerationRequest
 
     settings = load_settings({"V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(server.data_dir),
                               "V2I_TINY_MODELS_DIR": str(models.settings.tiny_models_dir)})
     store = server.store()
     for i in range(3 - store.count_generations()):
-        run_generation(GenerationRequest(recording("wav", frequency=500 + 100 * i), f"extra{i}.wav",
+        run_generation(recording("wav", frequency=500 + 100 * i), GenerationRequest(f"extra{i}.wav",
                                          transcript=f"a red fox number {i}",
                                          options=GenerationOptions(steps=2, width=64, height=64)),
                        settings=settings, models=models, store=store)

@@ -11,7 +11,7 @@ import random
 import threading
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from .errors import InvalidOptionError
@@ -76,19 +76,37 @@ class GenerationOptions:
     height: int = 512
     safety_checker: bool = False
     deepcache_interval: int = 0
+    recipe: str = "default"  # the recipe these options started from (``steps`` and ``scheduler`` may override it)
 
     @classmethod
     def from_recipe(cls, name: str, **overrides) -> "GenerationOptions":
-        if name not in RECIPES:
-            raise InvalidOptionError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
-        recipe = RECIPES[name]
-        base = {"scheduler": recipe.scheduler, "steps": recipe.steps, "deepcache_interval": recipe.deepcache_interval}
+        recipe = RECIPES[check_recipe(name)]
+        base = {"scheduler": recipe.scheduler, "steps": recipe.steps, "deepcache_interval": recipe.deepcache_interval,
+                "recipe": name}
         return cls(**{**base, **overrides})
 
     def with_seed(self) -> "GenerationOptions":
         if self.seed is not None:
             return self
-        return GenerationOptions(**{**self.__dict__, "seed": random.randint(0, MAX_SEED)})
+        return replace(self, seed=random.randint(0, MAX_SEED))
+
+
+def check_recipe(name: str) -> str:
+    if name not in RECIPES:
+        raise InvalidOptionError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
+    return name
+
+
+def recipe_of(row: dict) -> str:
+    """The recipe a stored generation used: stored since the recipe column exists; for older rows, the
+    recipe whose scheduler and caching match."""
+    if row.get("recipe") in RECIPES:
+        return row["recipe"]
+    interval = row.get("deepcache_interval") or 0
+    for name, recipe in RECIPES.items():
+        if recipe.scheduler == row.get("scheduler") and recipe.deepcache_interval == interval:
+            return name
+    return "fast" if interval > 1 else "default"
 
 
 def check_inputs(options: GenerationOptions) -> GenerationOptions:
@@ -102,6 +120,7 @@ def check_inputs(options: GenerationOptions) -> GenerationOptions:
     seed = options.seed
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
         raise InvalidOptionError(f"seed must be a whole number from 0 to {MAX_SEED}, not {seed!r}")
+    check_recipe(options.recipe)
     if options.scheduler not in SCHEDULERS:
         raise InvalidOptionError(f"unknown scheduler {options.scheduler!r}; choose one of: {', '.join(SCHEDULERS)}")
     interval = options.deepcache_interval

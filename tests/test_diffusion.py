@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from core.errors import CancelledError, InvalidOptionError
-from core.generate import SCHEDULERS, GenerationOptions, check_inputs, generate_image
+from core.diffusion import SCHEDULERS, GenerationOptions, check_inputs, generate_image
 
 SMALL = dict(steps=2, width=64, height=64)
 

@@ -1,4 +1,5 @@
-"""Recordings made by the tests themselves, in every container and codec core accepts (PyAV encodes them)."""
+"""Recordings made in code: tones in every container and codec core accepts (PyAV encodes them), for the
+tests, the benchmarks and offline demos."""
 
 from __future__ import annotations
 

@@ -1,0 +1,76 @@
+"""What a person asks for: one description of a generation request, used by the CLI, the pages, the job
+queue (stored as a job's options) and "generate again" (rebuilt from a stored row)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from .diffusion import GenerationOptions, check_inputs, recipe_of
+from .errors import InvalidOptionError
+from .prompt import DEFAULT_STYLE, check_style
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Everything about a generation but the recording's bytes, which travel beside it."""
+
+    filename: str = "recording"  # the name the person gave the file: shown as text, never used as a path
+    style: str = DEFAULT_STYLE
+    prompt: str | None = None  # the person's own prompt instead of the enhanced one
+    negative_prompt: str | None = None  # None: the default negative prompt
+    translate: bool = False
+    options: GenerationOptions = field(default_factory=GenerationOptions)
+    transcript: str | None = None  # an edited transcript from an earlier "Transcribe"; skips whisper
+    language: str | None = None  # with ``transcript``: what whisper detected then
+    transcribe_seconds: float | None = None  # with ``transcript``: what that transcription took
+
+    def check(self) -> "GenerationRequest":
+        """Validate everything that needs no model; the error names the bad value."""
+        check_inputs(self.options)
+        try:
+            check_style(self.style)
+        except ValueError as err:
+            raise InvalidOptionError(str(err)) from None
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "GenerationRequest":
+        """Read a request stored by this or an earlier version (fields added since take their defaults);
+        anything else unreadable raises :class:`InvalidOptionError` saying what."""
+        try:
+            data = json.loads(text)
+            options = data.pop("options", {}) or {}
+            _check_known(cls, data, "request")
+            _check_known(GenerationOptions, options, "options")
+            return cls(**data, options=GenerationOptions(**options))
+        except InvalidOptionError:
+            raise
+        except (ValueError, TypeError, AttributeError) as err:
+            raise InvalidOptionError(f"the stored request cannot be read ({type(err).__name__}: {err})") from None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "GenerationRequest":
+        """The request that reproduces a stored generation: same words, prompt, recipe, seed and settings."""
+        options = GenerationOptions(
+            steps=row["steps"], guidance=row["guidance"], seed=row["seed"], scheduler=row["scheduler"],
+            width=row["width"], height=row["height"], deepcache_interval=row.get("deepcache_interval") or 0,
+            safety_checker=bool(row.get("safety_checker")), recipe=recipe_of(row),
+        )
+        return cls(
+            filename=row.get("audio_filename") or "recording", style=row.get("style") or DEFAULT_STYLE,
+            prompt=row["prompt"], negative_prompt=row.get("negative_prompt"), translate=row.get("task") == "translate",
+            options=options, transcript=row["transcript"], language=row.get("language"),
+        )
+
+
+def _check_known(cls, data: Any, what: str) -> None:
+    if not isinstance(data, dict):
+        raise InvalidOptionError(f"the stored {what} is not a JSON object")
+    unknown = sorted(set(data) - {f.name for f in fields(cls)})
+    if unknown:
+        raise InvalidOptionError(f"the stored {what} names fields this version does not know: {', '.join(unknown)}")
