@@ -66,11 +66,13 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("V2I_PROFILE", "profile", "default", _profile,
             "`default`: the real models. `tiny`: random-weight miniatures of the same architectures that the "
-            "project builds locally on first use."),
+            "project builds locally on first use. Their transcripts are gibberish and their images noise: they are "
+            "for tests, CI and offline demos."),
     Setting("V2I_DATA_DIR", "data_dir", "data", _path, "the database, audio and images"),
     Setting("V2I_WHISPER_MODEL", "whisper_model", DEFAULT_WHISPER_MODEL, _text,
             "a whisper size (`tiny`, `base`, `small`, `medium`, `large`, ...) or a checkpoint path"),
-    Setting("V2I_SD_MODEL", "sd_model", DEFAULT_SD_MODEL, _text, "a diffusers model id or folder"),
+    Setting("V2I_SD_MODEL", "sd_model", DEFAULT_SD_MODEL, _text,
+            "a diffusers model id or folder (the old `runwayml/...` repository was taken down from the hub)"),
     Setting("V2I_CLIP_MODEL", "clip_model", DEFAULT_CLIP_MODEL, _text, "a transformers CLIP id or folder"),
     Setting("V2I_MAX_AUDIO_SECONDS", "max_audio_seconds", "600", _positive("a number of seconds"),
             "longest accepted recording"),
@@ -84,6 +86,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("V2I_COMPILE", "compile_unet", "0", _flag,
             "`1`: on CUDA, `torch.compile` the UNet, warmed up when the worker starts"),
 )
+
+
+def settings_table() -> str:
+    """The README's table of settings, made from :data:`SETTINGS` (a test keeps the README in step)."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    lines += [f"| `{s.env}` | `{s.default}` | {s.help} |" for s in SETTINGS]
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)

@@ -39,3 +39,26 @@ def test_a_non_numeric_audio_limit_is_refused():
 def test_int8_clip_embeddings_are_kept_apart_from_fp32_ones():
     assert load_settings({}).clip_embedding_id == "openai/clip-vit-base-patch32"
     assert load_settings({"V2I_CLIP_INT8": "1"}).clip_embedding_id == "openai/clip-vit-base-patch32#int8"
+
+
+def test_the_readme_lists_every_setting_as_the_code_describes_it():
+    from core.config import SETTINGS, settings_table
+    from helpers import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    assert settings_table() in readme, "README's settings table is out of date: paste core.config.settings_table()"
+    assert len(SETTINGS) == len({s.env for s in SETTINGS}) == len({s.field for s in SETTINGS})
+
+
+def test_every_setting_sets_a_field_and_a_bad_value_names_its_variable():
+    from dataclasses import fields
+
+    from core.config import SETTINGS, Settings
+
+    names = {f.name for f in fields(Settings)}
+    for setting in SETTINGS:
+        assert setting.field in names, setting.env
+    with pytest.raises(ValueError, match="V2I_COMPILE='maybe'"):
+        load_settings({"V2I_COMPILE": "maybe"})
+    with pytest.raises(ValueError, match="V2I_MAX_UPLOAD_MB='-1' must be more than 0"):
+        load_settings({"V2I_MAX_UPLOAD_MB": "-1"})

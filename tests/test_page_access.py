@@ -31,3 +31,20 @@ def test_a_wrong_password_is_refused_and_the_right_one_lets_in(app_env):
     at.text_input[0].set_value("correct horse")
     no_exception(at.button[0].click().run())
     assert "No generations yet" in at.info[0].value
+
+
+def test_a_page_opened_first_after_a_restart_leaves_streamlits_old_pages_mode(monkeypatch):
+    """ensure_navigation() sets a Streamlit internal (checked on the pinned 1.67.0): if an upgrade renames
+    it, this fails here rather than leaving a bookmarked page without its gate and sidebar."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    from ui import resources
+
+    assert hasattr(PagesManager, "uses_pages_directory")
+    reruns = []
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", True)
+    monkeypatch.setattr(resources.st, "rerun", lambda: reruns.append(1))
+    resources.ensure_navigation()
+    assert PagesManager.uses_pages_directory is False and reruns == [1]
+    resources.ensure_navigation()  # already in navigation mode: nothing to do
+    assert reruns == [1]

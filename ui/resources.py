@@ -18,8 +18,8 @@ def ensure_navigation() -> None:
     Leave that mode and rerun through dashboard.py, which keeps the requested page.
 
     This sets ``PagesManager.uses_pages_directory``, a Streamlit internal: checked on Streamlit 1.67.0 (the
-    pinned version). ``tests/test_page_access.py`` opens a page first after a cold start, so an upgrade
-    that renames it fails there, not in front of a person."""
+    pinned version); ``tests/test_page_access.py`` checks that it is still there, so an upgrade that renames it
+    fails in the tests, not in front of a person."""
     from streamlit.runtime.pages_manager import PagesManager
 
     if PagesManager.uses_pages_directory:

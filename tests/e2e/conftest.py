@@ -49,6 +49,18 @@ class Server:
 
         return Store(self.data_dir)
 
+    def add_generation(self, models, transcript: str, frequency: float = 440.0) -> dict:
+        """Store a generation straight through core, so a scenario sets up its own data."""
+        from core import GenerationOptions, GenerationRequest, load_settings, run_generation
+        from core.synth import recording
+
+        settings = load_settings({"V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(self.data_dir),
+                                  "V2I_TINY_MODELS_DIR": str(models.settings.tiny_models_dir)})
+        request = GenerationRequest("setup.wav", transcript=transcript, language="en",
+                                    options=GenerationOptions(steps=2, width=64, height=64))
+        return run_generation(recording("wav", frequency=frequency), request, settings=settings, models=models,
+                              store=self.store())
+
 
 @pytest.fixture(scope="module")
 def server(tiny_models_dir, tmp_path_factory):

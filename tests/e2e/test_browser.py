@@ -1,4 +1,4 @@
-"""What a person sees: the real server in a real browser. The scenarios run in order on one server."""
+"""What a person sees: the real server in a real browser. The scenarios share one server; each stores the\ngenerations it needs itself, so none depends on another having run."""
 
 from __future__ import annotations
 
@@ -80,8 +80,9 @@ def test_generate_from_a_wav_and_an_m4a_with_progress_then_the_image(page, serve
     assert {r["audio_path"].rsplit(".", 1)[1] for r in rows} == {"wav", "m4a"}
 
 
-def test_history_shows_the_row_plays_its_audio_filters_and_deletes_after_confirmation(page, server):
+def test_history_shows_the_row_plays_its_audio_filters_and_deletes_after_confirmation(page, server, models):
     store = server.store()
+    own = server.add_generation(models, "a quokka on a bicycle")
     before = store.count_generations()
     open_page(page, server, "/history")
     expect(page.get_by_test_id("stDataFrame")).to_be_visible()
@@ -91,7 +92,7 @@ def test_history_shows_the_row_plays_its_audio_filters_and_deletes_after_confirm
     page.wait_for_function("a => a.currentTime > 0", arg=audio.element_handle())
 
     search = page.get_by_label("Search transcripts and prompts")
-    search.fill("lighthouse")
+    search.fill("quokka")
     search.press("Enter")
     settle(page)
     expect(page.get_by_text("1 generations match")).to_be_visible()
@@ -103,6 +104,7 @@ def test_history_shows_the_row_plays_its_audio_filters_and_deletes_after_confirm
     settle(page)
 
     newest = store.query_generations(limit=1)[0]
+    assert newest["id"] == own["id"]
     chooser = page.get_by_test_id("stMultiSelect").get_by_role("combobox")
     chooser.click()
     chooser.press_sequentially(newest["created_at"])  # the option list narrows to that one generation
@@ -121,20 +123,10 @@ def test_history_shows_the_row_plays_its_audio_filters_and_deletes_after_confirm
     no_exception_box(page)
 
 
-def test_similarity_shows_the_heatmap_and_compares_two_images(page, server, recordings, models):
-    from core.config import load_settings
-    from core.diffusion import GenerationOptions
-    from core.pipeline import run_generation
-    from core.request import GenerationRequest
-
-    settings = load_settings({"V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(server.data_dir),
-                              "V2I_TINY_MODELS_DIR": str(models.settings.tiny_models_dir)})
+def test_similarity_shows_the_heatmap_and_compares_two_images(page, server, models):
     store = server.store()
     for i in range(3 - store.count_generations()):
-        run_generation(recording("wav", frequency=500 + 100 * i), GenerationRequest(f"extra{i}.wav",
-                                         transcript=f"a red fox number {i}",
-                                         options=GenerationOptions(steps=2, width=64, height=64)),
-                       settings=settings, models=models, store=store)
+        server.add_generation(models, f"a red fox number {i}", frequency=500 + 100 * i)
     assert store.count_generations() >= 3
     open_page(page, server, "/similarity")
     expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()
