@@ -34,6 +34,7 @@ from .similarity import (
 )
 from .stages import PROGRESS_STAGES, TIMED_STAGES, TIMING_COLUMNS, TIMINGS, timings_of
 from .store import SORTABLE, HistoryFilter, Store, public_record
+from .throttle import Throttle
 from .vectors import Bands, cluster_order, kmeans_blocks, near_duplicate_groups, scan_earlier, similarity_matrix
 
 __all__ = [
@@ -56,4 +57,6 @@ __all__ = [
     "EmbeddingCache", "SimilaritySet", "load_set", "alignment", "alignment_summary", "neighbours", "novelty_of",
     "said_vs_drawn", "search", "Bands", "cluster_order", "kmeans_blocks", "near_duplicate_groups", "scan_earlier",
     "similarity_matrix",
+    # safety
+    "Throttle",
 ]
