@@ -30,6 +30,13 @@ _EXTENSIONS = {
 }
 
 
+# Uploads are opened only with the demuxers of these containers and with no network protocol: ffmpeg can
+# detect far more (an SDP or HLS "recording" would make it open sockets or read other local files).
+ACCEPTED_DEMUXERS = ("wav", "mp3", "flac", "ogg", "mov", "matroska", "aac", "aiff")
+OPEN_OPTIONS = {"format_whitelist": ",".join(ACCEPTED_DEMUXERS), "protocol_whitelist": "file"}
+ACCEPTED_NAMES = "WAV, MP3, FLAC, OGG, M4A/MP4/AAC, WebM/Matroska or AIFF"
+
+
 @dataclass(frozen=True)
 class AudioLimits:
     max_seconds: float = 600.0
@@ -60,17 +67,12 @@ class DecodedAudio:
 
 def decode_audio(data: bytes, limits: AudioLimits = AudioLimits()) -> DecodedAudio:
     """Decode ``data`` (the whole file's bytes) or raise :class:`AudioError` saying what is wrong."""
-    import av
-
     max_seconds = limits.max_seconds
     if not data:
         raise AudioError("the file is empty")
     if len(data) > limits.max_bytes:
         raise AudioError(f"the file is too large ({len(data) / 2**20:.0f} MB; the limit is {limits.max_bytes / 2**20:.0f} MB)")
-    try:
-        container = av.open(io.BytesIO(data), mode="r")
-    except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError) as err:
-        raise AudioError(f"not an audio file (its format was not recognised: {_reason(err)})") from None
+    container = open_container(data)
     with container:
         streams = container.streams.audio
         if not streams:
@@ -90,6 +92,18 @@ def decode_audio(data: bytes, limits: AudioLimits = AudioLimits()) -> DecodedAud
     if decoded.duration < MIN_SECONDS:
         raise AudioError(f"the recording is too short ({decoded.duration:.2f} s; at least {MIN_SECONDS} s is needed)")
     return decoded
+
+
+def open_container(data) -> "av.container.InputContainer":
+    """Open the bytes of an upload with the accepted demuxers only, and no network; every upload is opened here."""
+    import av
+
+    try:
+        return av.open(io.BytesIO(data), mode="r", options=OPEN_OPTIONS)
+    except av.error.ArgumentError:  # ffmpeg recognised it, but as a format that is not on the list
+        raise AudioError(f"not an audio file this dashboard accepts (it accepts {ACCEPTED_NAMES})") from None
+    except (av.error.FFmpegError, UnicodeDecodeError) as err:
+        raise AudioError(f"not an audio file (its format was not recognised: {_reason(err)})") from None
 
 
 def _decode_stream(container, stream, max_seconds: float) -> np.ndarray:

@@ -1,3 +1,5 @@
+import time
+
 import numpy as np
 import pytest
 from core.synth import FORMATS, encode, recording, tone
@@ -113,3 +115,34 @@ def test_digital_silence_is_flagged():
 def test_a_file_over_the_size_limit_is_refused_before_decoding():
     with pytest.raises(AudioError, match="too large"):
         decode_audio(recording("wav", seconds=1.0), AudioLimits(max_bytes=1000))
+
+
+def open_sockets() -> int:
+    import os
+
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except OSError:  # the descriptor listdir itself used, closed since
+            pass
+    return count
+
+
+def test_an_sdp_file_posing_as_a_recording_opens_no_socket():
+    """ffmpeg would read this as an RTP session description and listen on UDP ports of the sender's choosing."""
+    sdp = (b"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           b"m=audio 5004 RTP/AVP 0\r\n")
+    before, started = open_sockets(), time.monotonic()
+    with pytest.raises(AudioError, match="not an audio file this dashboard accepts"):
+        decode_audio(sdp)
+    assert time.monotonic() - started < 2.0  # refused at once, not after ffmpeg's 10 s wait on the sockets
+    assert open_sockets() == before
+
+
+def test_a_playlist_cannot_make_the_server_read_another_local_file(tmp_path):
+    secret = tmp_path / "private.wav"
+    secret.write_bytes(recording("wav", seconds=1.0))
+    playlist = f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\n{secret}\n#EXT-X-ENDLIST\n".encode()
+    with pytest.raises(AudioError, match="not an audio file"):
+        decode_audio(playlist)
