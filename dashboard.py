@@ -1,7 +1,10 @@
 """Voice to Image dashboard: ``streamlit run dashboard.py``."""
 
+import logging
+
 import streamlit as st
 
+from core import V2IError
 from ui import auth, render, resources
 
 st.set_page_config(page_title="Voice to Image", page_icon=":material/graphic_eq:", layout="wide")
@@ -19,6 +22,10 @@ navigation = st.navigation([
     st.Page("pages/history.py", title="History", icon=":material/history:"),
     st.Page("pages/similarity.py", title="Similarity", icon=":material/grid_on:"),
 ])
-resources.sidebar()
-resources.worker()  # one background worker per server process, started with the app
-navigation.run()
+try:
+    resources.sidebar()
+    resources.worker()  # one background worker per server process, started with the app
+    navigation.run()
+except V2IError as err:  # a full disk, a damaged database...: a plain message (the server log keeps the traceback)
+    logging.getLogger("v2i").exception("a page stopped")
+    render.error(f"The dashboard cannot do that right now: {err}")

@@ -91,7 +91,7 @@ class EmbeddingCache:
         found: dict[str, np.ndarray] = {}
         for start in range(0, len(wanted), 900):  # stay under SQLite's bound-parameter limit
             chunk = wanted[start:start + 900]
-            rows = self.store.db.execute(
+            rows = self.store.execute(
                 f"SELECT sha256, vector FROM embeddings WHERE model = ? AND kind = ? "
                 f"AND sha256 IN ({', '.join('?' for _ in chunk)})", [self.model_id, kind, *chunk],
             ).fetchall()

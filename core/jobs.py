@@ -64,7 +64,7 @@ class JobQueue:
         return self.store.query(sql + " ORDER BY created_at DESC LIMIT ?", [*params, limit])
 
     def counts(self) -> dict[str, int]:
-        rows = self.store.db.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall()
+        rows = self.store.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall()
         return {status: 0 for status in (QUEUED, RUNNING, DONE, FAILED, CANCELLED)} | dict(rows)
 
     def position(self, job_id: str) -> int | None:
@@ -72,7 +72,7 @@ class JobQueue:
         job = self.get(job_id)
         if job["status"] != QUEUED:
             return None
-        ahead = self.store.db.execute(
+        ahead = self.store.execute(
             "SELECT count(*) FROM jobs WHERE status = ? AND (created_at < ? OR (created_at = ? AND id < ?))",
             [QUEUED, job["created_at"], job["created_at"], job_id],
         ).fetchone()[0]
@@ -109,7 +109,7 @@ class JobQueue:
         """Record progress; returns True when the person asked to cancel."""
         with self.store.write() as db:
             db.execute("UPDATE jobs SET stage = ?, step = ?, total_steps = ? WHERE id = ?", [stage, step, total, job_id])
-        return bool(self.store.db.execute("SELECT cancel_requested FROM jobs WHERE id = ?", [job_id]).fetchone()[0])
+        return bool(self.store.execute("SELECT cancel_requested FROM jobs WHERE id = ?", [job_id]).fetchone()[0])
 
     def mark_done_in(self, db, job_id: str, generation_id: str) -> None:
         """Runs inside the transaction that stores the generation: the job and its row land together."""

@@ -13,7 +13,7 @@ def totals(store: Store, now: datetime | None = None) -> dict[str, int]:
     now = now or datetime.now(timezone.utc)
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     week = today - timedelta(days=today.weekday())
-    row = store.db.execute(
+    row = store.execute(
         "SELECT count(*), sum(created_at >= ?), sum(created_at >= ?) FROM generations",
         [today.isoformat(), week.isoformat()],
     ).fetchone()
@@ -41,7 +41,7 @@ def percentile_by_day(rows: list[dict[str, Any]], column: str, q: float) -> dict
 
 
 def languages(store: Store) -> list[tuple[str, int]]:
-    return [tuple(r) for r in store.db.execute(
+    return [tuple(r) for r in store.execute(
         "SELECT coalesce(language, 'unknown'), count(*) AS n FROM generations GROUP BY 1 ORDER BY n DESC, 1"
     ).fetchall()]
 
@@ -49,6 +49,6 @@ def languages(store: Store) -> list[tuple[str, int]]:
 def distinct_values(store: Store, column: str) -> list[Any]:
     if column not in ("language", "sd_model", "steps", "scheduler", "style"):
         raise ValueError(f"no list of values for column {column!r}")
-    return [r[0] for r in store.db.execute(
+    return [r[0] for r in store.execute(
         f"SELECT DISTINCT {column} FROM generations WHERE {column} IS NOT NULL ORDER BY 1"
     ).fetchall()]

@@ -23,6 +23,13 @@ from .paths import FOLDERS, check_id, inside, remove_quietly, sweep_temp_files
 from .stages import TIMING_COLUMNS, timings_of
 
 DB_NAME = "v2i.db"
+
+
+def environmental(err: BaseException) -> bool:
+    """What the machine does to a database (full, read-only, busy, damaged): shown as a StorageError in plain
+    words. A constraint or programming error is a bug and stays what it is."""
+    return isinstance(err, sqlite3.DatabaseError) and not isinstance(
+        err, (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.DataError, sqlite3.NotSupportedError))
 BUSY_TIMEOUT_MS = 30_000
 SORTABLE = (
     "created_at", "language", "recipe", "steps", "guidance", "seed", "scheduler", "sd_model", "audio_duration",
@@ -42,10 +49,14 @@ class HistoryFilter:
     until: str | None = None  # ISO date or datetime, exclusive
     ids: tuple[str, ...] | None = field(default=None)
 
+    @property
+    def search_terms(self) -> "SearchTerms":
+        return SearchTerms.of(self.search or "")
+
     def where(self) -> tuple[str, list[Any]]:
         clauses, params = [], []
         if self.search and self.search.strip():
-            query = _fts_query(self.search)
+            query = self.search_terms.query
             if query:
                 clauses.append("rowid IN (SELECT rowid FROM generations_fts WHERE generations_fts MATCH ?)")
                 params.append(query)
@@ -68,10 +79,32 @@ class HistoryFilter:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _fts_query(text: str) -> str:
-    # Only the words the unicode61 tokenizer would index, each a quoted prefix term: user text can
-    # never be FTS syntax (and it is always a bound parameter, never SQL).
-    return " ".join(f'"{word}"*' for word in re.findall(r"\w+", text))
+MAX_SEARCH_CHARS = 200  # a search reads at most this much of what was typed...
+MAX_SEARCH_TERMS = 16  # ...and at most this many distinct words of it
+
+
+@dataclass(frozen=True)
+class SearchTerms:
+    """A person's search text as a full-text query: distinct words, each a quoted prefix term, so user text
+    is never FTS syntax (and it is always a bound parameter, never SQL); capped so a query stays cheap."""
+
+    query: str  # the MATCH expression; empty when the text has no word in it
+    words: tuple[str, ...]
+    shortened: bool  # the text was longer than the caps allow: only its first words are searched
+
+    @classmethod
+    def of(cls, text: str) -> "SearchTerms":
+        words = list(dict.fromkeys(w.lower() for w in re.findall(r"\w+", text[:MAX_SEARCH_CHARS])))
+        shortened = len(text) > MAX_SEARCH_CHARS or len(words) > MAX_SEARCH_TERMS
+        words = words[:MAX_SEARCH_TERMS]
+        return cls(" ".join(f'"{word}"*' for word in words), tuple(words), shortened)
+
+    @property
+    def note(self) -> str:
+        if not self.shortened:
+            return ""
+        return (f"The search was shortened to its first {len(self.words)} distinct words "
+                f"(at most {MAX_SEARCH_TERMS} words from the first {MAX_SEARCH_CHARS} characters).")
 
 
 class Store:
@@ -91,10 +124,12 @@ class Store:
     def db(self) -> sqlite_utils.Database:
         db = getattr(self._local, "db", None)
         if db is None:
-            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000)
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            with self.plain_errors():
+                conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000)
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA secure_delete = ON")  # freed pages are zeroed: deleted text leaves the file
             db = self._local.db = sqlite_utils.Database(conn)
         return db
 
@@ -104,18 +139,48 @@ class Store:
         db = self.db
         try:
             db.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as err:
-            raise StorageError(f"cannot write to the database {self.path}: {err}") from None
+        except sqlite3.Error as err:
+            raise StorageError(self.explain(err)) from None
         try:
             yield db
-        except BaseException:
+        except BaseException as err:
             db.rollback()
+            if environmental(err):
+                raise StorageError(self.explain(err)) from None
             raise
         try:
             db.conn.execute("COMMIT")
-        except sqlite3.OperationalError as err:
+        except sqlite3.Error as err:
             db.rollback()
-            raise StorageError(f"cannot write to the database {self.path}: {err}") from None
+            raise StorageError(self.explain(err)) from None
+
+    def explain(self, err: sqlite3.Error) -> str:
+        """A database error in words a person can act on (the server log keeps the original)."""
+        text = str(err).lower()
+        if "full" in text:
+            return f"the disk is full: the database {self.path} cannot grow. Free some space, then try again"
+        if "readonly" in text or "read-only" in text:
+            return f"the database {self.path} is read-only: check the data folder's permissions"
+        if "locked" in text or "busy" in text:
+            return "the database is busy with another write: try again in a moment"
+        if "malformed" in text or "not a database" in text:
+            return f"the database file {self.path} is damaged: restore it from a backup"
+        return f"the database {self.path} could not be used ({err})"
+
+    @contextlib.contextmanager
+    def plain_errors(self) -> Iterator[None]:
+        """Inside: what the machine does to the database becomes a :class:`StorageError` in plain words."""
+        try:
+            yield
+        except sqlite3.Error as err:
+            if not environmental(err):
+                raise
+            raise StorageError(self.explain(err)) from None
+
+    def execute(self, sql: str, params: list[Any] | tuple = ()) -> sqlite3.Cursor:
+        """A read, with :meth:`plain_errors`."""
+        with self.plain_errors():
+            return self.db.execute(sql, list(params))
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
@@ -134,9 +199,10 @@ class Store:
 
     def query(self, sql: str, params: list[Any] | tuple = ()) -> list[dict[str, Any]]:
         """Rows of a read query as dicts, keyed by the names the query gives its columns."""
-        cursor = self.db.execute(sql, list(params))
-        columns = [c[0] for c in cursor.description]
-        return [dict(zip(columns, r)) for r in cursor.fetchall()]
+        with self.plain_errors():
+            cursor = self.db.execute(sql, list(params))
+            columns = [c[0] for c in cursor.description]
+            return [dict(zip(columns, r)) for r in cursor.fetchall()]
 
     def get_generation(self, generation_id: str) -> dict[str, Any]:
         check_id(generation_id)
@@ -156,15 +222,39 @@ class Store:
         sql = f"SELECT * FROM generations{clause} ORDER BY {sort} {order}, id {order} LIMIT ? OFFSET ?"
         return self.query(sql, [*params, int(limit), int(offset)])
 
+    def page_generations(
+        self, where: HistoryFilter = HistoryFilter(), *, sort: str = "created_at", descending: bool = True,
+        limit: int = 50, offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of rows and how many match in all, from a single query (a search runs once)."""
+        if sort not in SORTABLE:
+            raise ValueError(f"cannot sort by {sort!r}; choose one of: {', '.join(SORTABLE)}")
+        clause, params = where.where()
+        order = "DESC" if descending else "ASC"
+        rows = self.query(f"SELECT *, count(*) OVER () AS matching FROM generations{clause} "
+                          f"ORDER BY {sort} {order}, id {order} LIMIT ? OFFSET ?", [*params, int(limit), int(offset)])
+        total = rows[0]["matching"] if rows else (0 if offset == 0 else self.count_generations(where))
+        for row in rows:
+            del row["matching"]
+        return rows, total
+
     def count_generations(self, where: HistoryFilter = HistoryFilter()) -> int:
         clause, params = where.where()
-        return self.db.execute(f"SELECT count(*) FROM generations{clause}", params).fetchone()[0]
+        return self.query(f"SELECT count(*) AS n FROM generations{clause}", params)[0]["n"]
 
     def delete_generation(self, generation_id: str) -> dict[str, Any]:
-        """Delete the row, then its files (a file without a row is swept; a row without files never exists)."""
+        """Delete the row, then its files (a file without a row is swept; a row without files never exists).
+
+        The words go from the database file too: freed pages are zeroed (``secure_delete``), the full-text
+        index is merged so no old segment keeps them (SQLite 3.40 has no FTS5 ``secure-delete`` option), the
+        job that made it forgets its request, and the write-ahead log is emptied into the database."""
         row = self.get_generation(generation_id)
         with self.write() as db:
             db["generations"].delete(generation_id)
+            db.execute("UPDATE jobs SET options = '{}', audio_filename = NULL WHERE generation_id = ?", [generation_id])
+            db.execute("INSERT INTO generations_fts (generations_fts) VALUES ('optimize')")
+        with self.plain_errors():
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # best effort: a reader may hold older frames
         for key in ("image_path", "audio_path"):
             if row.get(key):
                 remove_quietly(self.file_path(row[key]))
@@ -177,9 +267,9 @@ class Store:
         """Remove temp files and files that no row refers to (left by a run killed between the two)."""
         removed_temp = sweep_temp_files(self.data_dir)
         referenced = set()
-        for image, audio in self.db.execute("SELECT image_path, audio_path FROM generations"):
+        for image, audio in self.execute("SELECT image_path, audio_path FROM generations"):
             referenced.update((image, audio))
-        for upload in self.db.execute("SELECT upload_path FROM jobs WHERE upload_path IS NOT NULL"):
+        for upload in self.execute("SELECT upload_path FROM jobs WHERE upload_path IS NOT NULL"):
             referenced.add(upload[0])
         orphans = 0
         for folder in FOLDERS:

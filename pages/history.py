@@ -28,14 +28,26 @@ with st.container(border=True):
     page_size = bottom[3].selectbox("Rows per page", PAGE_SIZES)
 
 where = HistoryFilter(search=search or None, language=language, sd_model=model, steps=steps, since=since, until=until)
-total = store.count_generations(where)
+if note := where.search_terms.note:
+    st.caption(note)
+
+
+def read_page(number: int):
+    return store.page_generations(where, sort=sort, descending=descending, limit=page_size,
+                                  offset=(number - 1) * page_size)
+
+
+# One query gives the page and the count (a search runs once); the page widget comes after it.
+page = st.session_state.get("history-page", 1)
+rows, total = read_page(page)
 if total == 0:
     st.info("No generations match." if store.count_generations() else "No generations yet: make one on Generate.")
     st.stop()
-
 pages = max(1, -(-total // page_size))
-page = st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1)
-rows = store.query_generations(where, sort=sort, descending=descending, limit=page_size, offset=(page - 1) * page_size)
+if page > pages:  # the filters narrowed the rows: show the last page there is
+    page = st.session_state["history-page"] = pages
+    rows, total = read_page(page)
+st.number_input("Page", min_value=1, max_value=pages, key="history-page")
 
 # 2. The page of rows, with thumbnails; clicking a row opens it below.
 table = st.dataframe(

@@ -1,4 +1,4 @@
-from apptest import button, no_exception, open_app, texts
+from apptest import button, errors, no_exception, open_app, texts
 from helpers import files_under
 
 
@@ -119,3 +119,40 @@ def test_the_detail_shows_clip_alignment_and_novelty_once_embeddings_exist(app_e
     no_exception(at.run())
     assert any(t.startswith("CLIP alignment: image vs transcript ") for t in texts(at))
     assert any(t.startswith("Novelty: closest earlier image at ") for t in texts(at))
+
+
+def test_a_search_runs_once_per_rerun_and_a_shortened_one_says_so(app_env, make_generation, monkeypatch):
+    from core.store import Store
+
+    fox = make_generation("a red fox in the snow")
+    at = open_app("pages/history.py")
+    searches = []
+    query = Store.query
+    monkeypatch.setattr(Store, "query", lambda self, sql, params=(): (
+        searches.append(sql) if "MATCH" in sql else None, query(self, sql, params))[1])
+    at.text_input[0].set_value("fox " * 5000)
+    no_exception(at.run())
+    assert len(searches) == 1
+    assert list(at.dataframe[0].value["id"]) == [fox["id"]]
+    assert any("The search was shortened" in c.value for c in at.caption)
+
+
+def test_a_damaged_database_shows_a_plain_message_not_a_traceback(app_env, make_generation, data_dir, store):
+    make_generation()
+    at = open_app("pages/history.py")
+    store.close()
+    for suffix in ("", "-wal", "-shm"):
+        path = data_dir / f"v2i.db{suffix}"
+        if path.exists():
+            path.write_bytes(b"garbage" * 2000)
+    no_exception(at.run())
+    assert any("damaged" in e for e in errors(at))
+
+
+def test_a_served_dashboard_shows_no_traceback_to_people():
+    import tomllib
+
+    from helpers import ROOT
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"

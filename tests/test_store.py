@@ -41,11 +41,19 @@ def test_full_text_search_covers_transcript_and_prompt(store):
     assert [r["id"] for r in store.query_generations(HistoryFilter(search="watercol"))] == [f"{2:032x}"]
 
 
-def test_search_text_is_never_fts_or_sql_syntax(store):
+@pytest.mark.parametrize("text, matches", [
+    ('"', []), ("*", []), ("NEAR(", []), ("fox OR 1=1", []),  # "1" matches no word: no row
+    ("fox OR", []),  # OR is a word here, and no row has it
+    ("'; DROP TABLE generations; --", []), ("fox AND red", []), ("fox) OR (red", []),
+    ('fox" OR "lighthouse', []),  # quotes cannot close the term: "or" is searched as a word
+    ("red fox", [1]), ("FOX -snow", []), ("numb*", [1]), ("fox^2", []),
+])
+def test_search_text_is_never_fts_or_sql_syntax(store, text, matches):
     store.insert_generation(row(1))
-    for text in ['"', "fox OR 1=1", "'; DROP TABLE generations; --", "NEAR(", "*"]:
-        store.query_generations(HistoryFilter(search=text))
-    assert store.count_generations() == 1
+    store.insert_generation(row(2, transcript="a lighthouse at dusk", prompt="a lighthouse"))
+    found = [int(r["id"], 16) for r in store.query_generations(HistoryFilter(search=text))]
+    assert found == matches  # each word must match (a prefix), none is an operator
+    assert store.count_generations() == 2
 
 
 def test_filters_narrow_by_language_steps_model_and_dates(store):
@@ -155,3 +163,69 @@ def test_an_older_database_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
     assert upgraded["transcript"] == "a red fox number 1"
     assert upgraded["deepcache_interval"] == 0 and upgraded["image_sha256"] is None
     assert "jobs" in store.db.table_names() and "embeddings" in store.db.table_names()
+
+
+def test_a_long_search_is_deduplicated_and_capped_and_says_so(store):
+    from core.store import MAX_SEARCH_TERMS, SearchTerms
+
+    store.insert_generation(row(1))
+    repeated = SearchTerms.of("fox " * 10_000)  # 40 KB of one word
+    assert repeated.words == ("fox",) and repeated.shortened
+    many = SearchTerms.of(" ".join(f"w{i}" for i in range(40)))
+    assert len(many.words) == MAX_SEARCH_TERMS and many.shortened and "first 16 distinct words" in many.note
+    plain = SearchTerms.of("Red fox red FOX")
+    assert plain.words == ("red", "fox") and not plain.shortened and plain.note == ""
+    rows, total = store.page_generations(HistoryFilter(search="fox number " * 4000))
+    assert total == 1 and [r["id"] for r in rows] == [f"{1:032x}"]
+
+
+def test_one_query_gives_a_page_and_the_count_of_all_that_match(store):
+    for i in range(7):
+        store.insert_generation(row(i))
+    rows, total = store.page_generations(HistoryFilter(search="fox"), limit=3, offset=3)
+    assert total == 7 and len(rows) == 3 and "matching" not in rows[0]
+    assert store.page_generations(HistoryFilter(search="fox"), limit=3, offset=30) == ([], 7)
+    assert store.page_generations(HistoryFilter(search="zebra")) == ([], 0)
+
+
+def test_a_full_database_is_a_storage_error_in_plain_words(store):
+    store.insert_generation(row(1))
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count = {pages}")  # as a disk with no room left
+    with pytest.raises(StorageError, match="the disk is full"):
+        for i in range(2, 200):
+            store.insert_generation(row(i, transcript="x" * 4000))
+    assert store.count_generations() >= 1
+
+
+def test_a_damaged_database_file_is_a_storage_error_in_plain_words(data_dir):
+    store = Store(data_dir)
+    store.close()
+    for suffix in ("", "-wal", "-shm"):
+        path = data_dir / f"v2i.db{suffix}"
+        if path.exists():
+            path.write_bytes(b"this is not a database file at all" * 200)
+    with pytest.raises(StorageError, match="damaged"):
+        Store(data_dir).count_generations()
+
+
+def database_bytes(data_dir) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(data_dir.glob("v2i.db*")))
+
+
+def test_a_deleted_generations_words_are_gone_from_the_database_file(store, data_dir):
+    from core.jobs import JobQueue
+
+    for i in range(30):
+        store.insert_generation(row(i))
+    secret = row(99, transcript="the zanzibar merger closes on friday", prompt="zanzibar quokkas, detailed")
+    store.insert_generation(secret)
+    with store.write() as db:  # the job that made it keeps its request as JSON
+        db["jobs"].insert({"id": "1" * 32, "created_at": "2026-11-25", "status": "done", "generation_id": secret["id"],
+                           "options": '{"transcript": "the zanzibar merger closes on friday"}'})
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert b"zanzibar" in database_bytes(data_dir)
+    store.delete_generation(secret["id"])
+    assert b"zanzibar" not in database_bytes(data_dir) and b"quokka" not in database_bytes(data_dir)
+    assert store.count_generations() == 30 and store.count_generations(HistoryFilter(search="fox")) == 30
+    assert JobQueue(store).get("1" * 32)["options"] == "{}"
