@@ -20,7 +20,7 @@ from .embeddings import EmbeddingCache
 from .errors import (
     AudioError, CancelledError, InvalidOptionError, ModelLoadError, NoSpeechError, NotFoundError, StorageError, V2IError,
 )
-from .export import export_csv, export_zip
+from .export import export_csv, export_to_temp, export_zip
 from .jobs import ACTIVE, CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobQueue, Worker, start_worker, stop_workers
 from .models import ModelCache, best_device, shared_models
 from .pipeline import (
@@ -52,7 +52,7 @@ __all__ = [
     # the job queue
     "JobQueue", "Worker", "start_worker", "stop_workers", "ACTIVE", "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED",
     # the history
-    "Store", "HistoryFilter", "SORTABLE", "public_record", "stats", "export_csv", "export_zip",
+    "Store", "HistoryFilter", "SORTABLE", "public_record", "stats", "export_csv", "export_to_temp", "export_zip",
     # similarity
     "EmbeddingCache", "SimilaritySet", "load_set", "alignment", "alignment_summary", "neighbours", "novelty_of",
     "said_vs_drawn", "search", "Bands", "cluster_order", "kmeans_blocks", "near_duplicate_groups", "scan_earlier",

@@ -1,11 +1,14 @@
-"""Export filtered generations as CSV rows and as a ZIP of their images, reading the table in pages."""
+"""Export filtered generations as CSV rows and as a ZIP of their images, reading the table in pages and
+writing straight into a file: nothing is built whole in memory."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
+import tempfile
 import zipfile
-from typing import Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from .store import HistoryFilter, Store
 
@@ -22,35 +25,63 @@ def iter_generations(store: Store, where: HistoryFilter) -> Iterator[dict]:
         offset += PAGE
 
 
-def export_csv(store: Store, where: HistoryFilter = HistoryFilter()) -> bytes:
-    buffer = io.StringIO()
-    writer = None
-    for row in iter_generations(store, where):
-        if writer is None:
-            writer = csv.DictWriter(buffer, fieldnames=list(row))
-            writer.writeheader()
-        writer.writerow({k: _no_formula(v) for k, v in row.items()})
-    return buffer.getvalue().encode("utf-8")
+def export_csv(store: Store, where: HistoryFilter, target: BinaryIO) -> int:
+    """Write the rows as UTF-8 CSV into ``target``; returns how many. Text cells cannot run as formulas."""
+    text = io.TextIOWrapper(target, encoding="utf-8", newline="", write_through=True)
+    writer, count = None, 0
+    try:
+        for row in iter_generations(store, where):
+            if writer is None:
+                writer = csv.DictWriter(text, fieldnames=list(row))
+                writer.writeheader()
+            writer.writerow({k: no_formula(v) for k, v in row.items()})
+            count += 1
+    finally:
+        text.detach()  # leave ``target`` open for the caller
+    return count
 
 
-def export_zip(store: Store, where: HistoryFilter = HistoryFilter()) -> bytes:
-    """The images of the filtered generations; missing files are listed in ``MISSING.txt`` rather than failing."""
-    buffer = io.BytesIO()
-    missing = []
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
+def export_zip(store: Store, where: HistoryFilter, target: BinaryIO) -> int:
+    """Write the images into a ZIP in ``target``; returns how many. Missing files are listed in
+    ``MISSING.txt`` rather than failing."""
+    missing, count = [], 0
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
         for row in iter_generations(store, where):
             path = store.file_path(row["image_path"])
             if path.is_file():
                 archive.write(path, arcname=f"{row['created_at'][:10]}_{row['id']}.png")
+                count += 1
             else:
                 missing.append(row["id"])
         if missing:
             archive.writestr("MISSING.txt", "\n".join(missing) + "\n")
-    return buffer.getvalue()
+    return count
 
 
-def _no_formula(value):
-    # A transcript starting with "=" must not run as a formula when the CSV is opened in a spreadsheet.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+def export_to_temp(export: Callable[[Store, HistoryFilter, BinaryIO], int], store: Store,
+                   where: HistoryFilter) -> io.BufferedReader:
+    """Run ``export`` into a temporary file (gone when closed) and return it for reading from the start
+    (a reader, the kind of file Streamlit's download button reads)."""
+    target = tempfile.TemporaryFile()
+    try:
+        export(store, where, target)
+    except BaseException:
+        target.close()
+        raise
+    reader = io.BufferedReader(target.detach())
+    reader.seek(0)
+    return reader
+
+
+# A spreadsheet runs a cell that starts with one of these; in a CSV read with another separator (";" in many
+# locales, or a tab) a "cell" may start anywhere after a separator, so those positions are guarded too.
+_FORMULA = re.compile(r"(^|[,;\t\r\n|])(\s*)(?=[=+\-@])")
+
+
+def no_formula(value):
+    """Put an apostrophe wherever a text cell could start a formula, under any separator (and before a
+    leading tab or carriage return, which some spreadsheets also read as the start of one)."""
+    if not isinstance(value, str):
+        return value
+    value = _FORMULA.sub(r"\1\2'", value)
+    return "'" + value if value[:1] in ("\t", "\r") else value

@@ -3,7 +3,8 @@
 import streamlit as st
 
 from core import (
-    COMMON_SIZES, SORTABLE, GenerationRequest, HistoryFilter, V2IError, alignment, export_csv, export_zip, novelty_of,
+    COMMON_SIZES, SORTABLE, GenerationRequest, HistoryFilter, V2IError, alignment, export_csv, export_to_temp, export_zip,
+    novelty_of,
     stats,
 )
 from ui import forms, render, resources
@@ -63,9 +64,11 @@ st.caption(f"{total} generations match; page {page} of {pages}.")
 
 # 3. Export what the filters select.
 exports = st.columns(2)
-exports[0].download_button("Export CSV", data=lambda: export_csv(store, where), file_name="generations.csv",
+exports[0].download_button("Export CSV", data=lambda: export_to_temp(export_csv, store, where),
+                           file_name="generations.csv",
                            mime="text/csv", on_click="ignore")
-exports[1].download_button("Export images (ZIP)", data=lambda: export_zip(store, where), file_name="images.zip",
+exports[1].download_button("Export images (ZIP)", data=lambda: export_to_temp(export_zip, store, where),
+                           file_name="images.zip",
                            mime="application/zip", on_click="ignore")
 
 # 4. One generation in detail.
