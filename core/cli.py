@@ -10,7 +10,7 @@ from typing import Sequence
 
 from .config import load_settings
 from .errors import V2IError
-from .diffusion import RECIPES, SCHEDULERS, GenerationOptions
+from .diffusion import MAX_GUIDANCE, MAX_SEED, MAX_SIDE, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions
 from .models import shared_models
 from .pipeline import run_generation
 from .prompt import DEFAULT_STYLE, STYLES
@@ -18,18 +18,46 @@ from .request import GenerationRequest
 from .store import HistoryFilter, Store, public_record
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments give one line on stderr (``error: ...``) and exit status 2, as the library's errors do."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
+def _ranged(kind: type, low, high, what: str):
+    """An argparse type: a number of ``kind`` from ``low`` to ``high``; the error names the value and the range."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not (low <= value <= high) or value != value:
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {what} from {low} to {high}")
+        return value
+
+    return parse
+
+
+LIMIT = _ranged(int, 1, 10_000, "a whole number")
+K = _ranged(int, 1, 1_000, "a whole number")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description="Voice to image: speech in, stored image out.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="python -m core", description="Voice to image: speech in, stored image out.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     generate = commands.add_parser("generate", help="one stored generation per recording")
     generate.add_argument("files", nargs="+", type=Path, metavar="FILE")
     generate.add_argument("--recipe", default="default", help=f"one of: {', '.join(RECIPES)} (scheduler, steps, caching)")
-    generate.add_argument("--steps", type=int, default=None, help="override the recipe's number of steps")
-    generate.add_argument("--seed", type=int, default=None, help="random when not given (and always stored)")
-    generate.add_argument("--guidance", type=float, default=GenerationOptions.guidance)
+    generate.add_argument("--steps", type=_ranged(int, 1, MAX_STEPS, "a whole number"), default=None,
+                          help="override the recipe's number of steps")
+    generate.add_argument("--seed", type=_ranged(int, 0, MAX_SEED, "a whole number"), default=None,
+                          help="random when not given (and always stored)")
+    generate.add_argument("--guidance", type=_ranged(float, 0.0, MAX_GUIDANCE, "a number"),
+                          default=GenerationOptions.guidance)
     generate.add_argument("--scheduler", default=None, help=f"override the recipe's: one of {', '.join(SCHEDULERS)}")
-    generate.add_argument("--size", type=int, default=512, help="width and height in pixels (a multiple of 8)")
+    generate.add_argument("--size", type=_ranged(int, 64, MAX_SIDE, "a whole number"), default=512, help="width and height in pixels (a multiple of 8)")
     generate.add_argument("--style", default=DEFAULT_STYLE, help=f"one of: {', '.join(STYLES)}")
     generate.add_argument("--negative", default=None, help="negative prompt (default: a standard one)")
     generate.add_argument("--prompt", default=None, help="use this prompt instead of the enhanced transcript")
@@ -39,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     history = commands.add_parser("history", help="stored generations, newest first")
     history.add_argument("--search", default=None, help="full-text search over transcript and prompt")
-    history.add_argument("--limit", type=int, default=20)
+    history.add_argument("--limit", type=LIMIT, default=20)
     history.add_argument("--json", action="store_true")
 
     show = commands.add_parser("show", help="one stored generation")
@@ -54,12 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     near = commands.add_parser("neighbours", help="the stored images most like this generation's")
     near.add_argument("id")
-    near.add_argument("-k", type=int, default=5)
+    near.add_argument("-k", type=K, default=5)
     near.add_argument("--json", action="store_true")
 
     find = commands.add_parser("search", help="stored images that best match some words (CLIP)")
     find.add_argument("text")
-    find.add_argument("-k", type=int, default=10)
+    find.add_argument("-k", type=K, default=10)
     find.add_argument("--json", action="store_true")
     return parser
 

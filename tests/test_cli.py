@@ -51,8 +51,8 @@ def test_a_broken_file_prints_one_line_naming_it_and_the_others_still_run(tiny_e
 
 def test_bad_options_are_one_clear_line(tiny_env, tmp_path, capsys):
     good = write(tmp_path, "good.wav", recording("wav"))
-    assert main(["generate", good, "--steps", "0"]) == 1
-    assert "steps must be a whole number from 1 to 150, not 0" in capsys.readouterr().err
+    assert main(["generate", good, "--scheduler", "fastest"]) == 1
+    assert "unknown scheduler 'fastest'; choose one of: dpmpp-2m" in capsys.readouterr().err
 
 
 def test_history_search_show_and_delete(tiny_env, tmp_path, data_dir, capsys):
@@ -132,3 +132,24 @@ def test_a_recipe_sets_scheduler_steps_and_caching_and_flags_override_it(tiny_en
     assert (record["scheduler"], record["steps"], record["deepcache_interval"]) == ("dpmpp-2m", 4, 3)
     assert main(["generate", wav, "--recipe", "turbo"]) == 1
     assert "unknown recipe 'turbo'; choose one of: default, fast, original" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["history", "--limit", "99999999999999999999"], "out of range: a whole number from 1 to 10000"),
+    (["history", "--limit", "0"], "out of range"),
+    (["history", "--limit", "ten"], "'ten' is not a whole number"),
+    (["search", "fox", "-k", "-1"], "out of range: a whole number from 1 to 1000"),
+    (["neighbours", "0" * 32, "-k", "0"], "out of range"),
+    (["generate", "x.wav", "--steps", "151"], "from 1 to 150"),
+    (["generate", "x.wav", "--seed", "-1"], "from 0 to 4294967295"),
+    (["generate", "x.wav", "--guidance", "nan"], "out of range: a number from 0.0 to 30.0"),
+    (["generate", "x.wav", "--guidance", "1e309"], "out of range"),
+    (["generate", "x.wav", "--size", "100000"], "from 64 to 1024"),
+])
+def test_every_numeric_option_has_a_range_and_a_one_line_error(tiny_env, data_dir, capsys, argv, message):
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: ") and message in err
+    assert "Traceback" not in err and files_under(data_dir) == []

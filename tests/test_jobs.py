@@ -132,3 +132,32 @@ def test_two_claims_never_take_the_same_job(queue, wav):
 def test_a_job_spec_round_trips_through_json():
     original = spec(style="anime", translate=True, options=GenerationOptions(steps=7, seed=3))
     assert GenerationRequest.from_json(original.to_json()) == original
+
+
+@pytest.mark.parametrize("stored", [
+    '{"filename": "clip.wav", "options": {"steps": 2, "width": 64, "height": 64, "sampler_v9": "x"}}',  # a newer field
+    '{"filename": "clip.wav", "mood": "sunny"}',
+    "not json at all",
+    '["a", "list"]',
+    '{"filename": "clip.wav", "options": {"steps": "many"}}',
+])
+def test_a_job_whose_stored_request_cannot_be_read_fails_with_the_reason_and_keeps_its_recording(
+        queue, worker, store, data_dir, wav, stored):
+    job_id = queue.submit(wav, spec())
+    with store.write() as db:
+        db["jobs"].update(job_id, {"options": stored})
+    worker.run_pending()
+    job = queue.get(job_id)
+    assert job["status"] == FAILED and job["error"]
+    assert "stored" in job["error"] or "steps" in job["error"]
+    assert (data_dir / job["upload_path"]).read_bytes() == wav
+    assert store.count_generations() == 0
+
+
+def test_a_request_stored_before_a_field_was_added_still_runs(queue, worker, store, wav):
+    job_id = queue.submit(wav, spec())
+    with store.write() as db:  # as written by a version without "recipe" and "transcribe_seconds"
+        db["jobs"].update(job_id, {"options": '{"filename": "old.wav", "options": {"steps": 2, "width": 64, "height": 64}}'})
+    worker.run_pending()
+    row = store.get_generation(queue.get(job_id)["generation_id"])
+    assert (row["audio_filename"], row["recipe"], row["steps"]) == ("old.wav", "default", 2)

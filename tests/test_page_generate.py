@@ -128,3 +128,14 @@ def test_a_recording_made_in_the_browser_is_transcribed_and_queued(app_env, data
     no_exception(button(at, "Generate").click().run())
     assert wait_until(lambda: jobs_of(data_dir)[0]["status"] == DONE)
     assert Store(data_dir).query_generations()[0]["audio_filename"] == "browser-recording.wav"
+
+
+def test_two_uploads_with_the_same_content_show_one_panel_and_say_so(app_env, data_dir):
+    at = open_app("pages/generate.py")
+    same = recording("wav", seconds=1.0)
+    upload(at, ("first.wav", same, "audio/wav"), ("copy of first.wav", same, "audio/wav"),
+           ("other.wav", recording("wav", frequency=300), "audio/wav"))
+    assert [b.label for b in at.button].count("Transcribe") == 2
+    assert "copy of first\\.wav" in at.info[0].value  # markdown-escaped: shown literally
+    no_exception(button(at, "Transcribe and generate all").click().run())
+    assert len(jobs_of(data_dir)) == 2
