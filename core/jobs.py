@@ -188,18 +188,21 @@ class Worker:
         return count
 
     def embed_missing(self, batch: int = 32) -> int:
-        """Embed the images that have no CLIP embedding yet, in batches; returns how many were computed."""
-        from .similarity import missing_embeddings, texts_of
+        """Embed the images that have no CLIP embedding yet, in batches, then store their novelty; returns how
+        many embeddings were computed. An image whose file cannot be read is skipped and recorded, not retried."""
         from .embeddings import EmbeddingCache
+        from .similarity import missing_embeddings, record_novelty, skip_unreadable, texts_of
 
         cache = EmbeddingCache(self.store, self.models.clip(), batch_size=batch)
         total = 0
         while rows := missing_embeddings(self.store, cache.model_id, limit=batch):
-            _, computed = cache.image_embeddings(rows)
+            embedded, computed = cache.image_embeddings(rows)
             cache.text_embeddings(texts_of(rows))
             total += computed
-            if computed == 0:  # what is left has no readable image file: nothing more to do now
-                break
+            unreadable = [row["id"] for row in rows if row["id"] not in embedded]
+            if unreadable:
+                skip_unreadable(self.store, cache.model_id, unreadable, "the image file is missing or unreadable")
+        record_novelty(self.store, cache)
         return total
 
     def _loop(self) -> None:

@@ -63,9 +63,19 @@ def _v5_recipe(db: sqlite_utils.Database) -> None:
                "WHEN scheduler = 'pndm' THEN 'original' ELSE 'default' END")
 
 
+def _v6_embedding_upkeep(db: sqlite_utils.Database) -> None:
+    # Images the backfill could not read (their file is missing): skipped, with why, so it goes on past them.
+    db["embedding_skips"].create(
+        {"generation_id": str, "model": str, "reason": str, "skipped_at": str}, pk=("generation_id", "model"))
+    # Each image's highest similarity to any earlier image, stored once, so opening one costs the same at any size.
+    db["novelty"].create(
+        {"generation_id": str, "model": str, "value": float, "computed_at": str}, pk=("generation_id", "model"))
+
+
 MIGRATIONS = [
     ("0001_generations", _v1_generations), ("0002_jobs", _v2_jobs), ("0003_embeddings", _v3_embeddings),
     ("0004_deepcache", _v4_deepcache), ("0005_recipe", _v5_recipe),
+    ("0006_embedding_upkeep", _v6_embedding_upkeep),
 ]
 
 

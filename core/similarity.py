@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from .vectors import similarity_correlation, similarity_matrix, top_k
+from .vectors import scan_earlier, similarity_correlation, similarity_matrix, top_k
 from .embeddings import EmbeddingCache, IMAGE
-from .store import HistoryFilter, Store
+from .store import HistoryFilter, Store, utc_now
 
 MAX_ROWS = 100_000
 
@@ -92,17 +92,34 @@ def alignment(cache: EmbeddingCache, rows: list[dict[str, Any]], *, compute: boo
     return out
 
 
-def novelty_of(store: Store, cache: EmbeddingCache, row: dict[str, Any]) -> float | None:
-    """The highest similarity of this generation's image to any earlier image, from stored embeddings
-    only (None when it has none yet, or nothing came before it)."""
-    own, _ = cache.image_embeddings([row], compute=False)
-    if row["id"] not in own:
-        return None
-    earlier = store.query_generations(HistoryFilter(until=row["created_at"]), limit=MAX_ROWS)
-    vectors, _ = cache.image_embeddings(earlier, compute=False)
-    if not vectors:
-        return None
-    return float(np.max(np.stack(list(vectors.values())) @ own[row["id"]]))
+def novelty_of(store: Store, model_id: str, generation_id: str) -> float | None:
+    """This generation's highest similarity to any earlier image, as :func:`record_novelty` stored it (None
+    until then, and for the first image). One row read, whatever the size of the history."""
+    rows = store.query("SELECT value FROM novelty WHERE generation_id = ? AND model = ?", [generation_id, model_id])
+    return rows[0]["value"] if rows else None
+
+
+def record_novelty(store: Store, cache: EmbeddingCache) -> int:
+    """Store the novelty of every embedded image that has none yet; returns how many were stored. Each is
+    computed against the images made before it that have an embedding now (one pass, in row chunks)."""
+    pending = {r["generation_id"] for r in store.query(
+        "SELECT g.id AS generation_id FROM generations g LEFT JOIN novelty n ON n.generation_id = g.id AND n.model = ? "
+        "WHERE n.generation_id IS NULL", [cache.model_id])}
+    if not pending:
+        return 0
+    rows = store.query_generations(sort="created_at", descending=False, limit=MAX_ROWS)
+    embeddings, _ = cache.image_embeddings(rows, compute=False)
+    rows = [row for row in rows if row["id"] in embeddings]
+    if not rows:
+        return 0
+    scan = scan_earlier(np.stack([embeddings[row["id"]] for row in rows]), threshold=2.0)  # no pairs wanted
+    now = utc_now("seconds")
+    fresh = [{"generation_id": row["id"], "model": cache.model_id, "computed_at": now,
+              "value": None if np.isnan(value) else round(float(value), 6)}
+             for row, value in zip(rows, scan.novelty) if row["id"] in pending]
+    with store.write() as db:
+        db["novelty"].insert_all(fresh, replace=True)
+    return len(fresh)
 
 
 def alignment_summary(scores: dict[str, dict[str, float]]) -> dict[str, float] | None:
@@ -126,9 +143,20 @@ def said_vs_drawn(data: SimilaritySet, cache: EmbeddingCache) -> dict[str, Any]:
 
 
 def missing_embeddings(store: Store, model_id: str, limit: int = 64) -> list[dict[str, Any]]:
-    """Generations whose image has no embedding for ``model_id`` yet (for the worker's backfill)."""
+    """Generations whose image has no embedding for ``model_id`` yet and was not skipped as unreadable
+    (for the worker's backfill)."""
     return store.query(
         "SELECT g.* FROM generations g LEFT JOIN embeddings e "
         "ON e.sha256 = g.image_sha256 AND e.model = ? AND e.kind = ? "
-        "WHERE e.sha256 IS NULL ORDER BY g.created_at LIMIT ?", [model_id, IMAGE, limit],
+        "WHERE e.sha256 IS NULL AND g.id NOT IN (SELECT generation_id FROM embedding_skips WHERE model = ?) "
+        "ORDER BY g.created_at LIMIT ?", [model_id, IMAGE, model_id, limit],
     )
+
+
+def skip_unreadable(store: Store, model_id: str, generation_ids: list[str], reason: str) -> None:
+    """Record images the backfill could not read, so it goes on past them (listed with why)."""
+    now = utc_now("seconds")
+    with store.write() as db:
+        db["embedding_skips"].insert_all(
+            ({"generation_id": gid, "model": model_id, "reason": reason, "skipped_at": now} for gid in generation_ids),
+            replace=True)

@@ -93,7 +93,7 @@ with st.container(border=True):
         # From stored embeddings only: opening a row never loads CLIP (the worker computes them when idle).
         cache = resources.embedding_cache()
         scores = alignment(cache, [row], compute=False).get(row["id"])
-        novelty = novelty_of(store, cache, row)
+        novelty = novelty_of(store, cache.model_id, row["id"])
         if scores:
             st.text(f"CLIP alignment: image vs transcript {scores['transcript']:.3f}, image vs prompt "
                     f"{scores['prompt']:.3f} (enhancement {scores['gain']:+.3f})")

@@ -95,11 +95,44 @@ def test_the_worker_embeds_new_images_when_idle(settings, models, store, make_ge
 
 
 def test_novelty_of_a_generation_is_its_best_match_among_earlier_ones(make_generation, store, cache):
-    from core.similarity import novelty_of
+    from core.similarity import novelty_of, record_novelty
 
     rows = [make_generation(f"picture {i}", seed=i) for i in range(3)]
-    assert novelty_of(store, cache, rows[2]) is None  # nothing embedded yet: nothing is computed for it
+    assert record_novelty(store, cache) == 0 and novelty_of(store, cache.model_id, rows[2]["id"]) is None  # no embeddings
     data = load_set(store, cache)
-    assert novelty_of(store, cache, rows[0]) is None  # nothing came before the first
+    assert record_novelty(store, cache) == 3 and record_novelty(store, cache) == 0  # stored once
+    assert novelty_of(store, cache.model_id, rows[0]["id"]) is None  # nothing came before the first
     expected = max(data.score(rows[2]["id"], rows[0]["id"]), data.score(rows[2]["id"], rows[1]["id"]))
-    assert novelty_of(store, cache, rows[2]) == pytest.approx(expected, abs=1e-5)
+    assert novelty_of(store, cache.model_id, rows[2]["id"]) == pytest.approx(expected, abs=1e-5)
+
+
+def test_reading_a_novelty_reads_one_row_at_any_history_size(make_generation, store, cache, monkeypatch):
+    from core.similarity import novelty_of, record_novelty
+
+    rows = [make_generation(f"picture {i}", seed=i) for i in range(4)]
+    load_set(store, cache)
+    record_novelty(store, cache)
+    read = []
+    query = type(store).query
+    monkeypatch.setattr(type(store), "query", lambda self, sql, params=(): read.extend(query(self, sql, params)) or
+                        query(self, sql, params))
+    monkeypatch.setattr(type(cache), "image_embeddings", lambda *a, **k: pytest.fail("no embedding is read"))
+    assert novelty_of(store, cache.model_id, rows[3]["id"]) is not None
+    assert len(read) == 1
+
+
+def test_the_backfill_goes_on_past_images_whose_files_are_missing(settings, models, store, make_generation, data_dir):
+    from core.jobs import Worker
+
+    missing = [make_generation(f"gone {i}", seed=i) for i in range(33)]  # more than one batch, all oldest
+    for row in missing:
+        (data_dir / row["image_path"]).unlink()
+    healthy = [make_generation(f"kept {i}", seed=100 + i) for i in range(5)]
+    worker = Worker(settings, models, store)
+    assert worker.embed_missing(batch=32) == 5
+    embedded, _ = EmbeddingCache(store, models.clip()).image_embeddings(healthy, compute=False)
+    assert set(embedded) == {row["id"] for row in healthy}
+    skips = store.query("SELECT generation_id, reason FROM embedding_skips")
+    assert {s["generation_id"] for s in skips} == {row["id"] for row in missing}
+    assert all("missing" in s["reason"] for s in skips)
+    assert worker.embed_missing() == 0  # nothing left, and no endless retrying
