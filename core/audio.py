@@ -65,8 +65,9 @@ class DecodedAudio:
         return float(np.max(np.abs(self.samples), initial=0.0)) < SILENCE_PEAK
 
 
-def decode_audio(data: bytes, limits: AudioLimits = AudioLimits()) -> DecodedAudio:
-    """Decode ``data`` (the whole file's bytes) or raise :class:`AudioError` saying what is wrong."""
+def decode_audio(data: bytes | memoryview, limits: AudioLimits = AudioLimits()) -> DecodedAudio:
+    """Decode ``data`` (the whole file's bytes, or a memoryview of them) or raise :class:`AudioError` saying
+    what is wrong."""
     max_seconds = limits.max_seconds
     if not data:
         raise AudioError("the file is empty")
@@ -94,12 +95,41 @@ def decode_audio(data: bytes, limits: AudioLimits = AudioLimits()) -> DecodedAud
     return decoded
 
 
+class BufferReader(io.RawIOBase):
+    """A read-only file over any bytes-like object (``bytes``, a ``memoryview`` of an upload) that never
+    copies it whole: ``io.BytesIO`` would copy a memoryview, and an upload may be hundreds of MB."""
+
+    def __init__(self, data):
+        self._view = memoryview(data).cast("B")
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:
+        count = max(0, min(len(target), len(self._view) - self._position))
+        target[:count] = self._view[self._position:self._position + count]
+        self._position += count
+        return count
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+
 def open_container(data) -> "av.container.InputContainer":
     """Open the bytes of an upload with the accepted demuxers only, and no network; every upload is opened here."""
     import av
 
     try:
-        return av.open(io.BytesIO(data), mode="r", options=OPEN_OPTIONS)
+        return av.open(BufferReader(data), mode="r", options=OPEN_OPTIONS)
     except av.error.ArgumentError:  # ffmpeg recognised it, but as a format that is not on the list
         raise AudioError(f"not an audio file this dashboard accepts (it accepts {ACCEPTED_NAMES})") from None
     except (av.error.FFmpegError, UnicodeDecodeError) as err:
@@ -134,7 +164,8 @@ def _decode_stream(container, stream, max_seconds: float) -> np.ndarray:
     if not chunks:
         raise AudioError("the audio could not be decoded (no audio frames in the file)")
     samples = np.concatenate(chunks).astype(np.float32, copy=False)
-    return np.clip(samples, -1.0, 1.0)
+    chunks.clear()
+    return np.clip(samples, -1.0, 1.0, out=samples)  # in place: a long recording is not held a third time
 
 
 def _too_long(seconds: float, max_seconds: float) -> str:

@@ -46,6 +46,8 @@ def load_set(store: Store, cache: EmbeddingCache, where: HistoryFilter = History
     """Every generation matching ``where`` with its image embedding (computed now if missing)."""
     rows = store.query_generations(where, sort="created_at", descending=False, limit=MAX_ROWS)
     embeddings, computed = cache.image_embeddings(rows)
+    if computed:
+        record_novelty(store, cache)  # new embeddings: their novelty is stored too, for History's detail
     rows = [row for row in rows if row["id"] in embeddings]
     vectors = np.stack([embeddings[row["id"]] for row in rows]) if rows else np.zeros((0, 0), np.float32)
     return SimilaritySet(rows, vectors, computed)

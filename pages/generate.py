@@ -15,6 +15,7 @@ from ui import render, resources
 resources.ensure_navigation()
 
 AUDIO_TYPES = ["wav", "mp3", "flac", "ogg", "oga", "opus", "m4a", "mp4", "aac", "webm", "weba"]
+PREVIEW_LIMIT = 20 * 2**20  # bytes: larger recordings get no player on the page
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,13 @@ def source_key(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def read_sources(uploads, recorded) -> tuple[list[tuple[str, bytes, str]], list[str]]:
-    """The recordings as (name, bytes, key), one per distinct content, and the names of repeated ones."""
+def read_sources(uploads, recorded) -> tuple[list[tuple[str, memoryview, str]], list[str]]:
+    """The recordings as (name, content, key), one per distinct content, and the names of repeated ones.
+    The content is a view of the uploaded file's own buffer: an upload is held once, never copied."""
     sources, seen, repeated = [], set(), []
-    candidates = [(f.name, f.getvalue()) for f in uploads or []]
+    candidates = [(f.name, f.getbuffer()) for f in uploads or []]
     if recorded is not None:
-        candidates.append(("browser-recording.wav", recorded.getvalue()))
+        candidates.append(("browser-recording.wav", recorded.getbuffer()))
     for name, data in candidates:
         key = source_key(data)
         if key in seen:
@@ -133,7 +135,10 @@ def source_panel(name: str, data: bytes, key: str, chosen: PageSettings) -> None
     """One recording: listen, transcribe, edit, generate."""
     with st.container(border=True):
         st.text(name)
-        st.audio(data)
+        if len(data) <= PREVIEW_LIMIT:
+            st.audio(bytes(data))
+        else:  # a player would keep one more copy of it in the server's memory
+            st.caption(f"{len(data) / 2**20:.0f} MB: too large to play here; it is transcribed all the same.")
         buttons = st.columns([1, 1, 4])
         if buttons[0].button("Transcribe", key=f"transcribe-{key}"):
             transcribe_source(name, data, key, chosen)

@@ -146,3 +146,17 @@ def test_a_playlist_cannot_make_the_server_read_another_local_file(tmp_path):
     playlist = f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\n{secret}\n#EXT-X-ENDLIST\n".encode()
     with pytest.raises(AudioError, match="not an audio file"):
         decode_audio(playlist)
+
+
+def test_decoding_a_view_of_an_upload_does_not_copy_it():
+    import tracemalloc
+
+    data = encode(tone(60.0, 48_000, 2), 48_000, "wav")  # 11 MB in, 3.7 MB of samples out
+    tracemalloc.start()
+    try:
+        audio = decode_audio(memoryview(data))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert audio.duration == pytest.approx(60.0, abs=0.1)
+    assert peak < 2.5 * audio.samples.nbytes < len(data)  # the samples and one concatenation, no copy of the file

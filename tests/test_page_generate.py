@@ -139,3 +139,22 @@ def test_two_uploads_with_the_same_content_show_one_panel_and_say_so(app_env, da
     assert "copy of first\\.wav" in at.info[0].value  # markdown-escaped: shown literally
     no_exception(button(at, "Transcribe and generate all").click().run())
     assert len(jobs_of(data_dir)) == 2
+
+
+def test_an_upload_is_not_copied_by_the_page(app_env):
+    """Streamlit itself copies each widget value once per rerun (a deep copy); the page adds no copy of its own."""
+    import tracemalloc
+
+    from core.synth import encode, tone
+
+    data = encode(tone(120.0, 48_000, 2), 48_000, "wav")  # 22 MB: over the size the page offers a player for
+    at = open_app("pages/generate.py")
+    upload(at, ("long.wav", data, "audio/wav"))
+    tracemalloc.start()
+    try:
+        no_exception(at.run())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.5 * len(data)
+    assert "too large to play here" in at.caption[0].value
