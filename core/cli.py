@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _generate(args, settings, store) -> int:
     if settings.is_tiny:
-        print("note: the tiny profile's models have random weights: transcripts are gibberish and images noise",
+        print("note: tiny profile: its models have random weights: transcripts are gibberish and images noise",
               file=sys.stderr)
     overrides = {name: value for name, value in (("steps", args.steps), ("scheduler", args.scheduler)) if value is not None}
     options = GenerationOptions.from_recipe(

@@ -14,7 +14,7 @@ from typing import Any
 
 from .audio import AudioLimits, decode_audio
 from .config import Settings
-from .errors import CancelledError, NotFoundError, V2IError
+from .errors import CancelledError, NoSpeechError, NotFoundError, V2IError
 from .models import ModelCache
 from .paths import UPLOADS, check_id, new_id, relative_name, remove_quietly, write_atomic
 from .pipeline import run_generation
@@ -35,6 +35,8 @@ class JobQueue:
         """Check the request up front, keep the recording, queue the job; returns its id."""
         request.check()
         decoded = decode_audio(audio, self.limits)  # refuse a bad recording now, not minutes later in the worker
+        if request.transcript is None and decoded.is_silent:
+            raise NoSpeechError("no speech was heard in the recording (it is silent)")
         job_id = new_id()
         upload = relative_name(UPLOADS, job_id, decoded.extension)
         path = write_atomic(self.store.data_dir, upload, audio)
