@@ -5,15 +5,16 @@ import logging
 import streamlit as st
 
 from core import V2IError
-from ui import auth, render, resources
+from ui import auth, notify, render, resources
 
 st.set_page_config(page_title="Voice to Image", page_icon=":material/graphic_eq:", layout="wide")
-auth.require_access()  # a shared password or st.login, when configured in .streamlit/secrets.toml
 try:
-    resources.settings()
+    settings = resources.settings()
 except ValueError as err:  # a mistyped V2I_* variable: say which, rather than show a traceback
     render.error(f"The dashboard's configuration is not valid: {err}")
     st.stop()
+# Who is this? Sign-in (st.login) or a shared password when configured in .streamlit/secrets.toml, else the local user.
+person = auth.require_access(settings.user)
 
 # Once st.navigation is called the pages/ folder is not auto-discovered: every page is listed here.
 navigation = st.navigation([
@@ -23,8 +24,11 @@ navigation = st.navigation([
     st.Page("pages/similarity.py", title="Similarity", icon=":material/grid_on:"),
 ])
 try:
+    resources.set_person(person)
     resources.sidebar()
     resources.worker()  # one background worker per server process, started with the app
+    with st.sidebar:
+        notify.job_notifications()  # toasts when this person's jobs end, and their count in the tab's title
     navigation.run()
 except V2IError as err:  # a full disk, a damaged database...: a plain message (the server log keeps the traceback)
     logging.getLogger("v2i").exception("a page stopped")

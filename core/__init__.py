@@ -20,12 +20,15 @@ from .embeddings import EmbeddingCache
 from .errors import (
     AudioError, CancelledError, InvalidOptionError, ModelLoadError, NoSpeechError, NotFoundError, StorageError, V2IError,
 )
-from .export import export_csv, export_to_temp, export_zip
-from .jobs import ACTIVE, CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobQueue, Worker, start_worker, stop_workers
+from .export import export_collection, export_csv, export_to_temp, export_zip
+from .jobs import (
+    ACTIVE, CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobQueue, Quota, QuotaError, Worker, start_worker, stop_workers,
+)
 from .models import ModelCache, best_device, shared_models
 from .pipeline import (
     ComputedGeneration, Transcription, compute_generation, run_generation, save_generation, transcribe_recording,
 )
+from .people import MAX_NAME, UNKNOWN, Person, check_name, email_allowed, local_person
 from .pngmeta import read_parameters
 from .prompt import DEFAULT_NEGATIVE_PROMPT, STYLES, EnhancedPrompt, enhance_prompt
 from .request import GenerationRequest
@@ -34,6 +37,10 @@ from .similarity import (
 )
 from .stages import PROGRESS_STAGES, TIMED_STAGES, TIMING_COLUMNS, TIMINGS, timings_of
 from .store import SORTABLE, HistoryFilter, Store, public_record
+from .team import (
+    check_stars, collect, collections, collections_of, names_of, people, rate, rating_of, remember_person,
+    resolve_person, uncollect,
+)
 from .throttle import Throttle
 from .vectors import Bands, cluster_order, kmeans_blocks, near_duplicate_groups, scan_earlier, similarity_matrix
 
@@ -59,4 +66,8 @@ __all__ = [
     "similarity_matrix",
     # safety
     "Throttle",
+    # the team
+    "Person", "MAX_NAME", "UNKNOWN", "check_name", "email_allowed", "local_person", "remember_person", "names_of",
+    "people", "resolve_person", "check_stars", "rate", "rating_of", "collect", "uncollect", "collections",
+    "collections_of", "export_collection", "Quota", "QuotaError",
 ]

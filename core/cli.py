@@ -5,17 +5,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
 from .config import load_settings
-from .errors import V2IError
+from .errors import InvalidOptionError, StorageError, V2IError
+from .export import export_collection, export_csv
+from .jobs import JobQueue, Worker
+from .paths import check_id
+from .people import Person, check_name, local_person
 from .diffusion import MAX_GUIDANCE, MAX_SEED, MAX_SIDE, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions
 from .models import shared_models
 from .pipeline import run_generation
 from .prompt import DEFAULT_STYLE, STYLES
 from .request import GenerationRequest
 from .store import HistoryFilter, Store, public_record
+from .team import collect, collections, collections_of, rate, remember_person, resolve_person, uncollect
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,26 +53,68 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m core", description="Voice to image: speech in, stored image out.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    generate = commands.add_parser("generate", help="one stored generation per recording")
-    generate.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    generate.add_argument("--recipe", default="default", help=f"one of: {', '.join(RECIPES)} (scheduler, steps, caching)")
-    generate.add_argument("--steps", type=_ranged(int, 1, MAX_STEPS, "a whole number"), default=None,
-                          help="override the recipe's number of steps")
-    generate.add_argument("--seed", type=_ranged(int, 0, MAX_SEED, "a whole number"), default=None,
-                          help="random when not given (and always stored)")
-    generate.add_argument("--guidance", type=_ranged(float, 0.0, MAX_GUIDANCE, "a number"),
-                          default=GenerationOptions.guidance)
-    generate.add_argument("--scheduler", default=None, help=f"override the recipe's: one of {', '.join(SCHEDULERS)}")
-    generate.add_argument("--size", type=_ranged(int, 64, MAX_SIDE, "a whole number"), default=512, help="width and height in pixels (a multiple of 8)")
-    generate.add_argument("--style", default=DEFAULT_STYLE, help=f"one of: {', '.join(STYLES)}")
-    generate.add_argument("--negative", default=None, help="negative prompt (default: a standard one)")
-    generate.add_argument("--prompt", default=None, help="use this prompt instead of the enhanced transcript")
-    generate.add_argument("--translate", action="store_true", help="translate the speech into English first")
-    generate.add_argument("--safety-checker", action="store_true", help="run SD's safety checker and store its verdict")
-    generate.add_argument("--json", action="store_true", help="print each stored generation as one JSON line")
+    options = _Parser(add_help=False)  # what generate and submit share
+    options.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    options.add_argument("--as", dest="person", default=None, metavar="NAME",
+                         help="who is asking (default: V2I_USER, else the OS user name)")
+    options.add_argument("--recipe", default="default", help=f"one of: {', '.join(RECIPES)} (scheduler, steps, caching)")
+    options.add_argument("--steps", type=_ranged(int, 1, MAX_STEPS, "a whole number"), default=None,
+                         help="override the recipe's number of steps")
+    options.add_argument("--seed", type=_ranged(int, 0, MAX_SEED, "a whole number"), default=None,
+                         help="random when not given (and always stored)")
+    options.add_argument("--guidance", type=_ranged(float, 0.0, MAX_GUIDANCE, "a number"),
+                         default=GenerationOptions.guidance)
+    options.add_argument("--scheduler", default=None, help=f"override the recipe's: one of {', '.join(SCHEDULERS)}")
+    options.add_argument("--size", type=_ranged(int, 64, MAX_SIDE, "a whole number"), default=512,
+                         help="width and height in pixels (a multiple of 8)")
+    options.add_argument("--style", default=DEFAULT_STYLE, help=f"one of: {', '.join(STYLES)}")
+    options.add_argument("--negative", default=None, help="negative prompt (default: a standard one)")
+    options.add_argument("--prompt", default=None, help="use this prompt instead of the enhanced transcript")
+    options.add_argument("--translate", action="store_true", help="translate the speech into English first")
+    options.add_argument("--safety-checker", action="store_true", help="run SD's safety checker and store its verdict")
+    options.add_argument("--json", action="store_true", help="print one JSON object per line")
 
-    history = commands.add_parser("history", help="stored generations, newest first")
-    history.add_argument("--search", default=None, help="full-text search over transcript and prompt")
+    commands.add_parser("generate", parents=[options], help="one stored generation per recording, made now")
+    commands.add_parser("submit", parents=[options], help="queue one job per recording (a worker makes them)")
+
+    jobs = commands.add_parser("jobs", help="queued and recent jobs, with their status and place")
+    jobs.add_argument("--as", dest="person", default=None, metavar="NAME", help="only this person's jobs")
+    jobs.add_argument("--limit", type=LIMIT, default=50)
+    jobs.add_argument("--json", action="store_true")
+
+    worker = commands.add_parser("worker", help="run the job queue in this process, in its fair order")
+    worker.add_argument("--until-empty", action="store_true", help="stop when no job is left (default: run on)")
+
+    rate = commands.add_parser("rate", help="give a generation 1 to 5 stars, and/or mark it a favourite")
+    rate.add_argument("id")
+    rate.add_argument("--stars", type=_ranged(int, 1, 5, "a whole number"), default=None)
+    rate.add_argument("--favourite", action="store_true", help="mark it one of your favourites")
+    rate.add_argument("--as", dest="person", default=None, metavar="NAME")
+    rate.add_argument("--json", action="store_true")
+
+    collect = commands.add_parser("collect", help="add a generation to a shared collection, or take it out")
+    collect.add_argument("id")
+    where = collect.add_mutually_exclusive_group(required=True)
+    where.add_argument("--into", metavar="NAME", help="the collection (made on first use)")
+    where.add_argument("--remove-from", metavar="NAME")
+    collect.add_argument("--as", dest="person", default=None, metavar="NAME")
+
+    listed = commands.add_parser("collections", help="every collection and its size")
+    listed.add_argument("--json", action="store_true")
+
+    filters = _Parser(add_help=False)  # what history and export select by
+    filters.add_argument("--search", default=None, help="full-text search over transcript and prompt")
+    filters.add_argument("--by", default=None, metavar="NAME", help="made by this person (a name or an email)")
+    filters.add_argument("--collection", default=None, metavar="NAME")
+    filters.add_argument("--min-rating", type=_ranged(float, 1.0, 5.0, "a number"), default=None, metavar="N")
+    filters.add_argument("--favourites-of", default=None, metavar="NAME")
+
+    export = commands.add_parser("export", parents=[filters], help="the selected generations as CSV and/or a ZIP")
+    export.add_argument("--csv", type=Path, default=None, metavar="FILE")
+    export.add_argument("--zip", type=Path, default=None, metavar="FILE",
+                        help="their images, with a manifest.csv of their rows")
+
+    history = commands.add_parser("history", parents=[filters], help="stored generations, newest first")
     history.add_argument("--limit", type=LIMIT, default=20)
     history.add_argument("--json", action="store_true")
 
@@ -103,31 +151,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _generate(args, settings, store) -> int:
-    if settings.is_tiny:
-        print("note: tiny profile: its models have random weights: transcripts are gibberish and images noise",
-              file=sys.stderr)
+def _person(args, settings, store) -> Person:
+    """``--as NAME``, else the local user; remembered so others see the name."""
+    person = local_person(args.person if args.person is not None else settings.user)
+    remember_person(store, person)
+    return person
+
+
+def _requests(args):
+    """(path, bytes, request) per readable file; an unreadable one is reported and skipped."""
     overrides = {name: value for name, value in (("steps", args.steps), ("scheduler", args.scheduler)) if value is not None}
     options = GenerationOptions.from_recipe(
         args.recipe, guidance=args.guidance, seed=args.seed, width=args.size, height=args.size,
         safety_checker=args.safety_checker, **overrides,
     )
-    models = shared_models(settings)
-    failed = 0
     for path in args.files:
         try:
             data = path.read_bytes()
         except OSError as err:
             print(f"{path}: cannot read the file ({err.strerror or err})", file=sys.stderr)
+            yield path, None, None
+            continue
+        yield path, data, GenerationRequest(filename=path.name, style=args.style, prompt=args.prompt,
+                                            negative_prompt=args.negative, translate=args.translate, options=options)
+
+
+def _generate(args, settings, store) -> int:
+    person = _person(args, settings, store)
+    if settings.is_tiny:
+        print("note: tiny profile: its models have random weights: transcripts are gibberish and images noise",
+              file=sys.stderr)
+    models = shared_models(settings)
+    failed = 0
+    for path, data, request in _requests(args):
+        if data is None:
             failed += 1
             continue
-        request = GenerationRequest(
-            filename=path.name, style=args.style, prompt=args.prompt,
-            negative_prompt=args.negative, translate=args.translate, options=options,
-        )
         try:
             with _ProgressBar(path.name) as bar:
-                row = run_generation(data, request, settings=settings, models=models, store=store, progress=bar.update)
+                row = run_generation(data, request, settings=settings, models=models, store=store, progress=bar.update,
+                                     created_by=person.id)
         except (V2IError, ValueError) as err:
             print(f"{path}: {err}", file=sys.stderr)
             failed += 1
@@ -137,6 +200,115 @@ def _generate(args, settings, store) -> int:
         else:
             print(f"{path}: stored {row['id']} -> {store.file_path(row['image_path'])} ({row['t_total']:.1f} s)", flush=True)
     return 1 if failed else 0
+
+
+def _submit(args, settings, store) -> int:
+    person = _person(args, settings, store)
+    queue = JobQueue.for_settings(store, settings)
+    failed = 0
+    for path, data, request in _requests(args):
+        if data is None:
+            failed += 1
+            continue
+        try:
+            job_id = queue.submit(data, request, created_by=person.id)
+        except (V2IError, ValueError) as err:
+            print(f"{path}: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        record = {"id": job_id, "position": queue.position(job_id), "created_by": person.id}
+        print(json.dumps(record) if args.json else f"{job_id}  place {record['position']}  {person.id}", flush=True)
+    return 1 if failed else 0
+
+
+def _jobs(args, settings, store) -> int:
+    queue = JobQueue.for_settings(store, settings)
+    person = None if args.person is None else check_name(args.person, "name")
+    places = {job["id"]: place for place, job in enumerate(queue.order(), start=1)}
+    for job in queue.list(person, limit=args.limit):
+        record = {"id": job["id"], "status": job["status"], "position": places.get(job["id"]),
+                  "created_by": job["created_by"], "created_at": job["created_at"], "file": job["audio_filename"],
+                  "stage": job["stage"], "error": job["error"], "generation_id": job["generation_id"]}
+        if args.json:
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            place = f" (place {record['position']})" if record["position"] else ""
+            print(f"{job['id']}  {job['status']}{place}  {job['created_by']}  {job['audio_filename']}"
+                  + (f"  {job['error']}" if job["error"] else ""))
+    return 0
+
+
+def _worker(args, settings, store) -> int:
+    worker = Worker(settings, shared_models(settings), store, embed=False)
+    if args.until_empty:
+        worker.queue.recover()
+        ran = worker.run_pending()
+        print(f"ran {ran} job(s); the queue is empty", file=sys.stderr)
+        return 0
+    worker.start()
+    print("worker running; Ctrl-C stops it", file=sys.stderr)
+    try:
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        worker.stop()
+    return 0
+
+
+def _rate(args, settings, store) -> int:
+    if args.stars is None and not args.favourite:
+        raise InvalidOptionError("say what to record: --stars N (1 to 5) and/or --favourite")
+    person = _person(args, settings, store)
+    rating = rate(store, check_id(args.id), person.id, stars=args.stars, favourite=True if args.favourite else None)
+    print(json.dumps({"id": args.id, **rating}) if args.json else
+          f"{args.id}: {rating['stars'] or 'no'} stars{', a favourite' if rating['favourite'] else ''} from {person.id}")
+    return 0
+
+
+def _collect(args, settings, store) -> int:
+    person = _person(args, settings, store)
+    check_id(args.id)
+    if args.into is not None:
+        name = collect(store, args.id, args.into, person.id)
+        print(f"{args.id} is in {name!r}")
+    else:
+        uncollect(store, args.id, args.remove_from)
+        print(f"{args.id} is no longer in {args.remove_from!r}")
+    return 0
+
+
+def _collections(args, settings, store) -> int:
+    for row in collections(store):
+        print(json.dumps(row, ensure_ascii=False) if args.json else f"{row['name']}  ({row['size']})")
+    return 0
+
+
+def _filter_of(args, store) -> HistoryFilter:
+    def who(text):
+        return None if text is None else resolve_person(store, check_name(text, "name"))
+
+    collection = None if args.collection is None else check_name(args.collection, "collection name")
+    return HistoryFilter(search=args.search, created_by=who(args.by), collection=collection,
+                         min_rating=args.min_rating, favourites_of=who(args.favourites_of))
+
+
+def _export(args, settings, store) -> int:
+    if args.csv is None and args.zip is None:
+        raise InvalidOptionError("say where to write: --csv FILE and/or --zip FILE")
+    where = _filter_of(args, store)
+    for path, export in ((args.csv, export_csv), (args.zip, export_collection)):
+        if path is None:
+            continue
+        temporary = path.with_name(f".{path.name}.partial")
+        try:
+            with open(temporary, "wb") as target:
+                count = export(store, where, target)
+            temporary.replace(path)
+        except OSError as err:
+            temporary.unlink(missing_ok=True)
+            raise StorageError(f"cannot write {path}: {err.strerror or err}") from None
+        print(f"{path}: {count} generation(s)", file=sys.stderr)
+    return 0
 
 
 class _ProgressBar:
@@ -165,23 +337,28 @@ class _ProgressBar:
 
 
 def _history(args, settings, store) -> int:
-    rows = store.query_generations(HistoryFilter(search=args.search), limit=args.limit)
+    rows = store.query_generations(_filter_of(args, store), limit=args.limit)
+    collected = collections_of(store, [row["id"] for row in rows])
     for row in rows:
         if args.json:
-            print(json.dumps(public_record(row), ensure_ascii=False))
+            print(json.dumps(public_record(row, collected[row["id"]]), ensure_ascii=False))
         else:
-            print(f"{row['id']}  {row['created_at']}  [{row['language']}]  {row['transcript'][:60]}")
+            stars = f" {row['rating_mean']:.1f}*({row['rating_count']})" if row["rating_count"] else ""
+            print(f"{row['id']}  {row['created_at']}  {row['created_by']}  [{row['language']}]{stars}  "
+                  f"{row['transcript'][:60]}")
     if not rows and not args.json:
         print("no generations found", file=sys.stderr)
     return 0
 
 
 def _show(args, settings, store) -> int:
-    row = store.get_generation(args.id)
+    store.get_generation(args.id)  # a clear error for a malformed or unknown id
+    (row,) = store.query_generations(HistoryFilter(ids=(args.id,)))
+    record = public_record(row, collections_of(store, [args.id])[args.id])
     if args.json:
-        print(json.dumps(public_record(row), ensure_ascii=False, indent=2))
+        print(json.dumps(record, ensure_ascii=False, indent=2))
     else:
-        for key, value in public_record(row).items():
+        for key, value in record.items():
             print(f"{key}: {value}")
     return 0
 
@@ -236,6 +413,7 @@ def _search(args, settings, store) -> int:
 
 
 COMMANDS = {
-    "generate": _generate, "history": _history, "show": _show, "delete": _delete,
+    "generate": _generate, "submit": _submit, "jobs": _jobs, "worker": _worker, "rate": _rate, "collect": _collect,
+    "collections": _collections, "export": _export, "history": _history, "show": _show, "delete": _delete,
     "similarity": _similarity, "neighbours": _neighbours, "search": _search,
 }

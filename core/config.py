@@ -44,6 +44,19 @@ def _positive(what: str) -> Callable[[str, str], float]:
     return parse
 
 
+def _whole(what: str) -> Callable[[str, str], int]:
+    def parse(name: str, text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"{name}={text!r} is not {what}") from None
+        if value < 1:
+            raise ValueError(f"{name}={text!r} must be at least 1")
+        return value
+
+    return parse
+
+
 def _flag(name: str, text: str) -> bool:
     value = text.strip().lower()
     if value not in ("0", "1", "true", "false", "yes", "no", ""):
@@ -85,6 +98,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("V2I_CLIP_INT8", "clip_int8", "0", _flag, "`1`: the same for CLIP (1.7x faster embeddings)"),
     Setting("V2I_COMPILE", "compile_unet", "0", _flag,
             "`1`: on CUDA, `torch.compile` the UNet, warmed up when the worker starts"),
+    Setting("V2I_USER", "user", "the OS user name", _text,
+            "who you are when the dashboard has no gate, and the CLI's default for `--as`"),
+    Setting("V2I_MAX_QUEUED_PER_PERSON", "max_queued_per_person", "20", _whole("a whole number of jobs"),
+            "jobs one person may have waiting (queued or running) at once"),
+    Setting("V2I_MAX_QUEUED_MB_PER_PERSON", "max_queued_mb_per_person", "500", _positive("a number of megabytes"),
+            "megabytes of recordings one person may have waiting at once"),
+    Setting("V2I_FAILED_KEEP_DAYS", "failed_keep_days", "7", _positive("a number of days"),
+            "how long the recording of a failed job is kept for download and \"submit again\""),
 )
 
 
@@ -108,6 +129,10 @@ class Settings:
     whisper_int8: bool = False
     clip_int8: bool = False
     compile_unet: bool = False
+    user: str = ""  # empty: the OS user name
+    max_queued_per_person: int = 20
+    max_queued_mb_per_person: float = 500.0
+    failed_keep_days: float = 7.0
 
     @property
     def is_tiny(self) -> bool:

@@ -41,9 +41,9 @@ def export_csv(store: Store, where: HistoryFilter, target: BinaryIO) -> int:
     return count
 
 
-def export_zip(store: Store, where: HistoryFilter, target: BinaryIO) -> int:
+def export_zip(store: Store, where: HistoryFilter, target: BinaryIO, *, manifest: bool = False) -> int:
     """Write the images into a ZIP in ``target``; returns how many. Missing files are listed in
-    ``MISSING.txt`` rather than failing."""
+    ``MISSING.txt`` rather than failing; with ``manifest``, their rows go in ``manifest.csv`` beside them."""
     missing, count = [], 0
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
         for row in iter_generations(store, where):
@@ -55,7 +55,15 @@ def export_zip(store: Store, where: HistoryFilter, target: BinaryIO) -> int:
                 missing.append(row["id"])
         if missing:
             archive.writestr("MISSING.txt", "\n".join(missing) + "\n")
+        if manifest:
+            with archive.open("manifest.csv", "w") as rows:
+                export_csv(store, where, rows)
     return count
+
+
+def export_collection(store: Store, where: HistoryFilter, target: BinaryIO) -> int:
+    """A collection (or any filtered set) as one ZIP: its images and a ``manifest.csv`` of their rows."""
+    return export_zip(store, where, target, manifest=True)
 
 
 def export_to_temp(export: Callable[[Store, HistoryFilter, BinaryIO], int], store: Store,

@@ -10,14 +10,18 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .audio import AudioLimits, decode_audio
 from .config import Settings
-from .errors import CancelledError, NoSpeechError, NotFoundError, V2IError
+from .errors import CancelledError, InvalidOptionError, NoSpeechError, NotFoundError, V2IError
 from .models import ModelCache
 from .paths import UPLOADS, check_id, new_id, relative_name, remove_quietly, write_atomic
 from .pipeline import run_generation
+from .people import UNKNOWN
 from .request import GenerationRequest
 from .store import Store, utc_now
 
@@ -26,30 +30,66 @@ ACTIVE = (QUEUED, RUNNING)
 INTERRUPTED = "the server stopped while this job was running; its recording is kept, submit it again"
 
 
+@dataclass(frozen=True)
+class Quota:
+    """What one person may have waiting at once (queued or running)."""
+
+    max_jobs: int = 20
+    max_bytes: int = 500 * 2**20
+
+
+class QuotaError(V2IError, ValueError):
+    """A person reached their limit of waiting jobs or bytes."""
+
+
 class JobQueue:
-    def __init__(self, store: Store, limits: AudioLimits = AudioLimits()):
+    """Jobs in SQLite, taken in a fair order: people take turns (round-robin, the person served least
+    recently first), and each person's own jobs run oldest first."""
+
+    def __init__(self, store: Store, limits: AudioLimits = AudioLimits(), quota: Quota = Quota()):
         self.store = store
         self.limits = limits
+        self.quota = quota
 
-    def submit(self, audio: bytes, request: GenerationRequest, owner: str = "") -> str:
+    @classmethod
+    def for_settings(cls, store: Store, settings: Settings) -> "JobQueue":
+        return cls(store, settings.audio_limits, Quota(settings.max_queued_per_person,
+                                                       int(settings.max_queued_mb_per_person * 2**20)))
+
+    def submit(self, audio: bytes, request: GenerationRequest, created_by: str = UNKNOWN) -> str:
         """Check the request up front, keep the recording, queue the job; returns its id."""
         request.check()
         decoded = decode_audio(audio, self.limits)  # refuse a bad recording now, not minutes later in the worker
         if request.transcript is None and decoded.is_silent:
             raise NoSpeechError("no speech was heard in the recording (it is silent)")
+        self._check_quota(created_by, len(audio))
         job_id = new_id()
         upload = relative_name(UPLOADS, job_id, decoded.extension)
         path = write_atomic(self.store.data_dir, upload, audio)
         try:
             with self.store.write() as db:
+                self._check_quota(created_by, len(audio))  # again inside the write lock: two tabs at once
                 db["jobs"].insert({
-                    "id": job_id, "created_at": utc_now(), "owner": owner, "status": QUEUED, "options": request.to_json(),
-                    "audio_filename": request.filename, "upload_path": upload, "stage": "queued",
+                    "id": job_id, "created_at": utc_now(), "created_by": created_by, "status": QUEUED,
+                    "options": request.to_json(), "audio_filename": request.filename, "upload_path": upload,
+                    "upload_bytes": len(audio), "recipe": request.options.recipe, "stage": "queued",
                 })
         except BaseException:
             remove_quietly(path)
             raise
         return job_id
+
+    def _check_quota(self, person: str, size: int) -> None:
+        jobs, waiting = self.store.execute(
+            "SELECT count(*), coalesce(sum(upload_bytes), 0) FROM jobs WHERE created_by = ? AND status IN (?, ?)",
+            [person, QUEUED, RUNNING]).fetchone()
+        if jobs >= self.quota.max_jobs:
+            raise QuotaError(f"you already have {jobs} jobs waiting, the most one person may have: "
+                             "wait for some to finish, or cancel some")
+        if waiting + size > self.quota.max_bytes:
+            raise QuotaError(f"your waiting recordings would come to {(waiting + size) / 2**20:.0f} MB, over the "
+                             f"{self.quota.max_bytes / 2**20:.0f} MB one person may have waiting: wait for some jobs "
+                             "to finish")
 
     def get(self, job_id: str) -> dict[str, Any]:
         check_id(job_id, "job")
@@ -58,27 +98,82 @@ class JobQueue:
             raise NotFoundError(f"no job with id {job_id}")
         return rows[0]
 
-    def list(self, owner: str | None = None, *, limit: int = 50) -> list[dict[str, Any]]:
+    def list(self, created_by: str | None = None, *, limit: int = 50) -> list[dict[str, Any]]:
+        """Newest first; only this person's when ``created_by`` is given."""
         sql, params = "SELECT * FROM jobs", []
-        if owner is not None:
-            sql += " WHERE owner = ?"
-            params.append(owner)
-        return self.store.query(sql + " ORDER BY created_at DESC LIMIT ?", [*params, limit])
+        if created_by is not None:
+            sql += " WHERE created_by = ?"
+            params.append(created_by)
+        return self.store.query(sql + " ORDER BY created_at DESC, id DESC LIMIT ?", [*params, limit])
 
     def counts(self) -> dict[str, int]:
         rows = self.store.execute("SELECT status, count(*) FROM jobs GROUP BY status").fetchall()
         return {status: 0 for status in (QUEUED, RUNNING, DONE, FAILED, CANCELLED)} | dict(rows)
 
+    def order(self) -> list[dict[str, Any]]:
+        """The queued jobs in the order they will run: people take turns, the one served least recently
+        (never, first) going first; within a person, oldest first."""
+        queued = self.store.query(
+            "SELECT id, created_by, created_at, recipe FROM jobs WHERE status = ? ORDER BY created_at, id", [QUEUED])
+        served = dict(self.store.execute(
+            "SELECT created_by, max(started_at) FROM jobs WHERE started_at IS NOT NULL GROUP BY created_by").fetchall())
+        lines: dict[str, deque] = {}
+        for job in queued:
+            lines.setdefault(job["created_by"], deque()).append(job)
+        turns = sorted(lines, key=lambda person: (served.get(person) or "", lines[person][0]["created_at"]))
+        order = []
+        while len(order) < len(queued):
+            for person in turns:
+                if lines[person]:
+                    order.append(lines[person].popleft())
+        return order
+
     def position(self, job_id: str) -> int | None:
         """1 for the next job to run; None once it is no longer queued."""
+        for place, job in enumerate(self.order(), start=1):
+            if job["id"] == job_id:
+                return place
+        self.get(job_id)  # a clear error for an unknown id
+        return None
+
+    def eta_seconds(self, job_id: str, typical: dict[str, float]) -> float | None:
+        """Seconds until this queued job is done, from ``typical`` seconds per recipe (this server's medians):
+        what is left of the running jobs, the jobs ahead of it, then its own. None when a recipe has no figure."""
+        now = datetime.now(timezone.utc)
+        total = 0.0
+        for running in self.store.query("SELECT recipe, started_at FROM jobs WHERE status = ?", [RUNNING]):
+            if running["recipe"] not in typical:
+                return None
+            started = datetime.fromisoformat(running["started_at"]) if running["started_at"] else now
+            total += max(0.0, typical[running["recipe"]] - (now - started).total_seconds())
+        for job in self.order():
+            if job["recipe"] not in typical:
+                return None
+            total += typical[job["recipe"]]
+            if job["id"] == job_id:
+                return total
+        return None
+
+    def resubmit(self, job_id: str, person: str) -> str:
+        """Queue a failed (or cancelled) job of ``person`` again from its kept recording; returns the new job's id."""
         job = self.get(job_id)
-        if job["status"] != QUEUED:
-            return None
-        ahead = self.store.execute(
-            "SELECT count(*) FROM jobs WHERE status = ? AND (created_at < ? OR (created_at = ? AND id < ?))",
-            [QUEUED, job["created_at"], job["created_at"], job_id],
-        ).fetchone()[0]
-        return ahead + 1
+        if job["created_by"] != person:
+            raise NotFoundError(f"no job of yours with id {job_id}")
+        if job["status"] not in (FAILED, CANCELLED) or not job["upload_path"]:
+            raise InvalidOptionError(f"job {job_id} cannot be submitted again: it is {job['status']}"
+                                     + ("" if job["upload_path"] else " and its recording is no longer kept"))
+        new_id_ = self.submit(self.upload_bytes(job), GenerationRequest.from_json(job["options"]), created_by=person)
+        self.release_upload(job)
+        return new_id_
+
+    def expire_failed_uploads(self, days: float) -> int:
+        """Drop the kept recordings of jobs that failed more than ``days`` ago; returns how many."""
+        cutoff = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat()
+        expired = self.store.query("SELECT * FROM jobs WHERE status IN (?, ?) AND upload_path IS NOT NULL "
+                                   "AND finished_at < ?", [FAILED, CANCELLED, cutoff])
+        for job in expired:
+            self.release_upload(job)
+        return len(expired)
 
     def cancel(self, job_id: str) -> str:
         """A queued job is cancelled at once; a running one stops at its next step. Returns the new status."""
@@ -97,15 +192,14 @@ class JobQueue:
         return status
 
     def claim_next(self) -> dict[str, Any] | None:
-        """Take the oldest queued job and mark it running, atomically (two workers never take the same job)."""
+        """Take the next job in the fair order and mark it running, atomically (two workers never take the same job)."""
         with self.store.write() as db:
-            row = db.execute(
-                "SELECT id FROM jobs WHERE status = ? ORDER BY created_at, id LIMIT 1", [QUEUED]
-            ).fetchone()
-            if row is None:
+            order = self.order()
+            if not order:
                 return None
-            db["jobs"].update(row[0], {"status": RUNNING, "started_at": utc_now(), "stage": "starting"})
-        return self.get(row[0])
+            job_id = order[0]["id"]
+            db["jobs"].update(job_id, {"status": RUNNING, "started_at": utc_now(), "stage": "starting"})
+        return self.get(job_id)
 
     def progress(self, job_id: str, stage: str, step: int, total: int) -> bool:
         """Record progress; returns True when the person asked to cancel."""
@@ -152,13 +246,14 @@ class Worker:
     def __init__(self, settings: Settings, models: ModelCache, store: Store, *, poll_seconds: float = 0.5,
                  embed: bool = True, embed_after_idle_s: float = 10.0):
         self.settings, self.models, self.store = settings, models, store
-        self.queue = JobQueue(store, settings.audio_limits)
+        self.queue = JobQueue.for_settings(store, settings)
         self.poll_seconds = poll_seconds
         self.embed = embed  # compute CLIP embeddings of new (and older, unembedded) images when idle
         self._embed_pending = embed
         # Backfill only once the queue has been quiet a while, so it never competes with a person's first clicks.
         self.embed_after_idle_s = embed_after_idle_s
         self._idle_since = time.monotonic()
+        self._swept_at = time.monotonic()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -166,10 +261,16 @@ class Worker:
     def start(self) -> "Worker":
         if self._thread is None or not self._thread.is_alive():
             self.queue.recover()
-            self.store.sweep()
+            self.sweep()
             self._thread = threading.Thread(target=self._loop, name="v2i-worker", daemon=True)
             self._thread.start()
         return self
+
+    def sweep(self) -> None:
+        """Housekeeping, at start and hourly: leftover files, and recordings of failed jobs past their keep."""
+        self.store.sweep()
+        self.queue.expire_failed_uploads(self.settings.failed_keep_days)
+        self._swept_at = time.monotonic()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
@@ -214,6 +315,8 @@ class Worker:
             traceback.print_exc()
         while not self._stop.is_set():
             try:
+                if time.monotonic() - self._swept_at > 3600:
+                    self.sweep()
                 ran = self.run_pending()
                 if ran:
                     self._idle_since = time.monotonic()
@@ -236,7 +339,8 @@ class Worker:
         try:
             request = GenerationRequest.from_json(job["options"])  # unreadable options fail the job, with why
             run_generation(
-                self.queue.upload_bytes(job), request, settings=self.settings, models=self.models, store=self.store, progress=progress,
+                self.queue.upload_bytes(job), request, settings=self.settings, models=self.models, store=self.store,
+                progress=progress, created_by=job["created_by"] or UNKNOWN,
                 on_stored=lambda db, row: self.queue.mark_done_in(db, job["id"], row["id"]),
             )
         except CancelledError:

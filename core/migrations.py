@@ -72,10 +72,32 @@ def _v6_embedding_upkeep(db: sqlite_utils.Database) -> None:
         {"generation_id": str, "model": str, "value": float, "computed_at": str}, pk=("generation_id", "model"))
 
 
+def _v7_team(db: sqlite_utils.Database) -> None:
+    # Who made what: an email with sign-in, the name typed at the password gate, or the local user.
+    db["generations"].add_column("created_by", str)
+    db.execute("UPDATE generations SET created_by = 'unknown'")
+    db["generations"].create_index(["created_by"])
+    # Jobs belonged to a browser tab ("owner", a random id, no longer read): they now belong to a person.
+    db["jobs"].add_column("created_by", str)
+    db.execute("UPDATE jobs SET created_by = 'unknown'")
+    db["jobs"].add_column("upload_bytes", int)
+    db["jobs"].add_column("recipe", str)
+    db["jobs"].create_index(["created_by", "status"])
+    db["people"].create({"id": str, "name": str, "first_seen": str, "last_seen": str}, pk="id")
+    db["people"].insert({"id": "unknown", "name": "unknown", "first_seen": "", "last_seen": ""})
+    db["ratings"].create({"generation_id": str, "person": str, "stars": int, "favourite": int, "updated_at": str},
+                         pk=("generation_id", "person"), defaults={"favourite": 0})
+    db["ratings"].create_index(["person", "favourite"])
+    db.execute("CREATE TABLE collections (name TEXT PRIMARY KEY COLLATE NOCASE, created_by TEXT, created_at TEXT)")
+    db["collection_items"].create({"collection": str, "generation_id": str, "added_by": str, "added_at": str},
+                                  pk=("collection", "generation_id"))
+    db["collection_items"].create_index(["generation_id"])
+
+
 MIGRATIONS = [
     ("0001_generations", _v1_generations), ("0002_jobs", _v2_jobs), ("0003_embeddings", _v3_embeddings),
     ("0004_deepcache", _v4_deepcache), ("0005_recipe", _v5_recipe),
-    ("0006_embedding_upkeep", _v6_embedding_upkeep),
+    ("0006_embedding_upkeep", _v6_embedding_upkeep), ("0007_team", _v7_team),
 ]
 
 

@@ -22,6 +22,7 @@ from .diffusion import GeneratedImage, GenerationOptions, count_clip_tokens, gen
 from .errors import NoSpeechError
 from .models import LoadedModel, ModelCache
 from .paths import AUDIO, IMAGES, new_id, relative_name, remove_quietly, write_atomic
+from .people import UNKNOWN
 from .pngmeta import png_bytes
 from .prompt import MAX_PROMPT_TOKENS, EnhancedPrompt, clean_text, enhance_prompt
 from .request import GenerationRequest
@@ -91,14 +92,15 @@ def run_generation(
     store: Store,
     progress: Progress | None = None,
     on_stored: Callable[[Any, dict[str, Any]], None] | None = None,
+    created_by: str = UNKNOWN,
 ) -> dict[str, Any]:
-    """Compute the generation, then store it. Returns the stored row.
+    """Compute the generation, then store it as made by ``created_by``. Returns the stored row.
 
     ``on_stored(db, row)`` runs inside the transaction that inserts the row, so what it writes lands with it.
     """
     computed = compute_generation(audio, request, settings=settings, models=models, progress=progress)
     (progress or _silent)("save", computed.fields["steps"], computed.fields["steps"])
-    return save_generation(computed, store, on_stored=on_stored)
+    return save_generation(computed, store, on_stored=on_stored, created_by=created_by)
 
 
 def compute_generation(
@@ -146,12 +148,14 @@ def compute_generation(
 
 def save_generation(
     computed: ComputedGeneration, store: Store, *, on_stored: Callable[[Any, dict[str, Any]], None] | None = None,
+    created_by: str = UNKNOWN,
 ) -> dict[str, Any]:
     """Both files atomically, then the row in one transaction; the files are removed if the row fails."""
     generation_id = new_id()
     row = {
         "id": generation_id,
         "created_at": utc_now(),
+        "created_by": created_by,
         "audio_path": relative_name(AUDIO, generation_id, computed.audio_extension),
         "image_path": relative_name(IMAGES, generation_id, "png"),
         **computed.fields,

@@ -52,3 +52,47 @@ def distinct_values(store: Store, column: str) -> list[Any]:
     return [r[0] for r in store.execute(
         f"SELECT DISTINCT {column} FROM generations WHERE {column} IS NOT NULL ORDER BY 1"
     ).fetchall()]
+
+
+def typical_seconds(store: Store, recent: int = 50) -> dict[str, float]:
+    """Median seconds per image for each recipe, over its ``recent`` latest generations on this server."""
+    import numpy as np
+
+    rows = store.query(
+        "SELECT recipe, t_total FROM (SELECT recipe, t_total, row_number() OVER (PARTITION BY recipe "
+        "ORDER BY created_at DESC) AS n FROM generations WHERE recipe IS NOT NULL AND t_total IS NOT NULL) "
+        "WHERE n <= ?", [recent])
+    by_recipe: dict[str, list[float]] = {}
+    for row in rows:
+        by_recipe.setdefault(row["recipe"], []).append(row["t_total"])
+    return {recipe: float(np.median(values)) for recipe, values in by_recipe.items()}
+
+
+def per_person_per_day(store: Store, days: int = 30, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Generations per person per day over the last ``days`` days: ``{"day", "created_by", "n"}``."""
+    since = ((now or datetime.now(timezone.utc)) - timedelta(days=days)).isoformat()
+    return store.query(
+        "SELECT substr(created_at, 1, 10) AS day, coalesce(created_by, 'unknown') AS created_by, count(*) AS n "
+        "FROM generations WHERE created_at >= ? GROUP BY 1, 2 ORDER BY 1, 2", [since])
+
+
+def waits_per_person(store: Store) -> list[dict[str, Any]]:
+    """Per person, over their finished jobs: how many, median seconds waiting (queued to started) and running
+    (started to finished)."""
+    import numpy as np
+
+    rows = store.query(
+        "SELECT created_by, (julianday(started_at) - julianday(created_at)) * 86400 AS wait, "
+        "(julianday(finished_at) - julianday(started_at)) * 86400 AS run FROM jobs "
+        "WHERE started_at IS NOT NULL AND finished_at IS NOT NULL AND status = 'done'")
+    by_person: dict[str, list[tuple[float, float]]] = {}
+    for row in rows:
+        by_person.setdefault(row["created_by"] or "unknown", []).append((row["wait"], row["run"]))
+    return [{"created_by": person, "jobs": len(values), "median_wait_s": float(np.median([w for w, _ in values])),
+             "median_run_s": float(np.median([r for _, r in values]))}
+            for person, values in sorted(by_person.items())]
+
+
+def week_start(now: datetime | None = None) -> str:
+    today = (now or datetime.now(timezone.utc)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (today - timedelta(days=today.weekday())).isoformat()

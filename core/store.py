@@ -33,7 +33,7 @@ def environmental(err: BaseException) -> bool:
 BUSY_TIMEOUT_MS = 30_000
 SORTABLE = (
     "created_at", "language", "recipe", "steps", "guidance", "seed", "scheduler", "sd_model", "audio_duration",
-    *TIMING_COLUMNS, "audio_filename",
+    *TIMING_COLUMNS, "audio_filename", "created_by", "rating_mean", "rating_count",
 )
 
 
@@ -48,35 +48,55 @@ class HistoryFilter:
     since: str | None = None  # ISO date or datetime, inclusive
     until: str | None = None  # ISO date or datetime, exclusive
     ids: tuple[str, ...] | None = field(default=None)
+    created_by: str | None = None  # made by this person (their id)
+    min_rating: float | None = None  # mean rating at least this (unrated rows are left out)
+    favourites_of: str | None = None  # starred by this person (their id)
+    collection: str | None = None  # in this collection (names compare case-insensitively)
 
     @property
     def search_terms(self) -> "SearchTerms":
         return SearchTerms.of(self.search or "")
 
     def where(self) -> tuple[str, list[Any]]:
+        """A WHERE clause over ``generations g`` and its bound parameters (user text is never SQL)."""
         clauses, params = [], []
         if self.search and self.search.strip():
             query = self.search_terms.query
             if query:
-                clauses.append("rowid IN (SELECT rowid FROM generations_fts WHERE generations_fts MATCH ?)")
+                clauses.append("g.rowid IN (SELECT rowid FROM generations_fts WHERE generations_fts MATCH ?)")
                 params.append(query)
             else:
                 clauses.append("0")  # only punctuation: nothing can match it
-        for column in ("language", "sd_model", "steps"):
+        for column in ("language", "sd_model", "steps", "created_by"):
             value = getattr(self, column)
             if value not in (None, ""):
-                clauses.append(f"{column} = ?")
+                clauses.append(f"g.{column} = ?")
                 params.append(value)
         if self.since:
-            clauses.append("created_at >= ?")
+            clauses.append("g.created_at >= ?")
             params.append(self.since)
         if self.until:
-            clauses.append("created_at < ?")
+            clauses.append("g.created_at < ?")
             params.append(self.until)
         if self.ids is not None:
-            clauses.append(f"id IN ({', '.join('?' for _ in self.ids) or 'NULL'})")
+            clauses.append(f"g.id IN ({', '.join('?' for _ in self.ids) or 'NULL'})")
             params.extend(self.ids)
+        if self.min_rating is not None:
+            clauses.append("g.id IN (SELECT generation_id FROM ratings GROUP BY generation_id HAVING avg(stars) >= ?)")
+            params.append(self.min_rating)
+        if self.favourites_of:
+            clauses.append("g.id IN (SELECT generation_id FROM ratings WHERE person = ? AND favourite = 1)")
+            params.append(self.favourites_of)
+        if self.collection:
+            clauses.append("g.id IN (SELECT generation_id FROM collection_items WHERE collection = ? COLLATE NOCASE)")
+            params.append(self.collection)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+# Every generation with its ratings' mean and count (what History shows and sorts by).
+_RATED = ("SELECT g.*, r.rating_mean, coalesce(r.rating_count, 0) AS rating_count{extra} FROM generations g "
+          "LEFT JOIN (SELECT generation_id, avg(stars) AS rating_mean, count(stars) AS rating_count FROM ratings "
+          "GROUP BY generation_id) r ON r.generation_id = g.id")
 
 
 MAX_SEARCH_CHARS = 200  # a search reads at most this much of what was typed...
@@ -215,32 +235,32 @@ class Store:
         self, where: HistoryFilter = HistoryFilter(), *, sort: str = "created_at", descending: bool = True,
         limit: int = 50, offset: int = 0,
     ) -> list[dict[str, Any]]:
-        if sort not in SORTABLE:
-            raise ValueError(f"cannot sort by {sort!r}; choose one of: {', '.join(SORTABLE)}")
-        clause, params = where.where()
-        order = "DESC" if descending else "ASC"
-        sql = f"SELECT * FROM generations{clause} ORDER BY {sort} {order}, id {order} LIMIT ? OFFSET ?"
-        return self.query(sql, [*params, int(limit), int(offset)])
+        """A page of generations, each with ``rating_mean`` and ``rating_count``."""
+        return self._select(where, sort, descending, limit, offset, "")
 
     def page_generations(
         self, where: HistoryFilter = HistoryFilter(), *, sort: str = "created_at", descending: bool = True,
         limit: int = 50, offset: int = 0,
     ) -> tuple[list[dict[str, Any]], int]:
         """One page of rows and how many match in all, from a single query (a search runs once)."""
-        if sort not in SORTABLE:
-            raise ValueError(f"cannot sort by {sort!r}; choose one of: {', '.join(SORTABLE)}")
-        clause, params = where.where()
-        order = "DESC" if descending else "ASC"
-        rows = self.query(f"SELECT *, count(*) OVER () AS matching FROM generations{clause} "
-                          f"ORDER BY {sort} {order}, id {order} LIMIT ? OFFSET ?", [*params, int(limit), int(offset)])
+        rows = self._select(where, sort, descending, limit, offset, ", count(*) OVER () AS matching")
         total = rows[0]["matching"] if rows else (0 if offset == 0 else self.count_generations(where))
         for row in rows:
             del row["matching"]
         return rows, total
 
+    def _select(self, where: HistoryFilter, sort: str, descending: bool, limit: int, offset: int,
+                extra: str) -> list[dict[str, Any]]:
+        if sort not in SORTABLE:
+            raise ValueError(f"cannot sort by {sort!r}; choose one of: {', '.join(SORTABLE)}")
+        clause, params = where.where()
+        order = "DESC" if descending else "ASC"
+        sql = f"{_RATED.format(extra=extra)}{clause} ORDER BY {sort} {order}, g.id {order} LIMIT ? OFFSET ?"
+        return self.query(sql, [*params, int(limit), int(offset)])
+
     def count_generations(self, where: HistoryFilter = HistoryFilter()) -> int:
         clause, params = where.where()
-        return self.query(f"SELECT count(*) AS n FROM generations{clause}", params)[0]["n"]
+        return self.query(f"SELECT count(*) AS n FROM generations g{clause}", params)[0]["n"]
 
     def delete_generation(self, generation_id: str) -> dict[str, Any]:
         """Delete the row, then its files (a file without a row is swept; a row without files never exists).
@@ -252,6 +272,8 @@ class Store:
         with self.write() as db:
             db["generations"].delete(generation_id)
             db.execute("UPDATE jobs SET options = '{}', audio_filename = NULL WHERE generation_id = ?", [generation_id])
+            db.execute("DELETE FROM ratings WHERE generation_id = ?", [generation_id])
+            db.execute("DELETE FROM collection_items WHERE generation_id = ?", [generation_id])
             db.execute("INSERT INTO generations_fts (generations_fts) VALUES ('optimize')")
         with self.plain_errors():
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # best effort: a reader may hold older frames
@@ -287,9 +309,14 @@ def utc_now(timespec: str = "milliseconds") -> str:
     return datetime.now(timezone.utc).isoformat(timespec=timespec)
 
 
-def public_record(row: dict[str, Any]) -> dict[str, Any]:
-    """A stored generation as the CLI's JSON and the pages show it: models and timings grouped."""
+def public_record(row: dict[str, Any], collections: list[str] | None = None) -> dict[str, Any]:
+    """A stored generation as the CLI's JSON and the pages show it: models and timings grouped, with who made
+    it, its ratings (mean and count) and the collections it is in."""
     record = {k: v for k, v in row.items() if not k.startswith("t_") and k not in ("whisper_model", "sd_model", "clip_model")}
     record["models"] = {"whisper": row["whisper_model"], "sd": row["sd_model"], "clip": row["clip_model"]}
     record["timings"] = timings_of(row)
+    record["created_by"] = row.get("created_by")
+    record["rating_mean"] = row.get("rating_mean")
+    record["rating_count"] = row.get("rating_count") or 0
+    record["collections"] = list(collections or [])
     return record

@@ -10,7 +10,7 @@ from core import (
     ACTIVE, COMMON_SIZES, DONE, FAILED, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, QUEUED, RECIPES, RUNNING, SCHEDULERS, STYLES,
     TIMINGS, GenerationOptions, GenerationRequest, V2IError, enhance_prompt, transcribe_recording,
 )
-from ui import render, resources
+from ui import forms, render, resources
 
 resources.ensure_navigation()
 
@@ -106,7 +106,7 @@ def submit(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
         prompt=st.session_state.get(f"prompt-{key}") if draft else None,
     )
     try:
-        queue.submit(data, request, owner=owner)
+        queue.submit(data, request, created_by=person.id)
     except (V2IError, ValueError) as err:
         render.error(f"{name}: {err}")
         return
@@ -174,7 +174,10 @@ def show_job(job) -> None:
     with st.container(border=True):
         st.text(f"{job['audio_filename']}  ·  {job['status']}")
         if job["status"] == QUEUED:
-            st.text(f"place in queue: {queue.position(job['id'])}")
+            eta = queue.eta_seconds(job["id"], resources.typical_seconds())
+            st.text(f"place in queue: {queue.position(job['id'])}"
+                    + (f", done in about {eta / 60:.0f} min" if eta is not None and eta >= 90 else
+                       f", done in about {eta:.0f} s" if eta is not None else ""))
         elif job["status"] == RUNNING:
             step, total = job["step"] or 0, job["total_steps"] or 0
             seconds = elapsed(job)
@@ -183,10 +186,34 @@ def show_job(job) -> None:
             st.text(f"elapsed {seconds:.0f} s{eta}")
         elif job["status"] == FAILED:
             render.error(job["error"] or "failed")
+            failed_job_actions(job)
         if job["status"] in ACTIVE:
             st.button("Cancel", key=f"cancel-{job['id']}", on_click=queue.cancel, args=(job["id"],))
         if job["status"] == DONE and job["generation_id"]:
             show_result(job["generation_id"])
+
+
+def failed_job_actions(job) -> None:
+    """A failed job keeps its recording (for V2I_FAILED_KEEP_DAYS days): download it, or submit it again."""
+    if not job["upload_path"]:
+        st.caption("Its recording is no longer kept.")
+        return
+    left, right = st.columns(2)
+    path = resources.store().file_path(job["upload_path"])
+    left.download_button("Download the recording", data=lambda: open(path, "rb"), key=f"recording-{job['id']}",
+                         file_name=f"{job['id']}{path.suffix}", on_click="ignore")
+    right.button("Submit again", key=f"again-{job['id']}", on_click=submit_again, args=([job["id"]],))
+
+
+def submit_again(job_ids: list[str]) -> None:
+    for job_id in job_ids:
+        try:
+            queue.resubmit(job_id, person.id)
+        except (V2IError, OSError) as err:
+            render.error(f"Could not submit it again: {err}")
+            return
+    resources.worker().wake()
+    st.toast(f"Queued {len(job_ids)} again")
 
 
 def show_result(generation_id: str) -> None:
@@ -206,20 +233,27 @@ def show_result(generation_id: str) -> None:
         render.labelled_text("Transcript", row["transcript"])
         render.labelled_text("Prompt", row["prompt"])
         render.labelled_text("Seconds per stage", "  ".join(f"{s}: {row[f't_{s}']:.2f}" for s in TIMINGS))
+        st.page_link("pages/history.py", label="Open in History", query_params={"id": row["id"]},
+                     icon=":material/open_in_new:")
+        forms.collection_picker(resources.store(), row["id"], person.id, key=f"collect-{row['id']}")
 
 
 @st.fragment(run_every=1.0)
+@render.shows_errors
 def jobs_panel() -> None:
-    """This person's jobs, refreshed every second while the page is open."""
-    jobs = queue.list(owner=owner, limit=20)
+    """This person's jobs (across reloads, sessions and restarts), refreshed every second while the page is open."""
+    jobs = queue.list(person.id, limit=20)
     if jobs:
         st.subheader("Your jobs")
+    retry = [job["id"] for job in jobs if job["status"] == FAILED and job["upload_path"]]
+    if len(retry) > 1:
+        st.button(f"Submit all {len(retry)} failed jobs again", on_click=submit_again, args=(retry,))
     for job in jobs:
         show_job(job)
 
 
 # The page.
-settings, queue, owner = resources.settings(), resources.queue(), resources.owner()
+settings, queue, person = resources.settings(), resources.queue(), resources.person()
 drafts = st.session_state.setdefault("drafts", {})
 # "Use these settings" on History leaves its values here; widgets read them once.
 for setting, value in st.session_state.pop("prefill", {}).items():

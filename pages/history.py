@@ -1,118 +1,143 @@
-"""History: every generation, in SQL pages, with filters, detail, re-generation, delete and export."""
+"""History: every generation, in SQL pages, with filters (kept in the URL, so a view can be pasted in a chat),
+who made it, ratings, collections, a detail view (``?id=<id>``), re-generation, delete and export."""
 
 import streamlit as st
 
 from core import (
-    COMMON_SIZES, SORTABLE, GenerationRequest, HistoryFilter, V2IError, alignment, export_csv, export_to_temp, export_zip,
-    novelty_of,
-    stats,
+    COMMON_SIZES, SORTABLE, GenerationRequest, HistoryFilter, NotFoundError, V2IError, alignment, collections,
+    export_collection, export_csv, export_to_temp, export_zip, names_of, novelty_of, people, rate, rating_of, stats,
 )
 from ui import forms, render, resources
 
 resources.ensure_navigation()
 
 PAGE_SIZES = [25, 50, 100]
-store, queue = resources.store(), resources.queue()
-st.title("History")
-
-# 1. Filters, all applied in SQL.
-with st.container(border=True):
-    top = st.columns([3, 2, 2, 2])
-    search = top[0].text_input("Search transcripts and prompts")
-    since, until = forms.date_range(top[1])
-    language = forms.any_select(top[2], "Language", stats.distinct_values(store, "language"))
-    steps = forms.any_select(top[3], "Steps", stats.distinct_values(store, "steps"))
-    bottom = st.columns([3, 2, 2, 2])
-    model = forms.any_select(bottom[0], "Model", stats.distinct_values(store, "sd_model"))
-    sort = bottom[1].selectbox("Sort by", SORTABLE)
-    descending = bottom[2].toggle("Newest / largest first", value=True)
-    page_size = bottom[3].selectbox("Rows per page", PAGE_SIZES)
-
-where = HistoryFilter(search=search or None, language=language, sd_model=model, steps=steps, since=since, until=until)
-if note := where.search_terms.note:
-    st.caption(note)
+RATINGS = [1, 2, 3, 4, 5]
 
 
-def read_page(number: int):
-    return store.page_generations(where, sort=sort, descending=descending, limit=page_size,
-                                  offset=(number - 1) * page_size)
+def filters() -> tuple[HistoryFilter, dict]:
+    """The filter widgets; the ones worth sharing are bound to the URL's query parameters."""
+    with st.container(border=True):
+        top = st.columns([3, 2, 2, 2])
+        search = top[0].text_input("Search transcripts and prompts", key="search", bind="query-params")
+        since, until = forms.date_range(top[1])
+        language = forms.any_select(top[2], "Language", stats.distinct_values(store, "language"))
+        steps = forms.any_select(top[3], "Steps", stats.distinct_values(store, "steps"))
+        middle = st.columns([3, 2, 2, 2])
+        model = forms.any_select(middle[0], "Model", stats.distinct_values(store, "sd_model"))
+        sort = middle[1].selectbox("Sort by", SORTABLE)
+        descending = middle[2].toggle("Newest / largest first", value=True)
+        page_size = middle[3].selectbox("Rows per page", PAGE_SIZES)
+        bottom = st.columns([3, 2, 2, 2])
+        makers = {p["id"]: p["name"] for p in people(store)}
+        by = bottom[0].selectbox("Made by", [None, *makers], format_func=lambda v: "anyone" if v is None else makers[v],
+                                 key="by", bind="query-params")
+        collection = forms.any_select(bottom[1], "Collection", [c["name"] for c in collections(store)],
+                                      key="collection", bind="query-params")
+        min_rating = forms.any_select(bottom[2], "Rated at least", RATINGS, key="rating", bind="query-params")
+        favourites = bottom[3].toggle("My favourites", key="favourites", bind="query-params")
+    where = HistoryFilter(search=search or None, language=language, sd_model=model, steps=steps, since=since,
+                          until=until, created_by=by, collection=collection, min_rating=min_rating,
+                          favourites_of=person.id if favourites else None)
+    return where, {"sort": sort, "descending": descending, "limit": page_size}
 
 
-# One query gives the page and the count (a search runs once); the page widget comes after it.
-page = st.session_state.get("history-page", 1)
-rows, total = read_page(page)
-if total == 0:
-    st.info("No generations match." if store.count_generations() else "No generations yet: make one on Generate.")
-    st.stop()
-pages = max(1, -(-total // page_size))
-if page > pages:  # the filters narrowed the rows: show the last page there is
-    page = st.session_state["history-page"] = pages
-    rows, total = read_page(page)
-st.number_input("Page", min_value=1, max_value=pages, key="history-page")
+def rows_page(where: HistoryFilter, order: dict) -> tuple[list[dict], int, int, int]:
+    """One query gives the page and the count (a search runs once); the page widget comes after it."""
+    page = st.session_state.get("history-page", 1)
+    rows, total = store.page_generations(where, offset=(page - 1) * order["limit"], **order)
+    pages = max(1, -(-total // order["limit"]))
+    if total and page > pages:  # the filters narrowed the rows: show the last page there is
+        page = st.session_state["history-page"] = pages
+        rows, total = store.page_generations(where, offset=(page - 1) * order["limit"], **order)
+    return rows, total, page, pages
 
-# 2. The page of rows, with thumbnails; clicking a row opens it below.
-table = st.dataframe(
-    [{"image": render.thumbnail(store.file_path(r["image_path"])), "created": r["created_at"], "id": r["id"],
-      "language": r["language"], "transcript": r["transcript"], "prompt": r["prompt"], "steps": r["steps"],
-      "scheduler": r["scheduler"], "seed": r["seed"], "total s": r["t_total"], "file": r["audio_filename"]}
-     for r in rows],
-    column_config={"image": st.column_config.ImageColumn("image", width="small")},
-    hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
-)
-clicked = table.selection.rows[0] if table.selection.rows else 0
-st.caption(f"{total} generations match; page {page} of {pages}.")
 
-# 3. Export what the filters select.
-exports = st.columns(2)
-exports[0].download_button("Export CSV", data=lambda: export_to_temp(export_csv, store, where),
-                           file_name="generations.csv",
-                           mime="text/csv", on_click="ignore")
-exports[1].download_button("Export images (ZIP)", data=lambda: export_to_temp(export_zip, store, where),
-                           file_name="images.zip",
-                           mime="application/zip", on_click="ignore")
+def linked_generation() -> dict | None:
+    """The generation a pasted link (``?id=``) points at; a malformed or unknown id is a plain message."""
+    linked = st.query_params.get("id")
+    if linked is None:
+        return None
+    try:
+        store.get_generation(linked)
+    except NotFoundError as err:
+        st.warning(render.escape_markdown(f"The link does not open a generation: {err}."))
+        return None
+    return store.query_generations(HistoryFilter(ids=(linked,)))[0]
 
-# 4. One generation in detail.
-labels = {r["id"]: f"{r['created_at']}  {r['transcript'][:50]}" for r in rows}
-chosen = st.selectbox("Open a generation", list(labels), index=clicked, format_func=labels.get)
-row = next(r for r in rows if r["id"] == chosen)
-with st.container(border=True):
-    left, right = st.columns([1, 1])
-    with left:
-        render.show_image_or_missing(store.file_path(row["image_path"]))
-    with right:
-        audio_path = store.file_path(row["audio_path"])
-        if audio_path.is_file():
-            st.audio(str(audio_path))
-        else:
-            st.warning("The audio file is missing from the data folder.")
-        render.labelled_text("Original file", row["audio_filename"])
-        render.labelled_text("Transcript", row["transcript"])
-        render.labelled_text("Prompt", row["prompt"])
-        render.labelled_text("Negative prompt", row["negative_prompt"])
-        st.plotly_chart(render.timing_chart(row), width="stretch")
-        # From stored embeddings only: opening a row never loads CLIP (the worker computes them when idle).
-        cache = resources.embedding_cache()
-        scores = alignment(cache, [row], compute=False).get(row["id"])
-        novelty = novelty_of(store, cache.model_id, row["id"])
-        if scores:
-            st.text(f"CLIP alignment: image vs transcript {scores['transcript']:.3f}, image vs prompt "
-                    f"{scores['prompt']:.3f} (enhancement {scores['gain']:+.3f})")
-        if novelty is not None:
-            st.text(f"Novelty: closest earlier image at {novelty:.3f}")
-        if not scores:
-            st.caption("CLIP alignment and novelty appear once the embeddings are computed (on the Similarity "
-                       "page, or by the worker when the queue is quiet).")
-    with st.expander("All parameters"):
-        st.json({k: v for k, v in row.items() if k not in ("transcript", "prompt", "negative_prompt")})
-    actions = st.columns(2)
-    if actions[0].button("Generate again with the same settings"):
+
+def share_link(generation_id: str) -> str:
+    base = (st.context.url or "").split("?")[0].rsplit("/", 1)[0] if getattr(st.context, "url", None) else ""
+    return f"{base}/history?id={generation_id}"
+
+
+def ratings(row: dict) -> None:
+    """This person's stars and favourite mark, and everyone's mean."""
+    mine = rating_of(store, row["id"], person.id)
+    stars = st.feedback("stars", key=f"stars-{row['id']}", default=None if mine["stars"] is None else mine["stars"] - 1)
+    if stars is not None and stars + 1 != mine["stars"]:
+        rate(store, row["id"], person.id, stars=stars + 1)
+        st.rerun()
+    favourite = st.toggle("One of my favourites", value=mine["favourite"], key=f"favourite-{row['id']}")
+    if favourite != mine["favourite"]:
+        rate(store, row["id"], person.id, favourite=favourite)
+        st.rerun()
+    if row["rating_count"]:
+        st.text(f"Rated {row['rating_mean']:.1f} of 5 by {row['rating_count']}")
+
+
+def detail(row: dict) -> None:
+    """One generation: image, recording, words, who made it, ratings, collections, timings and actions."""
+    with st.container(border=True):
+        left, right = st.columns([1, 1])
+        with left:
+            render.show_image_or_missing(store.file_path(row["image_path"]))
+            ratings(row)
+            forms.collection_picker(store, row["id"], person.id, key=f"collect-{row['id']}")
+        with right:
+            audio_path = store.file_path(row["audio_path"])
+            if audio_path.is_file():
+                st.audio(str(audio_path))
+            else:
+                st.warning("The audio file is missing from the data folder.")
+            render.labelled_text("Made by", names_of(store, [row["created_by"]]).get(row["created_by"], "unknown"))
+            render.labelled_text("Link", share_link(row["id"]))
+            render.labelled_text("Original file", row["audio_filename"])
+            render.labelled_text("Transcript", row["transcript"])
+            render.labelled_text("Prompt", row["prompt"])
+            render.labelled_text("Negative prompt", row["negative_prompt"])
+            st.plotly_chart(render.timing_chart(row), width="stretch", key=f"timings-{row['id']}")
+            similarity_notes(row)
+        with st.expander("All parameters"):
+            st.json({k: v for k, v in row.items() if k not in ("transcript", "prompt", "negative_prompt")})
+        actions(row, audio_path)
+
+
+def similarity_notes(row: dict) -> None:
+    # From stored embeddings only: opening a row never loads CLIP (the worker computes them when idle).
+    cache = resources.embedding_cache()
+    scores = alignment(cache, [row], compute=False).get(row["id"])
+    novelty = novelty_of(store, cache.model_id, row["id"])
+    if scores:
+        st.text(f"CLIP alignment: image vs transcript {scores['transcript']:.3f}, image vs prompt "
+                f"{scores['prompt']:.3f} (enhancement {scores['gain']:+.3f})")
+    if novelty is not None:
+        st.text(f"Novelty: closest earlier image at {novelty:.3f}")
+    if not scores:
+        st.caption("CLIP alignment and novelty appear once the embeddings are computed (on the Similarity "
+                   "page, or by the worker when the queue is quiet).")
+
+
+def actions(row: dict, audio_path) -> None:
+    buttons = st.columns(2)
+    if buttons[0].button("Generate again with the same settings", key=f"again-{row['id']}"):
         try:
-            queue.submit(audio_path.read_bytes(), GenerationRequest.from_row(row), owner=resources.owner())
+            queue.submit(audio_path.read_bytes(), GenerationRequest.from_row(row), created_by=person.id)
             resources.worker().wake()
             st.success("Queued: follow it on the Generate page.")
         except (V2IError, ValueError, OSError) as err:
             render.error(f"Could not queue it: {err}")
-    if actions[1].button("Use these settings"):
+    if buttons[1].button("Use these settings", key=f"use-{row['id']}"):
         request = GenerationRequest.from_row(row)
         options = request.options
         st.session_state["prefill"] = {
@@ -123,22 +148,81 @@ with st.container(border=True):
             st.session_state["prefill"]["size"] = row["width"]
         st.switch_page("pages/generate.py")
 
+
+def exports(where: HistoryFilter) -> None:
+    """Export what the filters select; a collection also as one ZIP with a manifest."""
+    columns = st.columns(3)
+    columns[0].download_button("Export CSV", data=lambda: export_to_temp(export_csv, store, where),
+                               file_name="generations.csv", mime="text/csv", on_click="ignore")
+    columns[1].download_button("Export images (ZIP)", data=lambda: export_to_temp(export_zip, store, where),
+                               file_name="images.zip", mime="application/zip", on_click="ignore")
+    if where.collection:
+        columns[2].download_button("Export the collection (ZIP with manifest)", on_click="ignore",
+                                   data=lambda: export_to_temp(export_collection, store, where),
+                                   file_name="collection.zip", mime="application/zip")
+
+
+def delete_with_confirmation(labels: dict) -> None:
+    to_delete = st.multiselect("Select generations to delete", list(labels), format_func=labels.get)
+    if to_delete and st.button(f"Delete {len(to_delete)} selected"):
+        st.session_state["confirm_delete"] = list(to_delete)
+    pending = st.session_state.get("confirm_delete")
+    if pending:
+        st.warning(f"Delete {len(pending)} generation(s) with their image and audio files? This cannot be undone.")
+        confirm, cancel = st.columns(2)
+        if confirm.button("Yes, delete them", type="primary"):
+            for generation_id in pending:
+                try:
+                    store.delete_generation(generation_id)
+                except V2IError as err:
+                    render.error(str(err))
+            st.session_state.pop("confirm_delete")
+            st.rerun()
+        if cancel.button("Keep them"):
+            st.session_state.pop("confirm_delete")
+            st.rerun()
+
+
+# The page.
+store, queue, person = resources.store(), resources.queue(), resources.person()
+st.title("History")
+
+# 1. A generation opened from a link.
+if (linked := linked_generation()) is not None:
+    st.subheader("Linked generation")
+    detail(linked)
+
+# 2. Filters, all applied in SQL.
+where, order = filters()
+if note := where.search_terms.note:
+    st.caption(note)
+rows, total, page, pages = rows_page(where, order)
+if total == 0:
+    st.info("No generations match." if store.count_generations() else "No generations yet: make one on Generate.")
+    st.stop()
+st.number_input("Page", min_value=1, max_value=pages, key="history-page")
+
+# 3. The page of rows, with thumbnails; clicking a row opens it below.
+names = names_of(store, [r["created_by"] for r in rows])
+table = st.dataframe(
+    [{"image": render.thumbnail(store.file_path(r["image_path"])), "created": r["created_at"], "id": r["id"],
+      "by": names.get(r["created_by"], "unknown"), "rating": r["rating_mean"], "ratings": r["rating_count"],
+      "language": r["language"], "transcript": r["transcript"], "prompt": r["prompt"], "recipe": r["recipe"],
+      "steps": r["steps"], "scheduler": r["scheduler"], "seed": r["seed"], "total s": r["t_total"],
+      "file": r["audio_filename"]}
+     for r in rows],
+    column_config={"image": st.column_config.ImageColumn("image", width="small"),
+                   "rating": st.column_config.NumberColumn("rating", format="%.1f")},
+    hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+)
+clicked = table.selection.rows[0] if table.selection.rows else 0
+st.caption(f"{total} generations match; page {page} of {pages}.")
+exports(where)
+
+# 4. One generation in detail.
+labels = {r["id"]: f"{r['created_at']}  {r['transcript'][:50]}" for r in rows}
+chosen = st.selectbox("Open a generation", list(labels), index=clicked, format_func=labels.get)
+detail(next(r for r in rows if r["id"] == chosen))
+
 # 5. Delete, after a confirmation.
-to_delete = st.multiselect("Select generations to delete", list(labels), format_func=labels.get)
-if to_delete and st.button(f"Delete {len(to_delete)} selected"):
-    st.session_state["confirm_delete"] = list(to_delete)
-pending = st.session_state.get("confirm_delete")
-if pending:
-    st.warning(f"Delete {len(pending)} generation(s) with their image and audio files? This cannot be undone.")
-    confirm, cancel = st.columns(2)
-    if confirm.button("Yes, delete them", type="primary"):
-        for generation_id in pending:
-            try:
-                store.delete_generation(generation_id)
-            except V2IError as err:
-                render.error(str(err))
-        st.session_state.pop("confirm_delete")
-        st.rerun()
-    if cancel.button("Keep them"):
-        st.session_state.pop("confirm_delete")
-        st.rerun()
+delete_with_confirmation(labels)

@@ -3,7 +3,7 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import TIMING_COLUMNS, alignment, alignment_summary, stats
+from core import TIMING_COLUMNS, HistoryFilter, alignment, alignment_summary, names_of, stats
 from ui import render, resources
 
 resources.ensure_navigation()
@@ -55,3 +55,32 @@ if summary:
     st.text(f"Over the latest {summary['count']} generations with CLIP embeddings: image vs what was said "
             f"{summary['transcript']:.3f}, image vs the enhanced prompt {summary['prompt']:.3f}; the enhanced "
             f"prompt is the closer one in {100 * summary['helped']:.0f}% of them.")
+
+# People: who makes what, how long they wait, and what the team liked this week.
+st.subheader("People")
+made = stats.per_person_per_day(store)
+names = names_of(store, [r["created_by"] for r in made])
+left, right = st.columns([3, 2])
+with left:
+    figure = go.Figure()
+    for person_id in sorted({r["created_by"] for r in made}):
+        mine = [r for r in made if r["created_by"] == person_id]
+        figure.add_trace(go.Bar(x=[r["day"] for r in mine], y=[r["n"] for r in mine],
+                                name=names.get(person_id, person_id)))
+    figure.update_layout(barmode="stack", height=280, margin=dict(l=10, r=10, t=10, b=10), xaxis_type="category",
+                         yaxis_title="generations", xaxis_title="day")
+    st.plotly_chart(figure, width="stretch")
+with right:
+    waits = stats.waits_per_person(store)
+    wait_names = names_of(store, [w["created_by"] for w in waits])
+    st.dataframe([{"person": wait_names.get(w["created_by"], w["created_by"]), "jobs": w["jobs"],
+                   "median wait s": round(w["median_wait_s"], 1), "median run s": round(w["median_run_s"], 1)}
+                  for w in waits], hide_index=True)
+best = store.query_generations(HistoryFilter(since=stats.week_start(), min_rating=1), sort="rating_mean", limit=6)
+if best:
+    st.caption("This week's top-rated images")
+    for column, row in zip(st.columns(6), best):
+        with column:
+            render.show_image_or_missing(store.file_path(row["image_path"]))
+            st.text(f"{row['rating_mean']:.1f} of 5 ({row['rating_count']})")
+            st.page_link("pages/history.py", label="open", query_params={"id": row["id"]})

@@ -56,6 +56,28 @@ labels = {row["id"]: f"{row['created_at'][:19]}  {row['transcript'][:50]}" for r
 ids = data.ids
 
 
+def open_linked_pair() -> None:
+    """``?a=<id>&b=<id>`` picks the two images to compare (once per link); a bad id is a plain message."""
+    wanted = {}
+    for side in ("a", "b"):
+        value = st.query_params.get(side)
+        if value is None:
+            continue
+        if value in data.positions:
+            wanted[f"compare-{side}"] = value
+        else:
+            st.warning(render.escape_markdown(f"The link's {side}={value[:40]!r} is not a stored image with an "
+                                              "embedding: pick the images below instead."))
+    if wanted and st.session_state.get("compare-link") != wanted:
+        st.session_state.update(wanted)
+        st.session_state["compare-link"] = wanted
+    if wanted:
+        st.info("The images from the link are on the Compare tab.")
+
+
+open_linked_pair()
+
+
 def hover(text: str, limit: int = 60) -> str:
     # Plotly renders hover labels as a small subset of HTML: user text is escaped to stay text.
     return html.escape(text[:limit])
@@ -124,6 +146,8 @@ with compare_tab:
     score = data.score(first, second)
     st.metric("Cosine similarity", f"{score:.3f}", help="1.0 is identical")
     st.text(f"In plain words: {bands.describe(score)}")
+    st.page_link("pages/similarity.py", label="A link to this comparison", query_params={"a": first, "b": second},
+                 icon=":material/link:")
     sides = st.columns(2)
     for side, generation_id in zip(sides, (first, second)):
         row = data.rows[data.index(generation_id)]

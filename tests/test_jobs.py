@@ -26,9 +26,9 @@ def spec(**kw):
 
 
 def test_a_submitted_job_waits_in_the_queue_with_its_recording_kept(queue, data_dir, wav):
-    job_id = queue.submit(wav, spec(), owner="ana")
+    job_id = queue.submit(wav, spec(), created_by="ana")
     job = queue.get(job_id)
-    assert job["status"] == QUEUED and job["owner"] == "ana"
+    assert job["status"] == QUEUED and job["created_by"] == "ana"
     assert (data_dir / job["upload_path"]).read_bytes() == wav
     assert queue.position(job_id) == 1
 
@@ -117,9 +117,9 @@ def test_bad_recordings_and_options_are_refused_at_submission_and_store_nothing(
 
 
 def test_each_person_sees_their_own_jobs_and_counts_cover_everyone(queue, wav):
-    queue.submit(wav, spec(), owner="ana")
-    queue.submit(wav, spec(), owner="ben")
-    assert [j["owner"] for j in queue.list(owner="ana")] == ["ana"]
+    queue.submit(wav, spec(), created_by="ana")
+    queue.submit(wav, spec(), created_by="ben")
+    assert [j["created_by"] for j in queue.list(created_by="ana")] == ["ana"]
     assert queue.counts()[QUEUED] == 2
 
 

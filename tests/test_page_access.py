@@ -22,6 +22,13 @@ def gated_app(page=None):
     return no_exception(at)
 
 
+def sign_in(at, password: str, name: str = "Alice") -> AppTest:
+    fields = {t.label: t for t in at.text_input}
+    fields["Your name"].set_value(name)
+    fields["Team password"].set_value(password)
+    return no_exception(at.button[0].click().run())
+
+
 def test_without_configuration_there_is_no_gate(app_env):
     at = AppTest.from_file(DASHBOARD, default_timeout=TIMEOUT)
     at.run()
@@ -30,21 +37,25 @@ def test_without_configuration_there_is_no_gate(app_env):
 
 def test_a_configured_password_hides_every_page_until_given(app_env):
     at = gated_app()
-    assert [t.label for t in at.text_input] == ["Team password"]
+    assert [t.label for t in at.text_input] == ["Your name", "Team password"]
     assert not at.metric and not at.info  # nothing of the dashboard shows
     at.switch_page("pages/history.py").run()
-    assert [t.label for t in at.text_input] == ["Team password"]
+    assert [t.label for t in at.text_input] == ["Your name", "Team password"]
 
 
 def test_a_wrong_password_is_refused_and_the_right_one_lets_in(app_env, fresh_throttle):
     at = gated_app()
-    at.text_input[0].set_value("wrong")
-    at.button[0].click().run()
-    assert at.error[0].value == "That password is not right."
+    assert sign_in(at, "wrong").error[0].value == "That password is not right."
     fresh_throttle[0] += 1.0  # past the delay a wrong guess earns
-    at.text_input[0].set_value("correct horse")
-    no_exception(at.button[0].click().run())
+    sign_in(at, "correct horse", name="  Alice  Martin ")
     assert "No generations yet" in at.info[0].value
+    assert "Alice Martin" in [t.value for t in at.sidebar.text]  # who is signed in, as typed (spaces tidied)
+
+
+def test_the_password_gate_wants_a_name_too(app_env):
+    at = gated_app()
+    assert "Type your name too: the name is empty" in sign_in(at, "correct horse", name="  ").error[0].value
+    assert not at.info  # still at the gate
 
 
 def test_a_page_opened_first_after_a_restart_leaves_streamlits_old_pages_mode(monkeypatch):
@@ -100,7 +111,7 @@ def test_a_secrets_file_that_cannot_be_read_serves_no_page(app_env, secrets_file
 def test_a_valid_secrets_file_still_gates_with_its_password(app_env, secrets_file):
     secrets_file.write_text('password = "correct horse"\n')
     at = no_exception(AppTest.from_file(DASHBOARD, default_timeout=TIMEOUT).run())
-    assert [t.label for t in at.text_input] == ["Team password"]
+    assert [t.label for t in at.text_input] == ["Your name", "Team password"]
 
 
 def test_repeated_wrong_passwords_are_slowed_down_and_logged(app_env, fresh_throttle, caplog):
@@ -108,8 +119,7 @@ def test_repeated_wrong_passwords_are_slowed_down_and_logged(app_env, fresh_thro
     at = gated_app()
 
     def guess(text):
-        at.text_input[0].set_value(text)
-        return no_exception(at.button[0].click().run())
+        return sign_in(at, text)
 
     with caplog.at_level("WARNING", logger="v2i.auth"):
         assert guess("wrong").error[0].value == "That password is not right."

@@ -23,7 +23,7 @@ def test_totals_timings_latest_images_and_languages(app_env, make_generation):
     assert metrics["Today"] == "3"
     assert metrics["This week"] == "3"
     assert metrics["Queued / running"] == "0 / 0"
-    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("plotly_chart")) == 2  # seconds per stage, generations per person
     assert len(at.image) == 3
     languages = at.dataframe[0].value
     assert list(languages["language"]) == ["en", "fr"] and list(languages["generations"]) == [2, 1]
@@ -55,3 +55,25 @@ def test_a_mistyped_setting_is_named_not_a_traceback(app_env, monkeypatch):
     at = open_app()
     assert errors(at) == ["The dashboard's configuration is not valid: V2I_PROFILE='huge' is not a profile; "
                           "choose one of: default, tiny"]
+
+
+def test_people_show_what_each_made_their_waits_and_the_weeks_top_rated(app_env, make_generation, store, wav):
+    from core import JobQueue, Worker, load_settings, rate, shared_models
+    from core.diffusion import GenerationOptions
+    from core.request import GenerationRequest
+
+    settings = load_settings()
+    queue = JobQueue(store)
+    for person in ("ana", "ana", "ben"):
+        queue.submit(wav, GenerationRequest(transcript=f"a fox for {person}", language="en",
+                                            options=GenerationOptions(steps=2, width=64, height=64)), created_by=person)
+    Worker(settings, shared_models(settings), store).run_pending()
+    best, other = store.query_generations(limit=2)
+    rate(store, best["id"], "ana", stars=5)
+    rate(store, other["id"], "ben", stars=2)
+    at = open_app()
+    people_chart = at.get("plotly_chart")[1].proto.spec
+    assert '"name":"ana"' in people_chart and '"name":"ben"' in people_chart
+    waits = at.dataframe[1].value
+    assert list(waits["person"]) == ["ana", "ben"] and list(waits["jobs"]) == [2, 1]
+    assert "5.0 of 5 (1)" == [t.value for t in at.text if " of 5 (" in t.value][0]  # the best first

@@ -19,3 +19,29 @@ def date_range(container, label: str = "Dates", **kwargs) -> tuple[str | None, s
     since = dates[0].isoformat() if len(dates) >= 1 else None
     until = (dates[1] + timedelta(days=1)).isoformat() if len(dates) == 2 else None
     return since, until
+
+
+def collection_picker(store, generation_id: str, person_id: str, key: str) -> None:
+    """Which shared collections a generation is in; add it to one (an existing one or a new name) or take it out."""
+    from core import V2IError, collect, collections, collections_of, uncollect
+
+    from . import render
+
+    current = collections_of(store, [generation_id])[generation_id]
+    st.caption("Collections")
+    st.text(", ".join(current) if current else "in no collection yet")
+    left, right = st.columns(2)
+    names = [c["name"] for c in collections(store) if c["name"] not in current]
+    chosen = left.selectbox("Add to a collection", names, index=None, accept_new_options=True, key=f"{key}-add",
+                            placeholder="pick one or type a new name")
+    if left.button("Add", key=f"{key}-add-button", disabled=chosen is None):
+        try:
+            collect(store, generation_id, chosen, person_id)
+            st.rerun()
+        except V2IError as err:
+            render.error(str(err))
+    if current:
+        out = right.selectbox("Take out of", current, key=f"{key}-remove")
+        if right.button("Take out", key=f"{key}-remove-button"):
+            uncollect(store, generation_id, out)
+            st.rerun()

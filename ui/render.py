@@ -59,6 +59,23 @@ def error(message: str) -> None:
     st.error(escape_markdown(message), icon=":material/error:")
 
 
+def shows_errors(function):
+    """For fragments, which rerun on their own outside dashboard.py's guard: a V2IError (a full disk, a damaged
+    database...) becomes a plain error box rather than a traceback."""
+    import functools
+
+    from core import V2IError
+
+    @functools.wraps(function)
+    def guarded(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except V2IError as err:
+            error(f"The dashboard cannot do that right now: {err}")
+
+    return guarded
+
+
 def labelled_text(label: str, value: Any) -> None:
     """A fixed label, then user text shown as text."""
     st.caption(label)

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 import streamlit as st
 
-from core import EmbeddingCache, JobQueue, ModelCache, Settings, Store, Worker, best_device, load_settings, shared_models
-from core import start_worker
+from core import (
+    EmbeddingCache, JobQueue, ModelCache, Person, Settings, Store, Worker, best_device, load_settings, remember_person,
+    shared_models, start_worker, stats,
+)
 
 
 def ensure_navigation() -> None:
@@ -72,7 +72,7 @@ def worker() -> Worker:
 
 
 def queue() -> JobQueue:
-    return JobQueue(store(), settings().audio_limits)
+    return JobQueue.for_settings(store(), settings())
 
 
 def embedding_cache() -> EmbeddingCache:
@@ -80,11 +80,27 @@ def embedding_cache() -> EmbeddingCache:
     return EmbeddingCache(store(), models().clip, model_id=settings().clip_embedding_id)
 
 
-def owner() -> str:
-    """Who this browser session is: the jobs panel shows this person's jobs."""
-    if "owner" not in st.session_state:
-        st.session_state["owner"] = uuid.uuid4().hex
-    return st.session_state["owner"]
+def set_person(person: Person) -> None:
+    """Who this session is (from the gate); their name is remembered once per session, for everyone to see."""
+    if st.session_state.get("person") != person or not st.session_state.get("person-remembered"):
+        remember_person(store(), person)
+        st.session_state["person-remembered"] = True
+    st.session_state["person"] = person
+
+
+def person() -> Person:
+    """Who this session is: their jobs, ratings and collections follow them across reloads and restarts."""
+    return st.session_state["person"]
+
+
+def typical_seconds() -> dict[str, float]:
+    """This server's median seconds per image for each recipe, for ETAs (cached a minute)."""
+    return _typical_seconds(_key(settings()), settings())
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _typical_seconds(key: str, _settings: Settings) -> dict[str, float]:
+    return stats.typical_seconds(store())
 
 
 def sidebar() -> None:
@@ -92,5 +108,8 @@ def sidebar() -> None:
     with st.sidebar:
         st.caption("Profile and device")
         st.text(f"profile: {s.profile}\ndevice: {device()}")
+        if "person" in st.session_state:
+            st.caption("Signed in as")
+            st.text(person().name)
         if s.is_tiny:
             st.warning("Tiny profile: random-weight models. Transcripts are gibberish and images are noise.")
