@@ -153,7 +153,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _person(args, settings, store) -> Person:
     """``--as NAME``, else the local user; remembered so others see the name."""
-    person = local_person(args.person if args.person is not None else settings.user)
+    if args.person is None:
+        person = local_person(settings.user)
+    else:
+        name = check_name(args.person, "name")
+        person = Person(name, name)
     remember_person(store, person)
     return person
 
