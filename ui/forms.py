@@ -34,7 +34,7 @@ def collection_picker(store, generation_id: str, person_id: str, key: str) -> No
     names = [c["name"] for c in collections(store) if c["name"] not in current]
     chosen = left.selectbox("Add to a collection", names, index=None, accept_new_options=True, key=f"{key}-add",
                             placeholder="pick one or type a new name")
-    if left.button("Add", key=f"{key}-add-button", disabled=chosen is None):
+    if left.button("Add", key=f"{key}-add-button"):
         try:
             collect(store, generation_id, chosen, person_id)
             st.rerun()
