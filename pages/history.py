@@ -71,14 +71,14 @@ def share_link(generation_id: str) -> str:
     return f"{base}/history?id={generation_id}"
 
 
-def ratings(row: dict) -> None:
+def ratings(row: dict, place: str) -> None:
     """This person's stars and favourite mark, and everyone's mean."""
     mine = rating_of(store, row["id"], person.id)
-    stars = st.feedback("stars", key=f"stars-{row['id']}", default=None if mine["stars"] is None else mine["stars"] - 1)
+    stars = st.feedback("stars", key=f"{place}-stars-{row['id']}", default=None if mine["stars"] is None else mine["stars"] - 1)
     if stars is not None and stars + 1 != mine["stars"]:
         rate(store, row["id"], person.id, stars=stars + 1)
         st.rerun()
-    favourite = st.toggle("One of my favourites", value=mine["favourite"], key=f"favourite-{row['id']}")
+    favourite = st.toggle("One of my favourites", value=mine["favourite"], key=f"{place}-favourite-{row['id']}")
     if favourite != mine["favourite"]:
         rate(store, row["id"], person.id, favourite=favourite)
         st.rerun()
@@ -86,14 +86,15 @@ def ratings(row: dict) -> None:
         st.text(f"Rated {row['rating_mean']:.1f} of 5 by {row['rating_count']}")
 
 
-def detail(row: dict) -> None:
-    """One generation: image, recording, words, who made it, ratings, collections, timings and actions."""
+def detail(row: dict, place: str) -> None:
+    """One generation: image, recording, words, who made it, ratings, collections, timings and actions.
+    ``place`` keeps its widgets apart when the same generation shows twice (linked, and opened below)."""
     with st.container(border=True):
         left, right = st.columns([1, 1])
         with left:
             render.show_image_or_missing(store.file_path(row["image_path"]))
-            ratings(row)
-            forms.collection_picker(store, row["id"], person.id, key=f"collect-{row['id']}")
+            ratings(row, place)
+            forms.collection_picker(store, row["id"], person.id, key=f"{place}-collect-{row['id']}")
         with right:
             audio_path = store.file_path(row["audio_path"])
             if audio_path.is_file():
@@ -106,11 +107,11 @@ def detail(row: dict) -> None:
             render.labelled_text("Transcript", row["transcript"])
             render.labelled_text("Prompt", row["prompt"])
             render.labelled_text("Negative prompt", row["negative_prompt"])
-            st.plotly_chart(render.timing_chart(row), width="stretch", key=f"timings-{row['id']}")
+            st.plotly_chart(render.timing_chart(row), width="stretch", key=f"{place}-timings-{row['id']}")
             similarity_notes(row)
         with st.expander("All parameters"):
             st.json({k: v for k, v in row.items() if k not in ("transcript", "prompt", "negative_prompt")})
-        actions(row, audio_path)
+        actions(row, audio_path, place)
 
 
 def similarity_notes(row: dict) -> None:
@@ -128,16 +129,16 @@ def similarity_notes(row: dict) -> None:
                    "page, or by the worker when the queue is quiet).")
 
 
-def actions(row: dict, audio_path) -> None:
+def actions(row: dict, audio_path, place: str) -> None:
     buttons = st.columns(2)
-    if buttons[0].button("Generate again with the same settings", key=f"again-{row['id']}"):
+    if buttons[0].button("Generate again with the same settings", key=f"{place}-again-{row['id']}"):
         try:
             queue.submit(audio_path.read_bytes(), GenerationRequest.from_row(row), created_by=person.id)
             resources.worker().wake()
             st.success("Queued: follow it on the Generate page.")
         except (V2IError, ValueError, OSError) as err:
             render.error(f"Could not queue it: {err}")
-    if buttons[1].button("Use these settings", key=f"use-{row['id']}"):
+    if buttons[1].button("Use these settings", key=f"{place}-use-{row['id']}"):
         request = GenerationRequest.from_row(row)
         options = request.options
         st.session_state["prefill"] = {
@@ -190,7 +191,7 @@ st.title("History")
 # 1. A generation opened from a link.
 if (linked := linked_generation()) is not None:
     st.subheader("Linked generation")
-    detail(linked)
+    detail(linked, "linked")
 
 # 2. Filters, all applied in SQL.
 where, order = filters()
@@ -222,7 +223,7 @@ exports(where)
 # 4. One generation in detail.
 labels = {r["id"]: f"{r['created_at']}  {r['transcript'][:50]}" for r in rows}
 chosen = st.selectbox("Open a generation", list(labels), index=clicked, format_func=labels.get)
-detail(next(r for r in rows if r["id"] == chosen))
+detail(next(r for r in rows if r["id"] == chosen), "open")
 
 # 5. Delete, after a confirmation.
 delete_with_confirmation(labels)

@@ -3,6 +3,7 @@ profile and a temporary data folder, driven by Playwright in Debian's Chromium (
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -25,7 +26,7 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -62,18 +63,18 @@ class Server:
                               store=self.store())
 
 
-@pytest.fixture(scope="module")
-def server(tiny_models_dir, tmp_path_factory):
-    """One dashboard per test module, on its own port and data folder; stopped afterwards."""
-    folder = tmp_path_factory.mktemp("e2e")
+@contextlib.contextmanager
+def running_dashboard(tiny_models_dir: Path, folder: Path, *args: str, env: dict | None = None, port: int = 0):
+    """``streamlit run dashboard.py`` on a loopback port (free, unless given; more options in ``args``)."""
     data_dir, log = folder / "data", folder / "streamlit.log"
-    port = _free_port()
+    port = port or free_port()
     env = {**os.environ, "V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(data_dir),
-           "V2I_TINY_MODELS_DIR": str(tiny_models_dir)}
+           "V2I_TINY_MODELS_DIR": str(tiny_models_dir), **(env or {})}
     with open(log, "w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless", "true",
-             "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+             "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+             *args],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
@@ -89,12 +90,21 @@ def server(tiny_models_dir, tmp_path_factory):
             process.kill()
             pytest.fail(f"the dashboard did not start:\n{log.read_text()}")
         time.sleep(0.2)
-    yield Server(url, data_dir, process, log)
-    process.terminate()
     try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        yield Server(url, data_dir, process, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_models_dir, tmp_path_factory):
+    """One dashboard per test module, on its own port and data folder; stopped afterwards."""
+    with running_dashboard(tiny_models_dir, tmp_path_factory.mktemp("e2e")) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,145 @@
+"""Two people at once in the real browser, signed in through st.login against a real OpenID Connect provider
+started on loopback (oidc-provider-mock): alice generates and keeps her job across a reload; bob sees her name,
+rates and collects her image and opens it from its link; an account outside the allow-list is refused. Then the
+shared-password gate with a name."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import SCREENSHOTS, free_port, running_dashboard
+from playwright.sync_api import expect
+
+from core.synth import recording
+from test_browser import settle
+
+ALLOWED = {"alice@team.org": "Alice", "bob@team.org": "Bob"}
+
+
+@pytest.fixture(scope="module")
+def oidc_issuer():
+    from oidc_provider_mock import User, run_server_in_thread
+
+    users = [User(sub=email, claims={"email": email, "name": name}) for email, name in
+             [*ALLOWED.items(), ("eve@elsewhere.org", "Eve")]]
+    with run_server_in_thread(user_claims=users) as provider:
+        yield f"http://localhost:{provider.server_port}"
+
+
+@pytest.fixture(scope="module")
+def signed_in_server(tiny_models_dir, tmp_path_factory, oidc_issuer):
+    folder = tmp_path_factory.mktemp("e2e-oidc")
+    port = free_port()
+    secrets = folder / "secrets.toml"
+    secrets.write_text(
+        'allowed_emails = ["alice@team.org"]\nallowed_domains = ["team.org"]\n\n[auth]\n'
+        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\ncookie_secret = "a-long-random-test-secret"\n'
+        f'client_id = "v2i"\nclient_secret = "v2i-secret"\n'
+        f'server_metadata_url = "{oidc_issuer}/.well-known/openid-configuration"\n')
+    with running_dashboard(tiny_models_dir, folder, "--secrets.files", str(secrets), port=port) as running:
+        yield running
+
+
+def eventually(page, predicate, seconds: float = 20.0) -> bool:
+    """Wait, as a person would, until what the page did shows in the data folder."""
+    for _ in range(int(seconds * 4)):
+        if predicate():
+            return True
+        page.wait_for_timeout(250)
+    return bool(predicate())
+
+
+def snapshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"team-{name}.png"), full_page=True)
+
+
+def sign_in(page, server, email: str) -> None:
+    page.goto(server.url)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_placeholder("sub").fill(email)  # the provider's own login form
+    page.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(f"{server.url}/**")
+    settle(page)
+
+
+def test_alice_keeps_her_job_across_a_reload_and_bob_rates_collects_and_links_it(browser, signed_in_server):
+    server = signed_in_server
+    alice = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+    sign_in(alice, server, "alice@team.org")
+    expect(alice.get_by_test_id("stSidebar").get_by_text("Alice", exact=True)).to_be_visible()
+    alice.goto(f"{server.url}/generate")
+    settle(alice)
+    wav = server.data_dir.parent / "alice.wav"
+    wav.write_bytes(recording("wav", seconds=1.5))
+    alice.locator('input[type="file"]').first.set_input_files(wav)
+    settle(alice)
+    alice.get_by_text("Image settings").click()
+    steps = alice.get_by_label("Steps (empty: the recipe's)")
+    steps.fill("2")
+    steps.press("Enter")
+    settle(alice)
+    alice.get_by_role("button", name="Generate", exact=True).click()
+    settle(alice)
+    alice.reload()  # a reload is a new session: her jobs are still hers
+    settle(alice)
+    expect(alice.get_by_text("Your jobs")).to_be_visible()
+    expect(alice.get_by_text("alice.wav  ·  ", exact=False).first).to_be_visible()
+    store = server.store()
+    assert eventually(alice, lambda: store.query(
+        "SELECT status FROM jobs WHERE created_by = 'alice@team.org' AND status = 'done'"), seconds=300)
+    (row,) = store.query("SELECT id, created_by FROM generations")
+    assert row["created_by"] == "alice@team.org"
+
+    bob = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+    sign_in(bob, server, "bob@team.org")
+    bob.goto(f"{server.url}/history")
+    settle(bob)
+    expect(bob.get_by_text("Alice", exact=True).first).to_be_visible()  # "Made by" in the detail
+    favourite = bob.get_by_text("One of my favourites")
+    expect(favourite).to_be_visible()
+    settle(bob)
+    favourite.click()
+    assert eventually(bob, lambda: store.query("SELECT person, favourite FROM ratings") == [
+        {"person": "bob@team.org", "favourite": 1}])
+    bob.get_by_label("Add to a collection").first.fill("Launch ideas")
+    bob.keyboard.press("Enter")
+    settle(bob)
+    bob.get_by_role("button", name="Add", exact=True).first.click()
+    assert eventually(bob, lambda: store.query("SELECT collection, added_by FROM collection_items") == [
+        {"collection": "Launch ideas", "added_by": "bob@team.org"}])
+    bob.goto(f"{server.url}/history?id={row['id']}")  # the link a colleague pasted
+    settle(bob)
+    expect(bob.get_by_text("Linked generation")).to_be_visible()
+    snapshot(alice, "alice-generate-after-reload")
+    snapshot(bob, "bob-history-linked")
+    for context_page in (alice, bob):
+        expect(context_page.get_by_test_id("stException")).to_have_count(0)
+        context_page.context.close()
+
+
+def test_an_account_outside_the_allow_list_is_refused(browser, signed_in_server):
+    eve = browser.new_context().new_page()
+    sign_in(eve, signed_in_server, "eve@elsewhere.org")
+    expect(eve.get_by_text("is not allowed here", exact=False)).to_be_visible()
+    expect(eve.get_by_role("button", name="Sign out")).to_be_visible()
+    snapshot(eve, "eve-refused")
+    for heading in ("History", "Generate"):
+        expect(eve.get_by_role("heading", name=heading, exact=True)).to_have_count(0)
+    eve.context.close()
+
+
+def test_the_shared_password_gate_asks_for_a_name(browser, tiny_models_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("e2e-password")
+    secrets = folder / "secrets.toml"
+    secrets.write_text('password = "correct horse battery"\n')
+    with running_dashboard(tiny_models_dir, folder, "--secrets.files", str(secrets)) as server:
+        page = browser.new_context().new_page()
+        page.goto(server.url)
+        page.get_by_role("textbox", name="Your name").fill("Carla")
+        page.get_by_label("Team password").fill("correct horse battery")
+        page.get_by_role("button", name="Sign in").click()
+        settle(page)
+        expect(page.get_by_test_id("stSidebar").get_by_text("Carla", exact=True)).to_be_visible()
+        expect(page.get_by_text("No generations yet", exact=False)).to_be_visible()
+        snapshot(page, "carla-password-gate")
+        page.context.close()
