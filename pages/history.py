@@ -20,7 +20,7 @@ def filters() -> tuple[HistoryFilter, dict]:
     with st.container(border=True):
         top = st.columns([3, 2, 2, 2])
         search = top[0].text_input("Search transcripts and prompts", key="search", bind="query-params")
-        since, until = forms.date_range(top[1])
+        since, until = forms.date_range(top[1], key="dates", bind="query-params")
         language = forms.any_select(top[2], "Language", stats.distinct_values(store, "language"))
         steps = forms.any_select(top[3], "Steps", stats.distinct_values(store, "steps"))
         middle = st.columns([3, 2, 2, 2])

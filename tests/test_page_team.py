@@ -129,3 +129,14 @@ def test_a_finished_job_is_announced_wherever_its_person_is(app_env, data_dir, m
     assert "fox\\.wav is ready" in toast.value and f"/history?id={queue.get(job['id'])['generation_id']}" in toast.value
     no_exception(at.run())
     assert not at.toast  # once
+
+
+def test_the_date_filter_lives_in_the_url_too(app_env, make_generation):
+    from datetime import date, timedelta
+
+    row = make_generation("a red fox", seed=1)
+    today = date.today()
+    at = app_as("pages/history.py", {"dates": [today.isoformat(), (today + timedelta(days=1)).isoformat()]})
+    assert list(at.dataframe[0].value["id"]) == [row["id"]]
+    at = app_as("pages/history.py", {"dates": ["2020-01-01", "2020-01-02"]})
+    assert "No generations match." in at.info[0].value
