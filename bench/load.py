@@ -86,13 +86,15 @@ def main() -> None:
     args = parser.parse_args()
 
     from core.store import Store
-    from core.tiny import ensure_tiny_models
+    from core.tiny import ensure_tiny_models, tiny_model_paths
 
     with tempfile.TemporaryDirectory() as folder:
         data_dir = Path(folder) / "data"
         tiny = Path(os.environ.get("V2I_TINY_MODELS_DIR", Path(folder) / "tiny"))
         ensure_tiny_models(tiny)
-        env = {"V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(data_dir), "V2I_TINY_MODELS_DIR": str(tiny)}
+        # The random-weight whisper: tones through tiny.en would measure its fallbacks, not the pipeline's concurrency.
+        env = {"V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(data_dir), "V2I_TINY_MODELS_DIR": str(tiny),
+               "V2I_WHISPER_MODEL": str(tiny_model_paths(tiny).whisper)}
         Store(data_dir)  # schema first, so submitters start on an existing database
         context = multiprocessing.get_context("spawn")
         results = context.Queue()

@@ -183,8 +183,7 @@ def _requests(args):
 def _generate(args, settings, store) -> int:
     person = _person(args, settings, store)
     if settings.is_tiny:
-        print("note: tiny profile: its models have random weights: transcripts are gibberish and images noise",
-              file=sys.stderr)
+        print(f"note: {settings.tiny_note}", file=sys.stderr)
     models = shared_models(settings)
     failed = 0
     for path, data, request in _requests(args):

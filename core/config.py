@@ -139,6 +139,28 @@ class Settings:
         return self.profile == "tiny"
 
     @property
+    def whisper_is_random(self) -> bool:
+        """The tiny profile's random-weight whisper: it never grows confident, so it is decoded briefly."""
+        from .tiny import tiny_model_paths
+
+        return Path(self.whisper_model) == tiny_model_paths(self.tiny_models_dir).whisper
+
+    @property
+    def tiny_note(self) -> str:
+        """What a person should know about the tiny profile's models ("" in the default profile)."""
+        if not self.is_tiny:
+            return ""
+        if self.whisper_is_random:
+            return "Tiny profile: random-weight models. Transcripts are gibberish and images are noise."
+        return ("Tiny profile: a real English whisper (tiny.en) hears the words; the image models have random "
+                "weights, so images are noise.")
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Where models converted on this machine are kept (the bundled tiny.en, converted once)."""
+        return self.data_dir / "models"
+
+    @property
     def clip_embedding_id(self) -> str:
         """What stored embeddings are keyed by: int8 vectors are close to fp32 ones, but not the same."""
         return f"{self.clip_model}#int8" if self.clip_int8 else self.clip_model
@@ -161,9 +183,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     tiny_dir = given.get("tiny_models_dir", data_dir / "tiny-models")
     values = {"data_dir": data_dir, "tiny_models_dir": tiny_dir}
     if given.get("profile") == "tiny":
-        # The tiny profile's ids point at folders it builds itself; explicit overrides still win.
+        # The tiny profile's ids point at folders it builds itself, but it hears with the real English whisper
+        # when a package ships one (no network needed); explicit overrides still win.
         from .tiny import tiny_model_paths
+        from .whisper_ct2 import bundled_model_bin
 
         paths = tiny_model_paths(tiny_dir)
-        values.update(whisper_model=str(paths.whisper), sd_model=str(paths.sd), clip_model=str(paths.clip))
+        whisper = "tiny.en" if bundled_model_bin("tiny.en") else str(paths.whisper)
+        values.update(whisper_model=whisper, sd_model=str(paths.sd), clip_model=str(paths.clip))
     return Settings(**{**values, **given})

@@ -201,7 +201,15 @@ class ModelCache:
     def whisper(self) -> LoadedModel:
         name = self.settings.whisper_model
         int8 = self.settings.whisper_int8
-        return self._get(("whisper", name, int8), lambda: load_whisper(name, self.device, int8=int8), name)
+
+        def load():
+            # A whisper that an installed package ships (tiny.en) is converted once and read from the data folder.
+            from .whisper_ct2 import converted_checkpoint
+
+            checkpoint = converted_checkpoint(name, self.settings.model_cache_dir)
+            return load_whisper(str(checkpoint) if checkpoint else name, self.device, int8=int8)
+
+        return self._get(("whisper", name, int8), load, name)
 
     def stable_diffusion(self, safety_checker: bool = False) -> LoadedModel:
         model_id, compile_unet = self.settings.sd_model, self.settings.compile_unet

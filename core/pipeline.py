@@ -57,8 +57,8 @@ class ComputedGeneration:
 
 
 def transcribe_options(settings: Settings, translate: bool) -> TranscribeOptions:
-    # Random weights never grow confident: decode greedily and briefly, or whisper walks every fallback.
-    if settings.is_tiny:
+    """Decoding follows the model, not the profile: a real whisper decodes fully, even in the tiny profile."""
+    if settings.whisper_is_random:  # random weights never grow confident: greedily and briefly, or every fallback runs
         return TranscribeOptions(translate=translate, greedy=True, sample_len=16)
     return TranscribeOptions(translate=translate)
 

@@ -144,8 +144,10 @@ def source_panel(name: str, data: bytes, key: str, chosen: PageSettings) -> None
             transcribe_source(name, data, key, chosen)
         draft = drafts.get(key)
         if draft:
-            st.text(f"language: {draft['language']}   confidence: mean log-prob {draft['avg_logprob']:.2f}, "
-                    f"no-speech {draft['no_speech_prob']:.2f}")
+            english_only = f" (whisper {settings.whisper_model} hears English only)" \
+                if settings.whisper_model.endswith(".en") else ""
+            st.text(f"language: {draft['language']}{english_only}   confidence: mean log-prob "
+                    f"{draft['avg_logprob']:.2f}, no-speech {draft['no_speech_prob']:.2f}")
             st.text_area("Transcript", key=f"transcript-{key}")
             if st.button("Rebuild the prompt from the transcript", key=f"rebuild-{key}"):
                 try:

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from core.synth import recording  # noqa: E402
+from helpers import random_whisper  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +34,8 @@ def tiny_env(tiny_models_dir, data_dir, monkeypatch) -> dict[str, str]:
     """The environment of a person running with the tiny profile in a fresh data folder."""
     for key in [k for k in os.environ if k.startswith("V2I_")]:  # a developer's own settings never leak in
         monkeypatch.delenv(key)
-    env = {"V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(data_dir), "V2I_TINY_MODELS_DIR": str(tiny_models_dir)}
+    env = {"V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(data_dir), "V2I_TINY_MODELS_DIR": str(tiny_models_dir),
+           "V2I_WHISPER_MODEL": random_whisper(tiny_models_dir)}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
@@ -52,7 +54,8 @@ def models(tiny_models_dir):
     from core.config import load_settings
     from core.models import ModelCache
 
-    session_settings = load_settings({"V2I_PROFILE": "tiny", "V2I_TINY_MODELS_DIR": str(tiny_models_dir)})
+    session_settings = load_settings({"V2I_PROFILE": "tiny", "V2I_TINY_MODELS_DIR": str(tiny_models_dir),
+                                      "V2I_WHISPER_MODEL": random_whisper(tiny_models_dir)})
     return ModelCache(session_settings, device="cpu")
 
 

@@ -22,3 +22,11 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05) -> bool
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+def random_whisper(tiny_models_dir: Path) -> str:
+    """The random-weight whisper: the tests pin it, so tones decode quickly and the same way every time (the
+    tiny profile's default is the real English tiny.en; tests/test_real_whisper.py uses that)."""
+    from core.tiny import tiny_model_paths
+
+    return str(tiny_model_paths(tiny_models_dir).whisper)

@@ -17,8 +17,11 @@ def test_the_default_profile_uses_the_real_model_ids():
 
 def test_the_tiny_profile_points_at_locally_built_folders():
     settings = load_settings({"V2I_PROFILE": "tiny", "V2I_DATA_DIR": "/srv/v2i"})
-    assert settings.whisper_model == "/srv/v2i/tiny-models/whisper-tiny-random.pt"
+    assert settings.whisper_model == "tiny.en"  # the real English whisper an installed package ships
     assert settings.sd_model == "/srv/v2i/tiny-models/sd-tiny-random"
+    random = load_settings({"V2I_PROFILE": "tiny", "V2I_DATA_DIR": "/srv/v2i",
+                            "V2I_WHISPER_MODEL": "/srv/v2i/tiny-models/whisper-tiny-random.pt"})
+    assert random.whisper_is_random and "gibberish" in random.tiny_note
 
 
 def test_per_model_overrides_win():

@@ -77,7 +77,7 @@ def test_a_hostile_recording_is_refused_in_one_line_by_the_command_line(stored, 
     path = tmp_path / "upload.wav"
     path.write_bytes(HOSTILE_AUDIO[name])
     assert main(["generate", str(path), "--steps", "2", "--size", "64"]) == 1
-    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("note: tiny profile")]
+    err = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("note: Tiny profile")]
     assert len(err) == 1 and err[0].startswith(f"{path}: ") and "Traceback" not in err[0]
     assert fingerprint(data_dir) == stored
 

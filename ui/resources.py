@@ -112,4 +112,4 @@ def sidebar() -> None:
             st.caption("Signed in as")
             st.text(person().name)
         if s.is_tiny:
-            st.warning("Tiny profile: random-weight models. Transcripts are gibberish and images are noise.")
+            st.warning(s.tiny_note)

@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import random_whisper
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("V2I_CHROMIUM", "/usr/bin/chromium")
@@ -56,7 +57,8 @@ class Server:
         from core.synth import recording
 
         settings = load_settings({"V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(self.data_dir),
-                                  "V2I_TINY_MODELS_DIR": str(models.settings.tiny_models_dir)})
+                                  "V2I_TINY_MODELS_DIR": str(models.settings.tiny_models_dir),
+                                  "V2I_WHISPER_MODEL": models.settings.whisper_model})
         request = GenerationRequest("setup.wav", transcript=transcript, language="en",
                                     options=GenerationOptions(steps=2, width=64, height=64))
         return run_generation(recording("wav", frequency=frequency), request, settings=settings, models=models,
@@ -69,7 +71,8 @@ def running_dashboard(tiny_models_dir: Path, folder: Path, *args: str, env: dict
     data_dir, log = folder / "data", folder / "streamlit.log"
     port = port or free_port()
     env = {**os.environ, "V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(data_dir),
-           "V2I_TINY_MODELS_DIR": str(tiny_models_dir), **(env or {})}
+           "V2I_TINY_MODELS_DIR": str(tiny_models_dir), "V2I_WHISPER_MODEL": random_whisper(tiny_models_dir),
+           **(env or {})}
     with open(log, "w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless", "true",
