@@ -18,7 +18,8 @@ from .diffusion import (
 )
 from .embeddings import EmbeddingCache
 from .errors import (
-    AudioError, CancelledError, InvalidOptionError, ModelLoadError, NoSpeechError, NotFoundError, StorageError, V2IError,
+    AudioError, CancelledError, DoubtfulSpeechError, InvalidOptionError, ModelLoadError, NoSpeechError, NotFoundError,
+    StorageError, V2IError,
 )
 from .export import export_collection, export_csv, export_to_temp, export_zip
 from .jobs import (
@@ -26,7 +27,8 @@ from .jobs import (
 )
 from .models import ModelCache, best_device, shared_models
 from .pipeline import (
-    ComputedGeneration, Transcription, compute_generation, run_generation, save_generation, transcribe_recording,
+    ComputedGeneration, Transcription, compute_generation, doubt_of, run_generation, save_generation,
+    transcribe_recording,
 )
 from .people import MAX_NAME, UNKNOWN, Person, check_name, email_allowed, local_person
 from .pngmeta import read_parameters
@@ -37,8 +39,9 @@ from .similarity import (
 )
 from .stages import PROGRESS_STAGES, TIMED_STAGES, TIMING_COLUMNS, TIMINGS, timings_of
 from .store import SORTABLE, HistoryFilter, Store, public_record
+from .speech import CleanedSpeech, check_terms, clean_speech, doubt
 from .team import (
-    check_stars, collect, collections, collections_of, names_of, people, rate, rating_of, remember_person,
+    set_vocabulary, vocabulary, check_stars, collect, collections, collections_of, names_of, people, rate, rating_of, remember_person,
     resolve_person, uncollect,
 )
 from .throttle import Throttle
@@ -70,4 +73,7 @@ __all__ = [
     "Person", "MAX_NAME", "UNKNOWN", "check_name", "email_allowed", "local_person", "remember_person", "names_of",
     "people", "resolve_person", "check_stars", "rate", "rating_of", "collect", "uncollect", "collections",
     "collections_of", "export_collection", "Quota", "QuotaError",
+    # speech into prompts
+    "CleanedSpeech", "clean_speech", "check_terms", "doubt", "doubt_of", "vocabulary", "set_vocabulary",
+    "DoubtfulSpeechError",
 ]

@@ -61,6 +61,11 @@ class DecodedAudio:
         return _EXTENSIONS.get(self.container, "bin")
 
     @property
+    def rms(self) -> float:
+        """The recording's level (root mean square, 1.0 is full scale)."""
+        return float(np.sqrt(np.mean(np.square(self.samples, dtype=np.float64)))) if len(self.samples) else 0.0
+
+    @property
     def is_silent(self) -> bool:
         return float(np.max(np.abs(self.samples), initial=0.0)) < SILENCE_PEAK
 

@@ -21,7 +21,9 @@ from .pipeline import run_generation
 from .prompt import DEFAULT_STYLE, STYLES
 from .request import GenerationRequest
 from .store import HistoryFilter, Store, public_record
-from .team import collect, collections, collections_of, rate, remember_person, resolve_person, uncollect
+from .team import (
+    collect, collections, collections_of, rate, remember_person, resolve_person, uncollect, vocabulary,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument("--prompt", default=None, help="use this prompt instead of the enhanced transcript")
     options.add_argument("--translate", action="store_true", help="translate the speech into English first")
     options.add_argument("--safety-checker", action="store_true", help="run SD's safety checker and store its verdict")
+    options.add_argument("--force", action="store_true",
+                         help="generate even when the words look like whisper's invention over silence")
     options.add_argument("--json", action="store_true", help="print one JSON object per line")
 
     commands.add_parser("generate", parents=[options], help="one stored generation per recording, made now")
@@ -162,7 +166,7 @@ def _person(args, settings, store) -> Person:
     return person
 
 
-def _requests(args):
+def _requests(args, store):
     """(path, bytes, request) per readable file; an unreadable one is reported and skipped."""
     overrides = {name: value for name, value in (("steps", args.steps), ("scheduler", args.scheduler)) if value is not None}
     options = GenerationOptions.from_recipe(
@@ -177,7 +181,8 @@ def _requests(args):
             yield path, None, None
             continue
         yield path, data, GenerationRequest(filename=path.name, style=args.style, prompt=args.prompt,
-                                            negative_prompt=args.negative, translate=args.translate, options=options)
+                                            negative_prompt=args.negative, translate=args.translate, options=options,
+                                            vocabulary=vocabulary(store), force=args.force)
 
 
 def _generate(args, settings, store) -> int:
@@ -186,7 +191,7 @@ def _generate(args, settings, store) -> int:
         print(f"note: {settings.tiny_note}", file=sys.stderr)
     models = shared_models(settings)
     failed = 0
-    for path, data, request in _requests(args):
+    for path, data, request in _requests(args, store):
         if data is None:
             failed += 1
             continue
@@ -209,7 +214,7 @@ def _submit(args, settings, store) -> int:
     person = _person(args, settings, store)
     queue = JobQueue.for_settings(store, settings)
     failed = 0
-    for path, data, request in _requests(args):
+    for path, data, request in _requests(args, store):
         if data is None:
             failed += 1
             continue

@@ -29,5 +29,9 @@ class StorageError(V2IError, OSError):
     """The data folder cannot be written (read-only, disk full...)."""
 
 
+class DoubtfulSpeechError(V2IError, ValueError):
+    """The words look like whisper's invention over silence: nothing is generated unless the person insists."""
+
+
 class CancelledError(V2IError):
     """The run was cancelled by the person who asked for it."""

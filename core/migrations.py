@@ -94,10 +94,18 @@ def _v7_team(db: sqlite_utils.Database) -> None:
     db["collection_items"].create_index(["generation_id"])
 
 
+def _v8_speech(db: sqlite_utils.Database) -> None:
+    # What was left out of the speech to make the prompt, and the team vocabulary whisper was given (JSON lists).
+    db["generations"].add_column("speech_removed", str)
+    db["generations"].add_column("vocabulary", str)
+    db.execute("CREATE TABLE vocabulary (term TEXT PRIMARY KEY COLLATE NOCASE, added_by TEXT, added_at TEXT)")
+
+
 MIGRATIONS = [
     ("0001_generations", _v1_generations), ("0002_jobs", _v2_jobs), ("0003_embeddings", _v3_embeddings),
     ("0004_deepcache", _v4_deepcache), ("0005_recipe", _v5_recipe),
     ("0006_embedding_upkeep", _v6_embedding_upkeep), ("0007_team", _v7_team),
+    ("0008_speech", _v8_speech),
 ]
 
 

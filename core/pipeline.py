@@ -12,6 +12,7 @@ It comes in two halves, so the heavy half can run anywhere and only one process 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -19,13 +20,14 @@ from typing import Any, Callable
 from .audio import DecodedAudio, decode_audio
 from .config import Settings
 from .diffusion import GeneratedImage, GenerationOptions, count_clip_tokens, generate_image
-from .errors import NoSpeechError
+from .errors import DoubtfulSpeechError, NoSpeechError
 from .models import LoadedModel, ModelCache
 from .paths import AUDIO, IMAGES, new_id, relative_name, remove_quietly, write_atomic
 from .people import UNKNOWN
 from .pngmeta import png_bytes
 from .prompt import MAX_PROMPT_TOKENS, EnhancedPrompt, clean_text, enhance_prompt
 from .request import GenerationRequest
+from .speech import CleanedSpeech, clean_speech, doubt, whisper_prompt
 from .stages import PROGRESS_STAGES
 from .store import Store, utc_now
 from .transcribe import Transcript, TranscribeOptions, transcribe
@@ -56,28 +58,37 @@ class ComputedGeneration:
 # -- transcription, also used on its own by the Generate page's "Transcribe" ------------------------------
 
 
-def transcribe_options(settings: Settings, translate: bool) -> TranscribeOptions:
+def transcribe_options(settings: Settings, translate: bool, vocabulary: tuple[str, ...] = ()) -> TranscribeOptions:
     """Decoding follows the model, not the profile: a real whisper decodes fully, even in the tiny profile."""
+    prompt = whisper_prompt(vocabulary)
     if settings.whisper_is_random:  # random weights never grow confident: greedily and briefly, or every fallback runs
-        return TranscribeOptions(translate=translate, greedy=True, sample_len=16)
-    return TranscribeOptions(translate=translate)
+        return TranscribeOptions(translate=translate, greedy=True, sample_len=16, initial_prompt=prompt)
+    return TranscribeOptions(translate=translate, initial_prompt=prompt)
 
 
-def transcribe_recording(data: bytes, *, settings: Settings, models: ModelCache, translate: bool = False) -> Transcription:
+def transcribe_recording(data: bytes, *, settings: Settings, models: ModelCache, translate: bool = False,
+                         vocabulary: tuple[str, ...] = ()) -> Transcription:
     """Decode and transcribe, for a person to read and edit before generating."""
     started = time.perf_counter()
     audio = decode_audio(data, settings.audio_limits)
     decoded = time.perf_counter()
-    transcript = _transcribe(audio, settings, models, translate)
+    transcript = _transcribe(audio, settings, models, translate, vocabulary)
     return Transcription(audio, transcript, decoded - started, time.perf_counter() - decoded)
 
 
-def _transcribe(audio: DecodedAudio, settings: Settings, models: ModelCache, translate: bool) -> Transcript:
+def _transcribe(audio: DecodedAudio, settings: Settings, models: ModelCache, translate: bool,
+                vocabulary: tuple[str, ...] = ()) -> Transcript:
     if audio.is_silent:
         raise NoSpeechError("no speech was heard in the recording (it is silent)")
     whisper = models.whisper()
+    options = transcribe_options(settings, translate, vocabulary)
     with whisper.lock:
-        return transcribe(whisper.model, audio.samples, transcribe_options(settings, translate), device=whisper.device)
+        return transcribe(whisper.model, audio.samples, options, device=whisper.device)
+
+
+def doubt_of(transcription: Transcription) -> str:
+    """Why these words are probably not what was said ("" when they look fine)."""
+    return doubt(transcription.transcript.text, transcription.transcript.no_speech_prob, transcription.audio.rms)
 
 
 # -- the story of one generation ----------------------------------------------------------------------------
@@ -128,12 +139,16 @@ def compute_generation(
     report("transcribe", 0, 0)
     transcript, seconds = _transcript_for(request, decoded, settings, models)
     timings["transcribe"] = seconds
+    if request.transcript is None and not request.force:  # a guard before spending minutes on an invention
+        if reason := doubt(transcript.text, transcript.no_speech_prob, decoded.rms):
+            raise DoubtfulSpeechError(f"{reason}. Nothing was generated: transcribe it first and tick "
+                                      "\"Generate anyway\" (on the command line, --force) if it is right")
     started -= 0.0 if request.transcript is None else seconds  # done before queueing: part of the total
 
     # 4. Build the prompt, counting tokens with the pipeline's own tokenizer.
     report("enhance", 0, 0)
     with _timed(timings, "enhance"):
-        prompt = build_prompt(request, transcript, sd)
+        prompt, spoken = build_prompt(request, transcript, sd)
 
     # 5. Make the image, one run at a time per pipeline.
     report("generate", 0, options.steps)
@@ -143,6 +158,8 @@ def compute_generation(
 
     # 6. Describe it: one set of fields for the row and the PNG's parameters.
     fields = describe(audio, decoded, request, transcript, prompt, options, generated, timings, settings, sd.device)
+    fields.update(speech_removed=json.dumps(list(spoken.removed), ensure_ascii=False),
+                  vocabulary=json.dumps(list(request.vocabulary), ensure_ascii=False))
     return ComputedGeneration(audio, decoded.extension, png_bytes(generated.image, fields), fields)
 
 
@@ -181,7 +198,7 @@ def _transcript_for(request: GenerationRequest, audio: DecodedAudio, settings: S
     """Whisper's transcript and its seconds, or the person's own text and the seconds it took then."""
     if request.transcript is None:
         tick = time.perf_counter()
-        transcript = _transcribe(audio, settings, models, request.translate)
+        transcript = _transcribe(audio, settings, models, request.translate, request.vocabulary)
         return transcript, time.perf_counter() - tick
     text = clean_text(request.transcript)
     if not text:
@@ -190,14 +207,16 @@ def _transcript_for(request: GenerationRequest, audio: DecodedAudio, settings: S
     return Transcript(text, request.language or "unknown", task, float("nan"), float("nan")), request.transcribe_seconds or 0.0
 
 
-def build_prompt(request: GenerationRequest, transcript: Transcript, sd: LoadedModel) -> EnhancedPrompt:
-    """The enhanced transcript, or the person's own prompt (marked truncated when it overflows CLIP's window)."""
+def build_prompt(request: GenerationRequest, transcript: Transcript, sd: LoadedModel) -> tuple[EnhancedPrompt, CleanedSpeech]:
+    """The enhanced words of the transcript (fillers and frames left out), or the person's own prompt (marked
+    truncated when it overflows CLIP's window); and what was left out of the speech."""
     count = lambda text: count_clip_tokens(sd.model, text)  # noqa: E731
-    enhanced = enhance_prompt(transcript.text, request.style, negative_prompt=request.negative_prompt, count_tokens=count)
     own = clean_text(request.prompt or "")
+    spoken = CleanedSpeech(transcript.text) if own else clean_speech(transcript.text, transcript.language)
+    enhanced = enhance_prompt(spoken.text, request.style, negative_prompt=request.negative_prompt, count_tokens=count)
     if own:
-        return EnhancedPrompt(own, enhanced.negative_prompt, request.style, truncated=count(own) > MAX_PROMPT_TOKENS)
-    return enhanced
+        return EnhancedPrompt(own, enhanced.negative_prompt, request.style, truncated=count(own) > MAX_PROMPT_TOKENS), spoken
+    return enhanced, spoken
 
 
 def make_image(sd: LoadedModel, prompt: EnhancedPrompt, options: GenerationOptions,

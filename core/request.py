@@ -10,6 +10,7 @@ from typing import Any
 from .diffusion import GenerationOptions, check_inputs, recipe_of
 from .errors import InvalidOptionError
 from .prompt import DEFAULT_STYLE, check_style
+from .speech import check_terms
 
 
 @dataclass(frozen=True)
@@ -25,10 +26,13 @@ class GenerationRequest:
     transcript: str | None = None  # an edited transcript from an earlier "Transcribe"; skips whisper
     language: str | None = None  # with ``transcript``: what whisper detected then
     transcribe_seconds: float | None = None  # with ``transcript``: what that transcription took
+    vocabulary: tuple[str, ...] = ()  # the team's names and jargon, passed to whisper as its prompt
+    force: bool = False  # generate even when the words look like whisper's hallucination over silence
 
     def check(self) -> "GenerationRequest":
         """Validate everything that needs no model; the error names the bad value."""
         check_inputs(self.options)
+        check_terms(self.vocabulary)
         try:
             check_style(self.style)
         except ValueError as err:
@@ -47,6 +51,8 @@ class GenerationRequest:
             options = data.pop("options", {}) or {}
             _check_known(cls, data, "request")
             _check_known(GenerationOptions, options, "options")
+            if "vocabulary" in data:
+                data["vocabulary"] = tuple(data["vocabulary"])
             return cls(**data, options=GenerationOptions(**options))
         except InvalidOptionError:
             raise

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 
 from .errors import InvalidOptionError, NotFoundError
 from .people import Person, check_name
+from .speech import check_terms
 from .store import Store, utc_now
 
 
@@ -40,6 +41,22 @@ def people(store: Store) -> list[dict[str, Any]]:
     """Everyone who made something, with their name: what "made by" filters offer."""
     return store.query("SELECT DISTINCT g.created_by AS id, coalesce(p.name, g.created_by) AS name FROM generations g "
                        "LEFT JOIN people p ON p.id = g.created_by WHERE g.created_by IS NOT NULL ORDER BY name")
+
+
+def vocabulary(store: Store) -> tuple[str, ...]:
+    """The team's names and jargon, in the order they were added."""
+    return tuple(r["term"] for r in store.query("SELECT term FROM vocabulary ORDER BY added_at, rowid"))
+
+
+def set_vocabulary(store: Store, terms, person: str) -> tuple[str, ...]:
+    """Replace the team's vocabulary (a term kept keeps who added it and when); returns it as stored."""
+    wanted = check_terms(terms)
+    now = utc_now("seconds")
+    with store.write() as db:
+        db.execute(f"DELETE FROM vocabulary WHERE term NOT IN ({', '.join('?' for _ in wanted) or 'NULL'})", list(wanted))
+        for term in wanted:
+            db.execute("INSERT OR IGNORE INTO vocabulary (term, added_by, added_at) VALUES (?, ?, ?)", [term, person, now])
+    return vocabulary(store)
 
 
 def check_stars(stars: Any) -> int:

@@ -18,6 +18,7 @@ class TranscribeOptions:
     # Random-weight models never become confident, so the tiny profile decodes greedily, once, briefly.
     greedy: bool = False
     sample_len: int | None = None
+    initial_prompt: str | None = None  # the team's vocabulary, so names and jargon are spelt right
     extra: tuple = ()  # more of whisper's DecodingOptions, as (name, value) pairs
 
 
@@ -40,6 +41,8 @@ def transcribe(model, samples: np.ndarray, options: TranscribeOptions = Transcri
         kwargs.update(temperature=0.0, condition_on_previous_text=False)
     if options.sample_len:
         kwargs["sample_len"] = options.sample_len
+    if options.initial_prompt:
+        kwargs["initial_prompt"] = options.initial_prompt
     kwargs.update(dict(options.extra))
     result = whisper.transcribe(model, samples.astype(np.float32, copy=False), **kwargs)
     segments = result.get("segments") or []

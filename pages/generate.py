@@ -8,7 +8,8 @@ import streamlit as st
 
 from core import (
     ACTIVE, COMMON_SIZES, DONE, FAILED, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, QUEUED, RECIPES, RUNNING, SCHEDULERS, STYLES,
-    TIMINGS, GenerationOptions, GenerationRequest, V2IError, enhance_prompt, transcribe_recording,
+    TIMINGS, GenerationOptions, GenerationRequest, V2IError, clean_speech, doubt_of, enhance_prompt, set_vocabulary,
+    transcribe_recording, vocabulary,
 )
 from ui import forms, render, resources
 
@@ -89,6 +90,21 @@ def settings_form() -> PageSettings:
     return PageSettings(style, recipe, scheduler, steps, guidance, seed_text, size, negative, translate)
 
 
+def vocabulary_form() -> None:
+    """Names, products and jargon whisper mishears: the whole team's, passed to whisper as its prompt."""
+    store = resources.store()
+    with st.expander("Team vocabulary", expanded=False):
+        terms = vocabulary(store)
+        typed = st.text_area("One term per line (names, products, jargon)", value="\n".join(terms),
+                             key="vocabulary-text")
+        if st.button("Save the vocabulary"):
+            try:
+                saved = set_vocabulary(store, typed.splitlines(), person.id)
+                st.toast(f"Saved {len(saved)} terms")
+            except V2IError as err:
+                render.error(str(err))
+
+
 def submit(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
     """Queue one recording, with the transcript and prompt the person edited if they transcribed first."""
     try:
@@ -97,6 +113,10 @@ def submit(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
         render.error(str(err))
         return
     draft = drafts.get(key)
+    if draft and draft.get("doubt") and not st.session_state.get(f"force-{key}"):
+        render.error(f"{name}: nothing was queued. The words may not be what was said: tick \"Generate anyway\" "
+                     "if they are right, or edit the transcript.")
+        return
     request = GenerationRequest(
         filename=name, style=chosen.style, negative_prompt=chosen.negative or None, translate=chosen.translate,
         options=options,
@@ -104,6 +124,7 @@ def submit(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
         language=draft["language"] if draft else None,
         transcribe_seconds=draft["transcribe_s"] if draft else None,
         prompt=st.session_state.get(f"prompt-{key}") if draft else None,
+        vocabulary=vocabulary(resources.store()), force=bool(st.session_state.get(f"force-{key}")),
     )
     try:
         queue.submit(data, request, created_by=person.id)
@@ -119,14 +140,15 @@ def transcribe_source(name: str, data: bytes, key: str, chosen: PageSettings) ->
     try:
         with st.spinner("Transcribing..."):
             result = transcribe_recording(data, settings=settings, models=resources.models(),
-                                          translate=chosen.translate)
-        enhanced = enhance_prompt(result.transcript.text, chosen.style, negative_prompt=chosen.negative or None)
+                                          translate=chosen.translate, vocabulary=vocabulary(resources.store()))
+        spoken = clean_speech(result.transcript.text, result.transcript.language)
+        enhanced = enhance_prompt(spoken.text, chosen.style, negative_prompt=chosen.negative or None)
     except (V2IError, ValueError) as err:
         render.error(f"{name}: {err}")
         return
     drafts[key] = {"language": result.transcript.language, "transcribe_s": result.transcribe_s,
                    "avg_logprob": result.transcript.avg_logprob, "no_speech_prob": result.transcript.no_speech_prob,
-                   "note": enhanced.note}
+                   "note": enhanced.note, "removed": spoken.note, "doubt": doubt_of(result)}
     st.session_state[f"transcript-{key}"] = result.transcript.text
     st.session_state[f"prompt-{key}"] = enhanced.prompt
 
@@ -151,16 +173,21 @@ def source_panel(name: str, data: bytes, key: str, chosen: PageSettings) -> None
             st.text_area("Transcript", key=f"transcript-{key}")
             if st.button("Rebuild the prompt from the transcript", key=f"rebuild-{key}"):
                 try:
+                    spoken = clean_speech(st.session_state[f"transcript-{key}"], draft["language"])
                     st.session_state[f"prompt-{key}"] = enhance_prompt(
-                        st.session_state[f"transcript-{key}"], chosen.style,
-                        negative_prompt=chosen.negative or None).prompt
+                        spoken.text, chosen.style, negative_prompt=chosen.negative or None).prompt
                     st.rerun()
                 except ValueError as err:
                     render.error(str(err))
             st.text_area("Prompt", key=f"prompt-{key}")
+            if draft.get("removed"):
+                render.labelled_text("Cleaned for the prompt", draft["removed"])
             if draft.get("note"):
                 st.caption("Note")
                 st.text(draft["note"])
+            if draft.get("doubt"):
+                st.warning(render.escape_markdown(f"Is this what was said? {draft['doubt']}."))
+                st.checkbox("Generate anyway", key=f"force-{key}")
         if buttons[1].button("Generate", key=f"generate-{key}", type="primary"):
             submit(name, data, key, chosen)
 
@@ -267,8 +294,9 @@ sources, repeated = read_sources(st.file_uploader("Recordings", type=AUDIO_TYPES
                                  st.audio_input("Or record in the browser"))
 if repeated:
     st.info(render.escape_markdown("Same recording as another one above, shown once: " + ", ".join(repeated)))
-# 2. The settings every job from this page uses.
+# 2. The settings every job from this page uses, and the team's vocabulary.
 chosen = settings_form()
+vocabulary_form()
 # 3. Transcribe, edit, generate.
 for name, data, key in sources:
     source_panel(name, data, key, chosen)

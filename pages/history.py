@@ -1,6 +1,8 @@
 """History: every generation, in SQL pages, with filters (kept in the URL, so a view can be pasted in a chat),
 who made it, ratings, collections, a detail view (``?id=<id>``), re-generation, delete and export."""
 
+import json
+
 import streamlit as st
 
 from core import (
@@ -106,12 +108,24 @@ def detail(row: dict, place: str) -> None:
             render.labelled_text("Original file", row["audio_filename"])
             render.labelled_text("Transcript", row["transcript"])
             render.labelled_text("Prompt", row["prompt"])
+            if removed := json_list(row.get("speech_removed")):
+                render.labelled_text("Left out of the speech for the prompt", "; ".join(removed))
+            if terms := json_list(row.get("vocabulary")):
+                render.labelled_text("Team vocabulary whisper was given", ", ".join(terms))
             render.labelled_text("Negative prompt", row["negative_prompt"])
             st.plotly_chart(render.timing_chart(row), width="stretch", key=f"{place}-timings-{row['id']}")
             similarity_notes(row)
         with st.expander("All parameters"):
             st.json({k: v for k, v in row.items() if k not in ("transcript", "prompt", "negative_prompt")})
         actions(row, audio_path, place)
+
+
+def json_list(text: str | None) -> list[str]:
+    try:
+        value = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def similarity_notes(row: dict) -> None:

@@ -9,6 +9,7 @@ from core.diffusion import GenerationOptions
 from core.pipeline import run_generation
 from core.request import GenerationRequest
 from core.pngmeta import read_parameters
+from core.speech import clean_speech
 
 FAST = GenerationOptions(steps=2, width=64, height=64)
 
@@ -26,7 +27,7 @@ def test_a_recording_becomes_a_stored_generation_with_its_files(settings, models
     assert store.file_path(row["audio_path"]).read_bytes() == wav
     assert row["audio_sha256"] == hashlib.sha256(wav).hexdigest()
     assert row["audio_duration"] == pytest.approx(1.5, abs=0.01)
-    assert row["prompt"].startswith(row["transcript"])
+    assert row["prompt"].startswith(clean_speech(row["transcript"], row["language"]).text.rstrip(" ,.;:"))
     assert row["prompt"].endswith("detailed, high quality, photorealistic")
     assert row["scheduler"] == "dpmpp-2m" and row["steps"] == 2 and row["guidance"] == 7.5
     assert row["profile"] == "tiny" and row["device"] == "cpu"
