@@ -118,6 +118,9 @@ def bench_sd(paths, quick: bool, repeats: int) -> None:
                 images[name].append(total)
             print(f"# round {round_ + 1} {name}: {images[name][-1]:.1f} s per image", flush=True)
     median = {n: statistics.median(v) for n, v in images.items()}
+    turbo = bench_turbo(paths, repeats)
+    out("sd_turbo_s_per_image", turbo, ".1f")
+    out("sd_turbo_speedup_vs_seed_recipe", median["original"] / turbo, ".1f")
     out("sd_original_s_per_image", median["original"], ".1f")
     out("sd_default_s_per_image", median["default"], ".1f")
     out("sd_fast_s_per_image", median["fast"], ".1f")
@@ -131,6 +134,10 @@ def bench_sd(paths, quick: bool, repeats: int) -> None:
         for name in names:
             full_evals, shallow_evals = _evaluations(pipe, name)
             out(f"sd_{name}_unet_evaluations", f"{full_evals} full + {shallow_evals} shallow")
+    # What the live preview adds: its projection and PNG encoding per step, against a default step.
+    default_step = statistics.median(step_costs["default"]) if quick else median["default"] / 20
+    out("preview_s_per_step", preview_seconds(), ".5f")
+    out("preview_overhead_pct", 100 * preview_seconds() / default_step, ".3f")
     # How close the UNet runs to the machine's matrix-multiply peak.
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -146,6 +153,32 @@ def bench_sd(paths, quick: bool, repeats: int) -> None:
         out("unet_gflops", unet_tflop * 1e3 / step, ".0f")
         out("unet_share_of_matmul_peak", unet_tflop * 1e3 / step / peak, ".2f")
     del pipe
+
+
+def bench_turbo(paths, repeats: int) -> float:
+    """Seconds per whole turbo image (4 LCM steps at batch 1, TAESD decode), median of ``repeats`` after a warm-up."""
+    from core.diffusion import GenerationOptions, generate_image
+    from core.models import load_stable_diffusion
+
+    pipe = load_stable_diffusion(str(paths["sd"]), "cpu", lora=str(paths["lcm_lora"]), decoder=str(paths["taesd"]))
+    options = GenerationOptions.from_recipe("turbo", seed=0)
+    generate_image(pipe, "warm-up", "", options)
+    times = [_timed(lambda: generate_image(pipe, f"a lighthouse at dusk, turbo, {time.time()}", "", options))
+             for _ in range(max(repeats, 2))]
+    print(f"# turbo: {', '.join(f'{t:.1f}' for t in times)} s per image", flush=True)
+    del pipe
+    return statistics.median(times)
+
+
+def preview_seconds(repeats: int = 50) -> float:
+    """One step's preview as the worker makes it: the latents of a 512x512 image projected to RGB, as PNG."""
+    import torch
+
+    from core.diffusion import latent_preview
+    from core.jobs import Previews
+
+    latents, previews = torch.randn(1, 4, 64, 64), Previews()
+    return statistics.median(_timed(lambda: previews.update("bench", latent_preview(latents))) for _ in range(repeats))
 
 
 # -- Whisper ---------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from core.tiny import publish, build_clip_tokenizer
+from core.tiny import build_clip_tokenizer, build_tiny_lcm_lora, publish
 
 ROOT = Path(os.environ.get("V2I_BENCH_MODELS", Path.home() / ".cache" / "v2i-bench"))
 
@@ -49,6 +49,15 @@ def sd15(path: Path) -> None:
     ).save_pretrained(path)
 
 
+def taesd(path: Path) -> None:
+    """TAESD's architecture (diffusers' AutoencoderTiny defaults are madebyollin/taesd's configuration)."""
+    import torch
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(0)
+    AutoencoderTiny().save_pretrained(path)
+
+
 def whisper_base(path: Path) -> None:
     import torch
     from whisper.model import ModelDimensions, Whisper
@@ -77,6 +86,10 @@ def ensure_fullsize(root: Path = ROOT) -> dict[str, Path]:
     publish(paths["whisper"], whisper_base)
     publish(paths["clip"], clip_b32)
     publish(paths["sd"], sd15)
+    paths.update(lcm_lora=root / "lcm-lora-random", taesd=root / "taesd-random")
+    # The LCM-LoRA's shape: rank 64 on the UNet's attention projections, random values.
+    publish(paths["lcm_lora"], lambda target: build_tiny_lcm_lora(target, paths["sd"], rank=64))
+    publish(paths["taesd"], taesd)
     return paths
 
 

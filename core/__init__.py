@@ -23,7 +23,8 @@ from .errors import (
 )
 from .export import export_collection, export_csv, export_to_temp, export_zip
 from .jobs import (
-    ACTIVE, CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobQueue, Quota, QuotaError, Worker, start_worker, stop_workers,
+    ACTIVE, CANCELLED, DONE, FAILED, PREVIEWS, QUEUED, RUNNING, JobQueue, Quota, QuotaError, Worker, start_worker,
+    stop_workers,
 )
 from .models import ModelCache, best_device, shared_models
 from .pipeline import (
@@ -60,7 +61,8 @@ __all__ = [
     "compute_generation", "save_generation", "run_generation", "read_parameters",
     "PROGRESS_STAGES", "TIMED_STAGES", "TIMINGS", "TIMING_COLUMNS", "timings_of",
     # the job queue
-    "JobQueue", "Worker", "start_worker", "stop_workers", "ACTIVE", "QUEUED", "RUNNING", "DONE", "FAILED", "CANCELLED",
+    "JobQueue", "Worker", "PREVIEWS", "start_worker", "stop_workers", "ACTIVE", "QUEUED", "RUNNING", "DONE", "FAILED",
+    "CANCELLED",
     # the history
     "Store", "HistoryFilter", "SORTABLE", "public_record", "stats", "export_csv", "export_to_temp", "export_zip",
     # similarity

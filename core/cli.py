@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument("files", nargs="+", type=Path, metavar="FILE")
     options.add_argument("--as", dest="person", default=None, metavar="NAME",
                          help="who is asking (default: V2I_USER, else the OS user name)")
-    options.add_argument("--recipe", default="default", help=f"one of: {', '.join(RECIPES)} (scheduler, steps, caching)")
+    options.add_argument("--recipe", default=None,
+                         help=f"one of: {', '.join(RECIPES)} (default: V2I_RECIPE, else default)")
     options.add_argument("--steps", type=_ranged(int, 1, MAX_STEPS, "a whole number"), default=None,
                          help="override the recipe's number of steps")
     options.add_argument("--seed", type=_ranged(int, 0, MAX_SEED, "a whole number"), default=None,
@@ -166,11 +167,11 @@ def _person(args, settings, store) -> Person:
     return person
 
 
-def _requests(args, store):
+def _requests(args, settings, store):
     """(path, bytes, request) per readable file; an unreadable one is reported and skipped."""
     overrides = {name: value for name, value in (("steps", args.steps), ("scheduler", args.scheduler)) if value is not None}
     options = GenerationOptions.from_recipe(
-        args.recipe, guidance=args.guidance, seed=args.seed, width=args.size, height=args.size,
+        args.recipe or settings.recipe, guidance=args.guidance, seed=args.seed, width=args.size, height=args.size,
         safety_checker=args.safety_checker, **overrides,
     )
     for path in args.files:
@@ -185,11 +186,11 @@ def _requests(args, store):
                                             vocabulary=vocabulary(store), force=args.force)
 
 
-def _each_file(args, store, act) -> int:
+def _each_file(args, settings, store, act) -> int:
     """``act(path, data, request)`` for each file; one that fails prints a line naming it and the reason, and the
     others still run. Returns the exit status."""
     failed = 0
-    for path, data, request in _requests(args, store):
+    for path, data, request in _requests(args, settings, store):
         if data is None:
             failed += 1
             continue
@@ -216,7 +217,7 @@ def _generate(args, settings, store) -> int:
         else:
             print(f"{path}: stored {row['id']} -> {store.file_path(row['image_path'])} ({row['t_total']:.1f} s)", flush=True)
 
-    return _each_file(args, store, make)
+    return _each_file(args, settings, store, make)
 
 
 def _submit(args, settings, store) -> int:
@@ -228,7 +229,7 @@ def _submit(args, settings, store) -> int:
         record = {"id": job_id, "position": queue.position(job_id), "created_by": person.id}
         print(json.dumps(record) if args.json else f"{job_id}  place {record['position']}  {person.id}", flush=True)
 
-    return _each_file(args, store, queue_it)
+    return _each_file(args, settings, store, queue_it)
 
 
 def _jobs(args, settings, store) -> int:

@@ -14,6 +14,16 @@ DEFAULT_WHISPER_MODEL = "base"
 DEFAULT_SD_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 DEFAULT_MAX_AUDIO_SECONDS = 600.0
+DEFAULT_LCM_LORA = "latent-consistency/lcm-lora-sdv1-5"
+DEFAULT_TAESD = "madebyollin/taesd"
+
+
+def _recipe(name: str, text: str) -> str:
+    from .diffusion import RECIPES
+
+    if text not in RECIPES:
+        raise ValueError(f"{name}={text!r} is not a recipe; choose one of: {', '.join(RECIPES)}")
+    return text
 
 
 def _profile(name: str, text: str) -> str:
@@ -87,6 +97,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("V2I_SD_MODEL", "sd_model", DEFAULT_SD_MODEL, _text,
             "a diffusers model id or folder (the old `runwayml/...` repository was taken down from the hub)"),
     Setting("V2I_CLIP_MODEL", "clip_model", DEFAULT_CLIP_MODEL, _text, "a transformers CLIP id or folder"),
+    Setting("V2I_LCM_LORA", "lcm_lora", DEFAULT_LCM_LORA, _text,
+            "the `turbo` recipe's LCM-LoRA for SD 1.5 (a hub id or folder), fused into the UNet when it loads"),
+    Setting("V2I_TAESD", "taesd", DEFAULT_TAESD, _text, "the `turbo` recipe's tiny decoder (a hub id or folder)"),
+    Setting("V2I_RECIPE", "recipe", "default", _recipe, "the recipe Generate and the CLI start from"),
     Setting("V2I_MAX_AUDIO_SECONDS", "max_audio_seconds", "600", _positive("a number of seconds"),
             "longest accepted recording"),
     Setting("V2I_MAX_UPLOAD_MB", "max_upload_mb", "200", _positive("a number of megabytes"),
@@ -123,6 +137,9 @@ class Settings:
     whisper_model: str = DEFAULT_WHISPER_MODEL
     sd_model: str = DEFAULT_SD_MODEL
     clip_model: str = DEFAULT_CLIP_MODEL
+    lcm_lora: str = DEFAULT_LCM_LORA
+    taesd: str = DEFAULT_TAESD
+    recipe: str = "default"
     max_audio_seconds: float = DEFAULT_MAX_AUDIO_SECONDS
     max_upload_mb: float = 200.0
     tiny_models_dir: Path = Path("data/tiny-models")  # where the tiny profile builds its miniatures, once
@@ -190,5 +207,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
         paths = tiny_model_paths(tiny_dir)
         whisper = "tiny.en" if bundled_model_bin("tiny.en") else str(paths.whisper)
-        values.update(whisper_model=whisper, sd_model=str(paths.sd), clip_model=str(paths.clip))
+        values.update(whisper_model=whisper, sd_model=str(paths.sd), clip_model=str(paths.clip),
+                      lcm_lora=str(paths.lcm_lora), taesd=str(paths.taesd))
     return Settings(**{**values, **given})

@@ -240,6 +240,36 @@ class JobQueue:
                 db["jobs"].update(job["id"], {"upload_path": None})
 
 
+class Previews:
+    """The image of each running job as it forms, in this process's memory only (never stored): the latest
+    one per job, as PNG bytes, gone when the job ends."""
+
+    def __init__(self):
+        self._latest: dict[str, bytes] = {}
+        self._guard = threading.Lock()
+
+    def update(self, job_id: str, rgb) -> None:
+        import io
+
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(rgb).save(buffer, format="PNG")
+        with self._guard:
+            self._latest[job_id] = buffer.getvalue()
+
+    def get(self, job_id: str) -> bytes | None:
+        with self._guard:
+            return self._latest.get(job_id)
+
+    def drop(self, job_id: str) -> None:
+        with self._guard:
+            self._latest.pop(job_id, None)
+
+
+PREVIEWS = Previews()
+
+
 class Worker:
     """Runs queued jobs one at a time in a background thread, for the life of the process."""
 
@@ -332,6 +362,12 @@ class Worker:
                 self._wake.clear()
 
     def _run(self, job: dict[str, Any]) -> None:
+        try:
+            self._run_job(job)
+        finally:
+            PREVIEWS.drop(job["id"])  # previews live only while the job runs
+
+    def _run_job(self, job: dict[str, Any]) -> None:
         def progress(stage: str, step: int, total: int) -> None:
             if self.queue.progress(job["id"], stage, step, total):
                 raise CancelledError("cancelled by the person who asked for it")
@@ -341,6 +377,7 @@ class Worker:
             run_generation(
                 self.queue.upload_bytes(job), request, settings=self.settings, models=self.models, store=self.store,
                 progress=progress, created_by=job["created_by"] or UNKNOWN,
+                preview=lambda rgb: PREVIEWS.update(job["id"], rgb),
                 on_stored=lambda db, row: self.queue.mark_done_in(db, job["id"], row["id"]),
             )
         except CancelledError:

@@ -101,11 +101,18 @@ def _v8_speech(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE vocabulary (term TEXT PRIMARY KEY COLLATE NOCASE, added_by TEXT, added_at TEXT)")
 
 
+def _v9_turbo(db: sqlite_utils.Database) -> None:
+    # What the turbo recipe adds to a generation: the LoRA fused into the UNet and the decoder.
+    db["generations"].add_column("lora", str)
+    db["generations"].add_column("decoder", str)
+    db.execute("UPDATE generations SET decoder = 'vae'")
+
+
 MIGRATIONS = [
     ("0001_generations", _v1_generations), ("0002_jobs", _v2_jobs), ("0003_embeddings", _v3_embeddings),
     ("0004_deepcache", _v4_deepcache), ("0005_recipe", _v5_recipe),
     ("0006_embedding_upkeep", _v6_embedding_upkeep), ("0007_team", _v7_team),
-    ("0008_speech", _v8_speech),
+    ("0008_speech", _v8_speech), ("0009_turbo", _v9_turbo),
 ]
 
 

@@ -102,6 +102,7 @@ _EXAMPLE_IDS = {
     "Stable Diffusion": "stable-diffusion-v1-5/stable-diffusion-v1-5",
     "CLIP": "openai/clip-vit-base-patch32",
     "CLIP processor": "openai/clip-vit-base-patch32",
+    "tiny decoder": "madebyollin/taesd",
 }
 
 
@@ -132,7 +133,10 @@ def _from_pretrained(cls, model_id: str, what: str, **kwargs):
         ) from err
 
 
-def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = False, compile_unet: bool = False):
+def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = False, compile_unet: bool = False,
+                          lora: str | None = None, decoder: str | None = None):
+    """The SD 1.5 pipeline; with ``lora`` (the LCM-LoRA) fused into its UNet and ``decoder`` (TAESD) as its VAE
+    for the turbo recipe."""
     _quiet_libraries()
     import torch
     from diffusers import StableDiffusionPipeline
@@ -143,6 +147,12 @@ def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = 
     if not safety_checker:
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     pipe = _from_pretrained(StableDiffusionPipeline, model_id, "Stable Diffusion", **kwargs)
+    if lora:
+        _fuse_lora(pipe, lora)
+    if decoder:
+        from diffusers import AutoencoderTiny
+
+        pipe.vae = _from_pretrained(AutoencoderTiny, decoder, "tiny decoder", dtype=dtype)
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)  # callers show their own progress
     if device == "cuda":
@@ -151,6 +161,21 @@ def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = 
         if compile_unet:
             pipe.unet = torch.compile(pipe.unet, mode="max-autotune", fullgraph=True)
     return pipe
+
+
+def _fuse_lora(pipe, lora: str) -> None:
+    """Load a LoRA into the UNet (diffusers' loader, which needs peft) and fuse it into the weights."""
+    try:
+        pipe.load_lora_weights(lora, **({} if os.path.isdir(lora) else {"local_files_only": _offline()}))
+    except Exception as err:
+        raise ModelLoadError(f"could not load the LoRA {lora!r} ({_first_sentence(err)}). It is looked for in the "
+                             f"Hugging Face cache {hf_cache_dir()}; for offline tests and demos use V2I_PROFILE=tiny.") from err
+    pipe.fuse_lora()
+    pipe.unload_lora_weights()  # the adapters are in the weights now: drop their layers
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE") == "1"
 
 
 @dataclass(frozen=True)
@@ -211,11 +236,14 @@ class ModelCache:
 
         return self._get(("whisper", name, int8), load, name)
 
-    def stable_diffusion(self, safety_checker: bool = False) -> LoadedModel:
+    def stable_diffusion(self, safety_checker: bool = False, turbo: bool = False) -> LoadedModel:
+        """The SD pipeline; ``turbo``: a second one with the LCM-LoRA fused and TAESD as its decoder."""
         model_id, compile_unet = self.settings.sd_model, self.settings.compile_unet
+        lora, decoder = (self.settings.lcm_lora, self.settings.taesd) if turbo else (None, None)
         return self._get(
-            ("sd", model_id, safety_checker),
-            lambda: load_stable_diffusion(model_id, self.device, safety_checker=safety_checker, compile_unet=compile_unet),
+            ("sd", model_id, safety_checker, lora, decoder),
+            lambda: load_stable_diffusion(model_id, self.device, safety_checker=safety_checker, compile_unet=compile_unet,
+                                          lora=lora, decoder=decoder),
             model_id,
         )
 

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from .audio import DecodedAudio, decode_audio
 from .config import Settings
-from .diffusion import GeneratedImage, GenerationOptions, count_clip_tokens, generate_image
+from .diffusion import RECIPES, GeneratedImage, GenerationOptions, count_clip_tokens, generate_image
 from .errors import DoubtfulSpeechError, NoSpeechError
 from .models import LoadedModel, ModelCache
 from .paths import AUDIO, IMAGES, new_id, relative_name, remove_quietly, write_atomic
@@ -104,20 +104,24 @@ def run_generation(
     progress: Progress | None = None,
     on_stored: Callable[[Any, dict[str, Any]], None] | None = None,
     created_by: str = UNKNOWN,
+    preview: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
     """Compute the generation, then store it as made by ``created_by``. Returns the stored row.
 
     ``on_stored(db, row)`` runs inside the transaction that inserts the row, so what it writes lands with it.
     """
-    computed = compute_generation(audio, request, settings=settings, models=models, progress=progress)
+    computed = compute_generation(audio, request, settings=settings, models=models, progress=progress,
+                                  preview=preview)
     (progress or _silent)("save", computed.fields["steps"], computed.fields["steps"])
     return save_generation(computed, store, on_stored=on_stored, created_by=created_by)
 
 
 def compute_generation(
     audio: bytes, request: GenerationRequest, *, settings: Settings, models: ModelCache, progress: Progress | None = None,
+    preview: Callable[[Any], None] | None = None,
 ) -> ComputedGeneration:
-    """Decode, transcribe, build the prompt, make the image and describe it; stores nothing."""
+    """Decode, transcribe, build the prompt, make the image and describe it; stores nothing. ``preview`` receives
+    the image as it forms (a small RGB array after each denoising step)."""
     report = progress or _silent
     timings: dict[str, float] = {}
 
@@ -125,7 +129,8 @@ def compute_generation(
     request = request.check()
     options = request.options.with_seed()
     report("load", 0, 0)
-    sd = models.stable_diffusion(safety_checker=options.safety_checker)
+    turbo = RECIPES[options.recipe].turbo
+    sd = models.stable_diffusion(safety_checker=options.safety_checker, turbo=turbo)
     if request.transcript is None:
         models.whisper()
     started = time.perf_counter()
@@ -153,7 +158,7 @@ def compute_generation(
     # 5. Make the image, one run at a time per pipeline.
     report("generate", 0, options.steps)
     with _timed(timings, "generate"):
-        generated = make_image(sd, prompt, options, lambda step, total: report("generate", step, total))
+        generated = make_image(sd, prompt, options, lambda step, total: report("generate", step, total), preview)
     timings["total"] = time.perf_counter() - started
 
     # 6. Describe it: one set of fields for the row and the PNG's parameters.
@@ -220,15 +225,17 @@ def build_prompt(request: GenerationRequest, transcript: Transcript, sd: LoadedM
 
 
 def make_image(sd: LoadedModel, prompt: EnhancedPrompt, options: GenerationOptions,
-               progress: Callable[[int, int], None]) -> GeneratedImage:
+               progress: Callable[[int, int], None], preview: Callable[[Any], None] | None = None) -> GeneratedImage:
     with sd.lock:
-        return generate_image(sd.model, prompt.prompt, prompt.negative_prompt, options, progress=progress)
+        return generate_image(sd.model, prompt.prompt, prompt.negative_prompt, options, progress=progress,
+                              preview=preview)
 
 
 def describe(audio: bytes, decoded: DecodedAudio, request: GenerationRequest, transcript: Transcript,
              prompt: EnhancedPrompt, options: GenerationOptions, generated: GeneratedImage,
              timings: dict[str, float], settings: Settings, device: str) -> dict[str, Any]:
     """The stored columns of a generation (also what its PNG's parameters are written from)."""
+    turbo = RECIPES[options.recipe].turbo
     return {
         "audio_filename": clean_text(request.filename)[:255],
         "audio_sha256": hashlib.sha256(audio).hexdigest(),
@@ -244,6 +251,8 @@ def describe(audio: bytes, decoded: DecodedAudio, request: GenerationRequest, tr
         "negative_prompt": prompt.negative_prompt,
         "prompt_truncated": int(prompt.truncated),
         "recipe": options.recipe,
+        "lora": settings.lcm_lora if turbo else None,
+        "decoder": settings.taesd if turbo else "vae",
         "seed": generated.seed,
         "steps": options.steps,
         "guidance": float(options.guidance),

@@ -27,6 +27,10 @@ def a1111_parameters(meta: dict[str, Any]) -> str:
     ]
     if meta.get("recipe"):
         settings.append(("Recipe", meta["recipe"]))
+    if meta.get("lora"):
+        settings.append(("Lora", meta["lora"]))
+    if meta.get("decoder") and meta["decoder"] != "vae":
+        settings.append(("Decoder", meta["decoder"]))
     if (meta.get("deepcache_interval") or 0) > 1:
         settings.append(("DeepCache interval", meta["deepcache_interval"]))
     # Values may not contain the separators; collapse newlines so the block stays three lines.

@@ -33,8 +33,18 @@ class TinyModelPaths:
     def clip(self) -> Path:
         return self.root / "clip-tiny-random"
 
+    @property
+    def lcm_lora(self) -> Path:
+        return self.root / "lcm-lora-tiny-random"
+
+    @property
+    def taesd(self) -> Path:
+        return self.root / "taesd-tiny-random"
+
     def all_built(self) -> bool:
-        return self.whisper.is_file() and (self.sd / "model_index.json").is_file() and (self.clip / "config.json").is_file()
+        return (self.whisper.is_file() and (self.sd / "model_index.json").is_file()
+                and (self.clip / "config.json").is_file() and (self.lcm_lora / LORA_FILE).is_file()
+                and (self.taesd / "config.json").is_file())
 
 
 def tiny_model_paths(root: str | Path) -> TinyModelPaths:
@@ -53,6 +63,8 @@ def ensure_tiny_models(root: str | Path) -> TinyModelPaths:
         publish(paths.whisper, build_tiny_whisper)
         publish(paths.sd, build_tiny_stable_diffusion)
         publish(paths.clip, build_tiny_clip)
+        publish(paths.lcm_lora, lambda target: build_tiny_lcm_lora(target, paths.sd))
+        publish(paths.taesd, build_tiny_taesd)
     return paths
 
 
@@ -165,6 +177,40 @@ def build_tiny_stable_diffusion(path: Path) -> None:
         safety_checker=safety_checker, feature_extractor=CLIPImageProcessor(), requires_safety_checker=False,
     )
     pipe.save_pretrained(path)
+
+
+LORA_FILE = "pytorch_lora_weights.safetensors"
+
+
+def build_tiny_lcm_lora(path: Path, sd: Path, rank: int = 4) -> None:
+    """A random LoRA for the UNet of the pipeline at ``sd``, saved as diffusers saves one (what
+    ``load_lora_weights`` reads). The real LCM-LoRA for SD 1.5 has rank 64 on these layers."""
+    import torch
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    torch.manual_seed(SEED)
+    unet = UNet2DConditionModel.from_pretrained(sd, subfolder="unet")
+    unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
+                                target_modules=["to_k", "to_q", "to_v", "to_out.0"]))
+    for name, parameter in unet.named_parameters():
+        if "lora_B" in name:  # peft starts B at zero (no change): random, so the LoRA does something
+            torch.nn.init.normal_(parameter, std=0.02)
+    StableDiffusionPipeline.save_lora_weights(
+        save_directory=path, unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(unet)),
+        safe_serialization=True)
+
+
+def build_tiny_taesd(path: Path) -> None:
+    """A tiny ``AutoencoderTiny`` with TAESD's layout (four blocks: the same 8x scale as the VAE)."""
+    import torch
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(SEED)
+    AutoencoderTiny(encoder_block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
+                    num_encoder_blocks=(1, 1, 1, 1), num_decoder_blocks=(1, 1, 1, 1)).save_pretrained(path)
 
 
 def build_tiny_clip(path: Path) -> None:

@@ -7,9 +7,9 @@ from datetime import datetime, timezone
 import streamlit as st
 
 from core import (
-    ACTIVE, COMMON_SIZES, DONE, FAILED, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, QUEUED, RECIPES, RUNNING, SCHEDULERS, STYLES,
-    TIMINGS, GenerationOptions, GenerationRequest, V2IError, clean_speech, doubt_of, enhance_prompt, set_vocabulary,
-    transcribe_recording, vocabulary,
+    ACTIVE, COMMON_SIZES, DONE, FAILED, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, PREVIEWS, QUEUED, RECIPES, RUNNING, SCHEDULERS,
+    STYLES, TIMINGS, GenerationOptions, GenerationRequest, V2IError, clean_speech, doubt_of, enhance_prompt,
+    set_vocabulary, transcribe_recording, vocabulary,
 )
 from ui import forms, render, resources
 
@@ -75,6 +75,7 @@ def settings_form() -> PageSettings:
     with st.expander("Image settings", expanded=False):
         left, middle, right = st.columns(3)
         style = left.selectbox("Style", list(STYLES), key="opt-style")
+        st.session_state.setdefault("opt-recipe", settings.recipe)  # the server's default (V2I_RECIPE)
         recipe = left.selectbox("Recipe", list(RECIPES), key="opt-recipe",
                                 format_func=lambda name: f"{name}: {RECIPES[name].note}")
         scheduler = middle.selectbox("Scheduler", [None, *SCHEDULERS], key="opt-scheduler",
@@ -213,6 +214,8 @@ def show_job(job) -> None:
             eta = f", about {seconds / step * (total - step):.0f} s left" if step and total else ""
             st.progress(step / total if total else 0.0, text=f"{job['stage']}: step {step}/{total}")
             st.text(f"elapsed {seconds:.0f} s{eta}")
+            if (preview := PREVIEWS.get(job["id"])) is not None:  # the image as it forms, refreshed every second
+                st.image(preview, caption="as it forms", width=192)
         elif job["status"] == FAILED:
             render.error(job["error"] or "failed")
             failed_job_actions(job)

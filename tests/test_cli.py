@@ -130,8 +130,8 @@ def test_a_recipe_sets_scheduler_steps_and_caching_and_flags_override_it(tiny_en
     assert main(["generate", wav, "--recipe", "fast", "--steps", "4", "--size", "64", "--json"]) == 0
     (record,) = json_lines(capsys.readouterr().out)
     assert (record["scheduler"], record["steps"], record["deepcache_interval"]) == ("dpmpp-2m", 4, 3)
-    assert main(["generate", wav, "--recipe", "turbo"]) == 1
-    assert "unknown recipe 'turbo'; choose one of: default, fast, original" in capsys.readouterr().err
+    assert main(["generate", wav, "--recipe", "warp"]) == 1
+    assert "unknown recipe 'warp'; choose one of: default, fast, original, turbo" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -109,8 +109,8 @@ def test_recipes_set_scheduler_steps_and_caching_and_unknown_ones_list_the_valid
     assert GenerationOptions.from_recipe("original").scheduler == "pndm"
     assert GenerationOptions.from_recipe("original").steps == 50
     assert GenerationOptions.from_recipe("default").steps == 20
-    with pytest.raises(InvalidOptionError, match="default, fast, original"):
-        GenerationOptions.from_recipe("turbo")
+    with pytest.raises(InvalidOptionError, match="default, fast, original, turbo"):
+        GenerationOptions.from_recipe("warp")
 
 
 def test_the_same_prompt_is_encoded_once(models, monkeypatch):

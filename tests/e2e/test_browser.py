@@ -67,12 +67,15 @@ def test_generate_from_a_wav_and_an_m4a_with_progress_then_the_image(page, serve
 
     page.get_by_role("button", name="Generate", exact=True).first.click()
     expect(page.get_by_text(re.compile(r"generate: step \d+/60"))).to_be_visible()  # live progress
-    expect(page.get_by_test_id("stImage")).to_have_count(1, timeout=120_000)
+    expect(page.get_by_text("as it forms")).to_be_visible()  # and the image forming, refreshed every second
+    expect(page.get_by_text("speech.wav  ·  done")).to_be_visible(timeout=120_000)
+    expect(page.get_by_test_id("stImage")).to_have_count(1)  # the image (the preview went with the run)
     expect(page.get_by_text("a lighthouse at dusk, watercolor").last).to_be_visible()
     expect(page.get_by_role("button", name="Download PNG")).to_be_visible()
 
     page.get_by_role("button", name="Generate", exact=True).nth(1).click()
-    expect(page.get_by_test_id("stImage")).to_have_count(2, timeout=120_000)
+    expect(page.get_by_text("phone.m4a  ·  done")).to_be_visible(timeout=120_000)
+    expect(page.get_by_test_id("stImage")).to_have_count(2)
     no_exception_box(page)
     rows = server.store().query_generations()
     assert sorted(r["audio_filename"] for r in rows) == ["phone.m4a", "speech.wav"]

@@ -1,0 +1,81 @@
+"""The turbo recipe: the LCM-LoRA fused into the UNet, the LCM scheduler, 4 steps without guidance and the tiny
+decoder TAESD, through the same loading code on the tiny profile's random LoRA and AutoencoderTiny."""
+
+import json
+
+import pytest
+from apptest import button, no_exception, open_app
+from helpers import wait_until
+
+from core import InvalidOptionError, JobQueue, Store, load_settings, read_parameters, run_generation
+from core.cli import main
+from core.diffusion import RECIPES, GenerationOptions
+from core.request import GenerationRequest
+from core.synth import recording
+
+
+def test_the_turbo_recipe_is_lcm_at_4_steps_without_guidance():
+    options = GenerationOptions.from_recipe("turbo", guidance=7.5)  # the default guidance gives way to the recipe's
+    assert (options.scheduler, options.steps, options.guidance, options.recipe) == ("lcm", 4, 1.0, "turbo")
+    assert RECIPES["turbo"].turbo and not RECIPES["default"].turbo
+    assert GenerationOptions.from_recipe("turbo", steps=8).steps == 8
+
+
+def test_more_than_8_steps_is_refused_for_turbo():
+    from core import check_inputs
+
+    with pytest.raises(InvalidOptionError, match="at most 8 with the turbo recipe, not 9"):
+        check_inputs(GenerationOptions.from_recipe("turbo", steps=9))
+
+
+def test_a_turbo_generation_stores_its_recipe_lora_and_decoder(settings, models, store):
+    request = GenerationRequest("a.wav", transcript="a red fox", language="en",
+                                options=GenerationOptions.from_recipe("turbo", seed=1, width=64, height=64))
+    row = run_generation(recording("wav"), request, settings=settings, models=models, store=store)
+    assert (row["recipe"], row["scheduler"], row["steps"], row["guidance"]) == ("turbo", "lcm", 4, 1.0)
+    assert row["lora"] == settings.lcm_lora and row["decoder"] == settings.taesd
+    parsed = read_parameters(store.file_path(row["image_path"]).read_bytes())["settings"]
+    assert (parsed["Recipe"], parsed["Sampler"], parsed["Lora"], parsed["Decoder"]) == (
+        "turbo", "LCM", settings.lcm_lora, settings.taesd)
+    default = run_generation(recording("wav"), GenerationRequest(
+        "a.wav", transcript="a red fox", options=GenerationOptions(steps=2, seed=1, width=64, height=64)),
+        settings=settings, models=models, store=store)
+    assert (default["lora"], default["decoder"]) == (None, "vae")
+
+
+def test_the_lora_is_fused_into_a_pipeline_of_its_own(models):
+    import torch
+
+    plain, turbo = models.stable_diffusion(), models.stable_diffusion(turbo=True)
+    assert plain is not turbo and type(turbo.model.vae).__name__ == "AutoencoderTiny"
+    name = next(n for n, _ in plain.model.unet.named_parameters() if n.endswith("attn1.to_q.weight"))
+    weights = dict(turbo.model.unet.named_parameters())
+    assert not torch.equal(dict(plain.model.unet.named_parameters())[name], weights[name])  # fused: the weights moved
+    assert not any("lora" in n for n in weights)  # and no adapter layers are left
+
+
+def test_the_command_line_runs_turbo_and_v2i_recipe_sets_the_default(tiny_env, tmp_path, capsys, monkeypatch):
+    path = tmp_path / "a.wav"
+    path.write_bytes(recording("wav"))
+    assert main(["generate", str(path), "--recipe", "turbo", "--size", "64", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["recipe"] == "turbo"
+    monkeypatch.setenv("V2I_RECIPE", "turbo")
+    assert main(["generate", str(path), "--size", "64", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 4
+    monkeypatch.setenv("V2I_RECIPE", "warp")
+    with pytest.raises(ValueError, match="V2I_RECIPE='warp' is not a recipe; choose one of: default, fast"):
+        load_settings()
+
+
+def test_the_generate_page_offers_turbo_and_starts_from_v2i_recipe(app_env, data_dir, monkeypatch):
+    monkeypatch.setenv("V2I_RECIPE", "turbo")
+    at = open_app("pages/generate.py")
+    assert at.selectbox(key="opt-recipe").value == "turbo"
+    at.selectbox(key="opt-size").set_value(64)
+    at.file_uploader[0].set_value([("a.wav", recording("wav"), "audio/wav")])
+    no_exception(at.run())
+    no_exception(button(at, "Generate").click().run())
+    queue = JobQueue(Store(data_dir))
+    assert wait_until(lambda: queue.list()[0]["status"] == "done", timeout=120)
+    row = Store(data_dir).get_generation(queue.list()[0]["generation_id"])
+    assert (row["recipe"], row["steps"], row["decoder"]) == ("turbo", 4, load_settings().taesd)
