@@ -42,8 +42,8 @@ from .stages import PROGRESS_STAGES, TIMED_STAGES, TIMING_COLUMNS, TIMINGS, timi
 from .store import SORTABLE, HistoryFilter, Store, public_record
 from .speech import CleanedSpeech, check_terms, clean_speech, doubt
 from .team import (
-    set_vocabulary, vocabulary, check_stars, collect, collections, collections_of, names_of, people, rate, rating_of, remember_person,
-    resolve_person, uncollect,
+    check_stars, collect, collections, collections_of, names_of, people, rate, rating_of, remember_person,
+    resolve_person, set_vocabulary, uncollect, vocabulary,
 )
 from .throttle import Throttle
 from .vectors import Bands, cluster_order, kmeans_blocks, near_duplicate_groups, scan_earlier, similarity_matrix
