@@ -1,0 +1,63 @@
+"""Peak resident memory of a dashboard-like process: whisper, Stable Diffusion and CLIP loaded on the CPU
+through ``core`` (full-size architectures, random weights), one transcription, a 2-step 512x512 image and one
+CLIP embedding.
+
+    python -m bench.memory
+
+Prints ``peak_rss_gb`` (target: at most 6) and what each step added. It runs in a child process of its own, so
+nothing else this benchmark loaded is counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+
+CHILD = r"""
+import json, os, resource, sys
+import numpy as np
+from core import GenerationOptions, ModelCache, load_settings
+from core.diffusion import generate_image
+from core.embeddings import embed_images
+from core.transcribe import transcribe
+
+def gb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
+
+steps = {"start": gb()}
+settings = load_settings({"V2I_WHISPER_MODEL": sys.argv[1], "V2I_SD_MODEL": sys.argv[2], "V2I_CLIP_MODEL": sys.argv[3]})
+models = ModelCache(settings, device="cpu")
+whisper, sd, clip = models.whisper(), models.stable_diffusion(), models.clip()
+steps["loaded"] = gb()
+transcribe(whisper.model, (np.random.default_rng(0).standard_normal(16_000 * 5) * 0.05).astype(np.float32))
+generate_image(sd.model, "a lighthouse at dusk", "blurry", GenerationOptions(steps=2, seed=0))
+steps["generated"] = gb()
+from PIL import Image
+embed_images(clip, [Image.new("RGB", (512, 512))])
+steps["embedded"] = gb()
+print(json.dumps(steps))
+"""
+
+
+def main() -> int:
+    from bench.fullsize import ensure_fullsize
+
+    paths = ensure_fullsize()
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    done = subprocess.run([sys.executable, "-c", CHILD, str(paths["whisper"]), str(paths["sd"]), str(paths["clip"])],
+                          capture_output=True, text=True, env=env, timeout=1200)
+    if done.returncode:
+        print(done.stderr[-2000:], file=sys.stderr)
+        return 1
+    steps = json.loads(done.stdout.strip().splitlines()[-1])
+    for name, value in steps.items():
+        print(f"rss_after_{name}_gb: {value:.2f}")
+    print(f"peak_rss_gb: {max(steps.values()):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
