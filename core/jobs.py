@@ -136,23 +136,27 @@ class JobQueue:
         self.get(job_id)  # a clear error for an unknown id
         return None
 
-    def eta_seconds(self, job_id: str, typical: dict[str, float]) -> float | None:
-        """Seconds until this queued job is done, from ``typical`` seconds per recipe (this server's medians):
-        what is left of the running jobs, the jobs ahead of it, then its own. None when a recipe has no figure."""
+    def outlook(self, typical: dict[str, float]) -> dict[str, tuple[int, float | None]]:
+        """Every queued job's place (1 runs next) and seconds until it is done, from one reading of the queue:
+        what is left of the running jobs, the jobs ahead, then its own, at ``typical`` seconds per recipe (this
+        server's medians). The seconds are None from the first job whose recipe has no figure on."""
         now = datetime.now(timezone.utc)
-        total = 0.0
+        total: float | None = 0.0
         for running in self.store.query("SELECT recipe, started_at FROM jobs WHERE status = ?", [RUNNING]):
-            if running["recipe"] not in typical:
-                return None
+            if total is None or running["recipe"] not in typical:
+                total = None
+                continue
             started = datetime.fromisoformat(running["started_at"]) if running["started_at"] else now
             total += max(0.0, typical[running["recipe"]] - (now - started).total_seconds())
-        for job in self.order():
-            if job["recipe"] not in typical:
-                return None
-            total += typical[job["recipe"]]
-            if job["id"] == job_id:
-                return total
-        return None
+        outlook = {}
+        for place, job in enumerate(self.order(), start=1):
+            total = None if total is None or job["recipe"] not in typical else total + typical[job["recipe"]]
+            outlook[job["id"]] = (place, total)
+        return outlook
+
+    def eta_seconds(self, job_id: str, typical: dict[str, float]) -> float | None:
+        """Seconds until this queued job is done (see :meth:`outlook`); None when it is not queued."""
+        return self.outlook(typical).get(job_id, (None, None))[1]
 
     def resubmit(self, job_id: str, person: str) -> str:
         """Queue a failed (or cancelled) job of ``person`` again from its kept recording; returns the new job's id."""

@@ -200,12 +200,13 @@ def elapsed(job) -> float:
     return max(0.0, (end - datetime.fromisoformat(job["started_at"])).total_seconds())
 
 
-def show_job(job) -> None:
+def show_job(job, outlook: dict) -> None:
+    """One job; ``outlook`` is every queued job's place and ETA, read once per refresh (JobQueue.outlook)."""
     with st.container(border=True):
         st.text(f"{job['audio_filename']}  ·  {job['status']}")
-        if job["status"] == QUEUED:
-            eta = queue.eta_seconds(job["id"], resources.typical_seconds())
-            st.text(f"place in queue: {queue.position(job['id'])}"
+        if job["status"] == QUEUED and job["id"] in outlook:
+            place, eta = outlook[job["id"]]
+            st.text(f"place in queue: {place}"
                     + (f", done in about {eta / 60:.0f} min" if eta is not None and eta >= 90 else
                        f", done in about {eta:.0f} s" if eta is not None else ""))
         elif job["status"] == RUNNING:
@@ -280,8 +281,9 @@ def jobs_panel() -> None:
     retry = [job["id"] for job in jobs if job["status"] == FAILED and job["upload_path"]]
     if len(retry) > 1:
         st.button(f"Submit all {len(retry)} failed jobs again", on_click=submit_again, args=(retry,))
+    outlook = queue.outlook(resources.typical_seconds()) if any(j["status"] == QUEUED for j in jobs) else {}
     for job in jobs:
-        show_job(job)
+        show_job(job, outlook)
 
 
 # The page.

@@ -185,3 +185,13 @@ def test_a_database_written_before_people_upgrades_with_every_row_kept(tmp_path)
     (job,) = JobQueue(store).list()
     assert job["created_by"] == "unknown" and job["status"] == DONE
     assert store.query("SELECT name FROM people") == [{"name": "unknown"}]
+
+
+def test_the_outlook_gives_every_queued_jobs_place_and_eta_from_one_reading(queue, wav):
+    ids = [queue.submit(wav, request(), created_by=p) for p in ("ana", "ben")]
+    queue.submit(wav, GenerationRequest("c.wav", transcript="a fox", options=GenerationOptions.from_recipe(
+        "fast", steps=2, width=64, height=64)), created_by="cleo")
+    outlook = queue.outlook({"default": 10.0})
+    assert [outlook[i] for i in ids] == [(1, 10.0), (2, 20.0)]
+    assert [place for place, _ in outlook.values()] == [1, 2, 3]
+    assert list(outlook.values())[2] == (3, None)  # no figure for the fast recipe yet
