@@ -40,7 +40,7 @@ from .similarity import (
 )
 from .stages import PROGRESS_STAGES, TIMED_STAGES, TIMING_COLUMNS, TIMINGS, timings_of
 from .store import SORTABLE, HistoryFilter, Store, public_record
-from .speech import CleanedSpeech, check_terms, clean_speech, doubt
+from .speech import CleanedSpeech, check_terms, clean_speech, doubt, speech_prompt
 from .team import (
     check_stars, collect, collections, collections_of, names_of, people, rate, rating_of, remember_person,
     resolve_person, set_vocabulary, uncollect, vocabulary,
@@ -76,6 +76,6 @@ __all__ = [
     "people", "resolve_person", "check_stars", "rate", "rating_of", "collect", "uncollect", "collections",
     "collections_of", "export_collection", "Quota", "QuotaError",
     # speech into prompts
-    "CleanedSpeech", "clean_speech", "check_terms", "doubt", "doubt_of", "vocabulary", "set_vocabulary",
+    "CleanedSpeech", "clean_speech", "speech_prompt", "check_terms", "doubt", "doubt_of", "vocabulary", "set_vocabulary",
     "DoubtfulSpeechError",
 ]

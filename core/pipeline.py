@@ -25,9 +25,9 @@ from .models import LoadedModel, ModelCache
 from .paths import AUDIO, IMAGES, new_id, relative_name, remove_quietly, write_atomic
 from .people import UNKNOWN
 from .pngmeta import png_bytes
-from .prompt import MAX_PROMPT_TOKENS, EnhancedPrompt, clean_text, enhance_prompt
+from .prompt import DEFAULT_NEGATIVE_PROMPT, MAX_PROMPT_TOKENS, EnhancedPrompt, clean_text
 from .request import GenerationRequest
-from .speech import CleanedSpeech, clean_speech, doubt, whisper_prompt
+from .speech import CleanedSpeech, doubt, speech_prompt, whisper_prompt
 from .stages import PROGRESS_STAGES
 from .store import Store, utc_now
 from .transcribe import Transcript, TranscribeOptions, transcribe
@@ -217,11 +217,12 @@ def build_prompt(request: GenerationRequest, transcript: Transcript, sd: LoadedM
     truncated when it overflows CLIP's window); and what was left out of the speech."""
     count = lambda text: count_clip_tokens(sd.model, text)  # noqa: E731
     own = clean_text(request.prompt or "")
-    spoken = CleanedSpeech(transcript.text) if own else clean_speech(transcript.text, transcript.language)
-    enhanced = enhance_prompt(spoken.text, request.style, negative_prompt=request.negative_prompt, count_tokens=count)
     if own:
-        return EnhancedPrompt(own, enhanced.negative_prompt, request.style, truncated=count(own) > MAX_PROMPT_TOKENS), spoken
-    return enhanced, spoken
+        negative = DEFAULT_NEGATIVE_PROMPT if request.negative_prompt is None else clean_text(request.negative_prompt)
+        truncated = count(own) > MAX_PROMPT_TOKENS  # the pipeline will cut it: record that it did
+        return EnhancedPrompt(own, negative, request.style, truncated=truncated), CleanedSpeech(transcript.text)
+    return speech_prompt(transcript.text, transcript.language, request.style, negative_prompt=request.negative_prompt,
+                         count_tokens=count)
 
 
 def make_image(sd: LoadedModel, prompt: EnhancedPrompt, options: GenerationOptions,

@@ -147,6 +147,19 @@ def _tidy(text: str) -> str:
     return text.strip(" ,;:-")
 
 
+def speech_prompt(text: str, language: str | None, style: str, *, negative_prompt: str | None = None,
+                  count_tokens=None):
+    """The prompt made from spoken words: cleaned (:func:`clean_speech`), then enhanced in ``style``. Returns the
+    enhanced prompt and what cleaning left out; the one path from a transcript to a prompt, for the pipeline
+    and the Generate page alike."""
+    from .prompt import enhance_prompt, estimate_tokens
+
+    spoken = clean_speech(text, language)
+    enhanced = enhance_prompt(spoken.text, style, negative_prompt=negative_prompt,
+                              count_tokens=count_tokens or estimate_tokens)
+    return enhanced, spoken
+
+
 # -- a team's vocabulary: names and jargon whisper should spell right -----------------------------------------------
 
 MAX_TERMS = 100

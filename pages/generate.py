@@ -8,8 +8,8 @@ import streamlit as st
 
 from core import (
     ACTIVE, COMMON_SIZES, DONE, FAILED, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, PREVIEWS, QUEUED, RECIPES, RUNNING, SCHEDULERS,
-    STYLES, TIMINGS, GenerationOptions, GenerationRequest, V2IError, clean_speech, doubt_of, enhance_prompt,
-    set_vocabulary, transcribe_recording, vocabulary,
+    STYLES, TIMINGS, GenerationOptions, GenerationRequest, V2IError, doubt_of, set_vocabulary, speech_prompt,
+    transcribe_recording, vocabulary,
 )
 from ui import forms, render, resources
 
@@ -142,8 +142,8 @@ def transcribe_source(name: str, data: bytes, key: str, chosen: PageSettings) ->
         with st.spinner("Transcribing..."):
             result = transcribe_recording(data, settings=settings, models=resources.models(),
                                           translate=chosen.translate, vocabulary=vocabulary(resources.store()))
-        spoken = clean_speech(result.transcript.text, result.transcript.language)
-        enhanced = enhance_prompt(spoken.text, chosen.style, negative_prompt=chosen.negative or None)
+        enhanced, spoken = speech_prompt(result.transcript.text, result.transcript.language, chosen.style,
+                                         negative_prompt=chosen.negative or None)
     except (V2IError, ValueError) as err:
         render.error(f"{name}: {err}")
         return
@@ -174,9 +174,9 @@ def source_panel(name: str, data: bytes, key: str, chosen: PageSettings) -> None
             st.text_area("Transcript", key=f"transcript-{key}")
             if st.button("Rebuild the prompt from the transcript", key=f"rebuild-{key}"):
                 try:
-                    spoken = clean_speech(st.session_state[f"transcript-{key}"], draft["language"])
-                    st.session_state[f"prompt-{key}"] = enhance_prompt(
-                        spoken.text, chosen.style, negative_prompt=chosen.negative or None).prompt
+                    st.session_state[f"prompt-{key}"] = speech_prompt(
+                        st.session_state[f"transcript-{key}"], draft["language"], chosen.style,
+                        negative_prompt=chosen.negative or None)[0].prompt
                     st.rerun()
                 except ValueError as err:
                     render.error(str(err))
