@@ -174,6 +174,7 @@ def _requests(args, settings, store):
         args.recipe or settings.recipe, guidance=args.guidance, seed=args.seed, width=args.size, height=args.size,
         safety_checker=args.safety_checker, **overrides,
     )
+    terms = vocabulary(store)  # the team's vocabulary, read once for all the files
     for path in args.files:
         try:
             data = path.read_bytes()
@@ -183,7 +184,7 @@ def _requests(args, settings, store):
             continue
         yield path, data, GenerationRequest(filename=path.name, style=args.style, prompt=args.prompt,
                                             negative_prompt=args.negative, translate=args.translate, options=options,
-                                            vocabulary=vocabulary(store), force=args.force)
+                                            vocabulary=terms, force=args.force)
 
 
 def _each_file(args, settings, store, act) -> int:

@@ -28,13 +28,11 @@ from .pngmeta import png_bytes
 from .prompt import DEFAULT_NEGATIVE_PROMPT, MAX_PROMPT_TOKENS, EnhancedPrompt, clean_text
 from .request import GenerationRequest
 from .speech import CleanedSpeech, doubt, speech_prompt, whisper_prompt
-from .stages import PROGRESS_STAGES
 from .store import Store, utc_now
 from .transcribe import Transcript, TranscribeOptions, transcribe
 
 # progress(stage, step, total): stage is one of PROGRESS_STAGES; step/total count denoising steps while generating.
 Progress = Callable[[str, int, int], None]
-STAGES = PROGRESS_STAGES
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,9 @@ from .store import Store
 def totals(store: Store, now: datetime | None = None) -> dict[str, int]:
     now = now or datetime.now(timezone.utc)
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    week = today - timedelta(days=today.weekday())
     row = store.execute(
         "SELECT count(*), sum(created_at >= ?), sum(created_at >= ?) FROM generations",
-        [today.isoformat(), week.isoformat()],
+        [today.isoformat(), week_start(now)],
     ).fetchone()
     return {"all": row[0], "today": row[1] or 0, "this_week": row[2] or 0}
 
@@ -94,5 +93,6 @@ def waits_per_person(store: Store) -> list[dict[str, Any]]:
 
 
 def week_start(now: datetime | None = None) -> str:
+    """Monday 00:00 UTC of this week, as stored timestamps compare."""
     today = (now or datetime.now(timezone.utc)).replace(hour=0, minute=0, second=0, microsecond=0)
     return (today - timedelta(days=today.weekday())).isoformat()

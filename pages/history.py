@@ -69,8 +69,8 @@ def linked_generation() -> dict | None:
 
 
 def share_link(generation_id: str) -> str:
-    base = (st.context.url or "").split("?")[0].rsplit("/", 1)[0] if getattr(st.context, "url", None) else ""
-    return f"{base}/history?id={generation_id}"
+    page_url = getattr(st.context, "url", None) or ""  # this page's address, when the browser sent one
+    return f"{page_url.split('?')[0].rsplit('/', 1)[0]}/history?id={generation_id}"
 
 
 def ratings(row: dict, place: str) -> None:

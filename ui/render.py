@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-STAGES = ("decode", "transcribe", "enhance", "generate")
+from core import TIMED_STAGES
 
 
 @st.cache_data(show_spinner=False, max_entries=2000)
@@ -39,8 +39,8 @@ def thumbnail(path: Path) -> str | None:
 def timing_chart(row: dict[str, Any]):
     import plotly.graph_objects as go
 
-    values = [row.get(f"t_{stage}") or 0.0 for stage in STAGES]
-    figure = go.Figure(go.Bar(x=values, y=list(STAGES), orientation="h", text=[f"{v:.2f} s" for v in values]))
+    values = [row.get(f"t_{stage}") or 0.0 for stage in TIMED_STAGES]
+    figure = go.Figure(go.Bar(x=values, y=list(TIMED_STAGES), orientation="h", text=[f"{v:.2f} s" for v in values]))
     figure.update_layout(height=220, margin=dict(l=10, r=10, t=30, b=10), title="Seconds per stage",
                          yaxis=dict(autorange="reversed"))
     return figure
