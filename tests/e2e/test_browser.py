@@ -24,6 +24,15 @@ def settle(page) -> None:
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=60_000)
 
 
+def set_steps(page, steps: int) -> None:
+    """Open Generate's image settings and type the number of denoising steps."""
+    page.get_by_text("Image settings").click()
+    field = page.get_by_label("Steps (empty: the recipe's)")
+    field.fill(str(steps))
+    field.press("Enter")
+    settle(page)
+
+
 def no_exception_box(page) -> None:
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
@@ -59,11 +68,7 @@ def test_generate_from_a_wav_and_an_m4a_with_progress_then_the_image(page, serve
     prompt.fill("a lighthouse at dusk, watercolor")
     prompt.press("Tab")
     settle(page)
-    page.get_by_text("Image settings").click()
-    steps = page.get_by_label("Steps (empty: the recipe's)")
-    steps.fill("60")
-    steps.press("Enter")
-    settle(page)
+    set_steps(page, 60)
 
     page.get_by_role("button", name="Generate", exact=True).first.click()
     expect(page.get_by_text(re.compile(r"generate: step \d+/60"))).to_be_visible()  # live progress

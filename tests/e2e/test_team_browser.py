@@ -10,7 +10,7 @@ from conftest import SCREENSHOTS, free_port, running_dashboard
 from playwright.sync_api import expect
 
 from core.synth import recording
-from test_browser import settle
+from test_browser import set_steps, settle
 
 ALLOWED = {"alice@team.org": "Alice", "bob@team.org": "Bob"}
 
@@ -73,11 +73,7 @@ def test_alice_keeps_her_job_across_a_reload_and_bob_rates_collects_and_links_it
     wav.write_bytes(recording("wav", seconds=1.5))
     alice.locator('input[type="file"]').first.set_input_files(wav)
     settle(alice)
-    alice.get_by_text("Image settings").click()
-    steps = alice.get_by_label("Steps (empty: the recipe's)")
-    steps.fill("2")
-    steps.press("Enter")
-    settle(alice)
+    set_steps(alice, 2)
     alice.get_by_role("button", name="Generate", exact=True).click()
     settle(alice)
     alice.reload()  # a reload is a new session: her jobs are still hers
