@@ -12,6 +12,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
+from .errors import InvalidOptionError
+
 MAX_PROMPT_TOKENS = 75  # CLIP's 77 positions less its start and end tokens
 
 STYLES: dict[str, str] = {
@@ -54,7 +56,7 @@ def clean_text(text: str) -> str:
 
 def check_style(style: str) -> str:
     if style not in STYLES:
-        raise ValueError(f"unknown style {style!r}; choose one of: {', '.join(STYLES)}")
+        raise InvalidOptionError(f"unknown style {style!r}; choose one of: {', '.join(STYLES)}")
     return style
 
 

@@ -33,10 +33,7 @@ class GenerationRequest:
         """Validate everything that needs no model; the error names the bad value."""
         check_inputs(self.options)
         check_terms(self.vocabulary)
-        try:
-            check_style(self.style)
-        except ValueError as err:
-            raise InvalidOptionError(str(err)) from None
+        check_style(self.style)
         return self
 
     def to_json(self) -> str:
