@@ -1,4 +1,4 @@
-"""Widgets the pages share: the History-style filters (words, dates, "any" selects)."""
+"""Widgets the pages share: the History-style filters (words, dates, "any" selects) and the collection picker."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ from datetime import date, timedelta
 from typing import Any, Sequence
 
 import streamlit as st
+
+from core import V2IError, collect, collections, collections_of, uncollect
+
+from . import render
 
 
 def any_select(container, label: str, values: Sequence[Any], **kwargs) -> Any:
@@ -23,13 +27,8 @@ def date_range(container, label: str = "Dates", **kwargs) -> tuple[str | None, s
 
 def collection_picker(store, generation_id: str, person_id: str, key: str) -> None:
     """Which shared collections a generation is in; add it to one (an existing one or a new name) or take it out."""
-    from core import V2IError, collect, collections, collections_of, uncollect
-
-    from . import render
-
     current = collections_of(store, [generation_id])[generation_id]
-    st.caption("Collections")
-    st.text(", ".join(current) if current else "in no collection yet")
+    render.labelled_text("Collections", ", ".join(current) if current else "in no collection yet")
     left, right = st.columns(2)
     names = [c["name"] for c in collections(store) if c["name"] not in current]
     chosen = left.selectbox("Add to a collection", names, index=None, accept_new_options=True, key=f"{key}-add",
