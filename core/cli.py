@@ -142,6 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument("text")
     find.add_argument("-k", type=K, default=10)
     find.add_argument("--json", action="store_true")
+
+    insight = commands.add_parser("report", help="what works: ratings, alignment and seconds by recipe, style, "
+                                                 "language, person; stage blame; A/B win rates (95%% intervals)")
+    insight.add_argument("--json", action="store_true")
+
+    mapped = commands.add_parser("map", help="every stored image's place on the 2D map (UMAP of CLIP embeddings)")
+    mapped.add_argument("--refit", action="store_true", help="lay out every image anew rather than place new ones")
+    mapped.add_argument("--json", action="store_true")
     return parser
 
 
@@ -424,8 +432,62 @@ def _search(args, settings, store) -> int:
     return 0
 
 
+def _embedding_cache(settings, store):
+    """CLIP embeddings, with the model loaded only if something is not embedded yet."""
+    from .embeddings import EmbeddingCache
+
+    return EmbeddingCache(store, lambda: shared_models(settings).clip(), model_id=settings.clip_embedding_id)
+
+
+def _report(args, settings, store) -> int:
+    from .insights import DIMENSIONS, record_alignment, report
+
+    cache = _embedding_cache(settings, store)
+    record_alignment(store, cache, compute=True)
+    result = report(store, cache.model_id)
+    if args.json:
+        print(json.dumps(result.to_json()))
+        return 0
+    print(f"{result.generations} generations, {result.rated} rated, {result.aligned} with CLIP alignment "
+          f"(means with 95% intervals; 'vs rest' is Welch's t-test at 5%)")
+    for name, (title, _) in DIMENSIONS.items():
+        print(f"\n{title}")
+        for row in result.sections[name]:
+            print(f"  {row.key:<28} n={row.n:<5} rating {row.rating.text()} {row.rating_vs_rest}; "
+                  f"alignment {row.alignment.text(3)} {row.alignment_vs_rest}"
+                  f"{'  FLAGGED' if row.flagged else ''}")
+    print("\nStage blame (low-rated or poorly aligned images)")
+    for row in result.blame:
+        print(f"  {row['cause']:<14} {row['n']} of {row['of']}")
+    if result.ab:
+        print("\nA/B win rates")
+        for row in result.ab:
+            print(f"  {row['variable']} {row['key']:<20} {row['wins']} of {row['n']} votes "
+                  f"[{row['win_rate_lo']:.2f}, {row['win_rate_hi']:.2f}]")
+    return 0
+
+
+def _map(args, settings, store) -> int:
+    from .atlas import points, update
+    from .insights import record_alignment
+
+    cache = _embedding_cache(settings, store)
+    record_alignment(store, cache, compute=True)  # embeds what is missing (images and their texts)
+    done = update(store, cache.model_id, refit=args.refit)
+    rows = [{"id": p["id"], "x": round(p["x"], 4), "y": round(p["y"], 4), "cluster": p["cluster"]}
+            for p in points(store, cache.model_id)]
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        print(f"{len(rows)} images on the map ({done.fitted} laid out now, {done.placed} placed, {done.seconds:.1f} s)")
+        for row in rows:
+            print(f"{row['id']}  {row['x']:8.3f} {row['y']:8.3f}  cluster {row['cluster']}")
+    return 0
+
+
 COMMANDS = {
     "generate": _generate, "submit": _submit, "jobs": _jobs, "worker": _worker, "rate": _rate, "collect": _collect,
     "collections": _collections, "export": _export, "history": _history, "show": _show, "delete": _delete,
     "similarity": _similarity, "neighbours": _neighbours, "search": _search,
+    "report": _report, "map": _map,
 }

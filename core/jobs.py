@@ -328,6 +328,8 @@ class Worker:
         """Embed the images that have no CLIP embedding yet, in batches, then store their novelty; returns how
         many embeddings were computed. An image whose file cannot be read is skipped and recorded, not retried."""
         from .embeddings import EmbeddingCache
+        from . import atlas
+        from .insights import record_alignment
         from .similarity import missing_embeddings, record_novelty, skip_unreadable, texts_of
 
         cache = EmbeddingCache(self.store, self.models.clip(), batch_size=batch)
@@ -340,6 +342,8 @@ class Worker:
             if unreadable:
                 skip_unreadable(self.store, cache.model_id, unreadable, "the image file is missing or unreadable")
         record_novelty(self.store, cache)
+        record_alignment(self.store, cache)  # what the Insights report reads
+        atlas.update(self.store, cache.model_id)  # new images placed on the map (a refit when many are new)
         return total
 
     def _loop(self) -> None:

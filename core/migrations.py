@@ -108,11 +108,28 @@ def _v9_turbo(db: sqlite_utils.Database) -> None:
     db.execute("UPDATE generations SET decoder = 'vae'")
 
 
+def _v10_insights(db: sqlite_utils.Database) -> None:
+    # A/B runs: one recording painted with two or more recipes or styles at one seed, and the team's votes.
+    db["generations"].add_column("ab_run", str)
+    db["generations"].create_index(["ab_run"])
+    db["ab_runs"].create({"id": str, "variable": str, "arms": str, "seed": int, "filename": str, "created_by": str,
+                          "created_at": str}, pk="id")
+    db["ab_votes"].create({"run_id": str, "person": str, "generation_id": str, "voted_at": str},
+                          pk=("run_id", "person"))
+    # CLIP similarity of each image with its transcript and its prompt, computed once (the Insights report reads it).
+    db["alignment"].create({"generation_id": str, "model": str, "transcript": float, "prompt": float,
+                            "computed_at": str}, pk=("generation_id", "model"))
+    # The map: each image's 2D place, fitted (UMAP) or placed beside its nearest fitted neighbours.
+    db["map_points"].create({"generation_id": str, "model": str, "x": float, "y": float, "cluster": int,
+                             "how": str, "at": str}, pk=("generation_id", "model"))
+
+
 MIGRATIONS = [
     ("0001_generations", _v1_generations), ("0002_jobs", _v2_jobs), ("0003_embeddings", _v3_embeddings),
     ("0004_deepcache", _v4_deepcache), ("0005_recipe", _v5_recipe),
     ("0006_embedding_upkeep", _v6_embedding_upkeep), ("0007_team", _v7_team),
     ("0008_speech", _v8_speech), ("0009_turbo", _v9_turbo),
+    ("0010_insights", _v10_insights),
 ]
 
 

@@ -250,6 +250,7 @@ def describe(audio: bytes, decoded: DecodedAudio, request: GenerationRequest, tr
         "negative_prompt": prompt.negative_prompt,
         "prompt_truncated": int(prompt.truncated),
         "recipe": options.recipe,
+        "ab_run": request.ab_run,
         "lora": settings.lcm_lora if turbo else None,
         "decoder": settings.taesd if turbo else "vae",
         "seed": generated.seed,

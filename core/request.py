@@ -28,6 +28,7 @@ class GenerationRequest:
     transcribe_seconds: float | None = None  # with ``transcript``: what that transcription took
     vocabulary: tuple[str, ...] = ()  # the team's names and jargon, passed to whisper as its prompt
     force: bool = False  # generate even when the words look like whisper's hallucination over silence
+    ab_run: str | None = None  # the A/B run this generation is one arm of (see core.insights.start_ab_run)
 
     def check(self) -> "GenerationRequest":
         """Validate everything that needs no model; the error names the bad value."""

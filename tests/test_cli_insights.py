@@ -1,0 +1,53 @@
+"""``python -m core report`` and ``map``: the same numbers as the library (and so as the pages)."""
+
+import json
+
+from core import atlas, insights
+from core.cli import main
+from core.team import rate
+
+
+def test_report_json_gives_every_section_with_counts_and_intervals(settings, make_generation, store, capsys):
+    first = make_generation("a red fox in the snow", style="watercolor")
+    second = make_generation("a lighthouse at dusk", language="fr", seed=2)
+    make_generation("a quiet harbour", seed=3)
+    rate(store, first["id"], "ann", stars=5)
+    rate(store, second["id"], "bob", stars=1)
+    assert main(["report", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["generations"] == 3 and printed["rated"] == 2 and printed["aligned"] == 3
+    assert printed == json.loads(json.dumps(insights.report(store, settings.clip_embedding_id).to_json()))
+    languages = {row["key"]: row for row in printed["languages"]}
+    assert (languages["en"]["n"], languages["fr"]["n"], languages["fr"]["rating_mean"]) == (2, 1, 1.0)
+    styles = {row["key"] for row in printed["styles"]}
+    assert "watercolor" in styles
+    assert {row["cause"] for row in printed["blame"]} == {"transcription", "prompt", "generation"}
+    assert [b["id"] for b in printed["blamed"]] == [second["id"]]  # rated 1 star
+
+
+def test_report_in_words_names_each_section(settings, make_generation, capsys):
+    make_generation()
+    assert main(["report"]) == 0
+    out = capsys.readouterr().out
+    for title in ("Recipe", "Style", "Spoken language", "Task", "Person",
+                  "Stage blame (low-rated or poorly aligned images)"):
+        assert f"\n{title}\n" in out
+
+
+def test_map_json_places_every_image_and_matches_the_stored_map(settings, make_generation, store, capsys):
+    made = [make_generation(f"picture number {i}", seed=i)["id"] for i in range(3)]
+    assert main(["map", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert sorted(p["id"] for p in printed) == sorted(made)
+    assert set(printed[0]) == {"id", "x", "y", "cluster"}
+    stored = {p["id"]: (round(p["x"], 4), round(p["y"], 4)) for p in atlas.points(store, settings.clip_embedding_id)}
+    assert {p["id"]: (p["x"], p["y"]) for p in printed} == stored
+    assert main(["map", "--refit"]) == 0
+    assert capsys.readouterr().out.startswith("3 images on the map (3 laid out now")
+
+
+def test_an_empty_history_has_an_empty_report_and_map(tiny_env, capsys):
+    assert main(["report", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["generations"] == 0
+    assert main(["map", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
