@@ -22,6 +22,7 @@ navigation = st.navigation([
     st.Page("pages/generate.py", title="Generate", icon=":material/mic:"),
     st.Page("pages/history.py", title="History", icon=":material/history:"),
     st.Page("pages/similarity.py", title="Similarity", icon=":material/grid_on:"),
+    st.Page("pages/insights.py", title="Insights", icon=":material/insights:"),
 ])
 try:
     resources.set_person(person)

@@ -6,11 +6,12 @@ tests may reach further). Heavy libraries (torch, whisper, diffusers, transforme
 Where things live: ``audio`` decodes, ``transcribe`` runs whisper, ``prompt`` turns words into a prompt,
 ``diffusion`` paints with Stable Diffusion, ``pipeline`` tells the whole story of one generation (compute,
 then save), ``request`` describes what a person asked for, ``store``/``migrations``/``paths`` keep it,
-``jobs`` queues it, ``embeddings``/``similarity``/``vectors`` compare images, ``stats`` and ``export`` read
-the history, ``models``/``tiny`` load the models, ``config`` reads the settings.
+``jobs`` queues it, ``embeddings``/``similarity``/``vectors`` compare images, ``atlas`` maps them, ``stats``,
+``insights`` (what works, stage blame, A/B win rates; ``abtest`` runs them) and ``export`` read the history,
+``models``/``tiny`` load the models, ``config`` reads the settings.
 """
 
-from . import stats
+from . import abtest, atlas, insights, stats
 from .audio import DecodedAudio, decode_audio
 from .config import PROFILES, SETTINGS, Settings, load_settings
 from .diffusion import (
@@ -32,6 +33,7 @@ from .pipeline import (
     transcribe_recording,
 )
 from .people import MAX_NAME, UNKNOWN, Person, check_name, email_allowed, local_person
+from .paths import check_id
 from .pngmeta import read_parameters
 from .prompt import DEFAULT_NEGATIVE_PROMPT, STYLES, EnhancedPrompt, enhance_prompt
 from .request import GenerationRequest
@@ -42,7 +44,7 @@ from .stages import PROGRESS_STAGES, TIMED_STAGES, TIMING_COLUMNS, TIMINGS, timi
 from .store import SORTABLE, HistoryFilter, Store, public_record
 from .speech import CleanedSpeech, check_terms, clean_speech, doubt, speech_prompt
 from .team import (
-    check_stars, collect, collections, collections_of, names_of, people, rate, rating_of, remember_person,
+    check_stars, collect, collect_all, collections, collections_of, names_of, people, rate, rating_of, remember_person,
     resolve_person, set_vocabulary, uncollect, vocabulary,
 )
 from .throttle import Throttle
@@ -64,16 +66,18 @@ __all__ = [
     "JobQueue", "Worker", "PREVIEWS", "start_worker", "stop_workers", "ACTIVE", "QUEUED", "RUNNING", "DONE", "FAILED",
     "CANCELLED",
     # the history
-    "Store", "HistoryFilter", "SORTABLE", "public_record", "stats", "export_csv", "export_to_temp", "export_zip",
+    "Store", "HistoryFilter", "SORTABLE", "public_record", "check_id", "stats", "export_csv", "export_to_temp", "export_zip",
     # similarity
     "EmbeddingCache", "SimilaritySet", "load_set", "alignment", "alignment_summary", "neighbours", "novelty_of",
     "said_vs_drawn", "search", "Bands", "cluster_order", "kmeans_blocks", "near_duplicate_groups", "scan_earlier",
     "similarity_matrix",
+    # analytics: modules, used as insights.report(...), atlas.update(...), abtest.start(...)
+    "insights", "atlas", "abtest",
     # safety
     "Throttle",
     # the team
     "Person", "MAX_NAME", "UNKNOWN", "check_name", "email_allowed", "local_person", "remember_person", "names_of",
-    "people", "resolve_person", "check_stars", "rate", "rating_of", "collect", "uncollect", "collections",
+    "people", "resolve_person", "check_stars", "rate", "rating_of", "collect", "collect_all", "uncollect", "collections",
     "collections_of", "export_collection", "Quota", "QuotaError",
     # speech into prompts
     "CleanedSpeech", "clean_speech", "speech_prompt", "check_terms", "doubt", "doubt_of", "vocabulary", "set_vocabulary",

@@ -107,15 +107,23 @@ def collections_of(store: Store, generation_ids: Iterable[str]) -> dict[str, lis
 
 def collect(store: Store, generation_id: str, collection: str, person: str) -> str:
     """Add a generation to a collection, creating the collection on first use; returns its name as stored."""
+    return collect_all(store, [generation_id], collection, person)
+
+
+def collect_all(store: Store, generation_ids: list[str], collection: str, person: str) -> str:
+    """Add generations to a collection in one transaction (all or none), creating it on first use; returns
+    its name as stored. An unknown id raises NotFoundError naming it, and nothing is added."""
     name = check_name(collection, "collection name")
-    store.get_generation(generation_id)
+    for generation_id in generation_ids:
+        store.get_generation(generation_id)
     now = utc_now("seconds")
     with store.write() as db:
         db.execute("INSERT OR IGNORE INTO collections (name, created_by, created_at) VALUES (?, ?, ?)",
                    [name, person, now])
         stored = db.execute("SELECT name FROM collections WHERE name = ?", [name]).fetchone()[0]
-        db.execute("INSERT OR IGNORE INTO collection_items (collection, generation_id, added_by, added_at) "
-                   "VALUES (?, ?, ?, ?)", [stored, generation_id, person, now])
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO collection_items (collection, generation_id, added_by, added_at) VALUES (?, ?, ?, ?)",
+            [[stored, generation_id, person, now] for generation_id in generation_ids])
     return stored
 
 

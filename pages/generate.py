@@ -8,7 +8,7 @@ import streamlit as st
 
 from core import (
     ACTIVE, COMMON_SIZES, DONE, FAILED, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, PREVIEWS, QUEUED, RECIPES, RUNNING, SCHEDULERS,
-    STYLES, TIMINGS, GenerationOptions, GenerationRequest, V2IError, doubt_of, set_vocabulary, speech_prompt,
+    STYLES, TIMINGS, GenerationOptions, GenerationRequest, V2IError, abtest, doubt_of, set_vocabulary, speech_prompt,
     transcribe_recording, vocabulary,
 )
 from ui import forms, render, resources
@@ -106,19 +106,20 @@ def vocabulary_form() -> None:
                 render.error(str(err))
 
 
-def submit(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
-    """Queue one recording, with the transcript and prompt the person edited if they transcribed first."""
+def page_request(name: str, key: str, chosen: PageSettings) -> GenerationRequest | None:
+    """What this recording's panel asks for, with the transcript and prompt the person edited if they transcribed
+    first; None (with the reason shown) when nothing may be queued."""
     try:
         options = chosen.options()
     except ValueError as err:
         render.error(str(err))
-        return
+        return None
     draft = drafts.get(key)
     if draft and draft.get("doubt") and not st.session_state.get(f"force-{key}"):
         render.error(f"{name}: nothing was queued. The words may not be what was said: tick \"Generate anyway\" "
                      "if they are right, or edit the transcript.")
-        return
-    request = GenerationRequest(
+        return None
+    return GenerationRequest(
         filename=name, style=chosen.style, negative_prompt=chosen.negative or None, translate=chosen.translate,
         options=options,
         transcript=st.session_state.get(f"transcript-{key}") if draft else None,
@@ -127,6 +128,13 @@ def submit(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
         prompt=st.session_state.get(f"prompt-{key}") if draft else None,
         vocabulary=vocabulary(resources.store()), force=bool(st.session_state.get(f"force-{key}")),
     )
+
+
+def submit(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
+    """Queue one recording."""
+    request = page_request(name, key, chosen)
+    if request is None:
+        return
     try:
         queue.submit(data, request, created_by=person.id)
     except (V2IError, ValueError) as err:
@@ -134,6 +142,29 @@ def submit(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
         return
     resources.worker().wake()
     st.toast("Queued")
+
+
+def ab_run_form(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
+    """Paint this recording with two to four recipes or styles at one seed; the team votes on Insights."""
+    with st.expander("A/B run: compare recipes or styles on this recording"):
+        variable = st.radio("Compare", abtest.VARIABLES, horizontal=True, key=f"ab-variable-{key}")
+        values = st.multiselect(f"{variable.capitalize()}s (2 to {abtest.MAX_ARMS})",
+                                list(RECIPES if variable == "recipe" else STYLES), key=f"ab-values-{key}",
+                                max_selections=abtest.MAX_ARMS)
+        if st.button("Start the A/B run", key=f"ab-start-{key}"):
+            request = page_request(name, key, chosen)
+            if request is None:
+                return
+            try:
+                run_id = abtest.start(queue, data, request, variable, values, person.id)
+            except (V2IError, ValueError) as err:
+                render.error(f"{name}: {err}")
+                return
+            resources.worker().wake()
+            st.session_state[f"ab-run-{key}"] = run_id
+        if run_id := st.session_state.get(f"ab-run-{key}"):
+            st.page_link("pages/insights.py", label="Queued: vote on Insights when the images are made",
+                         query_params={"run": run_id}, icon=":material/compare:")
 
 
 def transcribe_source(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
@@ -191,6 +222,7 @@ def source_panel(name: str, data: bytes, key: str, chosen: PageSettings) -> None
                 st.checkbox("Generate anyway", key=f"force-{key}")
         if buttons[1].button("Generate", key=f"generate-{key}", type="primary"):
             submit(name, data, key, chosen)
+        ab_run_form(name, data, key, chosen)
 
 
 def elapsed(job) -> float:

@@ -6,7 +6,7 @@ import json
 import streamlit as st
 
 from core import (
-    COMMON_SIZES, SORTABLE, GenerationRequest, HistoryFilter, NotFoundError, V2IError, alignment, collections,
+    COMMON_SIZES, SORTABLE, GenerationRequest, check_id, HistoryFilter, NotFoundError, V2IError, alignment, collections,
     export_collection, export_csv, export_to_temp, export_zip, names_of, novelty_of, people, rate, rating_of, stats,
 )
 from ui import forms, render, resources
@@ -14,6 +14,7 @@ from ui import forms, render, resources
 resources.ensure_navigation()
 
 PAGE_SIZES = [25, 50, 100]
+MAX_PICKED = 200  # ids a link may carry (?ids=a,b,...), as the Similarity map's selection opens them
 RATINGS = [1, 2, 3, 4, 5]
 
 
@@ -40,8 +41,26 @@ def filters() -> tuple[HistoryFilter, dict]:
         favourites = bottom[3].toggle("My favourites", key="favourites", bind="query-params")
     where = HistoryFilter(search=search or None, language=language, sd_model=model, steps=steps, since=since,
                           until=until, created_by=by, collection=collection, min_rating=min_rating,
-                          favourites_of=person.id if favourites else None)
+                          favourites_of=person.id if favourites else None, ids=picked_ids())
     return where, {"sort": sort, "descending": descending, "limit": page_size}
+
+
+def picked_ids() -> tuple[str, ...] | None:
+    """``?ids=a,b,...``: only these generations (a selection on the Similarity map); malformed ids are named."""
+    value = st.query_params.get("ids")
+    if value is None:
+        return None
+    picked, bad = [], []
+    for item in dict.fromkeys(value.split(",")):
+        try:
+            picked.append(check_id(item.strip()))
+        except NotFoundError:
+            bad.append(item.strip()[:40])
+    if bad:
+        st.warning(render.escape_markdown(f"The link names {len(bad)} malformed id(s), left out: {', '.join(bad[:3])}"))
+    st.info(f"Showing only the {len(picked[:MAX_PICKED])} generations the link picked (from the map). "
+            "Open History from the menu to see them all.")
+    return tuple(picked[:MAX_PICKED])
 
 
 def rows_page(where: HistoryFilter, order: dict) -> tuple[list[dict], int, int, int]:

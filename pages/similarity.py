@@ -1,15 +1,14 @@
 """Similarity: a clustered heatmap of every stored image, comparisons, neighbours, near-duplicates,
 novelty, semantic search and the voice-to-image consistency view, all on cached CLIP embeddings."""
 
-import html
-
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 from core import (
-    Bands, HistoryFilter, ModelLoadError, alignment, cluster_order, kmeans_blocks, load_set, near_duplicate_groups,
-    neighbours, said_vs_drawn, scan_earlier, search, similarity_matrix, stats,
+    Bands, HistoryFilter, ModelLoadError, V2IError, alignment, atlas, cluster_order, collect_all, collections,
+    kmeans_blocks, load_set, names_of, near_duplicate_groups, neighbours, said_vs_drawn, scan_earlier, search,
+    similarity_matrix, stats,
 )
 from ui import forms, render, resources
 
@@ -78,9 +77,16 @@ def open_linked_pair() -> None:
 open_linked_pair()
 
 
-def hover(text: str, limit: int = 60) -> str:
-    # Plotly renders hover labels as a small subset of HTML: user text is escaped to stay text.
-    return html.escape(text[:limit])
+def axis_labels(rows) -> list[str]:
+    """The heatmap's axis labels: each transcript's first words (escaped: Plotly's labels read some HTML); a
+    repeated label gets a number (Plotly would merge equal category names into one row)."""
+    seen: dict[str, int] = {}
+    out = []
+    for row in rows:
+        words = render.hover_text(" ".join(row["transcript"].split()[:4]), 28) or "(no words)"
+        seen[words] = seen.get(words, 0) + 1
+        out.append(words if seen[words] == 1 else f"{words} ({seen[words]})")
+    return out
 
 
 def image_of(row) -> None:
@@ -98,8 +104,8 @@ def scored_result(item, described: bool) -> None:
         st.text(row["transcript"])
 
 
-heatmap_tab, compare_tab, neighbours_tab, duplicates_tab, search_tab, consistency_tab = st.tabs(
-    ["Heatmap", "Compare", "Neighbours", "Duplicates & novelty", "Search", "Consistency"])
+heatmap_tab, compare_tab, neighbours_tab, duplicates_tab, search_tab, consistency_tab, map_tab = st.tabs(
+    ["Heatmap", "Compare", "Neighbours", "Duplicates & novelty", "Search", "Consistency", "Map"])
 
 # 2. The heatmap: every cell up to the display limit, cluster blocks past it.
 with heatmap_tab:
@@ -107,12 +113,13 @@ with heatmap_tab:
     if n <= DISPLAY_LIMIT:
         order = cached_order(data.matrix) if ordering == "clusters" else np.arange(n)
         shown = [data.rows[i] for i in order]
-        prompts = [hover(r["prompt"]) for r in shown]
-        custom = np.array([[[a, b] for b in prompts] for a in prompts], dtype=object)
+        said = [render.hover_text(r["transcript"]) for r in shown]
+        custom = np.array([[[a, b] for b in said] for a in said], dtype=object)
+        names = axis_labels(shown)
         figure = go.Figure(go.Heatmap(
-            z=data.matrix[np.ix_(order, order)], x=[r["id"][:8] for r in shown], y=[r["id"][:8] for r in shown],
+            z=data.matrix[np.ix_(order, order)], x=names, y=names,
             customdata=custom, colorscale="Viridis",  # scaled to the data, so small differences show
-            hovertemplate="%{y} × %{x}<br>%{customdata[0]}<br>%{customdata[1]}<br>score %{z:.3f}<extra></extra>",
+            hovertemplate="said: %{customdata[0]}<br>said: %{customdata[1]}<br>score %{z:.3f}<extra></extra>",
         ))
         figure.update_layout(height=max(450, min(900, 200 + 14 * n)), yaxis=dict(autorange="reversed", scaleanchor="x"))
         st.plotly_chart(figure, width="stretch")
@@ -133,8 +140,9 @@ with heatmap_tab:
         sub = similarity_matrix(data.vectors[members])
         inner_order = cached_order(sub)
         inner = members[inner_order]
+        inner_names = axis_labels([data.rows[i] for i in inner])
         st.plotly_chart(go.Figure(go.Heatmap(
-            z=sub[np.ix_(inner_order, inner_order)], x=[ids[i][:8] for i in inner], y=[ids[i][:8] for i in inner],
+            z=sub[np.ix_(inner_order, inner_order)], x=inner_names, y=inner_names,
             colorscale="Viridis")).update_layout(height=600, yaxis=dict(autorange="reversed")),
             width="stretch")
 
@@ -204,3 +212,68 @@ with consistency_tab:
         st.text(f"Image vs transcript: mean {np.mean([s['transcript'] for s in scores.values()]):.3f} · "
                 f"image vs prompt: mean {np.mean([s['prompt'] for s in scores.values()]):.3f} · "
                 f"the enhanced prompt is closer in {100 * np.mean(gains > 0):.0f}% of generations")
+
+# 8. The map of every image: UMAP of the embeddings, cached; select points to see them, open or collect them.
+MAP_COLOURS = {"created_by": "person", "style": "style", "recipe": "recipe", "language": "language",
+               "stars": "rating", "cluster": "cluster"}
+
+
+def map_figure(points: list[dict], colour: str) -> go.Figure:
+    """One trace per value (a legend to click), or a colour scale for ratings; the hover says who said what."""
+    makers = names_of(store, sorted({p["created_by"] for p in points}))
+
+    def trace(members, name, **marker):
+        return go.Scattergl(
+            x=[p["x"] for p in members], y=[p["y"] for p in members], mode="markers", name=name,
+            customdata=[p["id"] for p in members], marker=dict(size=7, **marker),
+            text=[f"{render.hover_text(makers.get(p['created_by'], p['created_by']), 40)} · {p['style']} · "
+                  f"{p['recipe']}<br>{render.hover_text(p['transcript'], 80)}" for p in members],
+            hovertemplate="%{text}<extra></extra>")
+
+    figure = go.Figure()
+    if colour == "stars":
+        rated = [p for p in points if p["stars"] is not None]
+        figure.add_trace(trace([p for p in points if p["stars"] is None], "unrated", color="lightgrey"))
+        figure.add_trace(trace(rated, "rated", color=[p["stars"] for p in rated], colorscale="RdYlGn", cmin=1,
+                               cmax=5, colorbar=dict(title="stars")))
+    else:
+        for value in sorted({str(p[colour]) for p in points}):
+            members = [p for p in points if str(p[colour]) == value]
+            label = makers.get(value, value) if colour == "created_by" else value
+            figure.add_trace(trace(members, f"{label} (n={len(members)})"))
+    figure.update_layout(height=620, dragmode="lasso", xaxis=dict(showticklabels=False, title=None),
+                         yaxis=dict(showticklabels=False, title=None), legend=dict(itemsizing="constant"))
+    return figure
+
+
+with map_tab:
+    with st.spinner("Laying out the map (the first layout takes a few seconds per thousand images)..."):
+        moved = atlas.update(store, cache.model_id)
+    points = [p for p in atlas.points(store, cache.model_id) if p["id"] in data.positions]
+    colour = st.selectbox("Colour by", list(MAP_COLOURS), format_func=MAP_COLOURS.get, key="map-colour")
+    event = st.plotly_chart(map_figure(points, colour), width="stretch", on_select="rerun",
+                            selection_mode=("points", "box", "lasso"), key="map-chart")
+    st.caption(f"{len(points)} images · UMAP of the CLIP image embeddings; near images look alike. "
+               f"This view laid out {moved.fitted} and placed {moved.placed} new ones. Drag a lasso or a box to pick.")
+    picked = list(dict.fromkeys(p["customdata"] for p in (event.selection.points if event else [])))
+    if picked:
+        st.subheader(f"{len(picked)} picked")
+        shown_ids = picked[:24]
+        columns = st.columns(6)
+        for i, generation_id in enumerate(shown_ids):
+            with columns[i % 6]:
+                image_of(data.rows[data.index(generation_id)])
+        if len(picked) > len(shown_ids):
+            st.caption(f"The first {len(shown_ids)} are shown here; all {len(picked)} open in History.")
+        st.page_link("pages/history.py", label=f"Open the {min(len(picked), 200)} picked in History",
+                     query_params={"ids": ",".join(picked[:200])}, icon=":material/open_in_new:")
+        left, right = st.columns([3, 1])
+        name = left.selectbox("Add the picked images to a collection", [c["name"] for c in collections(store)],
+                              index=None, accept_new_options=True, placeholder="pick one or type a new name",
+                              key="map-collection")
+        if right.button("Add them", key="map-collect") and name:
+            try:
+                stored = collect_all(store, picked, name, resources.person().id)
+                st.toast(f"Added {len(picked)} to {stored}")
+            except V2IError as err:
+                render.error(str(err))

@@ -106,11 +106,12 @@ def make_generation(settings, models, store):
 
     def make(transcript: str = "a red fox in the snow", **kw):
         audio = kw.pop("audio", None) or recording("wav")
+        created_by = kw.pop("created_by", "unknown")
         request = GenerationRequest(
             filename=kw.pop("filename", "clip.wav"),
             transcript=transcript, language=kw.pop("language", "en"),
             options=GenerationOptions(steps=2, width=64, height=64, seed=kw.pop("seed", 1)), **kw,
         )
-        return run_generation(audio, request, settings=settings, models=models, store=store)
+        return run_generation(audio, request, settings=settings, models=models, store=store, created_by=created_by)
 
     return make

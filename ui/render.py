@@ -4,6 +4,7 @@ data widgets, never markdown or HTML."""
 from __future__ import annotations
 
 import base64
+import html
 import io
 import re
 from pathlib import Path
@@ -52,6 +53,11 @@ _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$])")
 def escape_markdown(text: str) -> str:
     """Backslash-escape everything markdown (and Streamlit's :colour[...] and :emoji: syntax) would read."""
     return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
+
+
+def hover_text(text: str, limit: int = 60) -> str:
+    """User text for a Plotly hover label, which renders a small subset of HTML: escaped to stay text."""
+    return html.escape(text[:limit])
 
 
 def error(message: str) -> None:
