@@ -84,7 +84,8 @@ def alignment(cache: EmbeddingCache, rows: list[dict[str, Any]], *, compute: boo
     the difference (positive: the enhanced prompt is closer to the image than the words said).
     With ``compute=False`` only generations whose embeddings are all stored are scored."""
     images, _ = cache.image_embeddings(rows, compute=compute)
-    texts, _ = cache.text_embeddings(texts_of(rows), compute=compute)
+    # Only the words of images that have an embedding: a missing image file must not load CLIP for its text.
+    texts, _ = cache.text_embeddings(texts_of([row for row in rows if row["id"] in images]), compute=compute)
     out = {}
     for row in rows:
         if row["id"] in images and row["transcript"] in texts and row["prompt"] in texts:
