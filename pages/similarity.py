@@ -214,6 +214,7 @@ with consistency_tab:
                 f"the enhanced prompt is closer in {100 * np.mean(gains > 0):.0f}% of generations")
 
 # 8. The map of every image: UMAP of the embeddings, cached; select points to see them, open or collect them.
+MAP_SVG_LIMIT = 3000
 MAP_COLOURS = {"created_by": "person", "style": "style", "recipe": "recipe", "language": "language",
                "stars": "rating", "cluster": "cluster"}
 
@@ -222,8 +223,11 @@ def map_figure(points: list[dict], colour: str) -> go.Figure:
     """One trace per value (a legend to click), or a colour scale for ratings; the hover says who said what."""
     makers = names_of(store, sorted({p["created_by"] for p in points}))
 
+    # SVG up to a few thousand points (crisp, selectable everywhere); WebGL past that, to stay responsive.
+    scatter = go.Scatter if len(points) <= MAP_SVG_LIMIT else go.Scattergl
+
     def trace(members, name, **marker):
-        return go.Scattergl(
+        return scatter(
             x=[p["x"] for p in members], y=[p["y"] for p in members], mode="markers", name=name,
             customdata=[p["id"] for p in members], marker=dict(size=7, **marker),
             text=[f"{render.hover_text(makers.get(p['created_by'], p['created_by']), 40)} · {p['style']} · "

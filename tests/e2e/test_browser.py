@@ -8,7 +8,8 @@ import pytest
 from core.synth import recording
 from playwright.sync_api import expect
 
-PAGES = {"/": "Voice to Image", "/generate": "Generate", "/history": "History", "/similarity": "Similarity"}
+PAGES = {"/": "Voice to Image", "/generate": "Generate", "/history": "History", "/similarity": "Similarity",
+         "/insights": "Insights"}
 
 
 def open_page(page, server, path: str):
