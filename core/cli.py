@@ -12,7 +12,7 @@ from typing import Sequence
 from .config import load_settings
 from .errors import InvalidOptionError, StorageError, V2IError
 from .export import export_collection, export_csv
-from .jobs import JobQueue, Worker
+from .jobs import JobQueue, worker_for
 from .paths import check_id
 from .people import Person, check_name, local_person
 from .diffusion import MAX_GUIDANCE, MAX_SEED, MAX_SIDE, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions
@@ -259,10 +259,13 @@ def _jobs(args, settings, store) -> int:
 
 
 def _worker(args, settings, store) -> int:
-    worker = Worker(settings, shared_models(settings), store, embed=False)
+    worker = worker_for(settings, shared_models(settings), store, embed=False)  # V2I_EXECUTOR: here, or on Ray
     if args.until_empty:
         worker.queue.recover()
-        ran = worker.run_pending()
+        try:
+            ran = worker.run_pending()
+        finally:
+            worker.stop()
         print(f"ran {ran} job(s); the queue is empty", file=sys.stderr)
         return 0
     worker.start()

@@ -33,6 +33,23 @@ def _profile(name: str, text: str) -> str:
     return value
 
 
+EXECUTORS = ("local", "ray")
+
+
+def _executor(name: str, text: str) -> str:
+    value = text.strip() or "local"
+    if value not in EXECUTORS:
+        raise ValueError(f"{name}={value!r} is not an executor; choose one of: {', '.join(EXECUTORS)}")
+    return value
+
+
+def _gpus(name: str, text: str) -> float | None:
+    """``auto`` (or empty): one GPU per worker where the cluster has GPUs, none where it has not; else a number."""
+    if text.strip().lower() in ("", "auto"):
+        return None
+    return _number(float, "a number of GPUs (or auto)", at_least=0)(name, text)
+
+
 def _path(name: str, text: str) -> Path:
     return Path(text).expanduser()
 
@@ -120,6 +137,16 @@ SETTINGS: tuple[Setting, ...] = (
             "megabytes of recordings one person may have waiting at once"),
     Setting("V2I_FAILED_KEEP_DAYS", "failed_keep_days", "7", _positive("a number of days"),
             "how long the recording of a failed job is kept for download and \"submit again\""),
+    Setting("V2I_EXECUTOR", "executor", "local", _executor,
+            "`local`: jobs run in the server process, one at a time. `ray`: on Ray actors (docs/scale-out.md)"),
+    Setting("V2I_RAY_ADDRESS", "ray_address", "(a Ray started inside the server)", _text,
+            "with `ray`: `auto` (this machine's running cluster) or `ray://head:10001`; unset starts a local Ray"),
+    Setting("V2I_RAY_WORKERS", "ray_workers", "2", _whole("a whole number of workers"),
+            "with `ray`: how many generation actors (each holds its own models)"),
+    Setting("V2I_RAY_CPUS_PER_WORKER", "ray_cpus_per_worker", "1", _positive("a number of CPUs"),
+            "with `ray`: the CPUs each actor asks for (and its torch threads)"),
+    Setting("V2I_RAY_GPUS_PER_WORKER", "ray_gpus_per_worker", "auto", _gpus,
+            "with `ray`: the GPUs each actor asks for; `auto`: 1 where the cluster has GPUs, else 0"),
 )
 
 
@@ -150,6 +177,11 @@ class Settings:
     max_queued_per_person: int = 20
     max_queued_mb_per_person: float = 500.0
     failed_keep_days: float = 7.0
+    executor: str = "local"
+    ray_address: str = ""  # empty: start a Ray inside this process
+    ray_workers: int = 2
+    ray_cpus_per_worker: float = 1.0
+    ray_gpus_per_worker: float | None = None  # None: 1 where the cluster has GPUs, else 0
 
     @property
     def is_tiny(self) -> bool:

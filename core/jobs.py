@@ -233,6 +233,12 @@ class JobQueue:
             )
             return cursor.rowcount
 
+    def requeue(self, job_id: str) -> None:
+        """Put a running job back in the queue, in its old place (its executor went away before it ended)."""
+        with self.store.write() as db:
+            db.execute("UPDATE jobs SET status = ?, started_at = NULL, stage = NULL, step = 0 WHERE id = ? AND status = ?",
+                       [QUEUED, job_id, RUNNING])
+
     def upload_bytes(self, job: dict[str, Any]) -> bytes:
         return self.store.file_path(job["upload_path"]).read_bytes()
 
@@ -324,6 +330,20 @@ class Worker:
             count += 1
         return count
 
+    def tick(self) -> int:
+        """One round of the background loop: here, run every queued job; returns how many ended."""
+        return self.run_pending()
+
+    @property
+    def busy(self) -> bool:
+        """Jobs in flight elsewhere (an executor's actors): the loop polls again at once rather than sleeping."""
+        return False
+
+    @property
+    def health(self) -> str | None:
+        """A plain message when jobs cannot run now (an executor out of reach), else None."""
+        return None
+
     def embed_missing(self, batch: int = 32) -> int:
         """Embed the images that have no CLIP embedding yet, in batches, then store their novelty; returns how
         many embeddings were computed. An image whose file cannot be read is skipped and recorded, not retried."""
@@ -355,7 +375,7 @@ class Worker:
             try:
                 if time.monotonic() - self._swept_at > 3600:
                     self.sweep()
-                ran = self.run_pending()
+                ran = self.tick()
                 if ran:
                     self._idle_since = time.monotonic()
                     self._embed_pending = self.embed
@@ -365,7 +385,7 @@ class Worker:
             except Exception:  # a broken database or model must not kill the worker for good
                 traceback.print_exc()
                 ran = 0
-            if not ran:
+            if not ran and not self.busy:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()
 
@@ -405,13 +425,22 @@ _workers: dict[Any, Worker] = {}
 _workers_guard = threading.Lock()
 
 
+def worker_for(settings: Settings, models: ModelCache, store: Store, **kwargs) -> Worker:
+    """The worker ``V2I_EXECUTOR`` asks for: this process's own (local), or a dispatcher to Ray actors."""
+    if settings.executor == "ray":
+        from .cluster import RayWorker
+
+        return RayWorker(settings, models, store, **kwargs)
+    return Worker(settings, models, store, **kwargs)
+
+
 def start_worker(settings: Settings, models: ModelCache) -> Worker:
     """The one worker of this process for this data folder, started on first call."""
     with _workers_guard:
         key = (settings, str(settings.data_dir.resolve()))
         worker = _workers.get(key)
         if worker is None:
-            worker = _workers[key] = Worker(settings, models, Store(settings.data_dir)).start()
+            worker = _workers[key] = worker_for(settings, models, Store(settings.data_dir)).start()
         return worker
 
 

@@ -1,0 +1,147 @@
+"""V2I_EXECUTOR=ray: jobs computed on Ray actors (a local Ray on this machine, tiny profile, 2 actors), stored by
+the dispatcher alone. The local executor's own tests (test_jobs.py) run unchanged."""
+
+import os
+import signal
+import threading
+
+import pytest
+from helpers import wait_until
+
+from core.cluster import RayWorker, probe
+from core.diffusion import GenerationOptions
+from core.jobs import CANCELLED, DONE, RUNNING, JobQueue, worker_for
+from core.request import GenerationRequest
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    """One local Ray for the module (starting one costs seconds); actors are the workers' own."""
+    from core.cluster import connect
+    from core.config import Settings
+
+    connect(Settings(ray_workers=2))
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def ray_settings(settings):
+    return settings.with_overrides(executor="ray", ray_workers=2, ray_cpus_per_worker=1.0)
+
+
+@pytest.fixture
+def dispatcher(ray_settings, models, store):
+    worker = RayWorker(ray_settings, models, store, poll_seconds=0.05, embed=False)
+    yield worker
+    worker.stop()
+
+
+def request(steps: int = 2, size: int = 64, **kw) -> GenerationRequest:
+    return GenerationRequest(filename="clip.wav", transcript=kw.pop("transcript", "a red fox in the snow"),
+                             language="en", options=GenerationOptions(steps=steps, width=size, height=size, seed=1), **kw)
+
+
+def slow() -> GenerationRequest:
+    """Seconds long on an actor's one thread, so a test can watch it run, kill its actor or cancel it."""
+    return request(steps=120, size=256)
+
+
+def test_the_executor_setting_picks_the_worker(settings, ray_settings, models, store):
+    assert type(worker_for(settings, models, store)).__name__ == "Worker"
+    assert isinstance(worker_for(ray_settings, models, store), RayWorker)
+
+
+def test_two_peoples_jobs_run_at_the_same_time_and_are_stored_once(dispatcher, store, wav):
+    queue = JobQueue(store)
+    ann = queue.submit(wav, request(steps=12), created_by="ann")
+    bob = queue.submit(wav, request(steps=12, transcript="a lighthouse at dusk"), created_by="bob")
+    assert dispatcher.run_pending() == 2
+    jobs = {job["id"]: job for job in queue.list()}
+    assert [jobs[ann]["status"], jobs[bob]["status"]] == [DONE, DONE]
+    # Their running intervals overlap: each started before the other finished.
+    assert jobs[ann]["started_at"] < jobs[bob]["finished_at"] and jobs[bob]["started_at"] < jobs[ann]["finished_at"]
+    rows = store.query("SELECT id, created_by, transcript FROM generations ORDER BY created_by")
+    assert [(r["created_by"], r["transcript"]) for r in rows] == [("ann", "a red fox in the snow"),
+                                                                  ("bob", "a lighthouse at dusk")]
+    assert {jobs[ann]["generation_id"], jobs[bob]["generation_id"]} == {r["id"] for r in rows}
+    for row in rows:  # stored through the one write path: files on disk, the row after them
+        generation = store.get_generation(row["id"])
+        assert store.file_path(generation["image_path"]).is_file()
+        assert store.file_path(generation["audio_path"]).is_file()
+    assert not list((store.data_dir / "uploads").glob("*"))  # both recordings released
+
+
+def test_progress_reaches_the_jobs_row_while_it_runs(dispatcher, store, wav):
+    queue = JobQueue(store)
+    job_id = queue.submit(wav, slow(), created_by="ann")
+    dispatcher.start()
+    assert wait_until(lambda: queue.get(job_id)["stage"] == "generate" and queue.get(job_id)["step"] >= 1, 60), \
+        queue.get(job_id)
+    assert queue.get(job_id)["total_steps"] == 120
+    assert wait_until(lambda: queue.get(job_id)["status"] == DONE, 120)
+
+
+def test_an_actor_killed_mid_job_is_replaced_and_the_job_runs_again(dispatcher, store, wav):
+    queue = JobQueue(store)
+    job_id = queue.submit(wav, slow(), created_by="ann")
+    dispatcher.start()
+    assert wait_until(lambda: queue.get(job_id)["stage"] == "generate" and queue.get(job_id)["step"] >= 1, 60), \
+        queue.get(job_id)
+    [flight] = dispatcher.in_flight.values()
+    victim = dispatcher.slots[flight.slot].actor
+    os.kill(ray.get(victim.pid.remote()), signal.SIGKILL)
+    assert wait_until(lambda: queue.get(job_id)["status"] == DONE, 180), queue.get(job_id)
+    assert queue.get(job_id)["error"] is None
+    assert len(store.query("SELECT id FROM generations")) == 1  # stored once
+    assert any("stopped mid-job" in why for slot in dispatcher.slots for why in slot.lost)
+
+
+def test_cancel_reaches_a_running_remote_job_at_its_next_step(dispatcher, store, wav):
+    queue = JobQueue(store)
+    job_id = queue.submit(wav, slow(), created_by="ann")
+    dispatcher.start()
+    assert wait_until(lambda: queue.get(job_id)["status"] == RUNNING and queue.get(job_id)["step"] >= 1, 120)
+    queue.cancel(job_id)
+    assert wait_until(lambda: queue.get(job_id)["status"] == CANCELLED, 60), queue.get(job_id)
+    assert queue.get(job_id)["step"] < 120
+    assert store.query("SELECT id FROM generations") == []
+
+
+def test_stopping_the_dispatcher_puts_running_jobs_back_in_the_queue(dispatcher, store, wav):
+    queue = JobQueue(store)
+    job_id = queue.submit(wav, slow(), created_by="ann")
+    dispatcher.start()
+    assert wait_until(lambda: queue.get(job_id)["status"] == RUNNING and queue.get(job_id)["step"] >= 1, 120)
+    dispatcher.stop()
+    assert queue.get(job_id)["status"] == "queued" and queue.get(job_id)["started_at"] is None
+
+
+def test_an_unreachable_cluster_is_a_plain_message_and_queued_jobs_wait(settings, models, store, wav, monkeypatch):
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a server that has not joined one yet
+    monkeypatch.setattr("core.cluster.PROBE_TIMEOUT_S", 8.0)
+    far = settings.with_overrides(executor="ray", ray_address="127.0.0.1:9")
+    worker = RayWorker(far, models, store, embed=False)
+    job_id = JobQueue(store).submit(wav, request(), created_by="ann")
+    assert worker.tick() == 0
+    assert worker.health.startswith("The Ray cluster at 127.0.0.1:9 cannot be reached (")
+    assert worker.health.endswith("Queued jobs wait and run when it is back.")
+    assert JobQueue(store).get(job_id)["status"] == "queued"
+
+
+def test_probe_says_why_an_address_cannot_be_joined():
+    why = probe("127.0.0.1:9", timeout=8.0)
+    assert why is not None and why
+
+
+def test_the_worker_command_runs_the_queue_on_ray_actors(tiny_env, store, wav, monkeypatch, capsys):
+    from core.cli import main
+
+    JobQueue(store).submit(wav, request(), created_by="ann")
+    monkeypatch.setenv("V2I_EXECUTOR", "ray")
+    monkeypatch.setenv("V2I_RAY_WORKERS", "1")
+    assert main(["worker", "--until-empty"]) == 0
+    assert "ran 1 job(s)" in capsys.readouterr().err
+    assert [j["status"] for j in JobQueue(store).list()] == [DONE]
