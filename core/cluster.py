@@ -103,12 +103,13 @@ class Slot:
     lost: list[str] = field(default_factory=list)  # why earlier actors in this slot died
 
 
-def probe(address: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+def probe(address: str, timeout: float | None = None) -> str | None:
     """Can a Ray cluster be joined at ``address``? None if so, else why not. Asked in a child process, because
     ``ray.init`` on an address nobody answers retries for minutes (and may end the process that called it)."""
     import subprocess
     import sys
 
+    timeout = timeout or PROBE_TIMEOUT_S
     code = ("import ray, sys; ray.init(address=sys.argv[1], include_dashboard=False, log_to_driver=False); "
             "ray.cluster_resources(); ray.shutdown()")
     try:

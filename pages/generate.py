@@ -310,6 +310,7 @@ def jobs_panel() -> None:
     jobs = queue.list(person.id, limit=20)
     if jobs:
         st.subheader("Your jobs")
+        resources.executor_warning()
     retry = [job["id"] for job in jobs if job["status"] == FAILED and job["upload_path"]]
     if len(retry) > 1:
         st.button(f"Submit all {len(retry)} failed jobs again", on_click=submit_again, args=(retry,))

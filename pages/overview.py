@@ -10,6 +10,7 @@ resources.ensure_navigation()
 
 store = resources.store()
 st.title("Voice to Image")
+resources.executor_warning()
 
 totals = stats.totals(store)
 if totals["all"] == 0:

@@ -145,3 +145,36 @@ def test_the_worker_command_runs_the_queue_on_ray_actors(tiny_env, store, wav, m
     assert main(["worker", "--until-empty"]) == 0
     assert "ran 1 job(s)" in capsys.readouterr().err
     assert [j["status"] for j in JobQueue(store).list()] == [DONE]
+
+
+def test_the_dashboard_runs_a_job_on_ray_and_says_when_the_cluster_is_out_of_reach(app_env, data_dir, monkeypatch):
+    from apptest import button, no_exception, open_app
+
+    from core.jobs import stop_workers
+    from core.store import Store
+    from core.synth import recording
+
+    monkeypatch.setenv("V2I_EXECUTOR", "ray")
+    at = open_app("pages/generate.py")
+    at.number_input(key="opt-steps").set_value(2)
+    at.selectbox(key="opt-size").set_value(64)
+    at.file_uploader[0].set_value([("speech.wav", recording("wav", seconds=2.0), "audio/wav")])
+    no_exception(at.run())
+    next(r for r in at.radio if r.label == "Compare").set_value("style")
+    no_exception(at.run())
+    at.multiselect[0].set_value(["none", "watercolor"])  # two jobs at once: both actors busy
+    no_exception(button(at, "Start the A/B run").click().run())
+    queue = JobQueue(Store(data_dir))
+    assert wait_until(lambda: [j["status"] for j in queue.list()] == [DONE, DONE], 120), queue.list()
+    assert len(Store(data_dir).query("SELECT id FROM generations")) == 2
+    stop_workers()
+
+    # The same dashboard pointed at a cluster nobody answers: a plain message on the Overview, the job waits.
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr("core.cluster.PROBE_TIMEOUT_S", 8.0)
+    monkeypatch.setenv("V2I_RAY_ADDRESS", "127.0.0.1:9")
+    waiting = queue.submit(recording("wav"), request(), created_by="ann")
+    at = open_app()
+    assert wait_until(lambda: any("cannot be reached" in w.value for w in no_exception(at.run()).warning), 60)
+    assert queue.get(waiting)["status"] == "queued"
+    stop_workers()

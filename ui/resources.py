@@ -9,6 +9,7 @@ from core import (
     EmbeddingCache, JobQueue, ModelCache, Person, Settings, Store, Worker, best_device, load_settings, remember_person,
     shared_models, start_worker, stats,
 )
+from ui import render
 
 
 def ensure_navigation() -> None:
@@ -69,6 +70,12 @@ def store() -> Store:
 def worker() -> Worker:
     s = settings()
     return _worker(_key(s), s)
+
+
+def executor_warning() -> None:
+    """When jobs cannot run now (V2I_EXECUTOR=ray with the cluster out of reach): say so, plainly."""
+    if message := worker().health:
+        st.warning(render.escape_markdown(message), icon=":material/cloud_off:")
 
 
 def queue() -> JobQueue:
