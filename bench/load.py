@@ -1,12 +1,18 @@
 """Load: several processes and threads generating into one data folder at once, with readers.
 
     python -m bench.load [--processes 2] [--threads 4] [--each 5] [--timeout 600]
+    python -m bench.load --executor ray [--workers 2] [--jobs 8]
 
 Uses the tiny profile in a temporary data folder (no network, nothing leaves this machine). Each
 submitter runs the core pipeline (decode, transcribe, enhance, generate, store) for its recordings;
 readers page through History meanwhile. Prints submitted, stored, failed, lost, reader queries and
 latency percentiles, then checks the database (integrity, one row per generation, no orphan file).
 Bounded in count and in time.
+
+With ``--executor ray``: the job queue run by Ray actors (a local Ray, one torch thread per actor), equal jobs
+(tiny profile, 20 steps at 128x128, transcribed by the random-weight whisper), after one warm-up job per actor
+(model loads excluded). Prints images per minute for 1 to N actors, the speed-up, and the per-job overhead of the
+remote path: seconds per job through one actor against the local worker in this process, also on one thread.
 """
 
 from __future__ import annotations
@@ -77,13 +83,126 @@ def _reader(data_dir: Path, stop: threading.Event, counts: dict) -> None:
         time.sleep(0.02)
 
 
+def _equal_jobs(queue, count: int, person: str = "bench") -> None:
+    from core.diffusion import GenerationOptions
+    from core.request import GenerationRequest
+
+    for i in range(count):
+        queue.submit(_recording(0), GenerationRequest(
+            filename=f"equal-{i}.wav", force=True, options=GenerationOptions(steps=20, width=128, height=128, seed=i)),
+            created_by=person)
+
+
+def _timed_queue(worker, queue, jobs: int) -> float:
+    from core.jobs import DONE
+
+    _equal_jobs(queue, jobs)
+    started = time.perf_counter()
+    worker.run_pending()
+    seconds = time.perf_counter() - started
+    done = sum(job["status"] == DONE for job in queue.list(limit=10_000))
+    assert done == len(queue.list(limit=10_000)), [(j["status"], j["error"]) for j in queue.list()]
+    return seconds
+
+
+def ray_main(args) -> None:
+    import torch
+
+    from core.cluster import RayWorker, connect
+    from core.config import load_settings
+    from core.jobs import JobQueue, Worker
+    from core.models import ModelCache
+    from core.store import Store
+    from core.tiny import ensure_tiny_models, tiny_model_paths
+
+    torch.set_num_threads(1)  # the local baseline on one thread, as each actor
+    with tempfile.TemporaryDirectory() as folder:
+        tiny = Path(os.environ.get("V2I_TINY_MODELS_DIR", Path(folder) / "tiny"))
+        ensure_tiny_models(tiny)
+        os.environ.update(V2I_PROFILE="tiny", V2I_TINY_MODELS_DIR=str(tiny),
+                          V2I_WHISPER_MODEL=str(tiny_model_paths(tiny).whisper))
+        base = load_settings()
+        connect(base.with_overrides(ray_workers=args.workers))
+
+        def fresh(name: str, **changes):
+            settings = base.with_overrides(data_dir=Path(folder) / name, **changes)
+            return settings, Store(settings.data_dir)
+
+        settings, store = fresh("local")
+        local = Worker(settings, ModelCache(settings), store, embed=False)
+        _timed_queue(local, JobQueue(store), 1)  # warm-up: models loaded
+        local_s = _timed_queue(local, JobQueue(store), args.jobs) / args.jobs
+        per_minute = {}
+        for n in range(1, args.workers + 1):
+            settings, store = fresh(f"ray{n}", executor="ray", ray_workers=n, ray_cpus_per_worker=1.0)
+            worker = RayWorker(settings, ModelCache(settings), store, embed=False)
+            try:
+                _timed_queue(worker, JobQueue(store), n)  # warm-up: one job per actor loads its models
+                seconds = _timed_queue(worker, JobQueue(store), args.jobs)
+            finally:
+                worker.stop()
+            per_minute[n] = 60.0 * args.jobs / seconds
+            print(f"ray_images_per_min_{n}_actor{'s' if n > 1 else ''}: {per_minute[n]:.1f}")
+            if n == 1:
+                print(f"local_s_per_job: {local_s:.3f}\nray_s_per_job_1_actor: {seconds / args.jobs:.3f}")
+                print(f"ray_overhead_s_per_job: {seconds / args.jobs - local_s:.3f}")
+        if args.workers > 1:
+            print(f"ray_speedup_{args.workers}_vs_1: {per_minute[args.workers] / per_minute[1]:.2f}")
+        print(f"store_s_per_image_512: {_store_seconds(Path(folder) / 'writer'):.4f}")
+        print(f"progress_write_s: {_progress_seconds(Path(folder) / 'progress'):.5f}")
+
+
+def _progress_seconds(data_dir: Path, repeats: int = 200) -> float:
+    """What the dispatcher spends relaying one progress report of a running job into its row."""
+    from core.jobs import JobQueue
+    from core.request import GenerationRequest
+    from core.store import Store
+
+    queue = JobQueue(Store(data_dir))
+    job_id = queue.submit(_recording(0), GenerationRequest(filename="p.wav"))
+    started = time.perf_counter()
+    for step in range(repeats):
+        queue.progress(job_id, "generate", step, repeats)
+    return (time.perf_counter() - started) / repeats
+
+
+def _store_seconds(data_dir: Path, repeats: int = 20) -> float:
+    """What the single writer spends per image: save_generation of a 512x512 PNG of noise (incompressible, so
+    larger than a real image's) and a 5 s recording: two atomic file writes and one row, in a transaction."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from core.pipeline import ComputedGeneration, save_generation
+    from core.store import Store
+
+    store = Store(data_dir)
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (512, 512, 3), dtype=np.uint8)).save(buffer, "PNG")
+    fields = {"transcript": "a red fox in the snow", "prompt": "a red fox in the snow, detailed", "steps": 20}
+    times = []
+    for _ in range(repeats):
+        computed = ComputedGeneration(_recording(0) * 5, "wav", buffer.getvalue(), dict(fields))
+        started = time.perf_counter()
+        save_generation(computed, store)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--executor", choices=["local", "ray"], default="local")
+    parser.add_argument("--workers", type=int, default=2, help="with --executor ray: measure 1 to this many actors")
+    parser.add_argument("--jobs", type=int, default=8, help="with --executor ray: timed jobs per measurement")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--each", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
+    if args.executor == "ray":
+        ray_main(args)
+        return
 
     from core.store import Store
     from core.tiny import ensure_tiny_models, tiny_model_paths
