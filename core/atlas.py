@@ -189,3 +189,9 @@ def points(store: Store, model_id: str) -> list[dict[str, Any]]:
         "LEFT JOIN (SELECT generation_id, avg(stars) AS stars FROM ratings WHERE stars IS NOT NULL "
         "GROUP BY generation_id) r ON r.generation_id = m.generation_id WHERE m.model = ? ORDER BY g.created_at",
         [model_id])
+
+
+def within(points: list[dict[str, Any]], x_range: list[float], y_range: list[float]) -> list[str]:
+    """The ids of the points inside a box on the map (a selection's two ranges, in either order)."""
+    (x0, x1), (y0, y1) = sorted(x_range), sorted(y_range)
+    return [p["id"] for p in points if x0 <= p["x"] <= x1 and y0 <= p["y"] <= y1]

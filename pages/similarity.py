@@ -55,6 +55,30 @@ labels = {row["id"]: f"{row['created_at'][:19]}  {row['transcript'][:50]}" for r
 ids = data.ids
 
 
+def heatmap_chart(shown: list[dict], matrix: np.ndarray):
+    """Every pair as a cell, axes labelled with the first words said; the hover shows the row's image (Vega's
+    tooltip draws the field titled "image" as a picture), both transcripts and the score. Each image's thumbnail
+    and words travel once, joined to the cells by a lookup."""
+    import altair as alt
+    import pandas as pd
+
+    names = axis_labels(shown, escape=False)
+    images = pd.DataFrame({"label": names, "thumb": [render.thumbnail(store.file_path(r["image_path"])) for r in shown],
+                           "row_said": [r["transcript"][:120] for r in shown]})
+    columns = pd.DataFrame({"label": names, "column_said": [r["transcript"][:120] for r in shown]})
+    cells = pd.DataFrame({"a": np.repeat(names, len(names)), "b": np.tile(names, len(names)),
+                          "score": matrix.astype(np.float64).ravel().round(4)})
+    side = max(450, min(900, 200 + 14 * len(names)))
+    return alt.Chart(cells).mark_rect().encode(
+        x=alt.X("b:N", sort=names, title=None, axis=alt.Axis(labelAngle=-60, labelLimit=160)),
+        y=alt.Y("a:N", sort=names, title=None, axis=alt.Axis(labelLimit=160)),
+        color=alt.Color("score:Q", scale=alt.Scale(scheme="viridis"), title="similarity"),  # scaled to the data
+        tooltip=[alt.Tooltip("thumb:N", title="image"), alt.Tooltip("row_said:N", title="row said"),
+                 alt.Tooltip("column_said:N", title="column said"), alt.Tooltip("score:Q", format=".3f")],
+    ).transform_lookup(lookup="a", from_=alt.LookupData(images, "label", ["thumb", "row_said"])).transform_lookup(
+        lookup="b", from_=alt.LookupData(columns, "label", ["column_said"])).properties(height=side)
+
+
 def open_linked_pair() -> None:
     """``?a=<id>&b=<id>`` picks the two images to compare (once per link); a bad id is a plain message."""
     wanted = {}
@@ -77,13 +101,14 @@ def open_linked_pair() -> None:
 open_linked_pair()
 
 
-def axis_labels(rows) -> list[str]:
-    """The heatmap's axis labels: each transcript's first words (escaped: Plotly's labels read some HTML); a
-    repeated label gets a number (Plotly would merge equal category names into one row)."""
+def axis_labels(rows, escape: bool = True) -> list[str]:
+    """The heatmap's axis labels: each transcript's first words (escaped for Plotly, whose labels read some HTML);
+    a repeated label gets a number (equal category names would merge into one row)."""
     seen: dict[str, int] = {}
     out = []
     for row in rows:
-        words = render.hover_text(" ".join(row["transcript"].split()[:4]), 28) or "(no words)"
+        words = " ".join(row["transcript"].split()[:4])[:28]
+        words = (render.hover_text(words, 28) if escape else words) or "(no words)"
         seen[words] = seen.get(words, 0) + 1
         out.append(words if seen[words] == 1 else f"{words} ({seen[words]})")
     return out
@@ -113,16 +138,7 @@ with heatmap_tab:
     if n <= DISPLAY_LIMIT:
         order = cached_order(data.matrix) if ordering == "clusters" else np.arange(n)
         shown = [data.rows[i] for i in order]
-        said = [render.hover_text(r["transcript"]) for r in shown]
-        custom = np.array([[[a, b] for b in said] for a in said], dtype=object)
-        names = axis_labels(shown)
-        figure = go.Figure(go.Heatmap(
-            z=data.matrix[np.ix_(order, order)], x=names, y=names,
-            customdata=custom, colorscale="Viridis",  # scaled to the data, so small differences show
-            hovertemplate="said: %{customdata[0]}<br>said: %{customdata[1]}<br>score %{z:.3f}<extra></extra>",
-        ))
-        figure.update_layout(height=max(450, min(900, 200 + 14 * n)), yaxis=dict(autorange="reversed", scaleanchor="x"))
-        st.plotly_chart(figure, width="stretch")
+        st.altair_chart(heatmap_chart(shown, data.matrix[np.ix_(order, order)]))
     else:
         k = min(40, max(2, n // 25))
         cluster_of, means = cached_blocks(data.vectors, k)
@@ -213,41 +229,57 @@ with consistency_tab:
                 f"image vs prompt: mean {np.mean([s['prompt'] for s in scores.values()]):.3f} · "
                 f"the enhanced prompt is closer in {100 * np.mean(gains > 0):.0f}% of generations")
 
-# 8. The map of every image: UMAP of the embeddings, cached; select points to see them, open or collect them.
-MAP_SVG_LIMIT = 3000
+# 8. The map of every image: UMAP of the embeddings, cached; hover for the thumbnail, box-select to open or collect.
+MAP_THUMBNAILS = 1500  # past this many points the hover shows words only (each thumbnail travels to the browser)
 MAP_COLOURS = {"created_by": "person", "style": "style", "recipe": "recipe", "language": "language",
                "stars": "rating", "cluster": "cluster"}
+RATING_GROUPS = ["unrated", "1 star", "2 stars", "3 stars", "4 stars", "5 stars"]
 
 
-def map_figure(points: list[dict], colour: str) -> go.Figure:
-    """One trace per value (a legend to click), or a colour scale for ratings; the hover says who said what."""
-    makers = names_of(store, sorted({p["created_by"] for p in points}))
-
-    # SVG up to a few thousand points (crisp, selectable everywhere); WebGL past that, to stay responsive.
-    scatter = go.Scatter if len(points) <= MAP_SVG_LIMIT else go.Scattergl
-
-    def trace(members, name, **marker):
-        return scatter(
-            x=[p["x"] for p in members], y=[p["y"] for p in members], mode="markers", name=name,
-            customdata=[p["id"] for p in members], marker=dict(size=7, **marker),
-            text=[f"{render.hover_text(makers.get(p['created_by'], p['created_by']), 40)} · {p['style']} · "
-                  f"{p['recipe']}<br>{render.hover_text(p['transcript'], 80)}" for p in members],
-            hovertemplate="%{text}<extra></extra>")
-
-    figure = go.Figure()
+def map_group(point: dict, colour: str, makers: dict[str, str]) -> str:
     if colour == "stars":
-        rated = [p for p in points if p["stars"] is not None]
-        figure.add_trace(trace([p for p in points if p["stars"] is None], "unrated", color="lightgrey"))
-        figure.add_trace(trace(rated, "rated", color=[p["stars"] for p in rated], colorscale="RdYlGn", cmin=1,
-                               cmax=5, colorbar=dict(title="stars")))
-    else:
-        for value in sorted({str(p[colour]) for p in points}):
-            members = [p for p in points if str(p[colour]) == value]
-            label = makers.get(value, value) if colour == "created_by" else value
-            figure.add_trace(trace(members, f"{label} (n={len(members)})"))
-    figure.update_layout(height=620, dragmode="lasso", xaxis=dict(showticklabels=False, title=None),
-                         yaxis=dict(showticklabels=False, title=None), legend=dict(itemsizing="constant"))
-    return figure
+        stars = point["stars"]
+        return "unrated" if stars is None else RATING_GROUPS[min(5, max(1, round(stars)))]
+    if colour == "created_by":
+        return makers.get(point["created_by"], point["created_by"])
+    return str(point[colour])
+
+
+def map_chart(points: list[dict], colour: str):
+    """A Vega-Lite scatter: colour groups labelled with their n; the hover shows the thumbnail (Vega's tooltip
+    draws the field titled "image" as a picture), who made it and what was said; a box selection picks."""
+    import altair as alt
+    import pandas as pd
+
+    makers = names_of(store, sorted({p["created_by"] for p in points}))
+    groups = [map_group(p, colour, makers) for p in points]
+    counts = {g: groups.count(g) for g in set(groups)}
+    thumbnails = len(points) <= MAP_THUMBNAILS
+    frame = pd.DataFrame([{
+        "id": p["id"], "x": p["x"], "y": p["y"], "group": f"{g} (n={counts[g]})",
+        "by": makers.get(p["created_by"], p["created_by"]), "style": p["style"], "recipe": p["recipe"],
+        "said": p["transcript"][:120], **({"thumb": render.thumbnail(store.file_path(p["image_path"]))} if thumbnails
+                                          else {}),
+    } for p, g in zip(points, groups)])
+    order = sorted(set(frame["group"]), key=lambda g: (RATING_GROUPS.index(g.rsplit(" (", 1)[0])
+                                                       if colour == "stars" else 0, g))
+    scale = alt.Scale(domain=order, range=["#bbbbbb", "#d73027", "#fc8d59", "#fee08b", "#91cf60", "#1a9850"][
+        :len(order)] if colour == "stars" and order[0].startswith("unrated") else alt.Undefined)
+    tooltip = ([alt.Tooltip("thumb:N", title="image")] if thumbnails else []) + [
+        alt.Tooltip("by:N"), alt.Tooltip("style:N"), alt.Tooltip("recipe:N"), alt.Tooltip("said:N")]
+    return alt.Chart(frame).mark_circle(size=80, opacity=0.85).encode(
+        x=alt.X("x:Q", axis=None, scale=alt.Scale(domain=padded(frame["x"]), nice=False, zero=False)),
+        y=alt.Y("y:Q", axis=None, scale=alt.Scale(domain=padded(frame["y"]), nice=False, zero=False)),
+        color=alt.Color("group:N", title=MAP_COLOURS[colour], sort=order, scale=scale,
+                        legend=alt.Legend(orient="bottom", columns=4)), tooltip=tooltip,
+    ).add_params(alt.selection_interval(name="box", encodings=["x", "y"])).properties(height=600)
+
+
+def padded(values) -> list[float]:
+    """The axis range: the points' own, with a twentieth on each side so none sits on the edge."""
+    low, high = (float(min(values)), float(max(values))) if len(values) else (0.0, 1.0)
+    margin = (high - low) / 20 or 1.0
+    return [low - margin, high + margin]
 
 
 with map_tab:
@@ -255,11 +287,12 @@ with map_tab:
         moved = atlas.update(store, cache.model_id)
     points = [p for p in atlas.points(store, cache.model_id) if p["id"] in data.positions]
     colour = st.selectbox("Colour by", list(MAP_COLOURS), format_func=MAP_COLOURS.get, key="map-colour")
-    event = st.plotly_chart(map_figure(points, colour), width="stretch", on_select="rerun",
-                            selection_mode=("points", "box", "lasso"), key="map-chart")
+    event = st.altair_chart(map_chart(points, colour), on_select="rerun", key="map-chart")
     st.caption(f"{len(points)} images · UMAP of the CLIP image embeddings; near images look alike. "
-               f"This view laid out {moved.fitted} and placed {moved.placed} new ones. Drag a lasso or a box to pick.")
-    picked = list(dict.fromkeys(p["customdata"] for p in (event.selection.points if event else [])))
+               f"This view laid out {moved.fitted} and placed {moved.placed} new ones. Hover for the image; drag a "
+               "box to pick.")
+    box = (event.selection.get("box") if event else None) or {}
+    picked = atlas.within(points, box["x"], box["y"]) if box.get("x") and box.get("y") else []
     if picked:
         st.subheader(f"{len(picked)} picked")
         shown_ids = picked[:24]

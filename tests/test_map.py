@@ -99,3 +99,9 @@ def test_a_history_of_a_few_images_still_has_a_map(store, n):
     store_images(store, themed_vectors(1, n) if n else np.zeros((0, 64)))
     assert atlas.update(store, MODEL).fitted == n
     assert len(atlas.points(store, MODEL)) == n
+
+
+def test_a_box_on_the_map_picks_the_images_inside_it():
+    points = [{"id": "a", "x": 0.0, "y": 0.0}, {"id": "b", "x": 2.0, "y": 2.0}, {"id": "c", "x": 5.0, "y": 1.0}]
+    assert atlas.within(points, [3.0, -1.0], [-1.0, 2.5]) == ["a", "b"]
+    assert atlas.within(points, [10.0, 11.0], [0.0, 1.0]) == []

@@ -23,7 +23,7 @@ def test_heatmap_compare_neighbours_search_and_consistency_after_three_generatio
         make_generation(f"picture {i}", seed=i)
     at = open_app("pages/similarity.py")
     assert status_line(at).startswith("3 images · embeddings computed now: 3")
-    assert len(at.get("plotly_chart")) == 3  # heatmap, consistency scatter, map
+    assert len(at.get("plotly_chart")) == 1 and len(at.get("vega_lite_chart")) == 2  # consistency; heatmap, map
     assert [t.label for t in at.tabs] == ["Heatmap", "Compare", "Neighbours", "Duplicates & novelty", "Search",
                                          "Consistency", "Map"]
     plain_words = [t.value for t in at.main.text if t.value.startswith("In plain words: ")]
@@ -54,28 +54,52 @@ def test_a_second_visit_computes_no_embeddings(app_env, make_generation):
     assert status_line(at).startswith("3 images · embeddings computed now: 0 (model calls: 0)")
 
 
-def test_transcripts_in_the_heatmap_and_map_are_escaped(app_env, make_generation):
+def vega_chart(at, index: int):
+    """A Vega-Lite chart's spec and its datasets, as the browser receives them (0: the heatmap, 1: the map)."""
+    import json
+
+    import pyarrow
+
+    chart = at.get("vega_lite_chart")[index].proto
+    return json.loads(chart.spec), [pyarrow.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.datasets]
+
+
+def map_of(at):
+    spec, [data] = vega_chart(at, 1)
+    return spec, data
+
+
+def test_the_heatmap_hover_shows_the_row_image_and_both_transcripts(app_env, make_generation):
+    made = [make_generation(f"picture number {i}", seed=i) for i in range(3)]
+    at = open_app("pages/similarity.py")
+    spec, (cells, images, columns) = vega_chart(at, 0)
+    assert len(cells) == 9 and set(cells["a"]) == {"picture number 0", "picture number 1", "picture number 2"}
+    assert spec["encoding"]["tooltip"][0] == {"field": "thumb", "title": "image", "type": "nominal"}
+    assert all(uri.startswith("data:image/png;base64,") for uri in images["thumb"])
+    assert sorted(images["row_said"]) == sorted(row["transcript"] for row in made)
+    assert [t["lookup"] for t in spec["transform"]] == ["a", "b"]  # each image's thumbnail travels once
+
+
+def test_markup_in_a_transcript_reaches_the_heatmap_as_plain_words(app_env, make_generation):
     make_generation("<b>bold</b> <script>alert(1)</script>")
     make_generation("y")
     at = open_app("pages/similarity.py")
-    for chart in (at.get("plotly_chart")[0].proto.spec, at.get("plotly_chart")[2].proto.spec):
-        assert "<script>" not in chart and "&lt;script&gt;" in chart
+    spec, (cells, images, columns) = vega_chart(at, 0)
+    # Vega draws labels as text and its tooltip escapes values: the words are data, never markup.
+    assert "<b>bold</b> <script>alert(1)</script>" in set(images["row_said"])
 
 
 def test_the_heatmap_axes_read_the_first_words_of_each_transcript(app_env, make_generation):
-    import json
-
     make_generation("a red fox in the snow at dusk", seed=1)
     make_generation("a red fox in the snow at dawn", seed=2)
     make_generation("a lighthouse", seed=3)
     at = open_app("pages/similarity.py")
-    heatmap = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
-    assert sorted(heatmap["x"]) == ["a lighthouse", "a red fox in", "a red fox in (2)"]
+    spec, _ = vega_chart(at, 0)
+    assert sorted(spec["encoding"]["x"]["sort"]) == ["a lighthouse", "a red fox in", "a red fox in (2)"]
 
 
-def test_the_map_shows_every_image_coloured_by_person_with_counts(app_env, settings, make_generation):
-    import json
-
+def test_the_map_shows_every_image_coloured_by_person_with_its_thumbnail_in_the_hover(app_env, settings,
+                                                                                     make_generation):
     from core import Person, Store, atlas, remember_person
 
     store = Store(settings.data_dir)
@@ -83,11 +107,15 @@ def test_the_map_shows_every_image_coloured_by_person_with_counts(app_env, setti
     for i in range(3):
         make_generation(f"picture {i}", seed=i, created_by="ann@example.com" if i else "unknown")
     at = open_app("pages/similarity.py")
-    figure = json.loads(at.get("plotly_chart")[2].proto.spec)
-    assert sorted(trace["name"] for trace in figure["data"]) == ["Ann (n=2)", "unknown (n=1)"]
+    spec, data = map_of(at)
+    assert sorted(set(data["group"])) == ["Ann (n=2)", "unknown (n=1)"]
     mapped = {p["id"]: (p["x"], p["y"]) for p in atlas.points(store, settings.clip_embedding_id)}
-    shown = {i: (x, y) for trace in figure["data"] for i, x, y in zip(trace["customdata"], trace["x"], trace["y"])}
-    assert shown == mapped
+    assert {row.id: (row.x, row.y) for row in data.itertuples()} == mapped
+    # Vega's tooltip draws the field titled "image" as a picture: every point carries its thumbnail.
+    assert spec["encoding"]["tooltip"][0] == {"field": "thumb", "title": "image", "type": "nominal"}
+    assert all(uri.startswith("data:image/png;base64,") for uri in data["thumb"])
+    assert {t["field"] for t in spec["encoding"]["tooltip"]} == {"thumb", "by", "style", "recipe", "said"}
+    assert spec["params"][0]["select"] == {"type": "interval", "encodings": ["x", "y"]}
     at.selectbox(key="map-colour").set_value("stars")
-    figure = json.loads(no_exception(at.run()).get("plotly_chart")[2].proto.spec)
-    assert [trace["name"] for trace in figure["data"]] == ["unrated", "rated"]
+    no_exception(at.run())
+    assert sorted(set(map_of(at)[1]["group"])) == ["unrated (n=3)"]

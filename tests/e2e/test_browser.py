@@ -138,8 +138,17 @@ def test_similarity_shows_the_heatmap_and_compares_two_images(page, server, mode
         server.add_generation(models, f"a red fox number {i}", frequency=500 + 100 * i)
     assert store.count_generations() >= 3
     open_page(page, server, "/similarity")
-    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible()
-    expect(page.locator(".main-svg").first).to_be_visible()  # plotly drew it
+    heatmap = page.get_by_test_id("stVegaLiteChart").first.locator(".marks").first
+    expect(heatmap).to_be_visible()  # Vega drew it
+    page.wait_for_timeout(500)
+    # The hover over a cell shows its row's image and both transcripts.
+    area, tooltip = heatmap.bounding_box(), page.locator("#vg-tooltip-element")
+    for step in range(1, 20):
+        page.mouse.move(area["x"] + area["width"] * step / 20, area["y"] + area["height"] * step / 20)
+        if tooltip.count() and tooltip.is_visible():
+            break
+    expect(tooltip.locator("img")).to_be_visible()
+    expect(tooltip).to_contain_text("row said")
     page.get_by_role("tab", name="Compare").click()
     expect(page.get_by_text("Cosine similarity")).to_be_visible()
     expect(page.get_by_text(re.compile(r"In plain words: (near-identical|very similar|moderately similar|different)"))).to_be_visible()

@@ -38,12 +38,13 @@ def team_history(server, models):
     return made
 
 
-def test_insights_shows_what_works_and_flags_the_weaker_language(page, server, team_history):
-    from core import insights, load_settings
+def test_insights_shows_what_works_and_flags_the_weaker_language(page, server, models, team_history):
+    from core import insights
 
     open_page(page, server, "/insights")
     no_exception_box(page)
-    report = insights.report(server.store(), load_settings({"V2I_PROFILE": "tiny"}).clip_embedding_id)
+    report = insights.report(server.store(), models.settings.clip_embedding_id)
+    assert report.aligned == report.generations  # the page scored every image as it opened
     recipes = {row.key: row for row in report.sections["recipes"]}
     # The interval chart labels every group with its n, as the report counts them.
     for key in ("default", "fast"):
@@ -60,21 +61,35 @@ def test_insights_shows_what_works_and_flags_the_weaker_language(page, server, t
     no_exception_box(page)
 
 
-def test_the_map_colours_by_person_and_a_box_selection_opens_history(page, server, team_history):
+def test_the_map_shows_a_thumbnail_on_hover_and_a_box_selection_opens_history(page, server, team_history):
     open_page(page, server, "/similarity")
     page.get_by_role("tab", name="Map", exact=True).click()
-    chart = page.get_by_test_id("stPlotlyChart").filter(has=page.get_by_text("Ann (n=2)"))
+    chart = page.get_by_test_id("stVegaLiteChart")
     expect(chart).to_be_visible()
-    for name in ("Ann (n=2)", "Bob (n=2)", "Cat (n=2)"):
-        expect(chart.get_by_text(name)).to_be_visible()
-    # Box-select every point: switch Plotly's drag mode to box and drag across the whole plot area.
-    chart.hover()
-    chart.locator('[data-title="Box Select"]').click()
-    area = chart.locator(".nsewdrag").first.bounding_box()
-    page.mouse.move(area["x"] + 2, area["y"] + 2)
+    canvas = chart.locator(".marks").first  # Vega draws into a canvas or an svg of class "marks"
+    expect(canvas).to_be_visible()
+    page.wait_for_timeout(500)
+    area = canvas.bounding_box()
+    # Hover across the plot until the pointer is over an image: Vega's tooltip shows its thumbnail and words.
+    tooltip = page.locator("#vg-tooltip-element")
+    found = False
+    for y in range(5, int(area["height"]), 10):
+        for x in range(5, int(area["width"]), 20):
+            page.mouse.move(area["x"] + x, area["y"] + y)
+            if tooltip.count() and tooltip.is_visible():
+                found = True
+                break
+        if found:
+            break
+    assert found, "no tooltip anywhere over the map"
+    expect(tooltip.locator("img")).to_be_visible()
+    assert tooltip.locator("img").first.get_attribute("src").startswith("data:image/png;base64,")
+    expect(tooltip).to_contain_text("a harbour at dusk number")
+    # Box-select every image: drag across the whole plot.
+    page.mouse.move(area["x"] + 3, area["y"] + 3)
     page.mouse.down()
-    page.mouse.move(area["x"] + area["width"] / 2, area["y"] + area["height"] / 2, steps=5)
-    page.mouse.move(area["x"] + area["width"] - 2, area["y"] + area["height"] - 2, steps=5)
+    page.mouse.move(area["x"] + area["width"] / 2, area["y"] + 300, steps=5)
+    page.mouse.move(area["x"] + area["width"] - 3, area["y"] + 603, steps=5)
     page.mouse.up()
     settle(page)
     expect(page.get_by_text(re.compile(r"^\d+ picked$"))).to_be_visible()
