@@ -3,7 +3,7 @@
     python -m bench.insights [--rows 10000]
 
 Prints the first map fit (UMAP, fresh process: numba's compilation included), the map's data for a view once
-it exists (update with nothing new, the points query, the Plotly figure), one new image placed on the map, the
+it exists (update with nothing new, the points query, the chart's table), one new image placed on the map, the
 report (alignment of every image scored from the stored embeddings the first time, then the report alone), and
 the Insights and Similarity pages' script runs under ``streamlit.testing`` (not the browser's painting).
 Embedding values are random (timing does not depend on them); 3,000 ratings from 4 people.
@@ -94,10 +94,9 @@ def main() -> None:
         def map_view():
             atlas.update(store, model_id)
             points = atlas.points(store, model_id)
-            import plotly.graph_objects as go
+            import pandas as pd
 
-            go.Figure(go.Scattergl(x=[p["x"] for p in points], y=[p["y"] for p in points], mode="markers",
-                                   customdata=[p["id"] for p in points], text=[p["transcript"] for p in points]))
+            pd.DataFrame([{"id": p["id"], "x": p["x"], "y": p["y"], "said": p["transcript"][:120]} for p in points])
 
         print(f"map_view_{size}_s: {median_time(map_view, args.repeats):.3f}")
         add_one(store, model_id, like=store.query("SELECT id FROM generations LIMIT 1")[0]["id"])
