@@ -230,6 +230,12 @@ class RayWorker(Worker):
         for flight in list(self.in_flight.values()):
             self.queue.requeue(flight.job["id"])
         self.in_flight.clear()
+        for slot in self.slots:  # best effort: on a cluster that is really gone there is nothing left to stop
+            try:
+                if slot.actor is not None:
+                    ray.kill(slot.actor)
+            except Exception:
+                pass
         self.slots = [Slot() for _ in self.slots]
         self._connected = False
         try:

@@ -178,3 +178,35 @@ def test_the_dashboard_runs_a_job_on_ray_and_says_when_the_cluster_is_out_of_rea
     assert wait_until(lambda: any("cannot be reached" in w.value for w in no_exception(at.run()).warning), 60)
     assert queue.get(waiting)["status"] == "queued"
     stop_workers()
+
+
+def test_a_job_whose_actor_dies_twice_fails_with_the_reason_and_keeps_its_recording(dispatcher, store, wav):
+    queue = JobQueue(store)
+    job_id = queue.submit(wav, slow(), created_by="ann")
+    dispatcher.start()
+    for attempt in (1, 2):
+        assert wait_until(lambda: any(f.attempt == attempt for f in dispatcher.in_flight.values())
+                          and queue.get(job_id)["stage"] == "generate" and queue.get(job_id)["step"] >= 1, 120)
+        [flight] = dispatcher.in_flight.values()
+        os.kill(ray.get(dispatcher.slots[flight.slot].actor.pid.remote()), signal.SIGKILL)
+    assert wait_until(lambda: queue.get(job_id)["status"] == "failed", 120), queue.get(job_id)
+    job = queue.get(job_id)
+    assert job["error"].startswith("a generation worker stopped mid-job") and "twice" in job["error"]
+    assert store.file_path(job["upload_path"]).is_file()  # kept, for "submit again"
+    assert store.query("SELECT id FROM generations") == []
+
+
+def test_a_cluster_that_goes_away_puts_running_jobs_back_and_says_so(dispatcher, store, wav, monkeypatch):
+    queue = JobQueue(store)
+    job_id = queue.submit(wav, slow(), created_by="ann")
+    dispatcher.tick()  # connected, and the job sent to an actor
+    assert queue.get(job_id)["status"] == RUNNING
+
+    def gone(*args, **kwargs):
+        raise ConnectionError("the head stopped answering")
+
+    monkeypatch.setattr(ray, "wait", gone)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)  # keep this module's Ray for the next tests
+    assert dispatcher.tick() == 0
+    assert dispatcher.health.startswith("The Ray cluster went away (ConnectionError)")
+    assert queue.get(job_id)["status"] == "queued" and not dispatcher.in_flight
