@@ -34,6 +34,10 @@ PROBE_TIMEOUT_S = 20.0  # ray.init blocks for minutes on an address nobody answe
 MAX_ATTEMPTS = 2  # a job whose actor dies runs once more, then fails
 
 
+class ClusterUnavailableError(V2IError):
+    """The Ray cluster cannot be reached now; nothing was lost (queued jobs wait)."""
+
+
 class GenerationActor:
     """One Ray actor: its own model cache (the same loaders and recipes as the local worker); computes, never
     stores. Threaded (``max_concurrency``), so ``status`` and ``cancel`` answer while ``compute`` runs."""
@@ -162,14 +166,15 @@ class RayWorker(Worker):
         return bool(self.in_flight)
 
     def run_pending(self) -> int:
-        """Run every queued job on the actors and wait for all of them (tests and ``worker --until-empty``)."""
+        """Run every queued job on the actors and wait for all of them (tests and ``worker --until-empty``).
+        A cluster out of reach raises :class:`ClusterUnavailableError`; the jobs stay queued."""
         ended = 0
         while True:
             ended += self.tick()
             if not self.in_flight and not self.queue.counts().get("queued"):
                 return ended
             if self._health and not self._connected:
-                time.sleep(WAIT_S)  # out of reach: queued jobs wait; keep trying
+                raise ClusterUnavailableError(self._health)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the loop and this worker's actors (their CPUs and GPUs go back to the cluster); jobs they were

@@ -345,8 +345,9 @@ class Worker:
         return None
 
     def embed_missing(self, batch: int = 32) -> int:
-        """Embed the images that have no CLIP embedding yet, in batches, then store their novelty; returns how
-        many embeddings were computed. An image whose file cannot be read is skipped and recorded, not retried."""
+        """Embed the images that have no CLIP embedding yet, in batches, then store their novelty and alignment
+        and place them on the map; returns how many embeddings were computed. An image whose file cannot be read
+        is skipped and recorded, not retried."""
         from .embeddings import EmbeddingCache
         from . import atlas
         from .insights import record_alignment

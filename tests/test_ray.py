@@ -8,7 +8,7 @@ import threading
 import pytest
 from helpers import wait_until
 
-from core.cluster import RayWorker, probe
+from core.cluster import ClusterUnavailableError, RayWorker, probe
 from core.diffusion import GenerationOptions
 from core.jobs import CANCELLED, DONE, RUNNING, JobQueue, worker_for
 from core.request import GenerationRequest
@@ -128,6 +128,9 @@ def test_an_unreachable_cluster_is_a_plain_message_and_queued_jobs_wait(settings
     assert worker.tick() == 0
     assert worker.health.startswith("The Ray cluster at 127.0.0.1:9 cannot be reached (")
     assert worker.health.endswith("Queued jobs wait and run when it is back.")
+    assert JobQueue(store).get(job_id)["status"] == "queued"
+    with pytest.raises(ClusterUnavailableError, match="cannot be reached"):  # worker --until-empty: a plain error
+        worker.run_pending()
     assert JobQueue(store).get(job_id)["status"] == "queued"
 
 
