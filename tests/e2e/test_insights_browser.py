@@ -64,7 +64,7 @@ def test_insights_shows_what_works_and_flags_the_weaker_language(page, server, m
 def test_the_map_shows_a_thumbnail_on_hover_and_a_box_selection_opens_history(page, server, team_history):
     open_page(page, server, "/similarity")
     page.get_by_role("tab", name="Map", exact=True).click()
-    chart = page.get_by_test_id("stVegaLiteChart")
+    chart = page.get_by_role("tabpanel", name="Map").get_by_test_id("stVegaLiteChart")
     expect(chart).to_be_visible()
     canvas = chart.locator(".marks").first  # Vega draws into a canvas or an svg of class "marks"
     expect(canvas).to_be_visible()
