@@ -6,9 +6,9 @@ tests may reach further). Heavy libraries (torch, whisper, diffusers, transforme
 Where things live: ``audio`` decodes, ``transcribe`` runs whisper, ``prompt`` turns words into a prompt,
 ``diffusion`` paints with Stable Diffusion, ``pipeline`` tells the whole story of one generation (compute,
 then save), ``request`` describes what a person asked for, ``store``/``migrations``/``paths`` keep it,
-``jobs`` queues it, ``embeddings``/``similarity``/``vectors`` compare images, ``atlas`` maps them, ``stats``,
-``insights`` (what works, stage blame, A/B win rates; ``abtest`` runs them) and ``export`` read the history,
-``models``/``tiny`` load the models, ``config`` reads the settings.
+``jobs`` queues it (``cluster`` runs it on Ray actors), ``embeddings``/``similarity``/``vectors`` compare
+images, ``atlas`` maps them, ``stats``, ``insights`` (what works, stage blame, A/B win rates; ``abtest`` runs
+them) and ``export`` read the history, ``models``/``tiny`` load the models, ``config`` reads the settings.
 """
 
 from . import abtest, atlas, insights, stats

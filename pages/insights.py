@@ -124,8 +124,8 @@ with blame_tab:
         event = st.plotly_chart(figure, width="stretch", on_select="rerun", selection_mode=("points", "box"),
                                 key="blame-chart")
         for point in (event.selection.points if event else [])[:20]:
-            st.page_link("pages/history.py", label=f"Open {point['customdata'][:8]}", query_params={"id": point["customdata"]},
-                         icon=":material/open_in_new:")
+            st.page_link("pages/history.py", label=f"Open {point['customdata'][:8]}",
+                         query_params={"id": point["customdata"]}, icon=":material/open_in_new:")
         st.dataframe([{"when": b.created_at[:19], "cause": b.cause, "why": b.why, "stars": b.stars,
                        "alignment": b.alignment, "transcript": b.transcript, "open": f"history?id={b.id}"}
                       for b in reversed(report.blamed)], hide_index=True, width="stretch",
