@@ -160,3 +160,30 @@ def test_the_json_report_has_the_sections_the_command_line_promises(store):
     row = data["recipes"][0]
     assert {"key", "n", "rating_mean", "rating_lo", "rating_hi", "alignment_mean", "alignment_lo",
             "alignment_hi"} <= set(row)
+
+
+def test_a_database_written_before_insights_upgrades_in_place_with_every_row_kept(tmp_path):
+    """As the main branch wrote it before this change (migrations 1 to 9): a rated generation."""
+    import sqlite_utils
+
+    from core.migrations import MIGRATIONS
+    from core.store import Store
+
+    old = sqlite_utils.Database(tmp_path / "v2i.db")
+    old.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for name, apply in MIGRATIONS[:9]:
+        apply(old)
+        old.execute("INSERT INTO migrations VALUES (?, '2026-01-01')", [name])
+    old["generations"].insert({"id": "1" * 32, "created_at": "2026-11-01T10:00:00+00:00", "transcript": "a fox",
+                               "prompt": "a fox, detailed", "image_path": "images/x.png", "audio_path": "audio/x.wav",
+                               "recipe": "default", "created_by": "ann", "language": "en"})
+    old["ratings"].insert({"generation_id": "1" * 32, "person": "bob", "stars": 4, "updated_at": "x"})
+    old.conn.commit()
+    old.close()
+    store = Store(tmp_path)
+    (row,) = store.query_generations()
+    assert (row["transcript"], row["ab_run"], row["rating_mean"]) == ("a fox", None, 4.0)
+    for table in ("ab_runs", "ab_votes", "alignment", "map_points"):
+        assert store.query(f"SELECT count(*) AS n FROM {table}") == [{"n": 0}]
+    report = insights.report(store, MODEL)
+    assert (report.generations, report.rated, report.sections["people"][0].key) == (1, 1, "ann")
