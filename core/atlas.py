@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .embeddings import IMAGE
-from .store import Store, utc_now
+from .store import RATINGS_PER_GENERATION, Store, utc_now
 from .vectors import Bands
 
 N_NEIGHBORS = 15
@@ -185,9 +185,9 @@ def points(store: Store, model_id: str) -> list[dict[str, Any]]:
     return store.query(
         "SELECT m.generation_id AS id, m.x, m.y, m.cluster, m.how, g.created_at, coalesce(g.created_by, 'unknown') "
         "AS created_by, g.style, g.recipe, coalesce(g.language, 'unknown') AS language, g.transcript, g.image_path, "
-        "r.stars FROM map_points m JOIN generations g ON g.id = m.generation_id "
-        "LEFT JOIN (SELECT generation_id, avg(stars) AS stars FROM ratings WHERE stars IS NOT NULL "
-        "GROUP BY generation_id) r ON r.generation_id = m.generation_id WHERE m.model = ? ORDER BY g.created_at",
+        "r.rating_mean AS stars FROM map_points m JOIN generations g ON g.id = m.generation_id "
+        f"LEFT JOIN ({RATINGS_PER_GENERATION}) r ON r.generation_id = m.generation_id "
+        "WHERE m.model = ? ORDER BY g.created_at",
         [model_id])
 
 

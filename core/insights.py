@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from .embeddings import EmbeddingCache
-from .store import Store, utc_now
+from .store import RATINGS_PER_GENERATION, Store, utc_now
 
 CONFIDENCE = 0.95
 Z95 = 1.959963984540054  # the normal quantile for a two-sided 95% interval
@@ -104,10 +104,9 @@ def observations(store: Store, model_id: str) -> list[dict[str, Any]]:
         "SELECT g.id, g.created_at, coalesce(g.recipe, 'unknown') AS recipe, coalesce(g.style, 'none') AS style, "
         "g.scheduler, g.steps, coalesce(g.language, 'unknown') AS language, coalesce(g.task, 'transcribe') AS task, "
         "coalesce(g.created_by, 'unknown') AS created_by, g.t_total, g.avg_logprob, g.no_speech_prob, "
-        "g.prompt_truncated, g.transcript, g.prompt, r.stars, r.raters, a.prompt AS alignment "
-        "FROM generations g "
-        "LEFT JOIN (SELECT generation_id, avg(stars) AS stars, count(*) AS raters FROM ratings "
-        "           WHERE stars IS NOT NULL GROUP BY generation_id) r ON r.generation_id = g.id "
+        "g.prompt_truncated, g.transcript, g.prompt, r.rating_mean AS stars, r.rating_count AS raters, "
+        "a.prompt AS alignment FROM generations g "
+        f"LEFT JOIN ({RATINGS_PER_GENERATION}) r ON r.generation_id = g.id "
         "LEFT JOIN alignment a ON a.generation_id = g.id AND a.model = ? ORDER BY g.created_at", [model_id])
 
 
@@ -171,12 +170,13 @@ class GroupRow:
 
 def group_rows(rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], str]) -> list[GroupRow]:
     """Per value of ``key``: count, rating and alignment with intervals and verdicts against the rest, seconds."""
+    keys = [str(key(row)) for row in rows]
     groups: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(str(key(row)), []).append(row)
+    for row, value in zip(rows, keys):
+        groups.setdefault(value, []).append(row)
     out = []
     for value, members in groups.items():
-        others = [row for row in rows if str(key(row)) != value]
+        others = [row for row, other in zip(rows, keys) if other != value]
         stars = [r["stars"] for r in members if r["stars"] is not None]
         aligned = [r["alignment"] for r in members if r["alignment"] is not None]
         seconds = [r["t_total"] for r in members if r["t_total"] is not None]

@@ -93,10 +93,14 @@ class HistoryFilter:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+# Each rated generation's mean stars and how many gave stars (a favourite mark alone gives none): one row per
+# generation, to LEFT JOIN on generation_id. History, the Insights report and the map read ratings through it.
+RATINGS_PER_GENERATION = ("SELECT generation_id, avg(stars) AS rating_mean, count(stars) AS rating_count "
+                          "FROM ratings GROUP BY generation_id")
+
 # Every generation with its ratings' mean and count (what History shows and sorts by).
 _RATED = ("SELECT g.*, r.rating_mean, coalesce(r.rating_count, 0) AS rating_count{extra} FROM generations g "
-          "LEFT JOIN (SELECT generation_id, avg(stars) AS rating_mean, count(stars) AS rating_count FROM ratings "
-          "GROUP BY generation_id) r ON r.generation_id = g.id")
+          f"LEFT JOIN ({RATINGS_PER_GENERATION}) r ON r.generation_id = g.id")
 
 
 MAX_SEARCH_CHARS = 200  # a search reads at most this much of what was typed...
