@@ -30,3 +30,18 @@ def random_whisper(tiny_models_dir: Path) -> str:
     from core.tiny import tiny_model_paths
 
     return str(tiny_model_paths(tiny_models_dir).whisper)
+
+
+def old_database(folder: Path, migrations: int):
+    """A database as an older version wrote it: only the first ``migrations`` migrations applied and recorded.
+    Returns it open (sqlite_utils), for the test to add rows and close before opening a Store on ``folder``."""
+    import sqlite_utils
+
+    from core.migrations import MIGRATIONS
+
+    old = sqlite_utils.Database(folder / "v2i.db")
+    old.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for name, apply in MIGRATIONS[:migrations]:
+        apply(old)
+        old.execute("INSERT INTO migrations VALUES (?, '2026-01-01')", [name])
+    return old

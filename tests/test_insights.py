@@ -164,16 +164,11 @@ def test_the_json_report_has_the_sections_the_command_line_promises(store):
 
 def test_a_database_written_before_insights_upgrades_in_place_with_every_row_kept(tmp_path):
     """As the main branch wrote it before this change (migrations 1 to 9): a rated generation."""
-    import sqlite_utils
+    from helpers import old_database
 
-    from core.migrations import MIGRATIONS
     from core.store import Store
 
-    old = sqlite_utils.Database(tmp_path / "v2i.db")
-    old.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    for name, apply in MIGRATIONS[:9]:
-        apply(old)
-        old.execute("INSERT INTO migrations VALUES (?, '2026-01-01')", [name])
+    old = old_database(tmp_path, 9)
     old["generations"].insert({"id": "1" * 32, "created_at": "2026-11-01T10:00:00+00:00", "transcript": "a fox",
                                "prompt": "a fox, detailed", "image_path": "images/x.png", "audio_path": "audio/x.wav",
                                "recipe": "default", "created_by": "ann", "language": "en"})

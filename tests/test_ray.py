@@ -49,6 +49,15 @@ def slow() -> GenerationRequest:
     return request(steps=120, size=256)
 
 
+def start_slow_job(dispatcher, queue, wav) -> str:
+    """Queue a slow job, start the dispatcher, and return the job's id once its actor is denoising."""
+    job_id = queue.submit(wav, slow(), created_by="ann")
+    dispatcher.start()
+    assert wait_until(lambda: queue.get(job_id)["status"] == RUNNING and queue.get(job_id)["stage"] == "generate"
+                      and queue.get(job_id)["step"] >= 1, 120), queue.get(job_id)
+    return job_id
+
+
 def test_the_executor_setting_picks_the_worker(settings, ray_settings, models, store):
     assert type(worker_for(settings, models, store)).__name__ == "Worker"
     assert isinstance(worker_for(ray_settings, models, store), RayWorker)
@@ -76,20 +85,14 @@ def test_two_peoples_jobs_run_at_the_same_time_and_are_stored_once(dispatcher, s
 
 def test_progress_reaches_the_jobs_row_while_it_runs(dispatcher, store, wav):
     queue = JobQueue(store)
-    job_id = queue.submit(wav, slow(), created_by="ann")
-    dispatcher.start()
-    assert wait_until(lambda: queue.get(job_id)["stage"] == "generate" and queue.get(job_id)["step"] >= 1, 60), \
-        queue.get(job_id)
+    job_id = start_slow_job(dispatcher, queue, wav)
     assert queue.get(job_id)["total_steps"] == 120
     assert wait_until(lambda: queue.get(job_id)["status"] == DONE, 120)
 
 
 def test_an_actor_killed_mid_job_is_replaced_and_the_job_runs_again(dispatcher, store, wav):
     queue = JobQueue(store)
-    job_id = queue.submit(wav, slow(), created_by="ann")
-    dispatcher.start()
-    assert wait_until(lambda: queue.get(job_id)["stage"] == "generate" and queue.get(job_id)["step"] >= 1, 60), \
-        queue.get(job_id)
+    job_id = start_slow_job(dispatcher, queue, wav)
     [flight] = dispatcher.in_flight.values()
     victim = dispatcher.slots[flight.slot].actor
     os.kill(ray.get(victim.pid.remote()), signal.SIGKILL)
@@ -101,9 +104,7 @@ def test_an_actor_killed_mid_job_is_replaced_and_the_job_runs_again(dispatcher, 
 
 def test_cancel_reaches_a_running_remote_job_at_its_next_step(dispatcher, store, wav):
     queue = JobQueue(store)
-    job_id = queue.submit(wav, slow(), created_by="ann")
-    dispatcher.start()
-    assert wait_until(lambda: queue.get(job_id)["status"] == RUNNING and queue.get(job_id)["step"] >= 1, 120)
+    job_id = start_slow_job(dispatcher, queue, wav)
     queue.cancel(job_id)
     assert wait_until(lambda: queue.get(job_id)["status"] == CANCELLED, 60), queue.get(job_id)
     assert queue.get(job_id)["step"] < 120
@@ -112,9 +113,7 @@ def test_cancel_reaches_a_running_remote_job_at_its_next_step(dispatcher, store,
 
 def test_stopping_the_dispatcher_puts_running_jobs_back_in_the_queue(dispatcher, store, wav):
     queue = JobQueue(store)
-    job_id = queue.submit(wav, slow(), created_by="ann")
-    dispatcher.start()
-    assert wait_until(lambda: queue.get(job_id)["status"] == RUNNING and queue.get(job_id)["step"] >= 1, 120)
+    job_id = start_slow_job(dispatcher, queue, wav)
     dispatcher.stop()
     assert queue.get(job_id)["status"] == "queued" and queue.get(job_id)["started_at"] is None
 

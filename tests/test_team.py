@@ -162,16 +162,11 @@ def test_names_are_shown_for_ids(store):
 
 def test_a_database_written_before_people_upgrades_with_every_row_kept(tmp_path):
     """As written by the main branch before this change: migrations 1 to 4, a generation and a job."""
-    import sqlite_utils
+    from helpers import old_database
 
-    from core.migrations import MIGRATIONS
     from core.store import Store
 
-    old = sqlite_utils.Database(tmp_path / "v2i.db")
-    old.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    for name, apply in MIGRATIONS[:4]:
-        apply(old)
-        old.execute("INSERT INTO migrations VALUES (?, '2026-01-01')", [name])
+    old = old_database(tmp_path, 4)
     old["generations"].insert({"id": "1" * 32, "created_at": "2026-11-01T10:00:00+00:00", "transcript": "a fox",
                                "prompt": "a fox, detailed", "image_path": "images/x.png", "audio_path": "audio/x.wav",
                                "scheduler": "pndm", "steps": 50, "deepcache_interval": 0})
