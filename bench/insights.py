@@ -21,30 +21,21 @@ from pathlib import Path
 import numpy as np
 
 from bench.history import fill, median_time
-from bench.similarity import DIM, random_embeddings
+from bench.similarity import DIM, store_random_embeddings
 from core.embeddings import IMAGE, TEXT, EmbeddingCache, text_sha256
 from core.store import Store
 
 
 def store_embeddings(store: Store, model_id: str, seed: int = 0) -> None:
     """Every image and text embedding stored, and a team's worth of people, recipes, styles and ratings."""
-    rows = store.query("SELECT id, transcript, prompt FROM generations ORDER BY created_at")
-    vectors = random_embeddings(len(rows), seed)
+    rows = store_random_embeddings(store, model_id, seed)
     rng = random.Random(seed)
-    texts = sorted({t for row in rows for t in (row["transcript"], row["prompt"])})
     with store.write() as db:
-        for row, vector in zip(rows, vectors):
-            sha = f"{int(row['id'], 16):064x}"
-            db.execute("UPDATE generations SET image_sha256 = ?, created_by = ?, recipe = ?, style = ?, task = ? "
-                       "WHERE id = ?", [sha, rng.choice(["ann", "bob", "cat", "dan"]),
-                                        rng.choice(["default", "fast", "turbo"]),
-                                        rng.choice(["none", "watercolor", "photo"]),
-                                        rng.choice(["transcribe", "translate"]), row["id"]])
-            db.execute("INSERT INTO embeddings (sha256, model, kind, dim, vector) VALUES (?, ?, ?, ?, ?)",
-                       [sha, model_id, IMAGE, DIM, vector.tobytes()])
-        db["embeddings"].insert_all(
-            ({"sha256": text_sha256(t), "model": model_id, "kind": TEXT, "dim": DIM, "vector": v.tobytes()}
-             for t, v in zip(texts, random_embeddings(len(texts), seed + 1))), replace=True)
+        for row in rows:
+            db.execute("UPDATE generations SET created_by = ?, recipe = ?, style = ?, task = ? WHERE id = ?",
+                       [rng.choice(["ann", "bob", "cat", "dan"]), rng.choice(["default", "fast", "turbo"]),
+                        rng.choice(["none", "watercolor", "photo"]), rng.choice(["transcribe", "translate"]),
+                        row["id"]])
         db["ratings"].insert_all(
             ({"generation_id": row["id"], "person": rng.choice(["ann", "bob", "cat", "dan"]),
               "stars": rng.randint(1, 5), "favourite": 0, "updated_at": "x"} for row in rng.sample(rows, 3000)),
@@ -62,8 +53,9 @@ def add_one(store: Store, model_id: str, like: str) -> None:
                                   "image_path": "images/new.png", "audio_path": "audio/new.wav", "image_sha256": sha})
         db.execute("INSERT INTO embeddings (sha256, model, kind, dim, vector) VALUES (?, ?, ?, ?, ?)",
                    [sha, model_id, IMAGE, DIM, vector.tobytes()])
+        # Its words too, embedded as the worker would.
         db.execute("INSERT INTO embeddings (sha256, model, kind, dim, vector) VALUES (?, ?, ?, ?, ?)",
-                   [text_sha256("new"), model_id, TEXT, DIM, vector.tobytes()])  # its words, embedded as the worker would
+                   [text_sha256("new"), model_id, TEXT, DIM, vector.tobytes()])
 
 
 def main() -> None:

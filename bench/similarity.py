@@ -32,6 +32,23 @@ def random_embeddings(n: int, seed: int = 0) -> np.ndarray:
     return normalise(centres[rng.integers(0, 50, n)] + 0.8 * rng.normal(size=(n, DIM)))
 
 
+def store_random_embeddings(store: Store, model_id: str, seed: int = 0) -> list[dict]:
+    """Every stored generation's image embedding (``random_embeddings(n, seed)``, oldest first) and the
+    embeddings of every transcript and prompt, as CLIP's cache would hold them; returns the rows."""
+    rows = store.query("SELECT id, transcript, prompt FROM generations ORDER BY created_at")
+    with store.write() as db:
+        for row, vector in zip(rows, random_embeddings(len(rows), seed)):
+            sha = f"{int(row['id'], 16):064x}"
+            db.execute("UPDATE generations SET image_sha256 = ? WHERE id = ?", [sha, row["id"]])
+            db.execute("INSERT INTO embeddings (sha256, model, kind, dim, vector) VALUES (?, ?, ?, ?, ?)",
+                       [sha, model_id, IMAGE, DIM, vector.tobytes()])
+        texts = sorted({t for row in rows for t in (row["transcript"], row["prompt"])})
+        db["embeddings"].insert_all(
+            ({"sha256": text_sha256(t), "model": model_id, "kind": TEXT, "dim": DIM, "vector": v.tobytes()}
+             for t, v in zip(texts, random_embeddings(len(texts), seed + 1))), replace=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000)
@@ -56,18 +73,7 @@ def main() -> None:
 
         settings = load_settings()
         store = Store(data_dir)
-        rows = store.query_generations(sort="created_at", descending=False, limit=args.rows)
-        with store.write() as db:
-            for row, vector in zip(rows, vectors):
-                sha = f"{int(row['id'], 16):064x}"
-                db.execute("UPDATE generations SET image_sha256 = ? WHERE id = ?", [sha, row["id"]])
-                db.execute("INSERT INTO embeddings (sha256, model, kind, dim, vector) VALUES (?, ?, ?, ?, ?)",
-                           [sha, settings.clip_embedding_id, IMAGE, DIM, vector.tobytes()])
-            texts = {t for row in rows for t in (row["transcript"], row["prompt"])}
-            text_vectors = random_embeddings(len(texts), seed=1)
-            db["embeddings"].insert_all(
-                ({"sha256": text_sha256(t), "model": settings.clip_embedding_id, "kind": TEXT, "dim": DIM,
-                  "vector": v.tobytes()} for t, v in zip(sorted(texts), text_vectors)), replace=True)
+        store_random_embeddings(store, settings.clip_embedding_id)  # the vectors timed above (same seed)
         from streamlit.testing.v1 import AppTest
 
         at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard.py"), default_timeout=600)
