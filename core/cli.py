@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from .catalog import GROUPS
 from .config import load_settings
 from .errors import InvalidOptionError, StorageError, V2IError
 from .export import export_collection, export_csv
@@ -150,6 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
     mapped = commands.add_parser("map", help="every stored image's place on the 2D map (UMAP of CLIP embeddings)")
     mapped.add_argument("--refit", action="store_true", help="lay out every image anew rather than place new ones")
     mapped.add_argument("--json", action="store_true")
+
+    held = commands.add_parser("models", help="the models this server loads: list them, or download them")
+    model_commands = held.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
+    listing = model_commands.add_parser("list", help="each model, its pinned revision, cached or not, its size")
+    listing.add_argument("--json", action="store_true")
+    pulling = model_commands.add_parser("pull", help="download exactly the files the app loads (resumes; checks "
+                                                     "free disk space first)")
+    pulling.add_argument("group", nargs="?", default="all", choices=GROUPS + ("all",),
+                         help="whisper, sd (with the turbo recipe's LoRA and decoder), clip, or all (default)")
+    pulling.add_argument("--recipe", default=None, choices=tuple(RECIPES),
+                         help="only what this recipe needs (default: every recipe)")
+    pulling.add_argument("--safety-checker", action="store_true", help="SD's safety checker as well")
     return parser
 
 
@@ -488,9 +501,47 @@ def _map(args, settings, store) -> int:
     return 0
 
 
+def _models(args, settings, store) -> int:
+    from . import catalog, downloads
+    from .models import best_device
+
+    device = best_device()
+    if args.models_command == "list":
+        states = catalog.states(settings, device=device)
+        if args.json:
+            print(json.dumps([state.to_json() for state in states]))
+            return 0
+        print(f"Models for this server ({settings.profile} profile, {device}); sizes are what a pull downloads")
+        for state in states:
+            m = state.model
+            status = f"cached, {downloads.gb(state.size_on_disk)} on disk" if state.cached else \
+                f"not cached, about {downloads.gb(m.known_size())} to download"
+            print(f"  {m.label:<24} {m.source}  @ {m.revision}  {status}")
+        wanted = [state for state in states if not state.cached]
+        if wanted:
+            known = [state.model.known_size() for state in wanted]
+            total = "an unknown size" if None in known else f"about {downloads.gb(sum(known))}"
+            print(f"To download them ({total}): python -m core models pull all")
+        return 0
+    recipes = (args.recipe,) if args.recipe else None
+    print(f"Looking up the files of the {args.group} models...", flush=True)
+    planned = downloads.plan(settings, args.group, recipes=recipes, safety_checker=args.safety_checker, device=device)
+    if not planned.models:
+        print("Nothing to download: every model is already on this machine.")
+        return 0
+    for model in planned.models:
+        print(f"  {model.state.model.label:<24} {model.state.model.source}  @ {model.commit}  "
+              f"{downloads.gb(model.to_download)} in {sum(not f.cached for f in model.files)} files")
+    print(f"Total to download: {downloads.gb(planned.total)}", flush=True)
+    downloads.check_space(planned, downloads.cache_folder())
+    downloads.pull(planned)
+    print("Done: every model is on this machine.")
+    return 0
+
+
 COMMANDS = {
     "generate": _generate, "submit": _submit, "jobs": _jobs, "worker": _worker, "rate": _rate, "collect": _collect,
     "collections": _collections, "export": _export, "history": _history, "show": _show, "delete": _delete,
     "similarity": _similarity, "neighbours": _neighbours, "search": _search,
-    "report": _report, "map": _map,
+    "report": _report, "map": _map, "models": _models,
 }

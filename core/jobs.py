@@ -280,6 +280,30 @@ class Previews:
 PREVIEWS = Previews()
 
 
+class Downloads:
+    """What each running job is downloading before it can load its models, in this process's memory only:
+    per model, bytes done of the total; gone when the job ends."""
+
+    def __init__(self):
+        self._bytes: dict[str, dict[str, tuple[int, int]]] = {}
+        self._guard = threading.Lock()
+
+    def update(self, job_id: str, label: str, done: int, total: int) -> None:
+        with self._guard:
+            self._bytes.setdefault(job_id, {})[label] = (done, total)
+
+    def get(self, job_id: str) -> dict[str, tuple[int, int]]:
+        with self._guard:
+            return dict(self._bytes.get(job_id, {}))
+
+    def drop(self, job_id: str) -> None:
+        with self._guard:
+            self._bytes.pop(job_id, None)
+
+
+DOWNLOADS = Downloads()
+
+
 class Worker:
     """Runs queued jobs one at a time in a background thread, for the life of the process."""
 
@@ -394,7 +418,8 @@ class Worker:
         try:
             self._run_job(job)
         finally:
-            PREVIEWS.drop(job["id"])  # previews live only while the job runs
+            PREVIEWS.drop(job["id"])  # previews and download progress live only while the job runs
+            DOWNLOADS.drop(job["id"])
 
     def _run_job(self, job: dict[str, Any]) -> None:
         def progress(stage: str, step: int, total: int) -> None:
@@ -407,6 +432,7 @@ class Worker:
                 self.queue.upload_bytes(job), request, settings=self.settings, models=self.models, store=self.store,
                 progress=progress, created_by=job["created_by"] or UNKNOWN,
                 preview=lambda rgb: PREVIEWS.update(job["id"], rgb),
+                download=lambda label, done, total: DOWNLOADS.update(job["id"], label, done, total),
                 on_stored=lambda db, row: self.queue.mark_done_in(db, job["id"], row["id"]),
             )
         except CancelledError:

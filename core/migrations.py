@@ -124,12 +124,18 @@ def _v10_insights(db: sqlite_utils.Database) -> None:
                              "how": str, "at": str}, pk=("generation_id", "model"))
 
 
+def _v11_revisions(db: sqlite_utils.Database) -> None:
+    # The commit (or checksum) of each model a generation was made with, as JSON {"whisper", "sd", "clip", ...};
+    # older rows do not know theirs (NULL).
+    db["generations"].add_column("model_revisions", str)
+
+
 MIGRATIONS = [
     ("0001_generations", _v1_generations), ("0002_jobs", _v2_jobs), ("0003_embeddings", _v3_embeddings),
     ("0004_deepcache", _v4_deepcache), ("0005_recipe", _v5_recipe),
     ("0006_embedding_upkeep", _v6_embedding_upkeep), ("0007_team", _v7_team),
     ("0008_speech", _v8_speech), ("0009_turbo", _v9_turbo),
-    ("0010_insights", _v10_insights),
+    ("0010_insights", _v10_insights), ("0011_revisions", _v11_revisions),
 ]
 
 

@@ -83,8 +83,8 @@ def load_whisper(name: str, device: str, *, int8: bool = False):
     except Exception as err:  # URLError, a corrupt checkpoint, a checksum mismatch...
         raise ModelLoadError(
             f"could not load whisper model {name!r} ({type(err).__name__}: {err}). It is looked for in "
-            f"{whisper_cache_dir()}. Fix: run once with network access so it downloads there, or copy "
-            f"{name}.pt into that folder; for offline tests and demos use V2I_PROFILE=tiny."
+            f"{whisper_cache_dir()}. Fix: `python -m core models pull whisper` with network access, or copy "
+            f"{name}.pt into that folder; offline, V2I_WHISPER_MODEL=tiny.en hears English with no download."
         ) from err
     if int8 and device == "cpu":
         model = quantize_int8(model, (whisper.model.Linear,))  # whisper subclasses nn.Linear
@@ -104,32 +104,45 @@ _EXAMPLE_IDS = {
     "CLIP processor": "openai/clip-vit-base-patch32",
     "tiny decoder": "madebyollin/taesd",
 }
+_PULL_GROUP = {"Stable Diffusion": "sd", "CLIP": "clip", "CLIP processor": "clip", "tiny decoder": "sd", "LoRA": "sd"}
+
+
+def hub_reference(model_id: str) -> tuple[str, str | None]:
+    """(id, commit) to load: ``owner/name@commit`` as given, a default id at its pinned commit, else (id, None)."""
+    from .catalog import PINNED, split_revision
+
+    source, revision = split_revision(model_id)
+    return source, revision or PINNED.get(source)
 
 
 def _from_pretrained(cls, model_id: str, what: str, **kwargs):
-    """Cache first (no network needed once downloaded), then the hub; a clear error if neither works."""
+    """Cache first (no network needed once downloaded), then the hub; a clear error if neither works.
+    A hub id loads at its pinned commit (:func:`hub_reference`)."""
     if os.path.isdir(model_id):
         try:
             return cls.from_pretrained(model_id, **kwargs)
         except Exception as err:
             raise ModelLoadError(f"could not load the {what} model folder {model_id!r}: {err}") from err
+    model_id, revision = hub_reference(model_id)
     if os.path.isabs(model_id) or model_id.startswith((".", "~")) or model_id.count("/") > 1:
         raise ModelLoadError(f"could not load the {what} model folder {model_id!r}: it does not exist. Fix: point "
                              f"the setting at an existing folder, or at a hub id such as {_EXAMPLE_IDS[what]!r}.")
+    kwargs["revision"] = revision
     try:
         return cls.from_pretrained(model_id, local_files_only=True, **kwargs)
     except Exception:
         pass  # not cached yet (or incomplete): try the hub unless told to stay offline
     try:
-        if os.environ.get("HF_HUB_OFFLINE") == "1":
+        if _offline():
             raise OSError("HF_HUB_OFFLINE=1 and the model is not in the cache")
         return cls.from_pretrained(model_id, **kwargs)
     except Exception as err:
         raise ModelLoadError(
-            f"could not load the {what} model {model_id!r}: it is not in the Hugging Face cache {hf_cache_dir()} "
-            f"and could not be downloaded ({_first_sentence(err)}). Fix: run once with network "
-            f"access so it downloads there (`hf download {model_id}`), or set the model to a "
-            "local folder; for offline tests and demos use V2I_PROFILE=tiny."
+            f"could not load the {what} model {model_id!r}{f' at {revision[:12]}' if revision else ''}: it is not in "
+            f"the Hugging Face cache {hf_cache_dir()} and could not be downloaded ({_first_sentence(err)}). Fix: "
+            f"`python -m core models pull {_PULL_GROUP[what]}` with network access (`python -m core models list` "
+            "shows what is missing and how big it is), or set the model to a local folder; for offline tests and "
+            "demos use V2I_PROFILE=tiny."
         ) from err
 
 
@@ -144,6 +157,8 @@ def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = 
     # fp16 halves memory and doubles speed on CUDA; on CPU it is slow or unsupported, so fp32 there.
     dtype = torch.float16 if device == "cuda" else torch.float32
     kwargs: dict[str, Any] = {"dtype": dtype}
+    if device == "cuda" and not os.path.isdir(model_id):
+        kwargs["variant"] = "fp16"  # what `models pull` fetches for a GPU: half the download
     if not safety_checker:
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     pipe = _from_pretrained(StableDiffusionPipeline, model_id, "Stable Diffusion", **kwargs)
@@ -165,11 +180,17 @@ def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = 
 
 def _fuse_lora(pipe, lora: str) -> None:
     """Load a LoRA into the UNet (diffusers' loader, which needs peft) and fuse it into the weights."""
+    if os.path.isdir(lora):
+        where: dict[str, Any] = {}
+    else:
+        lora, revision = hub_reference(lora)
+        where = {"local_files_only": _offline(), "revision": revision}
     try:
-        pipe.load_lora_weights(lora, **({} if os.path.isdir(lora) else {"local_files_only": _offline()}))
+        pipe.load_lora_weights(lora, **where)
     except Exception as err:
         raise ModelLoadError(f"could not load the LoRA {lora!r} ({_first_sentence(err)}). It is looked for in the "
-                             f"Hugging Face cache {hf_cache_dir()}; for offline tests and demos use V2I_PROFILE=tiny.") from err
+                             f"Hugging Face cache {hf_cache_dir()}. Fix: `python -m core models pull sd` with network "
+                             "access; for offline tests and demos use V2I_PROFILE=tiny.") from err
     pipe.fuse_lora()
     pipe.unload_lora_weights()  # the adapters are in the weights now: drop their layers
 

@@ -103,23 +103,25 @@ def run_generation(
     on_stored: Callable[[Any, dict[str, Any]], None] | None = None,
     created_by: str = UNKNOWN,
     preview: Callable[[Any], None] | None = None,
+    download: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Compute the generation, then store it as made by ``created_by``. Returns the stored row.
 
     ``on_stored(db, row)`` runs inside the transaction that inserts the row, so what it writes lands with it.
     """
     computed = compute_generation(audio, request, settings=settings, models=models, progress=progress,
-                                  preview=preview)
+                                  preview=preview, download=download)
     (progress or _silent)("save", computed.fields["steps"], computed.fields["steps"])
     return save_generation(computed, store, on_stored=on_stored, created_by=created_by)
 
 
 def compute_generation(
     audio: bytes, request: GenerationRequest, *, settings: Settings, models: ModelCache, progress: Progress | None = None,
-    preview: Callable[[Any], None] | None = None,
+    preview: Callable[[Any], None] | None = None, download: Callable[[str, int, int], None] | None = None,
 ) -> ComputedGeneration:
     """Decode, transcribe, build the prompt, make the image and describe it; stores nothing. ``preview`` receives
-    the image as it forms (a small RGB array after each denoising step)."""
+    the image as it forms (a small RGB array after each denoising step); ``download(model, done, total)`` the
+    bytes of each missing model while it downloads (a first run with the real models)."""
     report = progress or _silent
     timings: dict[str, float] = {}
 
@@ -128,6 +130,8 @@ def compute_generation(
     options = request.options.with_seed()
     report("load", 0, 0)
     turbo = RECIPES[options.recipe].turbo
+    fetch_models(request, settings, models, lambda label, done, total: (
+        report("download", 0, 0), download and download(label, done, total)))
     sd = models.stable_diffusion(safety_checker=options.safety_checker, turbo=turbo)
     if request.transcript is None:
         models.whisper()
@@ -223,6 +227,30 @@ def build_prompt(request: GenerationRequest, transcript: Transcript, sd: LoadedM
                          count_tokens=count)
 
 
+def fetch_models(request: GenerationRequest, settings: Settings, models: ModelCache,
+                 download: Callable[[str, int, int], None]) -> None:
+    """Download the hub models this request needs that are missing (the first run with the real models), telling
+    ``download`` the bytes of each; nothing happens when they are cached or the server must stay offline."""
+    from .downloads import fetch_missing
+
+    groups = ("sd",) if request.transcript is not None else ("sd", "whisper")
+    fetch_missing(settings, groups, recipes=(request.options.recipe,), safety_checker=request.options.safety_checker,
+                  device=models.device, on_bytes=_throttled(download))
+
+
+def _throttled(call: Callable[[str, int, int], None], every_s: float = 0.5) -> Callable[[str, int, int], None]:
+    """At most one call per ``every_s`` seconds per model, and always the last one (a download's chunks are many)."""
+    last: dict[str, float] = {}
+
+    def throttled(label: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done >= total or now - last.get(label, 0.0) >= every_s:
+            last[label] = now
+            call(label, done, total)
+
+    return throttled
+
+
 def make_image(sd: LoadedModel, prompt: EnhancedPrompt, options: GenerationOptions,
                progress: Callable[[int, int], None], preview: Callable[[Any], None] | None = None) -> GeneratedImage:
     with sd.lock:
@@ -263,12 +291,19 @@ def describe(audio: bytes, decoded: DecodedAudio, request: GenerationRequest, tr
         "whisper_model": settings.whisper_model,
         "sd_model": settings.sd_model,
         "clip_model": settings.clip_model,
+        "model_revisions": json.dumps(model_revisions(settings, turbo)),
         "profile": settings.profile,
         "device": device,
         "safety_checker": int(options.safety_checker),
         "nsfw": None if generated.nsfw is None else int(generated.nsfw),
         **{f"t_{stage}": round(seconds, 4) for stage, seconds in timings.items()},
     }
+
+
+def model_revisions(settings: Settings, turbo: bool) -> dict[str, str | None]:
+    from .catalog import revisions
+
+    return revisions(settings, turbo=turbo)
 
 
 class _timed:

@@ -25,6 +25,8 @@ def a1111_parameters(meta: dict[str, Any]) -> str:
         ("Size", f"{meta['width']}x{meta['height']}"),
         ("Model", meta["sd_model"]),
     ]
+    if revision := _sd_revision(meta):
+        settings.append(("Model revision", revision))
     if meta.get("recipe"):
         settings.append(("Recipe", meta["recipe"]))
     if meta.get("lora"):
@@ -62,6 +64,15 @@ def read_parameters(path_or_bytes) -> dict[str, Any]:
     settings = dict(re.findall(r"\s*([\w ]+):\s*([^,]+)(?:,|$)", lines[-1])) if lines else {}
     negative = next((l[len("Negative prompt: "):] for l in lines[1:-1] if l.startswith("Negative prompt: ")), "")
     return {"prompt": lines[0] if len(lines) > 1 else "", "negative_prompt": negative, "settings": settings, "transcript": transcript}
+
+
+def _sd_revision(meta: dict[str, Any]) -> str | None:
+    """The first 12 characters of the SD commit the image was made with (as a git short hash), if known."""
+    import json
+
+    revisions = json.loads(meta.get("model_revisions") or "{}")
+    commit = revisions.get("sd") or ""
+    return commit[:12] if len(commit) == 40 else None
 
 
 def _flat(value: Any) -> str:

@@ -1,7 +1,7 @@
 """The stages of a generation, named once: what progress reports, what is timed and stored."""
 
 # What ``progress(stage, step, total)`` reports, in order; ``step/total`` count denoising steps while generating.
-PROGRESS_STAGES = ("load", "decode", "transcribe", "enhance", "generate", "save")
+PROGRESS_STAGES = ("load", "download", "decode", "transcribe", "enhance", "generate", "save")
 # What is timed per generation, each stored as ``t_<stage>``; ``total`` spans them all.
 TIMED_STAGES = ("decode", "transcribe", "enhance", "generate")
 TIMINGS = (*TIMED_STAGES, "total")

@@ -7,6 +7,7 @@ and Streamlit runs every script run in a new thread).
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import sqlite3
 import threading
@@ -316,8 +317,10 @@ def utc_now(timespec: str = "milliseconds") -> str:
 def public_record(row: dict[str, Any], collections: list[str] | None = None) -> dict[str, Any]:
     """A stored generation as the CLI's JSON and the pages show it: models and timings grouped, with who made
     it, its ratings (mean and count) and the collections it is in."""
-    record = {k: v for k, v in row.items() if not k.startswith("t_") and k not in ("whisper_model", "sd_model", "clip_model")}
+    record = {k: v for k, v in row.items()
+              if not k.startswith("t_") and k not in ("whisper_model", "sd_model", "clip_model", "model_revisions")}
     record["models"] = {"whisper": row["whisper_model"], "sd": row["sd_model"], "clip": row["clip_model"]}
+    record["model_revisions"] = json.loads(row["model_revisions"]) if row.get("model_revisions") else None
     record["timings"] = timings_of(row)
     record["created_by"] = row.get("created_by")
     record["rating_mean"] = row.get("rating_mean")

@@ -1,0 +1,254 @@
+"""Downloading the models the app loads: exactly the files its loaders read, at the pinned commits, the total
+size shown and the free disk checked first, a progress bar per file, and an interrupted download resumed.
+
+The libraries' own download functions move the bytes: huggingface_hub's ``snapshot_download`` (a dry run lists
+the files the patterns select, their sizes and which are cached), its ``hf_hub_download`` (each file into the
+hub cache; a partial ``.incomplete`` blob is resumed with a range request), and whisper's own ``_download``
+(which checks the checkpoint's SHA-256). ``HF_ENDPOINT`` and ``HF_HOME`` are honoured as everywhere else.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import catalog
+from .catalog import GROUPS, Model, ModelState
+from .config import Settings
+from .errors import ModelLoadError
+
+# on_bytes(label, done, total): a model's bytes downloaded so far, of its total.
+OnBytes = Callable[[str, int, int], None]
+
+
+class DownloadError(ModelLoadError):
+    """A download that cannot start or finish (no network, no room, a model that cannot be downloaded)."""
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    filename: str
+    size: int
+    cached: bool
+
+
+@dataclass(frozen=True)
+class PlannedModel:
+    state: ModelState
+    commit: str | None  # the commit a hub revision resolved to
+    files: tuple[PlannedFile, ...]
+
+    @property
+    def to_download(self) -> int:
+        return sum(f.size for f in self.files if not f.cached)
+
+
+@dataclass(frozen=True)
+class Plan:
+    models: tuple[PlannedModel, ...] = ()
+
+    @property
+    def total(self) -> int:
+        """Bytes still to download."""
+        return sum(m.to_download for m in self.models)
+
+
+@dataclass
+class _Tally:
+    """One model's bytes: finished files plus the file in flight (thread-safe; the bars call it)."""
+
+    label: str
+    total: int
+    on_bytes: OnBytes | None
+    finished: int = 0
+    current: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, n: int) -> None:
+        with self.lock:
+            self.current += n
+            done = self.finished + self.current
+        if self.on_bytes:
+            self.on_bytes(self.label, min(done, self.total), self.total)
+
+    def file_done(self, size: int) -> None:
+        with self.lock:
+            self.finished += size
+            self.current = 0
+        if self.on_bytes:
+            self.on_bytes(self.label, min(self.finished, self.total), self.total)
+
+
+def plan(settings: Settings, group: str = "all", *, recipes: tuple[str, ...] | None = None,
+         safety_checker: bool = False, device: str | None = None) -> Plan:
+    """What a pull of ``group`` (whisper, sd, clip or all) would download: asks the hub (or whisper's server)."""
+    if group not in GROUPS + ("all",):
+        raise ValueError(f"unknown model group {group!r}; choose one of: {catalog.group_names()}")
+    from .models import best_device
+
+    device = device or best_device()
+    wanted = [state for state in catalog.states(settings, recipes=recipes, safety_checker=safety_checker, device=device)
+              if group in ("all", state.model.group)]
+    return Plan(tuple(_plan_one(state) for state in wanted if not state.cached))
+
+
+def check_space(planned: Plan, folder: Path) -> None:
+    """Refuse before downloading a byte when the disk holding ``folder`` has too little room."""
+    free = free_bytes(folder)
+    if planned.total > free:
+        raise DownloadError(f"not enough disk space: the models need {gb(planned.total)} in {folder} but only "
+                            f"{gb(free)} is free. Fix: free some space, or set HF_HOME (and XDG_CACHE_HOME for "
+                            "whisper) to a folder on a bigger disk, then run the pull again")
+
+
+def pull(planned: Plan, *, on_bytes: OnBytes | None = None, bars: bool = True) -> None:
+    """Download what ``planned`` lists; files already complete are skipped, a partial one is resumed."""
+    for model in planned.models:
+        tally = _Tally(model.state.model.label, model.to_download, on_bytes)
+        tally.add(0)
+        if model.state.model.kind == "whisper":
+            _pull_whisper(model.state.model, tally, bars)
+        else:
+            _pull_hub(model, tally, bars)
+
+
+def fetch_missing(settings: Settings, groups: tuple[str, ...], *, recipes: tuple[str, ...] | None = None,
+                  safety_checker: bool = False, device: str, on_bytes: OnBytes | None = None) -> bool:
+    """Before a job (or the embedder) loads its models: download those of ``groups`` that are missing, unless
+    this server must stay offline (then the loader's own error says what to run). Returns whether it downloaded."""
+    import os
+
+    missing = [s for s in catalog.missing(settings, recipes=recipes, safety_checker=safety_checker, device=device)
+               if s.model.kind in ("hub", "whisper") and s.model.group in groups]
+    if not missing or os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    planned = Plan(tuple(_plan_one(state) for state in missing))
+    check_space(planned, cache_folder())
+    pull(planned, on_bytes=on_bytes, bars=False)
+    return True
+
+
+def cache_folder() -> Path:
+    from .models import hf_cache_dir
+
+    return hf_cache_dir()
+
+
+def free_bytes(folder: Path) -> int:
+    """Free bytes on the disk that holds ``folder`` (or its nearest existing parent)."""
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
+def gb(n: int | None) -> str:
+    if n is None:
+        return "size unknown"
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
+# -- hub models ----------------------------------------------------------------------------------------------
+
+
+def _plan_one(state: ModelState) -> PlannedModel:
+    model = state.model
+    if model.kind == "whisper":
+        return PlannedModel(state, model.revision, (PlannedFile(f"{model.source}.pt", _whisper_size(model), False),))
+    if model.kind != "hub":
+        raise DownloadError(f"the {model.label} model {model.source!r} is a local {'package' if model.kind == 'bundled' else 'path'} "
+                            "that is not there, so it cannot be downloaded. Fix: point its setting at an existing "
+                            "folder, or at a hub id")
+    from huggingface_hub import snapshot_download
+
+    try:
+        infos = snapshot_download(model.source, revision=model.revision, allow_patterns=list(model.patterns),
+                                  cache_dir=cache_folder(), dry_run=True)
+    except Exception as err:
+        raise DownloadError(f"could not list the files of {model.source} at {model.revision} "
+                            f"({_gist(err)}). Fix: check the network (or HF_ENDPOINT) and run the pull again") from err
+    files = tuple(PlannedFile(i.filename, i.file_size or 0, not i.will_download) for i in infos)
+    absent = [name for name in model.required if name not in {f.filename for f in files}]
+    if absent:
+        raise DownloadError(f"{model.source} at {model.revision} has no {', '.join(absent)}: it is not a model this "
+                            f"app can load as {model.label}")
+    return PlannedModel(state, infos[0].commit_hash if infos else model.revision, files)
+
+
+def _pull_hub(model: PlannedModel, tally: _Tally, bars: bool) -> None:
+    from huggingface_hub import hf_hub_download
+
+    bar = _bar_class(tally, bars)
+    for planned in model.files:
+        if planned.cached:
+            continue
+        try:
+            hf_hub_download(model.state.model.source, planned.filename, revision=model.commit,
+                            cache_dir=cache_folder(), tqdm_class=bar)
+        except Exception as err:
+            raise DownloadError(f"the download of {model.state.model.source}/{planned.filename} stopped "
+                                f"({_gist(err)}). Run the pull again: it resumes where it stopped") from err
+        tally.file_done(planned.size)
+
+
+def _bar_class(tally: _Tally, visible: bool):
+    """A tqdm bar for one file that also tells ``tally`` each chunk (and the bytes a resumed file already had)."""
+    from tqdm.auto import tqdm
+
+    class FileBar(tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = not visible or kwargs.get("disable", False)
+            super().__init__(*args, **kwargs)
+            tally.add(kwargs.get("initial") or 0)
+
+        def update(self, n=1):
+            tally.add(n or 0)
+            return super().update(n)
+
+    return FileBar
+
+
+# -- whisper's own checkpoints -----------------------------------------------------------------------------------
+
+_whisper_guard = threading.Lock()
+
+
+def _whisper_size(model: Model) -> int:
+    if model.source in catalog.WHISPER_SIZES:
+        return catalog.WHISPER_SIZES[model.source]
+    import urllib.request
+
+    import whisper
+
+    try:  # whisper's server says how big the checkpoint is
+        with urllib.request.urlopen(urllib.request.Request(whisper._MODELS[model.source], method="HEAD"), timeout=10) as r:
+            return int(r.headers.get("Content-Length") or 0)
+    except Exception as err:
+        raise DownloadError(f"could not reach whisper's download server for {model.source!r} ({_gist(err)})") from err
+
+
+def _pull_whisper(model: Model, tally: _Tally, bars: bool) -> None:
+    """whisper's own download (it checks the SHA-256 in the URL), its bar reporting to ``tally``."""
+    import whisper
+
+    from .models import whisper_cache_dir
+
+    with _whisper_guard:  # whisper's bar is a module attribute: one download at a time swaps it
+        original = whisper.tqdm
+        whisper.tqdm = _bar_class(tally, bars)
+        try:
+            whisper._download(whisper._MODELS[model.source], str(whisper_cache_dir()), False)
+        except Exception as err:
+            raise DownloadError(f"the download of whisper {model.source!r} failed ({_gist(err)}). "
+                                "Run the pull again") from err
+        finally:
+            whisper.tqdm = original
+    tally.file_done(tally.total)
+
+
+def _gist(err: Exception) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text[:200]
