@@ -8,10 +8,11 @@ Where things live: ``audio`` decodes, ``transcribe`` runs whisper, ``prompt`` tu
 then save), ``request`` describes what a person asked for, ``store``/``migrations``/``paths`` keep it,
 ``jobs`` queues it (``cluster`` runs it on Ray actors), ``embeddings``/``similarity``/``vectors`` compare
 images, ``atlas`` maps them, ``stats``, ``insights`` (what works, stage blame, A/B win rates; ``abtest`` runs
-them) and ``export`` read the history, ``models``/``tiny`` load the models, ``config`` reads the settings.
+them) and ``export`` read the history, ``models``/``tiny`` load the models (``catalog`` says which,
+pinned where, cached or not; ``downloads`` fetches them), ``config`` reads the settings.
 """
 
-from . import abtest, atlas, insights, stats
+from . import abtest, atlas, catalog, insights, stats
 from .audio import DecodedAudio, decode_audio
 from .config import PROFILES, SETTINGS, Settings, load_settings
 from .diffusion import (
@@ -24,7 +25,7 @@ from .errors import (
 )
 from .export import export_collection, export_csv, export_to_temp, export_zip
 from .jobs import (
-    ACTIVE, CANCELLED, DONE, FAILED, PREVIEWS, QUEUED, RUNNING, JobQueue, Quota, QuotaError, Worker, start_worker,
+    ACTIVE, CANCELLED, DONE, DOWNLOADS, FAILED, PREVIEWS, QUEUED, RUNNING, JobQueue, Quota, QuotaError, Worker, start_worker,
     stop_workers,
 )
 from .models import ModelCache, best_device, shared_models
@@ -51,8 +52,8 @@ from .throttle import Throttle
 from .vectors import Bands, cluster_order, kmeans_blocks, near_duplicate_groups, scan_earlier, similarity_matrix
 
 __all__ = [
-    # settings and models
-    "PROFILES", "SETTINGS", "Settings", "load_settings", "ModelCache", "best_device", "shared_models",
+    # settings and models (catalog: what is downloaded, pinned, cached; catalog.first_run_note(...))
+    "PROFILES", "SETTINGS", "Settings", "load_settings", "ModelCache", "best_device", "shared_models", "catalog",
     # errors: every one carries a message meant for a person
     "V2IError", "AudioError", "CancelledError", "InvalidOptionError", "ModelLoadError", "NoSpeechError",
     "NotFoundError", "StorageError",
@@ -63,7 +64,7 @@ __all__ = [
     "compute_generation", "save_generation", "run_generation", "read_parameters",
     "PROGRESS_STAGES", "TIMED_STAGES", "TIMINGS", "TIMING_COLUMNS", "timings_of",
     # the job queue
-    "JobQueue", "Worker", "PREVIEWS", "start_worker", "stop_workers", "ACTIVE", "QUEUED", "RUNNING", "DONE", "FAILED",
+    "JobQueue", "Worker", "PREVIEWS", "DOWNLOADS", "start_worker", "stop_workers", "ACTIVE", "QUEUED", "RUNNING", "DONE", "FAILED",
     "CANCELLED",
     # the history
     "Store", "HistoryFilter", "SORTABLE", "public_record", "check_id", "stats", "export_csv", "export_to_temp", "export_zip",

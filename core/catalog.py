@@ -72,8 +72,11 @@ class Model:
             return WHISPER_SIZES.get(self.source)
         if self.kind != "hub":
             return 0
-        sizes = [KNOWN_SIZES.get((self.source, name)) for name in self.required if not name.endswith(".json")]
-        return None if None in sizes else sum(sizes)  # configs are a few KB: left out of the estimate
+        if any((self.source, name) not in KNOWN_SIZES for name in self.required if not name.endswith(".json")):
+            return None
+        # every known file the loader reads; configs are a few KB and left out of the estimate
+        return sum(size for (source, name), size in KNOWN_SIZES.items()
+                   if source == self.source and _matches(name, self.patterns))
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,31 @@ def snapshot_folder(repo_id: str, revision: str | None) -> Path | None:
         revision = ref.read_text().strip()
     folder = storage / "snapshots" / revision
     return folder if folder.is_dir() else None
+
+
+def size_text(n: int | None) -> str:
+    """Bytes as a person reads them: "4.27 GB", "9.8 MB" (decimal units, as the hub shows sizes)."""
+    if n is None:
+        return "size unknown"
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
+def first_run_note(settings: Settings, recipe: str, device: str) -> str:
+    """What a newcomer must know before the first job ("" when every model it needs is here): which models are
+    missing, how big they are, and the command that downloads them."""
+    import os
+
+    absent = missing(settings, recipes=(recipe,), device=device)
+    if not absent:
+        return ""
+    sizes = [state.model.known_size() for state in absent]
+    each = "; ".join(f"{s.model.label} {s.model.source} ({size_text(n)})" for s, n in zip(absent, sizes))
+    total = "" if None in sizes else f", about {size_text(sum(sizes))} in all"
+    then = ("This server is offline (HF_HUB_OFFLINE=1): jobs fail until they are downloaded."
+            if os.environ.get("HF_HUB_OFFLINE") == "1" else
+            "Otherwise the first job downloads them, and its panel shows the progress.")
+    return (f"Not on this machine yet: {each}{total}. Download them with `python -m core models pull all` "
+            f"(`python -m core models list` shows each one). {then}")
 
 
 def group_names() -> str:

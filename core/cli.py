@@ -233,13 +233,20 @@ def _generate(args, settings, store) -> int:
     def make(path, data, request):
         with _ProgressBar(path.name) as bar:
             row = run_generation(data, request, settings=settings, models=models, store=store, progress=bar.update,
-                                 created_by=person.id)
+                                 created_by=person.id, download=_print_download)
         if args.json:
             print(json.dumps(public_record(row), ensure_ascii=False), flush=True)
         else:
             print(f"{path}: stored {row['id']} -> {store.file_path(row['image_path'])} ({row['t_total']:.1f} s)", flush=True)
 
     return _each_file(args, settings, store, make)
+
+
+def _print_download(model: str, done: int, total: int) -> None:
+    """A first run downloads the missing models before the job: say so, with the bytes (twice a second at most)."""
+    from .catalog import size_text
+
+    print(f"downloading {model}: {size_text(done)} of {size_text(total)}", file=sys.stderr, flush=True)
 
 
 def _submit(args, settings, store) -> int:
@@ -514,13 +521,13 @@ def _models(args, settings, store) -> int:
         print(f"Models for this server ({settings.profile} profile, {device}); sizes are what a pull downloads")
         for state in states:
             m = state.model
-            status = f"cached, {downloads.gb(state.size_on_disk)} on disk" if state.cached else \
-                f"not cached, about {downloads.gb(m.known_size())} to download"
+            status = f"cached, {catalog.size_text(state.size_on_disk)} on disk" if state.cached else \
+                f"not cached, about {catalog.size_text(m.known_size())} to download"
             print(f"  {m.label:<24} {m.source}  @ {m.revision}  {status}")
         wanted = [state for state in states if not state.cached]
         if wanted:
             known = [state.model.known_size() for state in wanted]
-            total = "an unknown size" if None in known else f"about {downloads.gb(sum(known))}"
+            total = "an unknown size" if None in known else f"about {catalog.size_text(sum(known))}"
             print(f"To download them ({total}): python -m core models pull all")
         return 0
     recipes = (args.recipe,) if args.recipe else None
@@ -531,8 +538,8 @@ def _models(args, settings, store) -> int:
         return 0
     for model in planned.models:
         print(f"  {model.state.model.label:<24} {model.state.model.source}  @ {model.commit}  "
-              f"{downloads.gb(model.to_download)} in {sum(not f.cached for f in model.files)} files")
-    print(f"Total to download: {downloads.gb(planned.total)}", flush=True)
+              f"{catalog.size_text(model.to_download)} in {sum(not f.cached for f in model.files)} files")
+    print(f"Total to download: {catalog.size_text(planned.total)}", flush=True)
     downloads.check_space(planned, downloads.cache_folder())
     downloads.pull(planned)
     print("Done: every model is on this machine.")

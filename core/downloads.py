@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import catalog
-from .catalog import GROUPS, Model, ModelState
+from .catalog import GROUPS, Model, ModelState, size_text as gb
 from .config import Settings
 from .errors import ModelLoadError
 
@@ -145,12 +145,6 @@ def free_bytes(folder: Path) -> int:
     return shutil.disk_usage(folder).free
 
 
-def gb(n: int | None) -> str:
-    if n is None:
-        return "size unknown"
-    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
-
-
 # -- hub models ----------------------------------------------------------------------------------------------
 
 
@@ -166,7 +160,7 @@ def _plan_one(state: ModelState) -> PlannedModel:
 
     try:
         infos = snapshot_download(model.source, revision=model.revision, allow_patterns=list(model.patterns),
-                                  cache_dir=cache_folder(), dry_run=True)
+                                  cache_dir=cache_folder(), dry_run=True, tqdm_class=_silent_bar())
     except Exception as err:
         raise DownloadError(f"could not list the files of {model.source} at {model.revision} "
                             f"({_gist(err)}). Fix: check the network (or HF_ENDPOINT) and run the pull again") from err
@@ -181,6 +175,7 @@ def _plan_one(state: ModelState) -> PlannedModel:
 def _pull_hub(model: PlannedModel, tally: _Tally, bars: bool) -> None:
     from huggingface_hub import hf_hub_download
 
+    _remove_stale_partials(model.state.model.source)
     bar = _bar_class(tally, bars)
     for planned in model.files:
         if planned.cached:
@@ -192,6 +187,33 @@ def _pull_hub(model: PlannedModel, tally: _Tally, bars: bool) -> None:
             raise DownloadError(f"the download of {model.state.model.source}/{planned.filename} stopped "
                                 f"({_gist(err)}). Run the pull again: it resumes where it stopped") from err
         tally.file_done(planned.size)
+
+
+def _silent_bar():
+    from tqdm.auto import tqdm
+
+    class Silent(tqdm):  # a dry run's "Fetching N files" bar says nothing a person needs
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    return Silent
+
+
+def _remove_stale_partials(repo_id: str, idle_s: float = 600) -> None:
+    """A pull killed outright (not stopped with Ctrl-C) leaves its file in flight as ``blobs/*.incomplete``, which
+    huggingface_hub never reuses; remove those no download has written to for ``idle_s`` seconds."""
+    import time
+
+    from huggingface_hub.file_download import repo_folder_name
+
+    blobs = cache_folder() / repo_folder_name(repo_id=repo_id, repo_type="model") / "blobs"
+    for partial in blobs.glob("*.incomplete") if blobs.is_dir() else ():
+        try:
+            if time.time() - partial.stat().st_mtime > idle_s:
+                partial.unlink()
+        except OSError:
+            pass  # another pull finished or removed it
 
 
 def _bar_class(tally: _Tally, visible: bool):

@@ -7,9 +7,9 @@ from datetime import datetime, timezone
 import streamlit as st
 
 from core import (
-    ACTIVE, COMMON_SIZES, DONE, FAILED, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, PREVIEWS, QUEUED, RECIPES, RUNNING, SCHEDULERS,
-    STYLES, TIMINGS, GenerationOptions, GenerationRequest, V2IError, abtest, doubt_of, set_vocabulary, speech_prompt,
-    transcribe_recording, vocabulary,
+    ACTIVE, COMMON_SIZES, DONE, DOWNLOADS, FAILED, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, PREVIEWS, QUEUED, RECIPES, RUNNING,
+    SCHEDULERS, STYLES, TIMINGS, GenerationOptions, GenerationRequest, V2IError, abtest, catalog, doubt_of,
+    set_vocabulary, speech_prompt, transcribe_recording, vocabulary,
 )
 from ui import forms, render, resources
 
@@ -245,7 +245,12 @@ def show_job(job, outlook: dict) -> None:
             step, total = job["step"] or 0, job["total_steps"] or 0
             seconds = elapsed(job)
             eta = f", about {seconds / step * (total - step):.0f} s left" if step and total else ""
-            st.progress(step / total if total else 0.0, text=f"{job['stage']}: step {step}/{total}")
+            if job["stage"] == "download":  # a first run: the models come down before the job can start
+                for model, (done, size) in DOWNLOADS.get(job["id"]).items():
+                    st.progress(done / size if size else 0.0, text=f"downloading {model}: "
+                                f"{catalog.size_text(done)} of {catalog.size_text(size)}")
+            else:
+                st.progress(step / total if total else 0.0, text=f"{job['stage']}: step {step}/{total}")
             st.text(f"elapsed {seconds:.0f} s{eta}")
             if (preview := PREVIEWS.get(job["id"])) is not None:  # the image as it forms, refreshed every second
                 st.image(preview, caption="as it forms", width=192)
@@ -327,6 +332,9 @@ for setting, value in st.session_state.pop("prefill", {}).items():
     st.session_state[f"opt-{setting}"] = value
 
 st.title("Generate")
+# 0. A first run: which models are missing, how big, and the command (before anyone records).
+if note := catalog.first_run_note(settings, st.session_state.get("opt-recipe", settings.recipe), resources.device()):
+    st.warning(note, icon=":material/download:")
 # 1. The recordings (one panel per distinct content).
 sources, repeated = read_sources(st.file_uploader("Recordings", type=AUDIO_TYPES, accept_multiple_files=True),
                                  st.audio_input("Or record in the browser"))

@@ -2,7 +2,7 @@
 (``/api/models/<repo>/revision/<rev>``, ``/api/models/<repo>/tree/<rev>``, ``/<repo>/resolve/<rev>/<file>``
 with HEAD, ETag, X-Repo-Commit and byte ranges), so huggingface_hub's own download code runs against it
 through ``HF_ENDPOINT``. It records every request, and can stall a file part way to stand for a network that
-drops: the test then kills the download and starts it again.
+drops: the client retries it, or the test kills the download and starts it again.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class Hub:
     repos: dict[str, Repo] = field(default_factory=dict)
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # method, path, Range header
     stall: dict[str, int] = field(default_factory=dict)  # file name -> bytes to send before stalling (once)
+    drop: dict[str, int] = field(default_factory=dict)  # file name -> bytes to send before closing the connection (once)
     stalled: threading.Event = field(default_factory=threading.Event)
     sent: dict[str, int] = field(default_factory=dict)  # file name -> body bytes sent in all
     url: str = ""
@@ -106,6 +107,12 @@ def _handler(hub: Hub):
                 self.send_header(key, value)
             self.end_headers()
             if not body:
+                return
+            if (cut := hub.drop.pop(name, None)) is not None:  # send part of it, then the connection breaks
+                self.wfile.write(part[:cut])
+                self.wfile.flush()
+                hub.sent[name] = hub.sent.get(name, 0) + cut
+                self.close_connection = True
                 return
             cut = hub.stall.pop(name, None)
             if cut is not None:  # send part of it, then hang as a dropped network does
