@@ -158,9 +158,9 @@ def bench_sd(paths, quick: bool, repeats: int) -> None:
 def bench_turbo(paths, repeats: int) -> float:
     """Seconds per whole turbo image (4 LCM steps at batch 1, TAESD decode), median of ``repeats`` after a warm-up."""
     from core.diffusion import GenerationOptions, generate_image
-    from core.models import load_stable_diffusion
+    from core.models import add_turbo, load_stable_diffusion
 
-    pipe = load_stable_diffusion(str(paths["sd"]), "cpu", lora=str(paths["lcm_lora"]), decoder=str(paths["taesd"]))
+    pipe = add_turbo(load_stable_diffusion(str(paths["sd"]), "cpu"), str(paths["lcm_lora"]), str(paths["taesd"]), "cpu")
     options = GenerationOptions.from_recipe("turbo", seed=0)
     generate_image(pipe, "warm-up", "", options)
     times = [_timed(lambda: generate_image(pipe, f"a lighthouse at dusk, turbo, {time.time()}", "", options))

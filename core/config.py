@@ -112,8 +112,10 @@ SETTINGS: tuple[Setting, ...] = (
             "a whisper size (`tiny`, `base`, `small`, `medium`, `large`, ...) or a checkpoint path; `tiny.en` works "
             "offline (it comes with the requirements)"),
     Setting("V2I_SD_MODEL", "sd_model", DEFAULT_SD_MODEL, _text,
-            "a diffusers model id or folder (the old `runwayml/...` repository was taken down from the hub)"),
-    Setting("V2I_CLIP_MODEL", "clip_model", DEFAULT_CLIP_MODEL, _text, "a transformers CLIP id or folder"),
+            "a diffusers model id or folder (the old `runwayml/...` repository was taken down from the hub); a "
+            "hub id loads at a pinned commit (`python -m core models list`), or at `owner/name@commit`"),
+    Setting("V2I_CLIP_MODEL", "clip_model", DEFAULT_CLIP_MODEL, _text,
+            "a transformers CLIP id (pinned like the SD id) or folder"),
     Setting("V2I_LCM_LORA", "lcm_lora", DEFAULT_LCM_LORA, _text,
             "the `turbo` recipe's LCM-LoRA for SD 1.5 (a hub id or folder), fused into the UNet when it loads"),
     Setting("V2I_TAESD", "taesd", DEFAULT_TAESD, _text, "the `turbo` recipe's tiny decoder (a hub id or folder)"),

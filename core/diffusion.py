@@ -223,6 +223,27 @@ def count_clip_tokens(pipe, text: str) -> int:
     return len(pipe.tokenizer(text, truncation=False).input_ids) - 2
 
 
+_adapters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # pipeline -> the adapter its runs switch on
+
+
+def set_adapter(pipe, name: str | None) -> None:
+    """Runs of ``pipe`` switch the UNet's adapter ``name`` on (the turbo view's LCM-LoRA); runs of any other
+    pipeline sharing that UNet switch every adapter off, so their images are exactly what they were."""
+    _adapters[pipe] = name
+
+
+def _use_adapter(pipe) -> None:
+    """Set the shared UNet's adapters for a run of ``pipe`` (the caller holds the UNet's lock)."""
+    if not getattr(pipe.unet, "_hf_peft_config_loaded", False):
+        return
+    name = _adapters.get(pipe)
+    if name:
+        pipe.enable_lora()
+        pipe.set_adapters([name])
+    else:
+        pipe.disable_lora()
+
+
 def generate_image(
     pipe,
     prompt: str,
@@ -239,7 +260,9 @@ def generate_image(
 
     if options.seed is None:
         raise InvalidOptionError("seed must be chosen before generating (use GenerationOptions.with_seed)")
-    # 1. A private scheduler for this call, from the model's own scheduler configuration.
+    # 1. A private scheduler for this call, from the model's own scheduler configuration; the UNet's adapters
+    #    as this pipeline wants them (the turbo view shares its UNet with the plain pipeline).
+    _use_adapter(pipe)
     spec = SCHEDULERS[options.scheduler]
     scheduler = getattr(diffusers, spec.class_name).from_config(pipe.scheduler.config, **dict(spec.config))
     view = type(pipe)(**{**pipe.components, "scheduler": scheduler})

@@ -146,10 +146,8 @@ def _from_pretrained(cls, model_id: str, what: str, **kwargs):
         ) from err
 
 
-def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = False, compile_unet: bool = False,
-                          lora: str | None = None, decoder: str | None = None):
-    """The SD 1.5 pipeline; with ``lora`` (the LCM-LoRA) fused into its UNet and ``decoder`` (TAESD) as its VAE
-    for the turbo recipe."""
+def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = False, compile_unet: bool = False):
+    """The SD 1.5 pipeline (the turbo recipe adds its LoRA and decoder with :func:`add_turbo`)."""
     _quiet_libraries()
     import torch
     from diffusers import StableDiffusionPipeline
@@ -162,12 +160,6 @@ def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = 
     if not safety_checker:
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     pipe = _from_pretrained(StableDiffusionPipeline, model_id, "Stable Diffusion", **kwargs)
-    if lora:
-        _fuse_lora(pipe, lora)
-    if decoder:
-        from diffusers import AutoencoderTiny
-
-        pipe.vae = _from_pretrained(AutoencoderTiny, decoder, "tiny decoder", dtype=dtype)
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)  # callers show their own progress
     if device == "cuda":
@@ -178,21 +170,41 @@ def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = 
     return pipe
 
 
-def _fuse_lora(pipe, lora: str) -> None:
-    """Load a LoRA into the UNet (diffusers' loader, which needs peft) and fuse it into the weights."""
+def add_turbo(pipe, lora: str, decoder: str, device: str):
+    """The turbo recipe's pipeline, sharing ``pipe``'s UNet, text encoder and tokenizer (one UNet in memory, not
+    two): the LCM-LoRA joins the UNet as a peft adapter that only turbo runs switch on, so the other recipes'
+    images stay exactly what they were; TAESD is its decoder. Call it holding ``pipe``'s lock."""
+    import torch
+    from diffusers import AutoencoderTiny
+
+    from .diffusion import set_adapter
+
+    _load_lora(pipe, lora)
+    pipe.disable_lora()  # off until a turbo run switches it on
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    vae = _from_pretrained(AutoencoderTiny, decoder, "tiny decoder", dtype=dtype).to(device)
+    turbo = type(pipe)(**{**pipe.components, "vae": vae}, requires_safety_checker=False)
+    turbo.set_progress_bar_config(disable=True)
+    set_adapter(turbo, LCM_ADAPTER)
+    return turbo
+
+
+LCM_ADAPTER = "lcm"
+
+
+def _load_lora(pipe, lora: str) -> None:
+    """Load a LoRA into the UNet as the adapter ``lcm`` (diffusers' loader, which needs peft)."""
     if os.path.isdir(lora):
         where: dict[str, Any] = {}
     else:
         lora, revision = hub_reference(lora)
         where = {"local_files_only": _offline(), "revision": revision}
     try:
-        pipe.load_lora_weights(lora, **where)
+        pipe.load_lora_weights(lora, adapter_name=LCM_ADAPTER, **where)
     except Exception as err:
         raise ModelLoadError(f"could not load the LoRA {lora!r} ({_first_sentence(err)}). It is looked for in the "
                              f"Hugging Face cache {hf_cache_dir()}. Fix: `python -m core models pull sd` with network "
                              "access; for offline tests and demos use V2I_PROFILE=tiny.") from err
-    pipe.fuse_lora()
-    pipe.unload_lora_weights()  # the adapters are in the weights now: drop their layers
 
 
 def _offline() -> bool:
@@ -258,15 +270,23 @@ class ModelCache:
         return self._get(("whisper", name, int8), load, name)
 
     def stable_diffusion(self, safety_checker: bool = False, turbo: bool = False) -> LoadedModel:
-        """The SD pipeline; ``turbo``: a second one with the LCM-LoRA fused and TAESD as its decoder."""
+        """The SD pipeline; ``turbo``: the turbo recipe's view of the same one (its UNet and lock shared, the
+        LCM-LoRA an adapter switched on for turbo runs only, TAESD as its decoder)."""
         model_id, compile_unet = self.settings.sd_model, self.settings.compile_unet
-        lora, decoder = (self.settings.lcm_lora, self.settings.taesd) if turbo else (None, None)
-        return self._get(
-            ("sd", model_id, safety_checker, lora, decoder),
-            lambda: load_stable_diffusion(model_id, self.device, safety_checker=safety_checker, compile_unet=compile_unet,
-                                          lora=lora, decoder=decoder),
+        base = self._get(
+            ("sd", model_id, safety_checker),
+            lambda: load_stable_diffusion(model_id, self.device, safety_checker=safety_checker, compile_unet=compile_unet),
             model_id,
         )
+        if not turbo:
+            return base
+        lora, decoder = self.settings.lcm_lora, self.settings.taesd
+
+        def load_turbo():
+            with base.lock:  # the LoRA joins the shared UNet: not while another job uses it
+                return add_turbo(base.model, lora, decoder, self.device)
+
+        return self._get(("sd-turbo", model_id, safety_checker, lora, decoder), load_turbo, model_id, lock=base.lock)
 
     def warm_up(self) -> bool:
         """On a GPU: load SD and run two 512x512 steps, so compilation and kernel selection happen at start,
@@ -286,7 +306,7 @@ class ModelCache:
         return self._get(("clip", model_id, int8), lambda: load_clip(model_id, self.device, int8=int8),
                          self.settings.clip_embedding_id)
 
-    def _get(self, key: tuple, load: Callable[[], Any], name: str) -> LoadedModel:
+    def _get(self, key: tuple, load: Callable[[], Any], name: str, lock: threading.Lock | None = None) -> LoadedModel:
         loaded = self._models.get(key)
         if loaded is not None:
             return loaded
@@ -299,7 +319,7 @@ class ModelCache:
                     from .tiny import ensure_tiny_models
 
                     ensure_tiny_models(self.settings.tiny_models_dir)
-                loaded = self._models[key] = LoadedModel(load(), name, self.device)
+                loaded = self._models[key] = LoadedModel(load(), name, self.device, *([lock] if lock else []))
         return loaded
 
 

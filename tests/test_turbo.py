@@ -1,5 +1,5 @@
-"""The turbo recipe: the LCM-LoRA fused into the UNet, the LCM scheduler, 4 steps without guidance and the tiny
-decoder TAESD, through the same loading code on the tiny profile's random LoRA and AutoencoderTiny."""
+"""The turbo recipe: the LCM-LoRA as an adapter on the shared UNet, the LCM scheduler, 4 steps without guidance
+and the tiny decoder TAESD, through the same loading code on the tiny profile's random LoRA and AutoencoderTiny."""
 
 import json
 
@@ -43,15 +43,32 @@ def test_a_turbo_generation_stores_its_recipe_lora_and_decoder(settings, models,
     assert (default["lora"], default["decoder"]) == (None, "vae")
 
 
-def test_the_lora_is_fused_into_a_pipeline_of_its_own(models):
+def test_turbo_shares_the_unet_and_its_lora_changes_turbo_runs_only(models):
+    import numpy as np
     import torch
 
-    plain, turbo = models.stable_diffusion(), models.stable_diffusion(turbo=True)
-    assert plain is not turbo and type(turbo.model.vae).__name__ == "AutoencoderTiny"
-    name = next(n for n, _ in plain.model.unet.named_parameters() if n.endswith("attn1.to_q.weight"))
-    weights = dict(turbo.model.unet.named_parameters())
-    assert not torch.equal(dict(plain.model.unet.named_parameters())[name], weights[name])  # fused: the weights moved
-    assert not any("lora" in n for n in weights)  # and no adapter layers are left
+    from core.diffusion import GenerationOptions, generate_image
+
+    plain = models.stable_diffusion()
+    default = GenerationOptions(steps=2, seed=3, width=64, height=64)
+    with plain.lock:
+        before = np.asarray(generate_image(plain.model, "a red fox", "", default).image)
+    turbo = models.stable_diffusion(turbo=True)
+    assert turbo.model.unet is plain.model.unet and turbo.lock is plain.lock  # one UNet in memory, one lock
+    assert type(turbo.model.vae).__name__ == "AutoencoderTiny" and type(plain.model.vae).__name__ == "AutoencoderKL"
+    fast = GenerationOptions.from_recipe("turbo", seed=3, width=64, height=64)
+    with turbo.lock:
+        with_lora = np.asarray(generate_image(turbo.model, "a red fox", "", fast).image)
+        assert turbo.model.unet.active_adapters() == ["lcm"]
+        turbo.model.disable_lora()  # the same run without the LoRA, to see that the LoRA is what turbo runs use
+        without = turbo.model.unet(torch.zeros(1, 4, 8, 8), 1, torch.zeros(1, 77, turbo.model.text_encoder.config.hidden_size)).sample
+        turbo.model.enable_lora()
+        assert not torch.equal(without, turbo.model.unet(torch.zeros(1, 4, 8, 8), 1, torch.zeros(
+            1, 77, turbo.model.text_encoder.config.hidden_size)).sample)
+    with plain.lock:
+        after = np.asarray(generate_image(plain.model, "a red fox", "", default).image)
+    assert np.array_equal(before, after)  # the default recipe's image is exactly what it was before turbo ran
+    assert with_lora.shape == before.shape
 
 
 def test_the_command_line_runs_turbo_and_v2i_recipe_sets_the_default(tiny_env, tmp_path, capsys, monkeypatch):
