@@ -1,6 +1,7 @@
 """Peak resident memory of a dashboard-like process: whisper, Stable Diffusion and CLIP loaded on the CPU
-through ``core`` (full-size architectures, random weights), one transcription, a 2-step 512x512 image and one
-CLIP embedding.
+through ``core`` (full-size architectures, random weights), one transcription, a 2-step 512x512 image, one
+CLIP embedding, then the turbo recipe loaded beside them (its LCM-LoRA an adapter on the same UNet, TAESD its
+decoder) and a 1-step turbo image.
 
     python -m bench.memory
 
@@ -28,7 +29,8 @@ def gb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
 
 steps = {"start": gb()}
-settings = load_settings({"V2I_WHISPER_MODEL": sys.argv[1], "V2I_SD_MODEL": sys.argv[2], "V2I_CLIP_MODEL": sys.argv[3]})
+settings = load_settings({"V2I_WHISPER_MODEL": sys.argv[1], "V2I_SD_MODEL": sys.argv[2], "V2I_CLIP_MODEL": sys.argv[3],
+                          "V2I_LCM_LORA": sys.argv[4], "V2I_TAESD": sys.argv[5]})
 models = ModelCache(settings, device="cpu")
 whisper, sd, clip = models.whisper(), models.stable_diffusion(), models.clip()
 steps["loaded"] = gb()
@@ -38,6 +40,10 @@ steps["generated"] = gb()
 from PIL import Image
 embed_images(clip, [Image.new("RGB", (512, 512))])
 steps["embedded"] = gb()
+turbo = models.stable_diffusion(turbo=True)
+steps["turbo_loaded"] = gb()
+generate_image(turbo.model, "a lighthouse at dusk", "", GenerationOptions.from_recipe("turbo", steps=1, seed=0))
+steps["turbo_generated"] = gb()
 print(json.dumps(steps))
 """
 
@@ -47,7 +53,8 @@ def main() -> int:
 
     paths = ensure_fullsize()
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    done = subprocess.run([sys.executable, "-c", CHILD, str(paths["whisper"]), str(paths["sd"]), str(paths["clip"])],
+    done = subprocess.run([sys.executable, "-c", CHILD, str(paths["whisper"]), str(paths["sd"]), str(paths["clip"]),
+                           str(paths["lcm_lora"]), str(paths["taesd"])],
                           capture_output=True, text=True, env=env, timeout=1200)
     if done.returncode:
         print(done.stderr[-2000:], file=sys.stderr)
