@@ -109,7 +109,8 @@ def models(settings: Settings, *, recipes: tuple[str, ...] | None = None, safety
 
     recipes = tuple(RECIPES) if recipes is None else recipes
     variant = ".fp16" if device == "cuda" else ""  # fp16 weights where the GPU runs fp16; fp32 on the CPU
-    found = [_whisper(settings), _hub("sd", "Stable Diffusion", "sd", settings.sd_model, *_sd_files(variant, safety_checker))]
+    found = [_whisper(settings),
+             _hub("sd", "Stable Diffusion", "sd", settings.sd_model, *_sd_files(variant, safety_checker))]
     if any(RECIPES[name].turbo for name in recipes):
         found.append(_hub("lora", "LCM-LoRA (turbo)", "sd", settings.lcm_lora,
                           ("pytorch_lora_weights.safetensors",), ("pytorch_lora_weights.safetensors",)))
@@ -159,12 +160,13 @@ def state_of(model: Model, settings: Settings) -> ModelState:
         from .models import whisper_cache_dir
 
         path = whisper_cache_dir() / f"{model.source}.pt"
-        return ModelState(model, path.is_file() and path.stat().st_size == WHISPER_SIZES.get(model.source, path.stat().st_size),
-                          _size(path), str(path))
+        whole = path.is_file() and path.stat().st_size == WHISPER_SIZES.get(model.source, path.stat().st_size)
+        return ModelState(model, whole, _size(path), str(path))
     snapshot = snapshot_folder(model.source, model.revision)
     if snapshot is None:
         return ModelState(model, False, 0, "")
-    files = [p for p in snapshot.rglob("*") if p.is_file() and _matches(p.relative_to(snapshot).as_posix(), model.patterns)]
+    files = [p for p in snapshot.rglob("*")
+             if p.is_file() and _matches(p.relative_to(snapshot).as_posix(), model.patterns)]
     cached = all((snapshot / name).is_file() for name in model.required)
     return ModelState(model, cached, sum(p.stat().st_size for p in files), str(snapshot))
 

@@ -153,7 +153,8 @@ def _plan_one(state: ModelState) -> PlannedModel:
     if model.kind == "whisper":
         return PlannedModel(state, model.revision, (PlannedFile(f"{model.source}.pt", _whisper_size(model), False),))
     if model.kind != "hub":
-        raise DownloadError(f"the {model.label} model {model.source!r} is a local {'package' if model.kind == 'bundled' else 'path'} "
+        where = "package" if model.kind == "bundled" else "path"
+        raise DownloadError(f"the {model.label} model {model.source!r} is a local {where} "
                             "that is not there, so it cannot be downloaded. Fix: point its setting at an existing "
                             "folder, or at a hub id")
     from huggingface_hub import snapshot_download
@@ -162,8 +163,10 @@ def _plan_one(state: ModelState) -> PlannedModel:
         infos = snapshot_download(model.source, revision=model.revision, allow_patterns=list(model.patterns),
                                   cache_dir=cache_folder(), dry_run=True, tqdm_class=_silent_bar())
     except Exception as err:
-        raise DownloadError(f"could not list the files of {model.source} at {model.revision} "
-                            f"({_gist(err)}). Fix: check the network (or HF_ENDPOINT) and run the pull again") from err
+        raise DownloadError(f"could not download the {model.label} model {model.source} at {model.revision}: the hub "
+                            f"could not list its files ({_gist(err)}). Fix: run `python -m core models pull "
+                            f"{model.group}` where the network reaches the hub (HF_ENDPOINT names a mirror), or copy "
+                            "the Hugging Face cache from a machine that has the models") from err
     files = tuple(PlannedFile(i.filename, i.file_size or 0, not i.will_download) for i in infos)
     absent = [name for name in model.required if name not in {f.filename for f in files}]
     if absent:

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 import streamlit as st
 
 from core import (
-    ACTIVE, COMMON_SIZES, DONE, DOWNLOADS, FAILED, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, PREVIEWS, QUEUED, RECIPES, RUNNING,
-    SCHEDULERS, STYLES, TIMINGS, GenerationOptions, GenerationRequest, V2IError, abtest, catalog, doubt_of,
+    ACTIVE, COMMON_SIZES, DONE, DOWNLOADS, FAILED, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, PREVIEWS, QUEUED, RECIPES,
+    RUNNING, SCHEDULERS, STYLES, TIMINGS, GenerationOptions, GenerationRequest, V2IError, abtest, catalog, doubt_of,
     set_vocabulary, speech_prompt, transcribe_recording, vocabulary,
 )
 from ui import forms, render, resources

@@ -304,3 +304,12 @@ def test_a_database_from_before_revisions_gains_the_column_and_keeps_its_rows(tm
     (row,) = store.query_generations()
     assert row["transcript"] == "a fox" and row["model_revisions"] is None  # older rows do not know theirs
     assert public_record(row)["model_revisions"] is None
+
+
+def test_a_model_the_hub_does_not_have_is_one_plain_line_pointing_at_the_fix(hub, tmp_path, tiny_models_dir):
+    done = cli(hub_env(hub, tmp_path, tiny_models_dir, V2I_SD_MODEL="test/no-such-model"), "models", "pull", "sd",
+               "--recipe", "default")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    (line,) = [l for l in done.stderr.splitlines() if l.startswith("error:")]
+    assert "test/no-such-model" in line and "python -m core models pull sd" in line
+    assert not (tmp_path / "hf" / "hub" / "models--test--no-such-model" / "snapshots").exists()
