@@ -22,7 +22,7 @@ from typing import Any
 
 from .config import Settings
 from .errors import CancelledError, V2IError
-from .jobs import CANCELLED, FAILED, PREVIEWS, Worker
+from .jobs import CANCELLED, DOWNLOADS, FAILED, PREVIEWS, Worker
 from .models import ModelCache
 from .people import UNKNOWN
 from .store import Store
@@ -61,7 +61,7 @@ class GenerationActor:
 
         with self._guard:
             cancel = self._cancel.setdefault(job_id, threading.Event())
-            self._status[job_id] = {"stage": "starting", "step": 0, "total": 0, "preview": None}
+            self._status[job_id] = {"stage": "starting", "step": 0, "total": 0, "preview": None, "downloads": {}}
 
         def progress(stage: str, step: int, total: int) -> None:
             self._status[job_id].update(stage=stage, step=step, total=total)
@@ -71,16 +71,19 @@ class GenerationActor:
         def preview(rgb) -> None:
             self._status[job_id]["preview"] = rgb
 
+        def download(model: str, done: int, total: int) -> None:  # a first run on this actor's machine
+            self._status[job_id]["downloads"] = {**self._status[job_id]["downloads"], model: (done, total)}
+
         try:
             return compute_generation(audio, GenerationRequest.from_json(request_json), settings=self.settings,
-                                      models=self.models, progress=progress, preview=preview)
+                                      models=self.models, progress=progress, preview=preview, download=download)
         finally:
             with self._guard:
                 self._status.pop(job_id, None)
                 self._cancel.pop(job_id, None)
 
     def status(self, job_id: str) -> dict[str, Any] | None:
-        """The running job's stage, step and latest preview (None once it has ended)."""
+        """The running job's stage, step, latest preview and downloads (None once it has ended)."""
         current = self._status.get(job_id)
         return None if current is None else dict(current)
 
@@ -327,6 +330,7 @@ class RayWorker(Worker):
             return 1
         finally:
             PREVIEWS.drop(job["id"])
+            DOWNLOADS.drop(job["id"])
         try:
             self.queue.progress(job["id"], "save", computed.fields["steps"], computed.fields["steps"])
             save_generation(computed, self.store, created_by=job["created_by"] or UNKNOWN,
@@ -338,7 +342,8 @@ class RayWorker(Worker):
         return 1
 
     def _relay(self) -> None:
-        """Each running job's progress and preview into its row and the preview store; a cancel to its actor."""
+        """Each running job's progress, preview and downloads into its row and the in-memory stores; a cancel to
+        its actor."""
         import ray
 
         now = time.monotonic()
@@ -356,6 +361,8 @@ class RayWorker(Worker):
                     cancel = self.queue.progress(flight.job["id"], status["stage"], status["step"], status["total"])
                     if status["preview"] is not None:
                         PREVIEWS.update(flight.job["id"], status["preview"])
+                    for model, (done, total) in status.get("downloads", {}).items():
+                        DOWNLOADS.update(flight.job["id"], model, done, total)
                     if cancel and not flight.cancel_sent:
                         self.slots[flight.slot].actor.cancel.remote(flight.job["id"])
                         flight.cancel_sent = True

@@ -63,6 +63,30 @@ def test_the_executor_setting_picks_the_worker(settings, ray_settings, models, s
     assert isinstance(worker_for(ray_settings, models, store), RayWorker)
 
 
+def test_an_actor_s_status_carries_its_first_run_downloads_for_the_job_panel(settings, wav, monkeypatch):
+    import core.downloads
+    from core.cluster import GenerationActor
+
+    actor, release = GenerationActor(settings, threads=1), threading.Event()
+
+    def downloading(settings, groups, *, on_bytes, **kw):  # stands for the hub: the plumbing is what is tested
+        on_bytes("Stable Diffusion", 2_000_000, 4_000_000)
+        release.wait(30)
+        return True
+
+    monkeypatch.setattr(core.downloads, "fetch_missing", downloading)
+    running = threading.Thread(target=actor.compute, args=("job-1", wav, request().to_json()))
+    running.start()
+    try:
+        assert wait_until(lambda: (actor.status("job-1") or {}).get("downloads"), 30)
+        status = actor.status("job-1")
+        assert status["stage"] == "download" and status["downloads"] == {"Stable Diffusion": (2_000_000, 4_000_000)}
+    finally:
+        release.set()
+        running.join(60)
+    assert actor.status("job-1") is None  # gone with the job
+
+
 def test_two_peoples_jobs_run_at_the_same_time_and_are_stored_once(dispatcher, store, wav):
     queue = JobQueue(store)
     ann = queue.submit(wav, request(steps=12), created_by="ann")
