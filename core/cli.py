@@ -540,7 +540,7 @@ def _models(args, settings, store) -> int:
         print(f"  {model.state.model.label:<24} {model.state.model.source}  @ {model.commit}  "
               f"{catalog.size_text(model.to_download)} in {sum(not f.cached for f in model.files)} files")
     print(f"Total to download: {catalog.size_text(planned.total)}", flush=True)
-    downloads.check_space(planned, downloads.cache_folder())
+    downloads.check_space(planned)
     downloads.pull(planned)
     print("Done: every model is on this machine.")
     return 0

@@ -95,13 +95,23 @@ def plan(settings: Settings, group: str = "all", *, recipes: tuple[str, ...] | N
     return Plan(tuple(_plan_one(state) for state in wanted if not state.cached))
 
 
-def check_space(planned: Plan, folder: Path) -> None:
-    """Refuse before downloading a byte when the disk holding ``folder`` has too little room."""
-    free = free_bytes(folder)
-    if planned.total > free:
-        raise DownloadError(f"not enough disk space: the models need {gb(planned.total)} in {folder} but only "
-                            f"{gb(free)} is free. Fix: free some space, or set HF_HOME (and XDG_CACHE_HOME for "
-                            "whisper) to a folder on a bigger disk, then run the pull again")
+def check_space(planned: Plan) -> None:
+    """Refuse before downloading a byte when a disk has too little room for what goes onto it (the hub cache,
+    and whisper's cache, which may be on another disk)."""
+    from .models import whisper_cache_dir
+
+    need: dict[int, tuple[Path, int]] = {}
+    for model in planned.models:
+        folder = whisper_cache_dir() if model.state.model.kind == "whisper" else cache_folder()
+        disk = _existing(folder).stat().st_dev
+        first, total = need.get(disk, (folder, 0))
+        need[disk] = (first, total + model.to_download)
+    for folder, total in need.values():
+        free = free_bytes(folder)
+        if total > free:
+            raise DownloadError(f"not enough disk space: the models need {gb(total)} in {folder} but only "
+                                f"{gb(free)} is free. Fix: free some space, or set HF_HOME (and XDG_CACHE_HOME for "
+                                "whisper) to a folder on a bigger disk, then run the pull again")
 
 
 def pull(planned: Plan, *, on_bytes: OnBytes | None = None, bars: bool = True) -> None:
@@ -126,7 +136,7 @@ def fetch_missing(settings: Settings, groups: tuple[str, ...], *, recipes: tuple
     if not missing or os.environ.get("HF_HUB_OFFLINE") == "1":
         return False
     planned = Plan(tuple(_plan_one(state) for state in missing))
-    check_space(planned, cache_folder())
+    check_space(planned)
     pull(planned, on_bytes=on_bytes, bars=False)
     return True
 
@@ -139,10 +149,14 @@ def cache_folder() -> Path:
 
 def free_bytes(folder: Path) -> int:
     """Free bytes on the disk that holds ``folder`` (or its nearest existing parent)."""
+    return shutil.disk_usage(_existing(folder)).free
+
+
+def _existing(folder: Path) -> Path:
     folder = Path(folder).absolute()
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
-    return shutil.disk_usage(folder).free
+    return folder
 
 
 # -- hub models ----------------------------------------------------------------------------------------------

@@ -130,8 +130,7 @@ def compute_generation(
     options = request.options.with_seed()
     report("load", 0, 0)
     turbo = RECIPES[options.recipe].turbo
-    fetch_models(request, settings, models, lambda label, done, total: (
-        report("download", 0, 0), download and download(label, done, total)))
+    fetch_models(request, settings, models, report, download)  # a first run: what is missing comes down first
     sd = models.stable_diffusion(safety_checker=options.safety_checker, turbo=turbo)
     if request.transcript is None:
         models.whisper()
@@ -227,15 +226,21 @@ def build_prompt(request: GenerationRequest, transcript: Transcript, sd: LoadedM
                          count_tokens=count)
 
 
-def fetch_models(request: GenerationRequest, settings: Settings, models: ModelCache,
-                 download: Callable[[str, int, int], None]) -> None:
-    """Download the hub models this request needs that are missing (the first run with the real models), telling
-    ``download`` the bytes of each; nothing happens when they are cached or the server must stay offline."""
+def fetch_models(request: GenerationRequest, settings: Settings, models: ModelCache, report: Progress,
+                 download: Callable[[str, int, int], None] | None = None) -> None:
+    """Download the hub models this request needs that are missing (the first run with the real models): the
+    job's stage is "download" meanwhile, and ``download`` hears the bytes of each model; nothing happens when they
+    are cached or the server must stay offline."""
     from .downloads import fetch_missing
+
+    def on_bytes(model: str, done: int, total: int) -> None:
+        report("download", 0, 0)
+        if download is not None:
+            download(model, done, total)
 
     groups = ("sd",) if request.transcript is not None else ("sd", "whisper")
     fetch_missing(settings, groups, recipes=(request.options.recipe,), safety_checker=request.options.safety_checker,
-                  device=models.device, on_bytes=_throttled(download))
+                  device=models.device, on_bytes=_throttled(on_bytes))
 
 
 def _throttled(call: Callable[[str, int, int], None], every_s: float = 0.5) -> Callable[[str, int, int], None]:
