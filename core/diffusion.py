@@ -56,7 +56,7 @@ class Recipe:
     deepcache_interval: int = 0  # 0: off; N: the UNet's deep branch runs every N-th step (DeepCache)
     note: str = ""
     guidance: float | None = None  # None: the person's (7.5 by default); 1.0 runs the UNet once per step
-    turbo: bool = False  # the LCM-LoRA fused into the UNet and TAESD as the decoder
+    turbo: bool = False  # the LCM-LoRA switched on in the UNet (an adapter) and TAESD as the decoder
     max_steps: int = 150
 
 

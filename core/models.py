@@ -104,7 +104,7 @@ _EXAMPLE_IDS = {
     "CLIP processor": "openai/clip-vit-base-patch32",
     "tiny decoder": "madebyollin/taesd",
 }
-_PULL_GROUP = {"Stable Diffusion": "sd", "CLIP": "clip", "CLIP processor": "clip", "tiny decoder": "sd", "LoRA": "sd"}
+_PULL_GROUP = {"Stable Diffusion": "sd", "CLIP": "clip", "CLIP processor": "clip", "tiny decoder": "sd"}
 
 
 def hub_reference(model_id: str) -> tuple[str, str | None]:
