@@ -20,23 +20,8 @@ from __future__ import annotations
 
 import argparse
 import io
-import statistics
 import tempfile
-import time
 from pathlib import Path
-
-
-def _median(call, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        tick = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - tick)
-    return statistics.median(times)
-
-
-def out(name: str, value, spec: str = "") -> None:
-    print(f"{name}: {format(value, spec)}", flush=True)
 
 
 def photograph():
@@ -51,7 +36,9 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
+    from bench.__main__ import out
     from bench.fullsize import ensure_fullsize
+    from bench.history import median_time
     from core.diffusion import _encode_prompt
     from core.models import load_stable_diffusion
     from core.pipeline import ComputedGeneration, save_generation
@@ -67,9 +54,9 @@ def main(argv=None) -> int:
     # 1. Prompt encoding: new prompts, then one again.
     prompts = iter(f"a lighthouse at dusk, oil painting, number {i}" for i in range(100))
     with torch.inference_mode():
-        out("fixed_prompt_encoding_s", _median(lambda: _encode_prompt(pipe, next(prompts), "blurry", True), repeats), ".3f")
+        out("fixed_prompt_encoding_s", median_time(lambda: _encode_prompt(pipe, next(prompts), "blurry", True), repeats), ".3f")
         _encode_prompt(pipe, "the same prompt", "blurry", True)
-        out("fixed_prompt_encoding_cached_s", _median(lambda: _encode_prompt(pipe, "the same prompt", "blurry", True),
+        out("fixed_prompt_encoding_cached_s", median_time(lambda: _encode_prompt(pipe, "the same prompt", "blurry", True),
                                                       repeats), ".5f")
 
     # 2. The VAE decode, as the pipeline does it, contiguous and channels-last.
@@ -81,18 +68,18 @@ def main(argv=None) -> int:
             return pipe.vae.decode(scaled, return_dict=False)[0]
 
     decode()
-    out("fixed_vae_decode_s", _median(decode, repeats), ".2f")
+    out("fixed_vae_decode_s", median_time(decode, repeats), ".2f")
     reference = decode()
     pipe.vae.to(memory_format=torch.channels_last)
     scaled = scaled.contiguous(memory_format=torch.channels_last)
     decode()
-    out("fixed_vae_decode_channels_last_s", _median(decode, repeats), ".2f")
+    out("fixed_vae_decode_channels_last_s", median_time(decode, repeats), ".2f")
     as_pixels = lambda t: np.asarray(pipe.image_processor.postprocess(t, output_type="pil")[0], dtype=np.int16)  # noqa: E731
     out("fixed_vae_decode_channels_last_max_pixel_diff", int(np.abs(as_pixels(decode()) - as_pixels(reference)).max()))
     pipe.vae.to(memory_format=torch.contiguous_format)
 
     # 3. Tensor to image, PNG with its parameters, the saved generation.
-    out("fixed_to_image_s", _median(lambda: pipe.image_processor.postprocess(reference, output_type="pil"), repeats), ".4f")
+    out("fixed_to_image_s", median_time(lambda: pipe.image_processor.postprocess(reference, output_type="pil"), repeats), ".4f")
     image = photograph()
     meta = {"prompt": "a lighthouse at dusk", "negative_prompt": "blurry", "steps": 20, "scheduler": "dpmpp-2m",
             "guidance": 7.5, "seed": 1, "width": 512, "height": 512, "sd_model": "stable-diffusion-v1-5"}
@@ -108,14 +95,14 @@ def main(argv=None) -> int:
         sizes[level] = buffer.tell()
         return buffer.getvalue()
 
-    out("fixed_png_s", _median(lambda: png(6), repeats), ".4f")
-    out("fixed_png_level1_s", _median(lambda: png(1), repeats), ".4f")
+    out("fixed_png_s", median_time(lambda: png(6), repeats), ".4f")
+    out("fixed_png_level1_s", median_time(lambda: png(1), repeats), ".4f")
     out("fixed_png_level1_size_ratio", sizes[1] / sizes[6], ".2f")
     with tempfile.TemporaryDirectory() as folder:
         store = Store(Path(folder))
         computed = ComputedGeneration(b"RIFF" + bytes(200_000), "wav", png(6),
                                       {"transcript": "a lighthouse", "prompt": "a lighthouse", "steps": 20})
-        out("fixed_save_s", _median(lambda: save_generation(computed, store), repeats), ".4f")
+        out("fixed_save_s", median_time(lambda: save_generation(computed, store), repeats), ".4f")
         store.close()
     return 0
 

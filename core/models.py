@@ -319,7 +319,7 @@ class ModelCache:
                     from .tiny import ensure_tiny_models
 
                     ensure_tiny_models(self.settings.tiny_models_dir)
-                loaded = self._models[key] = LoadedModel(load(), name, self.device, *([lock] if lock else []))
+                loaded = self._models[key] = LoadedModel(load(), name, self.device, lock or threading.Lock())
         return loaded
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .audio import DecodedAudio, decode_audio
+from .catalog import revisions
 from .config import Settings
 from .diffusion import RECIPES, GeneratedImage, GenerationOptions, count_clip_tokens, generate_image
 from .errors import DoubtfulSpeechError, NoSpeechError
@@ -296,19 +297,13 @@ def describe(audio: bytes, decoded: DecodedAudio, request: GenerationRequest, tr
         "whisper_model": settings.whisper_model,
         "sd_model": settings.sd_model,
         "clip_model": settings.clip_model,
-        "model_revisions": json.dumps(model_revisions(settings, turbo)),
+        "model_revisions": json.dumps(revisions(settings, turbo=turbo)),
         "profile": settings.profile,
         "device": device,
         "safety_checker": int(options.safety_checker),
         "nsfw": None if generated.nsfw is None else int(generated.nsfw),
         **{f"t_{stage}": round(seconds, 4) for stage, seconds in timings.items()},
     }
-
-
-def model_revisions(settings: Settings, turbo: bool) -> dict[str, str | None]:
-    from .catalog import revisions
-
-    return revisions(settings, turbo=turbo)
 
 
 class _timed:

@@ -108,19 +108,16 @@ def _handler(hub: Hub):
             self.end_headers()
             if not body:
                 return
-            if (cut := hub.drop.pop(name, None)) is not None:  # send part of it, then the connection breaks
+            hang = name in hub.stall  # else a drop: the connection breaks after ``cut`` bytes
+            cut = hub.stall.pop(name, None) if hang else hub.drop.pop(name, None)
+            if cut is not None:  # send part of it, then hang or break as a failing network does
                 self.wfile.write(part[:cut])
                 self.wfile.flush()
                 hub.sent[name] = hub.sent.get(name, 0) + cut
+                if hang:
+                    hub.stalled.set()
+                    time.sleep(3600)
                 self.close_connection = True
-                return
-            cut = hub.stall.pop(name, None)
-            if cut is not None:  # send part of it, then hang as a dropped network does
-                self.wfile.write(part[:cut])
-                self.wfile.flush()
-                hub.sent[name] = hub.sent.get(name, 0) + cut
-                hub.stalled.set()
-                time.sleep(3600)
                 return
             self.wfile.write(part)
             hub.sent[name] = hub.sent.get(name, 0) + len(part)

@@ -92,15 +92,13 @@ def test_list_tells_a_newcomer_each_default_model_its_pinned_commit_and_its_down
 
 
 def test_a_gpu_pulls_the_fp16_weights_at_half_the_size(settings):
-    cpu = {m.key: m for m in catalog.models(settings.with_overrides(sd_model=catalog.split_revision(
-        "stable-diffusion-v1-5/stable-diffusion-v1-5")[0]), device="cpu")}
-    gpu = {m.key: m for m in catalog.models(settings.with_overrides(sd_model="stable-diffusion-v1-5/stable-diffusion-v1-5"),
-                                            device="cuda")}
+    real = settings.with_overrides(sd_model="stable-diffusion-v1-5/stable-diffusion-v1-5")
+    cpu = {m.key: m for m in catalog.models(real, device="cpu")}
+    gpu = {m.key: m for m in catalog.models(real, device="cuda")}
     assert "unet/diffusion_pytorch_model.fp16.safetensors" in gpu["sd"].required
     assert gpu["sd"].known_size() < cpu["sd"].known_size() * 0.51
     assert not any("safety_checker" in p for p in cpu["sd"].patterns)  # only when the safety checker is on
-    with_checker = catalog.models(settings.with_overrides(sd_model="stable-diffusion-v1-5/stable-diffusion-v1-5"),
-                                  safety_checker=True)
+    with_checker = catalog.models(real, safety_checker=True)
     assert "safety_checker/model.safetensors" in with_checker[1].required
 
 
