@@ -8,6 +8,11 @@ run, the recipes alternating, as medians of repeats.
 fixed costs (prompt encoding, latent set-up, VAE decode) in the same ``generate_image`` call, then
 counts UNet evaluations from each recipe's own scheduler to give the whole image; the full run
 generates whole images.
+
+``--device cuda`` runs the Stable Diffusion section on a GPU in fp16, as the dashboard loads it there:
+whole images only (a GPU runs steps asynchronously, so per-step marks would not time them), after one
+warm-up image per recipe, and the preview's cost as the difference between images made with and
+without it.
 """
 
 from __future__ import annotations
@@ -45,9 +50,9 @@ def _timed(action) -> float:
 
 # -- Stable Diffusion ------------------------------------------------------------------------------
 
-def _run_recipe(pipe, name: str, steps: int | None):
+def _run_recipe(pipe, name: str, steps: int | None, preview=None, preview_interval_s: float | None = None):
     """One generate_image call through core; returns (total seconds, seconds of each step)."""
-    from core.diffusion import GenerationOptions, check_inputs, generate_image
+    from core.diffusion import PREVIEW_INTERVAL_S, GenerationOptions, check_inputs, generate_image
 
     options = GenerationOptions.from_recipe(name, seed=0)
     if steps is not None:
@@ -60,7 +65,8 @@ def _run_recipe(pipe, name: str, steps: int | None):
     try:
         started = time.perf_counter()
         generate_image(pipe, f"a lighthouse at dusk, {name}, {time.time()}", "blurry", options,
-                       progress=lambda step, total: marks.append(time.perf_counter()))
+                       progress=lambda step, total: marks.append(time.perf_counter()), preview=preview,
+                       preview_interval_s=PREVIEW_INTERVAL_S if preview_interval_s is None else preview_interval_s)
         total = time.perf_counter() - started
     finally:
         if slicing:
@@ -85,13 +91,17 @@ def _evaluations(pipe, name: str) -> tuple[int, int]:
     return n, 0
 
 
-def bench_sd(paths, quick: bool, repeats: int) -> None:
+def bench_sd(paths, quick: bool, repeats: int, device: str = "cpu") -> None:
     import torch
 
     from core.models import load_stable_diffusion
 
-    pipe = load_stable_diffusion(str(paths["sd"]), "cpu")
+    pipe = load_stable_diffusion(str(paths["sd"]), device)
     names = ["original", "default", "fast"]
+    if device != "cpu":
+        quick = False  # whole images: steps run asynchronously there
+        for name in names:
+            _run_recipe(pipe, name, None)  # warm-up: kernels chosen, memory pooled
     # Quick: 3 steps (4 for fast: full, shallow, shallow, full) give step costs and the fixed cost.
     quick_steps = {"original": 3, "default": 3, "fast": 4}
     images: dict[str, list[float]] = {n: [] for n in names}
@@ -116,14 +126,14 @@ def bench_sd(paths, quick: bool, repeats: int) -> None:
                 fixed_costs[name].append(fixed)
             else:
                 images[name].append(total)
-            print(f"# round {round_ + 1} {name}: {images[name][-1]:.1f} s per image", flush=True)
+            print(f"# round {round_ + 1} {name}: {images[name][-1]:.3g} s per image", flush=True)
     median = {n: statistics.median(v) for n, v in images.items()}
-    turbo = bench_turbo(paths, repeats)
-    out("sd_turbo_s_per_image", turbo, ".1f")
-    out("sd_turbo_speedup_vs_seed_recipe", median["original"] / turbo, ".1f")
-    out("sd_original_s_per_image", median["original"], ".1f")
-    out("sd_default_s_per_image", median["default"], ".1f")
-    out("sd_fast_s_per_image", median["fast"], ".1f")
+    turbo = bench_turbo(paths, repeats, device)
+    out("sd_turbo_s_per_image", turbo, ".3g")
+    out("sd_turbo_speedup_vs_seed_recipe", median["original"] / turbo, ".3g")
+    out("sd_original_s_per_image", median["original"], ".3g")
+    out("sd_default_s_per_image", median["default"], ".3g")
+    out("sd_fast_s_per_image", median["fast"], ".3g")
     out("sd_speedup_vs_seed_recipe", statistics.median(o / d for o, d in zip(images["original"], images["default"])), ".2f")
     out("sd_fast_speedup_vs_seed_recipe", statistics.median(o / f for o, f in zip(images["original"], images["fast"])), ".2f")
     if quick:
@@ -135,16 +145,17 @@ def bench_sd(paths, quick: bool, repeats: int) -> None:
             full_evals, shallow_evals = _evaluations(pipe, name)
             out(f"sd_{name}_unet_evaluations", f"{full_evals} full + {shallow_evals} shallow")
     # What the live preview adds: its projection and PNG encoding per step, against a default step.
+    if device != "cpu":
+        out("preview_overhead_pct", preview_overhead_measured(pipe, repeats), ".2f")
+        out("preview_overhead_every_step_pct", preview_overhead_measured(pipe, repeats, interval_s=0.0), ".2f")
+        out("unet_step_tflop", _unet_tflop(pipe, device), ".2f")
+        del pipe
+        return
     default_step = statistics.median(step_costs["default"]) if quick else median["default"] / 20
     out("preview_s_per_step", preview_seconds(), ".5f")
     out("preview_overhead_pct", 100 * preview_seconds() / default_step, ".3f")
     # How close the UNet runs to the machine's matrix-multiply peak.
-    from torch.utils.flop_counter import FlopCounterMode
-
-    latents, t, text = torch.randn(2, 4, 64, 64), torch.tensor(500), torch.randn(2, 77, 768)
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        pipe.unet(latents, t, encoder_hidden_states=text)
-    unet_tflop = counter.get_total_flops() / 1e12
+    unet_tflop = _unet_tflop(pipe, device)
     peak = matmul_gflops()
     step = statistics.median(step_costs["default"]) if quick else None
     out("unet_step_tflop", unet_tflop, ".2f")
@@ -155,17 +166,87 @@ def bench_sd(paths, quick: bool, repeats: int) -> None:
     del pipe
 
 
-def bench_turbo(paths, repeats: int) -> float:
+def bench_sd_compiled(paths, repeats: int) -> None:
+    """V2I_COMPILE=1 on CUDA: the UNets compiled as the dashboard compiles them, whole images of the default,
+    fast and turbo recipes, each run in a thread of its own as the dashboard's worker runs jobs. (The original
+    recipe is left out: its attention slicing swaps the UNet's attention processors, which would recompile.)"""
+    import threading
+
+    from core.diffusion import GenerationOptions, generate_image
+    from core.models import add_turbo, load_stable_diffusion
+
+    pipe = load_stable_diffusion(str(paths["sd"]), "cuda", compile_unet=True)
+    turbo = add_turbo(pipe, str(paths["lcm_lora"]), str(paths["taesd"]), "cuda", compile_unet=True)
+    pipes = {"turbo": turbo, "default": pipe, "fast": pipe}
+
+    def image_in_a_thread(name: str) -> float:
+        options = GenerationOptions.from_recipe(name, seed=0)
+        result: list = []
+
+        def run():
+            try:
+                result.append(_timed(lambda: generate_image(pipes[name], f"a lighthouse, {time.time()}", "", options)))
+            except Exception as err:  # reported, not raised: the other recipes still get their figures
+                result.append(err)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        worker.join()
+        if isinstance(result[0], Exception):
+            raise result[0]
+        return result[0]
+
+    for name in pipes:
+        try:
+            out(f"sd_compiled_{name}_first_image_s", image_in_a_thread(name), ".1f")  # compiling included
+            times = [image_in_a_thread(name) for _ in range(max(repeats, 3))]
+            out(f"sd_compiled_{name}_s_per_image", statistics.median(times), ".3g")
+        except Exception as err:
+            import traceback
+
+            print("".join(f"# {line}" for line in traceback.format_exception(err)[-12:]), flush=True)
+            out(f"sd_compiled_{name}_s_per_image", f"failed: {type(err).__name__}: {str(err)[:300]}")
+
+
+def _unet_tflop(pipe, device: str) -> float:
+    """Floating-point work of one UNet evaluation at batch 2 (classifier-free guidance), 64x64 latents."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    dtype, config = pipe.unet.dtype, pipe.unet.config
+    latents = torch.randn(2, config.in_channels, 64, 64, device=device, dtype=dtype)
+    text = torch.randn(2, 77, config.cross_attention_dim, device=device, dtype=dtype)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        pipe.unet(latents, torch.tensor(500, device=device), encoder_hidden_states=text)
+    return counter.get_total_flops() / 1e12
+
+
+def preview_overhead_measured(pipe, repeats: int, interval_s: float | None = None) -> float:
+    """Percent a default image takes longer with the worker's preview than without (whole images, alternating);
+    ``interval_s`` 0 previews every step."""
+    from core.jobs import Previews
+
+    previews = Previews()
+    plain, shown = [], []
+    for _ in range(max(repeats, 5)):
+        plain.append(_run_recipe(pipe, "default", None)[0])
+        shown.append(_run_recipe(pipe, "default", None, preview=lambda rgb: previews.update("bench", rgb),
+                                 preview_interval_s=interval_s)[0])
+    return 100 * (statistics.median(shown) - statistics.median(plain)) / statistics.median(plain)
+
+
+def bench_turbo(paths, repeats: int, device: str = "cpu") -> float:
     """Seconds per whole turbo image (4 LCM steps at batch 1, TAESD decode), median of ``repeats`` after a warm-up."""
     from core.diffusion import GenerationOptions, generate_image
     from core.models import add_turbo, load_stable_diffusion
 
-    pipe = add_turbo(load_stable_diffusion(str(paths["sd"]), "cpu"), str(paths["lcm_lora"]), str(paths["taesd"]), "cpu")
+    pipe = add_turbo(load_stable_diffusion(str(paths["sd"]), device), str(paths["lcm_lora"]), str(paths["taesd"]),
+                     device)
     options = GenerationOptions.from_recipe("turbo", seed=0)
     generate_image(pipe, "warm-up", "", options)
     times = [_timed(lambda: generate_image(pipe, f"a lighthouse at dusk, turbo, {time.time()}", "", options))
              for _ in range(max(repeats, 2))]
-    print(f"# turbo: {', '.join(f'{t:.1f}' for t in times)} s per image", flush=True)
+    print(f"# turbo: {', '.join(f'{t:.3g}' for t in times)} s per image", flush=True)
     del pipe
     return statistics.median(times)
 
@@ -262,13 +343,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="step costs instead of whole images (under 10 minutes)")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--only", choices=["sd", "whisper", "clip", "similarity"], action="append")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="where Stable Diffusion runs (the other sections run on the CPU)")
+    parser.add_argument("--compile", action="store_true", help="with --device cuda: also the compiled UNets (V2I_COMPILE=1)")
     args = parser.parse_args()
     repeats = args.repeats or (2 if args.quick else 1)
     torch.set_flush_denormal(True)  # random weights must not wander into slow subnormal arithmetic
     started = time.perf_counter()
     out("machine", f"{torch.get_num_threads()} threads, torch {torch.__version__}")
-    paths = ensure_fullsize()
+    if args.device == "cuda":
+        out("gpu", torch.cuda.get_device_name())
     sections = args.only or ["similarity", "clip", "whisper", "sd"]
+    paths = ensure_fullsize(models=tuple(s for s in ("whisper", "clip", "sd") if s in sections))
     if "similarity" in sections:
         bench_similarity(max(repeats, 3))
     if "clip" in sections:
@@ -276,7 +362,9 @@ def main() -> None:
     if "whisper" in sections:
         bench_whisper(paths, max(repeats, 3))
     if "sd" in sections:
-        bench_sd(paths, args.quick, repeats)
+        bench_sd(paths, args.quick, repeats, args.device)
+        if args.compile and args.device == "cuda":
+            bench_sd_compiled(paths, repeats)
     out("bench_wall_s", time.perf_counter() - started, ".0f")
 
 

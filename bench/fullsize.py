@@ -80,16 +80,23 @@ def clip_b32(path: Path) -> None:
     CLIPProcessor(image_processor=CLIPImageProcessor(), tokenizer=build_clip_tokenizer()).save_pretrained(path)
 
 
-def ensure_fullsize(root: Path = ROOT) -> dict[str, Path]:
+MODELS = ("whisper", "clip", "sd")  # "sd" brings the turbo recipe's LoRA and tiny decoder with it
+
+
+def ensure_fullsize(root: Path = ROOT, models: tuple[str, ...] = MODELS) -> dict[str, Path]:
+    """Build (once) the ``models`` a run needs and return every model's path."""
     root.mkdir(parents=True, exist_ok=True)
-    paths = {"sd": root / "sd15-random", "whisper": root / "whisper-base-random.pt", "clip": root / "clip-b32-random"}
-    publish(paths["whisper"], whisper_base)
-    publish(paths["clip"], clip_b32)
-    publish(paths["sd"], sd15)
-    paths.update(lcm_lora=root / "lcm-lora-random", taesd=root / "taesd-random")
-    # The LCM-LoRA's shape: rank 64 on the UNet's attention projections, random values.
-    publish(paths["lcm_lora"], lambda target: build_tiny_lcm_lora(target, paths["sd"], rank=64))
-    publish(paths["taesd"], taesd)
+    paths = {"sd": root / "sd15-random", "whisper": root / "whisper-base-random.pt", "clip": root / "clip-b32-random",
+             "lcm_lora": root / "lcm-lora-random", "taesd": root / "taesd-random"}
+    if "whisper" in models:
+        publish(paths["whisper"], whisper_base)
+    if "clip" in models:
+        publish(paths["clip"], clip_b32)
+    if "sd" in models:
+        publish(paths["sd"], sd15)
+        # The LCM-LoRA's shape: rank 64 on the UNet's attention projections, random values.
+        publish(paths["lcm_lora"], lambda target: build_tiny_lcm_lora(target, paths["sd"], rank=64))
+        publish(paths["taesd"], taesd)
     return paths
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
+import time
 import weakref
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -168,6 +170,10 @@ PreviewCallback = Callable[["object"], None]  # receives the image as it forms: 
 # SD 1.5's four latent channels to RGB, a fixed linear map that needs no weights (the factors ComfyUI and
 # A1111 use for their cheap live previews).
 LATENT_RGB = ((0.3512, 0.2297, 0.3227), (0.3250, 0.4974, 0.2350), (-0.2829, 0.1762, 0.2721), (-0.2120, -0.2616, -0.7177))
+# The job's panel refreshes once a second. A preview copies the latents from the GPU, which waits for the step
+# to finish; on a GPU, where steps take milliseconds, one every step would stall the queue of work, so a step's
+# preview is skipped unless this long has passed since the last one (on a CPU every step is slower than this).
+PREVIEW_INTERVAL_S = 0.25
 
 
 def latent_preview(latents) -> "object":
@@ -218,6 +224,28 @@ def _deepcache(pipe, interval: int):
         helper.disable()  # restores the UNet's own forward methods
 
 
+def is_compiled(unet) -> bool:
+    """Whether ``unet`` is ``torch.compile``'s wrapper (V2I_COMPILE) rather than the module itself."""
+    return hasattr(unet, "_orig_mod")
+
+
+_compiled_thread: ThreadPoolExecutor | None = None
+_compiled_thread_lock = threading.Lock()
+
+
+def on_compiled_thread(action):
+    """Run ``action`` on the one thread that runs every compiled UNet in this process, and return its result (or
+    raise its error). CUDA graphs, which make a compiled UNet fast, are recorded by PyTorch's per-thread graph
+    manager, which exists only on the thread that first used it: measured on an H200, the turbo UNet recorded
+    on one thread, then the default recipe's first image on another failed with an AssertionError. The
+    dashboard's worker, the command line and Ray's threaded actors all reach the GPU through here."""
+    global _compiled_thread
+    with _compiled_thread_lock:
+        if _compiled_thread is None:
+            _compiled_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="v2i-compiled")
+    return _compiled_thread.submit(action).result()
+
+
 def count_clip_tokens(pipe, text: str) -> int:
     """Tokens the pipeline's own tokenizer gives ``text``, without the start and end markers."""
     return len(pipe.tokenizer(text, truncation=False).input_ids) - 2
@@ -252,9 +280,11 @@ def generate_image(
     *,
     progress: ProgressCallback | None = None,
     preview: PreviewCallback | None = None,
+    preview_interval_s: float = PREVIEW_INTERVAL_S,
 ):
     """Run the pipeline once. ``options`` must have passed :func:`check_inputs` and carry a seed. ``preview``,
-    when given, receives the image as it forms after every step (nothing of it is stored)."""
+    when given, receives the image as it forms after the first step and then at most every
+    ``preview_interval_s`` (nothing of it is stored)."""
     import diffusers
     import torch
 
@@ -265,13 +295,22 @@ def generate_image(
     _use_adapter(pipe)
     spec = SCHEDULERS[options.scheduler]
     scheduler = getattr(diffusers, spec.class_name).from_config(pipe.scheduler.config, **dict(spec.config))
-    view = type(pipe)(**{**pipe.components, "scheduler": scheduler})
+    components = {**pipe.components, "scheduler": scheduler}
+    if options.deepcache_interval > 1:
+        # DeepCache rewires the UNet's blocks, which a compiled UNet (V2I_COMPILE) cannot follow: it gets the
+        # eager module under the compiled one (the same weights).
+        components["unet"] = pipe.unet._orig_mod if is_compiled(pipe.unet) else pipe.unet
+    view = type(pipe)(**components)
     view.set_progress_bar_config(disable=True)
     # 2. Seeded noise on the CPU, so a seed gives the same image on any device.
     generator = torch.Generator("cpu").manual_seed(options.seed)
 
+    last_preview = -float("inf")
+
     def on_step_end(_pipe, step, _timestep, callback_kwargs):
-        if preview is not None:
+        nonlocal last_preview
+        if preview is not None and time.monotonic() - last_preview >= preview_interval_s:
+            last_preview = time.monotonic()
             preview(latent_preview(callback_kwargs["latents"]))
         if progress is not None:
             progress(step + 1, _pipe.num_timesteps)  # may raise CancelledError to stop between steps
@@ -281,17 +320,20 @@ def generate_image(
     with torch.inference_mode():
         prompt_embeds, negative_embeds = _encode_prompt(view, prompt, negative_prompt, options.guidance > 1.0)
     # 4. Denoise and decode (DeepCache wraps the shared UNet for this call only: we hold its lock).
-    with _deepcache(view, options.deepcache_interval), torch.inference_mode():
-        result = view(
-            prompt_embeds=prompt_embeds,
-            negative_prompt_embeds=negative_embeds,
-            num_inference_steps=options.steps,
-            guidance_scale=float(options.guidance),
-            width=options.width,
-            height=options.height,
-            generator=generator,
-            callback_on_step_end=on_step_end,
-        )
+    def denoise():
+        with _deepcache(view, options.deepcache_interval), torch.inference_mode():
+            return view(
+                prompt_embeds=prompt_embeds,
+                negative_prompt_embeds=negative_embeds,
+                num_inference_steps=options.steps,
+                guidance_scale=float(options.guidance),
+                width=options.width,
+                height=options.height,
+                generator=generator,
+                callback_on_step_end=on_step_end,
+            )
+
+    result = on_compiled_thread(denoise) if is_compiled(view.unet) else denoise()
     nsfw_flags = result.nsfw_content_detected
     return GeneratedImage(
         image=result.images[0],

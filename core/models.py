@@ -7,6 +7,7 @@ cache folder and the fix.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import warnings
@@ -166,26 +167,49 @@ def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = 
         # PyTorch's SDPA attention is diffusers' default; channels_last suits the GPU's convolution kernels.
         pipe.unet.to(memory_format=torch.channels_last)
         if compile_unet:
-            pipe.unet = torch.compile(pipe.unet, mode="max-autotune", fullgraph=True)
+            pipe.unet = compiled(pipe.unet)
     return pipe
 
 
-def add_turbo(pipe, lora: str, decoder: str, device: str):
-    """The turbo recipe's pipeline, sharing ``pipe``'s UNet, text encoder and tokenizer (one UNet in memory, not
-    two): the LCM-LoRA joins the UNet as a peft adapter that only turbo runs switch on, so the other recipes'
-    images stay exactly what they were; TAESD is its decoder. Call it holding ``pipe``'s lock."""
+def compiled(unet):
+    """``torch.compile`` for a CUDA UNet: CUDA graphs ("reduce-overhead") remove the per-kernel launch cost that
+    bounds an eager fp16 UNet on a large GPU (docs/performance.md: 21.5 -> 7.4 ms a step on an H200, after
+    about 50 s of compiling, once per process and image size)."""
+    import torch
+
+    return torch.compile(unet, mode="reduce-overhead", fullgraph=True)
+
+
+def add_turbo(pipe, lora: str, decoder: str, device: str, *, fuse: bool | None = None, compile_unet: bool = False):
+    """The turbo recipe's pipeline: ``pipe``'s text encoder and tokenizer, TAESD as its decoder, and the
+    LCM-LoRA on the UNet. Call it holding ``pipe``'s lock.
+
+    ``fuse`` (the default on CUDA): a UNet of its own with the LoRA fused into its weights. A GPU has the memory
+    for a second fp16 UNet (1.7 GB), and there the adapter's extra kernels cost a third of a step. Otherwise the
+    UNet is shared (one in memory, not two, which keeps a CPU process under 6 GB): the LoRA joins it as a peft
+    adapter that only turbo runs switch on, so the other recipes' images stay exactly what they were."""
     import torch
     from diffusers import AutoencoderTiny
 
-    from .diffusion import set_adapter
+    from .diffusion import is_compiled, set_adapter
 
-    _load_lora(pipe, lora)
-    pipe.disable_lora()  # off until a turbo run switches it on
+    fuse = device == "cuda" if fuse is None else fuse
     dtype = torch.float16 if device == "cuda" else torch.float32
     vae = _from_pretrained(AutoencoderTiny, decoder, "tiny decoder", dtype=dtype).to(device)
-    turbo = type(pipe)(**{**pipe.components, "vae": vae}, requires_safety_checker=False)
+    if fuse:
+        unet = copy.deepcopy(pipe.unet._orig_mod if is_compiled(pipe.unet) else pipe.unet)  # eager, not compiled
+        turbo = type(pipe)(**{**pipe.components, "unet": unet, "vae": vae}, requires_safety_checker=False)
+        _load_lora(turbo, lora)
+        turbo.fuse_lora(components=["unet"], adapter_names=[LCM_ADAPTER])
+        turbo.unload_lora_weights()  # the adapter's layers go; its effect stays in the weights
+        if compile_unet:
+            turbo.unet = compiled(turbo.unet)
+    else:
+        _load_lora(pipe, lora)
+        pipe.disable_lora()  # off until a turbo run switches it on
+        turbo = type(pipe)(**{**pipe.components, "vae": vae}, requires_safety_checker=False)
+        set_adapter(turbo, LCM_ADAPTER)
     turbo.set_progress_bar_config(disable=True)
-    set_adapter(turbo, LCM_ADAPTER)
     return turbo
 
 
@@ -270,8 +294,9 @@ class ModelCache:
         return self._get(("whisper", name, int8), load, name)
 
     def stable_diffusion(self, safety_checker: bool = False, turbo: bool = False) -> LoadedModel:
-        """The SD pipeline; ``turbo``: the turbo recipe's view of the same one (its UNet and lock shared, the
-        LCM-LoRA an adapter switched on for turbo runs only, TAESD as its decoder)."""
+        """The SD pipeline; ``turbo``: the turbo recipe's pipeline (:func:`add_turbo`: TAESD as its decoder, the
+        text encoder and the lock shared; on the CPU the UNet too, with the LCM-LoRA an adapter switched on for
+        turbo runs only)."""
         model_id, compile_unet = self.settings.sd_model, self.settings.compile_unet
         base = self._get(
             ("sd", model_id, safety_checker),
@@ -283,21 +308,25 @@ class ModelCache:
         lora, decoder = self.settings.lcm_lora, self.settings.taesd
 
         def load_turbo():
-            with base.lock:  # the LoRA joins the shared UNet: not while another job uses it
-                return add_turbo(base.model, lora, decoder, self.device)
+            with base.lock:  # the LoRA joins (or copies) the shared UNet: not while another job uses it
+                return add_turbo(base.model, lora, decoder, self.device, compile_unet=compile_unet)
 
         return self._get(("sd-turbo", model_id, safety_checker, lora, decoder), load_turbo, model_id, lock=base.lock)
 
     def warm_up(self) -> bool:
         """On a GPU: load SD and run two 512x512 steps, so compilation and kernel selection happen at start,
-        not during the first person's image. Skipped on the CPU, where it would only cost minutes."""
+        not during the first person's image; the turbo pipeline too where the server starts from it
+        (``V2I_RECIPE=turbo``: on CUDA it has a UNet of its own). Skipped on the CPU, where it would only cost
+        minutes."""
         if self.device != "cuda":
             return False
         from .diffusion import GenerationOptions, generate_image
 
-        sd = self.stable_diffusion()
-        with sd.lock:
-            generate_image(sd.model, "warm-up", "", GenerationOptions(steps=2, seed=0))
+        recipes = ["default", "turbo"] if self.settings.recipe == "turbo" else ["default"]
+        for recipe in recipes:
+            sd = self.stable_diffusion(turbo=recipe == "turbo")
+            with sd.lock:
+                generate_image(sd.model, "warm-up", "", GenerationOptions.from_recipe(recipe, steps=2, seed=0))
         return True
 
     def clip(self) -> LoadedModel:

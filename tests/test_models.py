@@ -112,3 +112,22 @@ def test_warm_up_is_for_gpus_only(settings):
     cache = ModelCache(settings, device="cpu")
     assert cache.warm_up() is False
     assert cache._models == {}  # nothing was loaded for it
+
+
+@pytest.mark.parametrize("recipe, warmed", [("default", [(False, "default")]),
+                                            ("turbo", [(False, "default"), (True, "turbo")])])
+def test_a_gpu_warms_up_the_pipelines_the_server_starts_from(settings, monkeypatch, recipe, warmed):
+    """The loading and painting are stand-ins (no GPU here): what is checked is which pipelines get warmed."""
+    from dataclasses import replace
+
+    import core.diffusion
+    import core.models
+
+    painted = []
+    monkeypatch.setattr(core.models, "load_stable_diffusion", lambda *args, **kwargs: "sd")
+    monkeypatch.setattr(core.models, "add_turbo", lambda pipe, *args, **kwargs: f"{pipe}+turbo")
+    monkeypatch.setattr(core.diffusion, "generate_image",
+                        lambda pipe, prompt, negative, options: painted.append((pipe, options.recipe, options.steps)))
+    cache = ModelCache(replace(settings, recipe=recipe), device="cuda")
+    assert cache.warm_up() is True
+    assert painted == [("sd+turbo" if turbo else "sd", name, 2) for turbo, name in warmed]

@@ -71,6 +71,33 @@ def test_turbo_shares_the_unet_and_its_lora_changes_turbo_runs_only(models):
     assert with_lora.shape == before.shape
 
 
+def test_fused_turbo_has_a_unet_of_its_own_that_paints_as_the_adapter_does(models, settings):
+    """The GPU's form (fuse defaults to True on CUDA), run here on the CPU through the same code."""
+    import numpy as np
+    import torch
+
+    from core.diffusion import GenerationOptions, generate_image
+    from core.models import add_turbo, load_stable_diffusion
+
+    base = load_stable_diffusion(settings.sd_model, "cpu")
+    fused = add_turbo(base, settings.lcm_lora, settings.taesd, "cpu", fuse=True)
+    assert fused.unet is not base.unet and fused.text_encoder is base.text_encoder
+    assert not getattr(fused.unet, "_hf_peft_config_loaded", False)  # fused into the weights: no adapter layers
+    assert not getattr(base.unet, "_hf_peft_config_loaded", False)  # and the plain UNet is untouched
+    fast = GenerationOptions.from_recipe("turbo", seed=3, width=64, height=64)
+    adapter = models.stable_diffusion(turbo=True)
+    with adapter.lock:
+        expected = np.asarray(generate_image(adapter.model, "a red fox", "", fast).image, dtype=int)
+    painted = np.asarray(generate_image(fused, "a red fox", "", fast).image, dtype=int)
+    assert np.abs(painted - expected).max() <= 2  # the same image, to float rounding
+    plain_unet = load_stable_diffusion(settings.sd_model, "cpu").unet
+    latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    text = torch.zeros(1, 77, base.text_encoder.config.hidden_size)
+    with torch.inference_mode():
+        assert torch.equal(base.unet(latents, 1, text).sample, plain_unet(latents, 1, text).sample)
+        assert not torch.equal(fused.unet(latents, 1, text).sample, plain_unet(latents, 1, text).sample)
+
+
 def test_the_command_line_runs_turbo_and_v2i_recipe_sets_the_default(tiny_env, tmp_path, capsys, monkeypatch):
     path = tmp_path / "a.wav"
     path.write_bytes(recording("wav"))
