@@ -87,14 +87,14 @@ def ensure_fullsize(root: Path = ROOT, models: tuple[str, ...] = MODELS) -> dict
     """Build (once) the ``models`` a run needs and return every model's path."""
     root.mkdir(parents=True, exist_ok=True)
     paths = {"sd": root / "sd15-random", "whisper": root / "whisper-base-random.pt", "clip": root / "clip-b32-random",
-             "lcm_lora": root / "lcm-lora-random", "taesd": root / "taesd-random"}
+             "lcm_lora": root / "lcm-lora-random-14", "taesd": root / "taesd-random"}
     if "whisper" in models:
         publish(paths["whisper"], whisper_base)
     if "clip" in models:
         publish(paths["clip"], clip_b32)
     if "sd" in models:
         publish(paths["sd"], sd15)
-        # The LCM-LoRA's shape: rank 64 on the UNet's attention projections, random values.
+        # The LCM-LoRA's shape (rank 64 on its 14 kinds of layer, 67.25M parameters), random values.
         publish(paths["lcm_lora"], lambda target: build_tiny_lcm_lora(target, paths["sd"], rank=64))
         publish(paths["taesd"], taesd)
     return paths

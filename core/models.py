@@ -180,23 +180,26 @@ def compiled(unet):
     return torch.compile(unet, mode="reduce-overhead", fullgraph=True)
 
 
-def add_turbo(pipe, lora: str, decoder: str, device: str, *, fuse: bool | None = None, compile_unet: bool = False):
+def add_turbo(pipe, lora: str, decoder: str, device: str, *, own_unet: bool | None = None,
+              compile_unet: bool = False):
     """The turbo recipe's pipeline: ``pipe``'s text encoder and tokenizer, TAESD as its decoder, and the
     LCM-LoRA on the UNet. Call it holding ``pipe``'s lock.
 
-    ``fuse`` (the default on CUDA): a UNet of its own with the LoRA fused into its weights. A GPU has the memory
-    for a second fp16 UNet (1.7 GB), and there the adapter's extra kernels cost a third of a step. Otherwise the
-    UNet is shared (one in memory, not two, which keeps a CPU process under 6 GB): the LoRA joins it as a peft
-    adapter that only turbo runs switch on, so the other recipes' images stay exactly what they were."""
+    ``own_unet`` (the default on CUDA): a UNet of its own with the LoRA fused into its weights once. A GPU has
+    the memory for a second fp16 UNet (1.7 GB), and there an unfused adapter's extra kernels cost a third of a
+    step. Otherwise the UNet is shared (one in memory, not two: 3.4 GB less on the CPU): the LoRA joins it as
+    the peft adapter ``lcm``, fused into its weights while turbo runs follow one another and taken out again,
+    exactly, before another recipe runs (:func:`core.diffusion.set_adapter`), so the other recipes' images
+    stay bit for bit what they were."""
     import torch
     from diffusers import AutoencoderTiny
 
     from .diffusion import is_compiled, set_adapter
 
-    fuse = device == "cuda" if fuse is None else fuse
+    own_unet = device == "cuda" if own_unet is None else own_unet
     dtype = torch.float16 if device == "cuda" else torch.float32
     vae = _from_pretrained(AutoencoderTiny, decoder, "tiny decoder", dtype=dtype).to(device)
-    if fuse:
+    if own_unet:
         unet = copy.deepcopy(pipe.unet._orig_mod if is_compiled(pipe.unet) else pipe.unet)  # eager, not compiled
         turbo = type(pipe)(**{**pipe.components, "unet": unet, "vae": vae}, requires_safety_checker=False)
         _load_lora(turbo, lora)
@@ -295,8 +298,8 @@ class ModelCache:
 
     def stable_diffusion(self, safety_checker: bool = False, turbo: bool = False) -> LoadedModel:
         """The SD pipeline; ``turbo``: the turbo recipe's pipeline (:func:`add_turbo`: TAESD as its decoder, the
-        text encoder and the lock shared; on the CPU the UNet too, with the LCM-LoRA an adapter switched on for
-        turbo runs only)."""
+        text encoder and the lock shared; on the CPU the UNet too, the LCM-LoRA fused into it for turbo runs
+        only)."""
         model_id, compile_unet = self.settings.sd_model, self.settings.compile_unet
         base = self._get(
             ("sd", model_id, safety_checker),

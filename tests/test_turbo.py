@@ -1,4 +1,4 @@
-"""The turbo recipe: the LCM-LoRA as an adapter on the shared UNet, the LCM scheduler, 4 steps without guidance
+"""The turbo recipe: the LCM-LoRA on the shared UNet (fused for turbo runs on the CPU), the LCM scheduler, 4 steps without guidance
 and the tiny decoder TAESD, through the same loading code on the tiny profile's random LoRA and AutoencoderTiny."""
 
 import json
@@ -71,8 +71,45 @@ def test_turbo_shares_the_unet_and_its_lora_changes_turbo_runs_only(models):
     assert with_lora.shape == before.shape
 
 
+def test_on_the_cpu_turbo_fuses_into_the_shared_unet_and_other_recipes_get_the_checkpoints_weights_back(settings):
+    import torch
+
+    from core.diffusion import GenerationOptions, _merged_layers, generate_image
+    from core.models import add_turbo, load_stable_diffusion
+
+    plain = load_stable_diffusion(settings.sd_model, "cpu")
+    turbo = add_turbo(plain, settings.lcm_lora, settings.taesd, "cpu")
+    checkpoint = {k: v.clone() for k, v in load_stable_diffusion(settings.sd_model, "cpu").unet.state_dict().items()}
+
+    def base_weights():  # the UNet's own weights under the adapter's wrappers, by the checkpoint's names
+        return {k.replace(".base_layer", ""): v for k, v in plain.unet.state_dict().items() if "lora_" not in k}
+
+    fast, default = (GenerationOptions.from_recipe(r, seed=3, width=64, height=64, steps=2) for r in ("turbo", "default"))
+    generate_image(turbo, "a red fox", "", fast)
+    assert _merged_layers(plain.unet)  # fused for turbo: no adapter beside the layers
+    assert any(not torch.equal(base_weights()[k], checkpoint[k]) for k in checkpoint)
+    generate_image(turbo, "a red fox", "", fast)  # turbo again: still fused, nothing to do
+    generate_image(plain, "a red fox", "", default)
+    assert not _merged_layers(plain.unet)
+    assert all(torch.equal(base_weights()[k], checkpoint[k]) for k in checkpoint)  # bit for bit
+
+
+def test_without_its_checkpoint_on_disk_the_lora_stays_an_adapter(settings, tmp_path):
+    import shutil
+
+    from core.diffusion import GenerationOptions, _merged_layers, generate_image
+    from core.models import add_turbo, load_stable_diffusion
+
+    shutil.copytree(settings.sd_model, tmp_path / "sd")
+    plain = load_stable_diffusion(str(tmp_path / "sd"), "cpu")
+    (tmp_path / "sd" / "unet" / "diffusion_pytorch_model.safetensors").unlink()  # nothing to read back from
+    turbo = add_turbo(plain, settings.lcm_lora, settings.taesd, "cpu")
+    generate_image(turbo, "a red fox", "", GenerationOptions.from_recipe("turbo", seed=3, width=64, height=64))
+    assert not _merged_layers(plain.unet) and plain.unet.active_adapters() == ["lcm"]
+
+
 def test_fused_turbo_has_a_unet_of_its_own_that_paints_as_the_adapter_does(models, settings):
-    """The GPU's form (fuse defaults to True on CUDA), run here on the CPU through the same code."""
+    """The GPU's form (own_unet defaults to True on CUDA), run here on the CPU through the same code."""
     import numpy as np
     import torch
 
@@ -80,7 +117,7 @@ def test_fused_turbo_has_a_unet_of_its_own_that_paints_as_the_adapter_does(model
     from core.models import add_turbo, load_stable_diffusion
 
     base = load_stable_diffusion(settings.sd_model, "cpu")
-    fused = add_turbo(base, settings.lcm_lora, settings.taesd, "cpu", fuse=True)
+    fused = add_turbo(base, settings.lcm_lora, settings.taesd, "cpu", own_unet=True)
     assert fused.unet is not base.unet and fused.text_encoder is base.text_encoder
     assert not getattr(fused.unet, "_hf_peft_config_loaded", False)  # fused into the weights: no adapter layers
     assert not getattr(base.unet, "_hf_peft_config_loaded", False)  # and the plain UNet is untouched

@@ -1,0 +1,36 @@
+"""Weights read back from a safetensors checkpoint, exactly, into the tensors that hold them."""
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from core.weights import checkpoint_files, checkpoint_names, restore
+
+
+def test_tensors_come_back_bit_for_bit_and_converted_as_loading_converts_them(tmp_path):
+    stored = {"a.weight": torch.randn(3, 4, 3, 3), "a.bias": torch.randn(3), "b.weight": torch.randn(2, 2).half()}
+    save_file(stored, tmp_path / "diffusion_pytorch_model.safetensors")
+    files = checkpoint_files(tmp_path)
+    assert checkpoint_names(files) == set(stored)
+    targets = {"a.weight": torch.zeros(3, 4, 3, 3), "b.weight": torch.zeros(2, 2)}  # b: fp16 stored, fp32 held
+    held = targets["a.weight"].data_ptr()
+    restore(targets, files)
+    assert torch.equal(targets["a.weight"], stored["a.weight"]) and targets["a.weight"].data_ptr() == held
+    assert torch.equal(targets["b.weight"], stored["b.weight"].float())
+
+
+def test_shards_are_found_through_their_index(tmp_path):
+    save_file({"a": torch.ones(2)}, tmp_path / "one.safetensors")
+    save_file({"b": torch.ones(2)}, tmp_path / "two.safetensors")
+    (tmp_path / "diffusion_pytorch_model.safetensors.index.json").write_text(
+        '{"weight_map": {"a": "one.safetensors", "b": "two.safetensors"}}')
+    target = {"b": torch.zeros(2)}
+    restore(target, checkpoint_files(tmp_path))
+    assert target["b"].tolist() == [1.0, 1.0]
+
+
+def test_a_tensor_the_checkpoint_lacks_is_named(tmp_path):
+    save_file({"a": torch.ones(2)}, tmp_path / "diffusion_pytorch_model.safetensors")
+    with pytest.raises(KeyError, match="'missing'"):
+        restore({"missing": torch.zeros(2)}, checkpoint_files(tmp_path))
+    assert checkpoint_files(tmp_path / "nowhere") == []
