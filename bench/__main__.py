@@ -92,8 +92,6 @@ def _evaluations(pipe, name: str) -> tuple[int, int]:
 
 
 def bench_sd(paths, quick: bool, repeats: int, device: str = "cpu") -> None:
-    import torch
-
     from core.models import load_stable_diffusion
 
     pipe = load_stable_diffusion(str(paths["sd"]), device)
