@@ -117,9 +117,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("V2I_CLIP_MODEL", "clip_model", DEFAULT_CLIP_MODEL, _text,
             "a transformers CLIP id (pinned like the SD id) or folder"),
     Setting("V2I_LCM_LORA", "lcm_lora", DEFAULT_LCM_LORA, _text,
-            "the `turbo` recipe's LCM-LoRA for SD 1.5 (a hub id or folder): on the CPU fused into the one UNet for "
-            "turbo runs, the UNet's own weights read back exactly for the other recipes; on CUDA fused into a UNet "
-            "of its own"),
+            "the `turbo` recipe's LCM-LoRA for SD 1.5 (a hub id or folder): on the CPU fused into the one UNet while "
+            "turbo runs follow one another, the UNet's own weights read back exactly for the other recipes; on CUDA "
+            "fused into a UNet of its own"),
     Setting("V2I_TAESD", "taesd", DEFAULT_TAESD, _text, "the `turbo` recipe's tiny decoder (a hub id or folder)"),
     Setting("V2I_RECIPE", "recipe", "default", _recipe, "the recipe Generate and the CLI start from"),
     Setting("V2I_MAX_AUDIO_SECONDS", "max_audio_seconds", "600", _positive("a number of seconds"),

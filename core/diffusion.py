@@ -254,11 +254,12 @@ def count_clip_tokens(pipe, text: str) -> int:
 _adapters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # pipeline -> the adapter its runs switch on
 _sources: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> its checkpoint files, if restorable
 _fused: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> True while a LoRA fusing changed it
+_last_adapter: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> the adapter its last run used
 
 
 def set_adapter(pipe, name: str | None) -> None:
     """Runs of ``pipe`` switch the UNet's adapter ``name`` on (the turbo view's LCM-LoRA), fused into the weights
-    where the UNet's checkpoint can give them back; runs of any other pipeline sharing that UNet switch every
+    while such runs follow one another where the UNet's checkpoint can give the weights back; runs of any other pipeline sharing that UNet switch every
     adapter off (and get the checkpoint's weights back), so their images are exactly what they were."""
     _adapters[pipe] = name
 
@@ -267,9 +268,10 @@ def _use_adapter(pipe) -> None:
     """Set the shared UNet's adapters for a run of ``pipe`` (the caller holds the UNet's lock).
 
     Where the UNet's own weights can be read back from its checkpoint, the adapter is fused into the weights
-    for turbo runs (an unfused adapter costs 17% of a turbo image on the CPU: docs/performance.md), and a run
-    of another recipe gets the checkpoint's weights back, exactly, before it starts. Runs of one recipe after
-    another pay nothing; a switch costs a few seconds. Otherwise the adapter runs beside the layers."""
+    from the second turbo run in a row (an unfused adapter costs 17% of a turbo image on the CPU, fusing and
+    reading back about 11 s: docs/performance.md), and a run of another recipe gets the checkpoint's weights
+    back, exactly, before it starts. A lone turbo run between others, as a fair queue of several people makes
+    them, keeps the adapter beside the layers and pays no switch."""
     unet = pipe.unet
     if not getattr(unet, "_hf_peft_config_loaded", False):
         return
@@ -287,11 +289,12 @@ def _use_adapter(pipe) -> None:
     if name:
         pipe.enable_lora()
         pipe.set_adapters([name])
-        if _checkpoint_of(unet):
+        if _last_adapter.get(unet) == name and _checkpoint_of(unet):
             unet.fuse_lora(adapter_names=[name])
             _fused[unet] = True
     else:
         pipe.disable_lora()
+    _last_adapter[unet] = name
 
 
 def _lora_layers(unet) -> list:

@@ -298,8 +298,7 @@ class ModelCache:
 
     def stable_diffusion(self, safety_checker: bool = False, turbo: bool = False) -> LoadedModel:
         """The SD pipeline; ``turbo``: the turbo recipe's pipeline (:func:`add_turbo`: TAESD as its decoder, the
-        text encoder and the lock shared; on the CPU the UNet too, the LCM-LoRA fused into it for turbo runs
-        only)."""
+        text encoder and the lock shared; on the CPU the UNet too, the LCM-LoRA on it for turbo runs only)."""
         model_id, compile_unet = self.settings.sd_model, self.settings.compile_unet
         base = self._get(
             ("sd", model_id, safety_checker),

@@ -71,7 +71,7 @@ def test_turbo_shares_the_unet_and_its_lora_changes_turbo_runs_only(models):
     assert with_lora.shape == before.shape
 
 
-def test_on_the_cpu_turbo_fuses_into_the_shared_unet_and_other_recipes_get_the_checkpoints_weights_back(settings):
+def test_turbo_runs_in_a_row_fuse_into_the_shared_unet_and_other_recipes_get_the_checkpoints_weights_back(settings):
     import torch
 
     from core.diffusion import GenerationOptions, _merged_layers, generate_image
@@ -86,12 +86,28 @@ def test_on_the_cpu_turbo_fuses_into_the_shared_unet_and_other_recipes_get_the_c
 
     fast, default = (GenerationOptions.from_recipe(r, seed=3, width=64, height=64, steps=2) for r in ("turbo", "default"))
     generate_image(turbo, "a red fox", "", fast)
-    assert _merged_layers(plain.unet)  # fused for turbo: no adapter beside the layers
+    assert not _merged_layers(plain.unet)  # a first turbo run: the adapter beside the layers
+    generate_image(turbo, "a red fox", "", fast)
+    assert _merged_layers(plain.unet)  # the second in a row: fused, no adapter beside the layers
     assert any(not torch.equal(base_weights()[k], checkpoint[k]) for k in checkpoint)
     generate_image(turbo, "a red fox", "", fast)  # turbo again: still fused, nothing to do
+    assert _merged_layers(plain.unet)
     generate_image(plain, "a red fox", "", default)
     assert not _merged_layers(plain.unet)
     assert all(torch.equal(base_weights()[k], checkpoint[k]) for k in checkpoint)  # bit for bit
+
+
+def test_turbo_runs_between_other_recipes_keep_the_adapter_and_pay_no_switch(settings):
+    from core.diffusion import GenerationOptions, _merged_layers, generate_image
+    from core.models import add_turbo, load_stable_diffusion
+
+    plain = load_stable_diffusion(settings.sd_model, "cpu")
+    turbo = add_turbo(plain, settings.lcm_lora, settings.taesd, "cpu")
+    fast, default = (GenerationOptions.from_recipe(r, seed=3, width=64, height=64, steps=2) for r in ("turbo", "default"))
+    for _ in range(2):  # as a fair queue interleaves two people's recipes
+        generate_image(turbo, "a red fox", "", fast)
+        assert not _merged_layers(plain.unet) and plain.unet.active_adapters() == ["lcm"]
+        generate_image(plain, "a red fox", "", default)
 
 
 def test_without_its_checkpoint_on_disk_the_lora_stays_an_adapter(settings, tmp_path):
@@ -104,7 +120,8 @@ def test_without_its_checkpoint_on_disk_the_lora_stays_an_adapter(settings, tmp_
     plain = load_stable_diffusion(str(tmp_path / "sd"), "cpu")
     (tmp_path / "sd" / "unet" / "diffusion_pytorch_model.safetensors").unlink()  # nothing to read back from
     turbo = add_turbo(plain, settings.lcm_lora, settings.taesd, "cpu")
-    generate_image(turbo, "a red fox", "", GenerationOptions.from_recipe("turbo", seed=3, width=64, height=64))
+    for _ in range(2):  # in a row, yet nothing to read the weights back from
+        generate_image(turbo, "a red fox", "", GenerationOptions.from_recipe("turbo", seed=3, width=64, height=64))
     assert not _merged_layers(plain.unet) and plain.unet.active_adapters() == ["lcm"]
 
 
