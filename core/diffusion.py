@@ -259,8 +259,9 @@ _last_adapter: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -
 
 def set_adapter(pipe, name: str | None) -> None:
     """Runs of ``pipe`` switch the UNet's adapter ``name`` on (the turbo view's LCM-LoRA), fused into the weights
-    while such runs follow one another where the UNet's checkpoint can give the weights back; runs of any other pipeline sharing that UNet switch every
-    adapter off (and get the checkpoint's weights back), so their images are exactly what they were."""
+    while such runs follow one another, where the UNet's checkpoint can give the weights back; runs of any other
+    pipeline sharing that UNet switch every adapter off (and get the checkpoint's weights back), so their images
+    are exactly what they were."""
     _adapters[pipe] = name
 
 
