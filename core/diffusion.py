@@ -58,7 +58,7 @@ class Recipe:
     deepcache_interval: int = 0  # 0: off; N: the UNet's deep branch runs every N-th step (DeepCache)
     note: str = ""
     guidance: float | None = None  # None: the person's (7.5 by default); 1.0 runs the UNet once per step
-    turbo: bool = False  # the LCM-LoRA switched on in the UNet (an adapter) and TAESD as the decoder
+    turbo: bool = False  # the LCM-LoRA on the UNet (core.models.add_turbo) and TAESD as the decoder
     max_steps: int = 150
 
 
@@ -277,15 +277,17 @@ def _use_adapter(pipe) -> None:
     if not getattr(unet, "_hf_peft_config_loaded", False):
         return
     name = _adapters.get(pipe)
-    if name and _merged_layers(unet):
+    layers = _lora_layers(unet)
+    merged = any(layer.merged for _, layer in layers)
+    if name and merged:
         return  # fused already: the last run was turbo too
     if _fused.pop(unet, False):  # a fusing changed the weights (peft may have unfused it since, inexactly)
         from .weights import restore
 
-        if _merged_layers(unet):
+        if merged:
             unet.unfuse_lora()  # peft's bookkeeping; the weights are then read back exactly
         restore({f"{path}.{kind}": getattr(layer.get_base_layer(), kind)
-                 for path, layer in _lora_layers(unet) for kind in ("weight", "bias")
+                 for path, layer in layers for kind in ("weight", "bias")
                  if getattr(layer.get_base_layer(), kind, None) is not None}, _checkpoint_of(unet))
     if name:
         pipe.enable_lora()
@@ -303,10 +305,6 @@ def _lora_layers(unet) -> list:
     from peft.tuners.tuners_utils import BaseTunerLayer
 
     return [(path, module) for path, module in unet.named_modules() if isinstance(module, BaseTunerLayer)]
-
-
-def _merged_layers(unet) -> list:
-    return [(path, layer) for path, layer in _lora_layers(unet) if layer.merged]
 
 
 def _checkpoint_of(unet) -> list:

@@ -191,14 +191,12 @@ def add_turbo(pipe, lora: str, decoder: str, device: str, *, own_unet: bool | No
     the peft adapter ``lcm``, fused into its weights while turbo runs follow one another and taken out again,
     exactly, before another recipe runs (:func:`core.diffusion.set_adapter`), so the other recipes' images
     stay bit for bit what they were."""
-    import torch
     from diffusers import AutoencoderTiny
 
     from .diffusion import is_compiled, set_adapter
 
     own_unet = device == "cuda" if own_unet is None else own_unet
-    dtype = torch.float16 if device == "cuda" else torch.float32
-    vae = _from_pretrained(AutoencoderTiny, decoder, "tiny decoder", dtype=dtype).to(device)
+    vae = _from_pretrained(AutoencoderTiny, decoder, "tiny decoder", dtype=pipe.dtype).to(device)
     if own_unet:
         unet = copy.deepcopy(pipe.unet._orig_mod if is_compiled(pipe.unet) else pipe.unet)  # eager, not compiled
         turbo = type(pipe)(**{**pipe.components, "unet": unet, "vae": vae}, requires_safety_checker=False)

@@ -11,24 +11,24 @@ from core.request import GenerationRequest
 from core.synth import recording
 
 
-def test_each_step_gives_a_small_rgb_preview(models):
+def previews_of_a_3_step_image(models, interval_s: float) -> list:
     shown = []
     sd = models.stable_diffusion()
     with sd.lock:
         generate_image(sd.model, "a red fox", "", GenerationOptions(steps=3, seed=1, width=64, height=64),
-                       preview=shown.append, preview_interval_s=0)
+                       preview=shown.append, preview_interval_s=interval_s)
+    return shown
+
+
+def test_each_step_gives_a_small_rgb_preview(models):
+    shown = previews_of_a_3_step_image(models, interval_s=0)
     assert len(shown) == 3
     assert all(p.shape == (8, 8, 3) and p.dtype == np.uint8 for p in shown)
     assert not np.array_equal(shown[0], shown[-1])  # it changes as the image forms
 
 
 def test_steps_faster_than_the_preview_interval_show_the_first_step_only(models):
-    shown = []
-    sd = models.stable_diffusion()
-    with sd.lock:
-        generate_image(sd.model, "a red fox", "", GenerationOptions(steps=3, seed=1, width=64, height=64),
-                       preview=shown.append, preview_interval_s=3600)
-    assert len(shown) == 1
+    assert len(previews_of_a_3_step_image(models, interval_s=3600)) == 1
 
 
 def test_the_projection_is_a_fixed_linear_map_of_the_latents():

@@ -1,5 +1,5 @@
-"""The turbo recipe: the LCM-LoRA on the shared UNet (fused for turbo runs on the CPU), the LCM scheduler, 4 steps without guidance
-and the tiny decoder TAESD, through the same loading code on the tiny profile's random LoRA and AutoencoderTiny."""
+"""The turbo recipe: the LCM-LoRA on the shared UNet (fused while turbo runs follow one another on the CPU), the
+LCM scheduler, 4 steps without guidance and the tiny decoder TAESD, through the same loading code on the tiny profile's random LoRA and AutoencoderTiny."""
 
 import json
 
@@ -71,58 +71,69 @@ def test_turbo_shares_the_unet_and_its_lora_changes_turbo_runs_only(models):
     assert with_lora.shape == before.shape
 
 
+def sharing_pipelines(sd_model: str, settings):
+    """A plain pipeline and a turbo one sharing its UNet, fresh (the session's are shared by other tests)."""
+    from core.models import add_turbo, load_stable_diffusion
+
+    plain = load_stable_diffusion(sd_model, "cpu")
+    return plain, add_turbo(plain, settings.lcm_lora, settings.taesd, "cpu")
+
+
+def fused(unet) -> bool:
+    """Whether the LoRA is fused into the UNet's weights (peft's layers say so)."""
+    from core.diffusion import _lora_layers
+
+    return any(layer.merged for _, layer in _lora_layers(unet))
+
+
+TURBO, DEFAULT = (GenerationOptions.from_recipe(r, seed=3, width=64, height=64, steps=2) for r in ("turbo", "default"))
+
+
 def test_turbo_runs_in_a_row_fuse_into_the_shared_unet_and_other_recipes_get_the_checkpoints_weights_back(settings):
     import torch
 
-    from core.diffusion import GenerationOptions, _merged_layers, generate_image
-    from core.models import add_turbo, load_stable_diffusion
+    from core.diffusion import generate_image
+    from core.models import load_stable_diffusion
 
-    plain = load_stable_diffusion(settings.sd_model, "cpu")
-    turbo = add_turbo(plain, settings.lcm_lora, settings.taesd, "cpu")
+    plain, turbo = sharing_pipelines(settings.sd_model, settings)
     checkpoint = {k: v.clone() for k, v in load_stable_diffusion(settings.sd_model, "cpu").unet.state_dict().items()}
 
     def base_weights():  # the UNet's own weights under the adapter's wrappers, by the checkpoint's names
         return {k.replace(".base_layer", ""): v for k, v in plain.unet.state_dict().items() if "lora_" not in k}
 
-    fast, default = (GenerationOptions.from_recipe(r, seed=3, width=64, height=64, steps=2) for r in ("turbo", "default"))
-    generate_image(turbo, "a red fox", "", fast)
-    assert not _merged_layers(plain.unet)  # a first turbo run: the adapter beside the layers
-    generate_image(turbo, "a red fox", "", fast)
-    assert _merged_layers(plain.unet)  # the second in a row: fused, no adapter beside the layers
+    generate_image(turbo, "a red fox", "", TURBO)
+    assert not fused(plain.unet)  # a first turbo run: the adapter beside the layers
+    generate_image(turbo, "a red fox", "", TURBO)
+    assert fused(plain.unet)  # the second in a row: fused, no adapter beside the layers
     assert any(not torch.equal(base_weights()[k], checkpoint[k]) for k in checkpoint)
-    generate_image(turbo, "a red fox", "", fast)  # turbo again: still fused, nothing to do
-    assert _merged_layers(plain.unet)
-    generate_image(plain, "a red fox", "", default)
-    assert not _merged_layers(plain.unet)
+    generate_image(turbo, "a red fox", "", TURBO)  # turbo again: still fused, nothing to do
+    assert fused(plain.unet)
+    generate_image(plain, "a red fox", "", DEFAULT)
+    assert not fused(plain.unet)
     assert all(torch.equal(base_weights()[k], checkpoint[k]) for k in checkpoint)  # bit for bit
 
 
 def test_turbo_runs_between_other_recipes_keep_the_adapter_and_pay_no_switch(settings):
-    from core.diffusion import GenerationOptions, _merged_layers, generate_image
-    from core.models import add_turbo, load_stable_diffusion
+    from core.diffusion import generate_image
 
-    plain = load_stable_diffusion(settings.sd_model, "cpu")
-    turbo = add_turbo(plain, settings.lcm_lora, settings.taesd, "cpu")
-    fast, default = (GenerationOptions.from_recipe(r, seed=3, width=64, height=64, steps=2) for r in ("turbo", "default"))
+    plain, turbo = sharing_pipelines(settings.sd_model, settings)
     for _ in range(2):  # as a fair queue interleaves two people's recipes
-        generate_image(turbo, "a red fox", "", fast)
-        assert not _merged_layers(plain.unet) and plain.unet.active_adapters() == ["lcm"]
-        generate_image(plain, "a red fox", "", default)
+        generate_image(turbo, "a red fox", "", TURBO)
+        assert not fused(plain.unet) and plain.unet.active_adapters() == ["lcm"]
+        generate_image(plain, "a red fox", "", DEFAULT)
 
 
 def test_without_its_checkpoint_on_disk_the_lora_stays_an_adapter(settings, tmp_path):
     import shutil
 
-    from core.diffusion import GenerationOptions, _merged_layers, generate_image
-    from core.models import add_turbo, load_stable_diffusion
+    from core.diffusion import generate_image
 
     shutil.copytree(settings.sd_model, tmp_path / "sd")
-    plain = load_stable_diffusion(str(tmp_path / "sd"), "cpu")
+    plain, turbo = sharing_pipelines(str(tmp_path / "sd"), settings)
     (tmp_path / "sd" / "unet" / "diffusion_pytorch_model.safetensors").unlink()  # nothing to read back from
-    turbo = add_turbo(plain, settings.lcm_lora, settings.taesd, "cpu")
     for _ in range(2):  # in a row, yet nothing to read the weights back from
-        generate_image(turbo, "a red fox", "", GenerationOptions.from_recipe("turbo", seed=3, width=64, height=64))
-    assert not _merged_layers(plain.unet) and plain.unet.active_adapters() == ["lcm"]
+        generate_image(turbo, "a red fox", "", TURBO)
+    assert not fused(plain.unet) and plain.unet.active_adapters() == ["lcm"]
 
 
 def test_fused_turbo_has_a_unet_of_its_own_that_paints_as_the_adapter_does(models, settings):
