@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from .errors import InvalidOptionError
+from .lowmem import release_free_memory
 
 MAX_SEED = 2**32 - 1
 COMMON_SIZES = (512, 384, 256, 768, 64)  # what the Generate page offers; any multiple of 8 works
@@ -353,6 +354,7 @@ def generate_image(
     generator = torch.Generator("cpu").manual_seed(options.seed)
 
     last_preview = -float("inf")
+    on_gpu = view.device.type == "cuda"
 
     def on_step_end(_pipe, step, _timestep, callback_kwargs):
         nonlocal last_preview
@@ -361,6 +363,8 @@ def generate_image(
             preview(latent_preview(callback_kwargs["latents"]))
         if progress is not None:
             progress(step + 1, _pipe.num_timesteps)  # may raise CancelledError to stop between steps
+        if step + 1 == _pipe.num_timesteps and not on_gpu:
+            release_free_memory()  # the UNet's freed activations, before the decoder's large ones
         return callback_kwargs
 
     # 3. The prompt's text encoding, reused when the same prompt comes again.
@@ -380,7 +384,11 @@ def generate_image(
                 callback_on_step_end=on_step_end,
             )
 
-    result = on_compiled_thread(denoise) if is_compiled(view.unet) else denoise()
+    try:
+        result = on_compiled_thread(denoise) if is_compiled(view.unet) else denoise()
+    finally:
+        if not on_gpu:
+            release_free_memory()  # the decoder's, and a cancelled run's
     nsfw_flags = result.nsfw_content_detected
     return GeneratedImage(
         image=result.images[0],

@@ -163,6 +163,10 @@ def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = 
     pipe = _from_pretrained(StableDiffusionPipeline, model_id, "Stable Diffusion", **kwargs)
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)  # callers show their own progress
+    if device == "cpu":
+        from .lowmem import lean_decoder
+
+        lean_decoder(pipe.vae.decoder)  # the same pixels in less memory: the decode is the image's peak
     if device == "cuda":
         # PyTorch's SDPA attention is diffusers' default; channels_last suits the GPU's convolution kernels.
         pipe.unet.to(memory_format=torch.channels_last)
