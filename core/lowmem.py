@@ -6,8 +6,9 @@ each output row from three input rows (a 1x1 from one), so it can run in bands o
 row of halo on either side) into one output tensor, and only a band is ever copied into the blocked layout. At the
 decoder's widths (128 to 512 channels) oneDNN then gives every value bit for bit what the whole convolution gives:
 the full-size decoder's 512x512 decode was compared exactly on this project's CPU (docs/performance.md, "Memory");
-for a narrow layer it may pick another kernel for a band, and the last bits can differ. The decoder's SiLUs each follow a GroupNorm whose output they alone
-read, so they may overwrite it (``inplace``): the same values, one 268 MB tensor fewer at the 512x512 blocks.
+for a narrow layer it may pick another kernel for a band, and the last bits can differ. The decoder's SiLUs each
+follow a GroupNorm whose output they alone read, so they may overwrite it (``inplace``): the same values, one 268
+MB tensor fewer at the 512x512 blocks.
 """
 
 from __future__ import annotations
