@@ -1,6 +1,7 @@
 """A model's own weights back from its checkpoint, exactly: what lets the CPU fuse the turbo recipe's LoRA into
 the one shared UNet for turbo runs and give the other recipes their UNet back bit for bit (subtracting the LoRA
-again would leave rounding behind).
+again would leave rounding behind). And weights parked in a file while they are not needed (the LoRA's own, once
+fused), read back the same way when they are.
 
 Tensors are read from the safetensors files with plain file reads straight into the parameters, not through a
 mapping of the whole file, so restoring adds nothing to the process's resident memory."""
@@ -58,6 +59,32 @@ def restore(targets: dict, files: list[Path]) -> None:
                         target.copy_(stored.reshape(entry["shape"]))
     if remaining:
         raise KeyError(f"the checkpoint {[str(f) for f in files]} has no {sorted(remaining)[:3]}")
+
+
+def park(tensors: dict, file: Path) -> dict:
+    """Free the storage of ``tensors`` (name -> parameter or tensor), first writing their values to the
+    safetensors ``file`` unless it holds them already (values that never change, such as a LoRA's, are written
+    once). Returns each one's shape, for :func:`unpark`."""
+    import torch
+    from safetensors.torch import save_file
+
+    if not Path(file).is_file():
+        save_file({name: tensor.detach().contiguous() for name, tensor in tensors.items()}, str(file))
+    shapes = {}
+    for name, tensor in tensors.items():
+        shapes[name] = tuple(tensor.shape)
+        tensor.data = torch.empty(0, dtype=tensor.dtype, device=tensor.device)
+    return shapes
+
+
+def unpark(tensors: dict, shapes: dict, file: Path) -> None:
+    """Give parked ``tensors`` storage of their ``shapes`` again and read their values back from ``file``, bit
+    for bit."""
+    import torch
+
+    for name, tensor in tensors.items():
+        tensor.data = torch.empty(shapes[name], dtype=tensor.dtype, device=tensor.device)
+    restore(tensors, [Path(file)])
 
 
 def _header(handle) -> tuple[dict, int]:

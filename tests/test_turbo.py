@@ -79,6 +79,12 @@ def sharing_pipelines(sd_model: str, settings):
     return plain, add_turbo(plain, settings.lcm_lora, settings.taesd, "cpu")
 
 
+def _lora_weights(unet) -> dict:
+    from core.diffusion import _lora_weights
+
+    return _lora_weights(unet)
+
+
 def fused(unet) -> bool:
     """Whether the LoRA is fused into the UNet's weights (peft's layers say so)."""
     from core.diffusion import _lora_layers
@@ -103,15 +109,37 @@ def test_turbo_runs_in_a_row_fuse_into_the_shared_unet_and_other_recipes_get_the
 
     generate_image(turbo, "a red fox", "", TURBO)
     assert not fused(plain.unet)  # a first turbo run: the adapter beside the layers
+    lora = {k: v.clone() for k, v in _lora_weights(plain.unet).items()}
     generate_image(turbo, "a red fox", "", TURBO)
     assert fused(plain.unet)  # the second in a row: fused, no adapter beside the layers
     assert any(not torch.equal(base_weights()[k], checkpoint[k]) for k in checkpoint)
+    assert all(v.numel() == 0 for v in _lora_weights(plain.unet).values())  # the LoRA's own weights parked
     generate_image(turbo, "a red fox", "", TURBO)  # turbo again: still fused, nothing to do
     assert fused(plain.unet)
     generate_image(plain, "a red fox", "", DEFAULT)
     assert not fused(plain.unet)
     assert all(torch.equal(base_weights()[k], checkpoint[k]) for k in checkpoint)  # bit for bit
+    assert all(v.numel() == 0 for v in _lora_weights(plain.unet).values())  # still parked: not needed
+    generate_image(turbo, "a red fox", "", TURBO)  # a lone turbo run: the adapter beside the layers again
+    assert not fused(plain.unet)
+    assert all(torch.equal(v, lora[k]) for k, v in _lora_weights(plain.unet).items())  # read back bit for bit
+    assert len(lora) == len(_lora_weights(plain.unet)) > 0
 
+
+
+def test_the_parked_lora_file_goes_with_its_unet(settings):
+    import gc
+
+    from core.diffusion import _park_files, generate_image
+
+    plain, turbo = sharing_pipelines(settings.sd_model, settings)
+    for _ in range(2):
+        generate_image(turbo, "a red fox", "", TURBO)
+    folder = _park_files[plain.unet].parent
+    assert (folder / "adapter.safetensors").is_file()
+    del plain, turbo
+    gc.collect()
+    assert not folder.exists()
 
 def test_turbo_runs_between_other_recipes_keep_the_adapter_and_pay_no_switch(settings):
     from core.diffusion import generate_image

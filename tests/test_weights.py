@@ -34,3 +34,21 @@ def test_a_tensor_the_checkpoint_lacks_is_named(tmp_path):
     with pytest.raises(KeyError, match="'missing'"):
         restore({"missing": torch.zeros(2)}, checkpoint_files(tmp_path))
     assert checkpoint_files(tmp_path / "nowhere") == []
+
+
+def test_parked_weights_come_back_from_their_file_bit_for_bit(tmp_path):
+    import torch
+
+    from core.weights import park, unpark
+
+    weights = {"a": torch.nn.Parameter(torch.randn(3, 4)), "b": torch.nn.Parameter(torch.randn(5))}
+    values = {k: v.detach().clone() for k, v in weights.items()}
+    shapes = park(weights, tmp_path / "parked.safetensors")
+    assert all(v.numel() == 0 for v in weights.values()) and shapes == {"a": (3, 4), "b": (5,)}
+    unpark(weights, shapes, tmp_path / "parked.safetensors")
+    assert all(torch.equal(weights[k], values[k]) for k in values)
+    written = (tmp_path / "parked.safetensors").stat().st_mtime_ns
+    shapes = park(weights, tmp_path / "parked.safetensors")  # the file holds them already: not written again
+    assert (tmp_path / "parked.safetensors").stat().st_mtime_ns == written
+    unpark(weights, shapes, tmp_path / "parked.safetensors")
+    assert all(torch.equal(weights[k], values[k]) for k in values)
