@@ -1,8 +1,9 @@
 """Peak resident memory of a dashboard-like process: whisper, Stable Diffusion and CLIP loaded on the CPU
 through ``core`` (full-size architectures, random weights), one transcription and one CLIP embedding, a
 2-step 512x512 image, then the turbo recipe loaded beside them (its LCM-LoRA on the same UNet, TAESD its decoder),
-two 1-step turbo images (the second fuses the LoRA into the UNet's weights) and a 1-step default image again
-(the UNet's own weights read back from its checkpoint).
+two 1-step turbo images (the second fuses the LoRA into the UNet's weights), a 1-step default image again
+(the UNet's own weights read back from its checkpoint), then a lone turbo image and a default one, as a fair
+queue alternates them.
 
     python -m bench.memory
 
@@ -50,6 +51,11 @@ for _ in range(2):  # the second turbo run in a row fuses the LoRA into the UNet
 steps["turbo_generated"] = gb()
 generate_image(sd.model, "a lighthouse at dusk", "blurry", GenerationOptions(steps=1, seed=0))
 steps["default_again"] = gb()
+# A fair queue alternating two people's recipes: a lone turbo run keeps the LoRA beside the layers (its weights
+# read back from their file), the default run after it parks them again.
+generate_image(turbo.model, "a lighthouse at dusk", "", GenerationOptions.from_recipe("turbo", steps=1, seed=0))
+generate_image(sd.model, "a lighthouse at dusk", "blurry", GenerationOptions(steps=1, seed=0))
+steps["alternating"] = gb()
 print(json.dumps(steps))
 """
 

@@ -276,7 +276,8 @@ def _use_adapter(pipe) -> None:
     from the second turbo run in a row (an unfused adapter costs 17% of a turbo image on the CPU, fusing and
     reading back about 11 s: docs/performance.md), and a run of another recipe gets the checkpoint's weights
     back, exactly, before it starts. A lone turbo run between others, as a fair queue of several people makes
-    them, keeps the adapter beside the layers and pays no switch."""
+    them, keeps the adapter beside the layers and pays no switch. While the adapter is idle (fused, or another
+    recipe running) its own weights wait in a file (:func:`_park_lora`)."""
     unet = pipe.unet
     if not getattr(unet, "_hf_peft_config_loaded", False):
         return
@@ -303,6 +304,7 @@ def _use_adapter(pipe) -> None:
             _park_lora(unet)  # fused: its own weights wait in a file until it runs beside the layers again
     else:
         pipe.disable_lora()
+        _park_lora(unet)  # idle while other recipes run
     _last_adapter[unet] = name
 
 
@@ -312,14 +314,16 @@ def _lora_weights(unet) -> dict:
 
 
 def _park_lora(unet) -> None:
-    """Free the fused LoRA's own weights (0.27 GB in fp32 for the LCM-LoRA, idle while it is fused), written once
-    to a file of this process's that goes with the UNet."""
+    """Free the LoRA's own weights while they are idle (fused, or other recipes running): 0.27 GB in fp32 for the
+    LCM-LoRA, written once (0.75 s) to a file of this process's that goes with the UNet, read back in 0.15 s."""
     import shutil
     import tempfile
 
     from .lowmem import release_free_memory
     from .weights import park
 
+    if unet in _parked:
+        return
     if unet not in _park_files:
         folder = tempfile.mkdtemp(prefix="v2i-lora-")
         weakref.finalize(unet, shutil.rmtree, folder, ignore_errors=True)

@@ -3,6 +3,7 @@ LCM scheduler, 4 steps without guidance and the tiny decoder TAESD, through the 
 
 import json
 
+import numpy as np
 import pytest
 from apptest import button, no_exception, open_app
 from helpers import wait_until
@@ -44,7 +45,6 @@ def test_a_turbo_generation_stores_its_recipe_lora_and_decoder(settings, models,
 
 
 def test_turbo_shares_the_unet_and_its_lora_changes_turbo_runs_only(models):
-    import numpy as np
     import torch
 
     from core.diffusion import GenerationOptions, generate_image
@@ -145,10 +145,14 @@ def test_turbo_runs_between_other_recipes_keep_the_adapter_and_pay_no_switch(set
     from core.diffusion import generate_image
 
     plain, turbo = sharing_pipelines(settings.sd_model, settings)
+    painted = []
     for _ in range(2):  # as a fair queue interleaves two people's recipes
-        generate_image(turbo, "a red fox", "", TURBO)
+        painted.append(np.asarray(generate_image(turbo, "a red fox", "", TURBO).image))
         assert not fused(plain.unet) and plain.unet.active_adapters() == ["lcm"]
+        assert all(v.numel() > 0 for v in _lora_weights(plain.unet).values())
         generate_image(plain, "a red fox", "", DEFAULT)
+        assert all(v.numel() == 0 for v in _lora_weights(plain.unet).values())  # idle: parked in its file
+    assert np.array_equal(painted[0], painted[1])  # the adapter read back from its file paints as it did
 
 
 def test_without_its_checkpoint_on_disk_the_lora_stays_an_adapter(settings, tmp_path):
@@ -166,7 +170,6 @@ def test_without_its_checkpoint_on_disk_the_lora_stays_an_adapter(settings, tmp_
 
 def test_fused_turbo_has_a_unet_of_its_own_that_paints_as_the_adapter_does(models, settings):
     """The GPU's form (own_unet defaults to True on CUDA), run here on the CPU through the same code."""
-    import numpy as np
     import torch
 
     from core.diffusion import GenerationOptions, generate_image
