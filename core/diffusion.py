@@ -14,7 +14,6 @@ import weakref
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Callable
 
 from .errors import InvalidOptionError
@@ -257,8 +256,7 @@ _adapters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # pipeline -
 _sources: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> its checkpoint files, if restorable
 _fused: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> True while a LoRA fusing changed it
 _last_adapter: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> the adapter its last run used
-_parked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> its LoRA weights' shapes, while parked
-_park_files: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> the file its LoRA weights park in
+_parking: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> where its LoRA weights wait when idle
 
 
 def set_adapter(pipe, name: str | None) -> None:
@@ -315,30 +313,23 @@ def _lora_weights(unet) -> dict:
 
 def _park_lora(unet) -> None:
     """Free the LoRA's own weights while they are idle (fused, or other recipes running): 0.27 GB in fp32 for the
-    LCM-LoRA, written once (0.75 s) to a file of this process's that goes with the UNet, read back in 0.15 s."""
-    import shutil
-    import tempfile
+    LCM-LoRA, written once (0.75 s) to an unnamed temporary file that goes with the UNet, read back in 0.15 s.
+    Where the file cannot be written (a full disk), they stay in memory."""
+    from .weights import ParkedTensors
 
-    from .lowmem import release_free_memory
-    from .weights import park
-
-    if unet in _parked:
+    if unet not in _parking:
+        _parking[unet] = ParkedTensors()  # closed, and so gone, with the UNet
+    try:
+        _parking[unet].park(_lora_weights(unet))
+    except OSError:
         return
-    if unet not in _park_files:
-        folder = tempfile.mkdtemp(prefix="v2i-lora-")
-        weakref.finalize(unet, shutil.rmtree, folder, ignore_errors=True)
-        _park_files[unet] = Path(folder) / "adapter.safetensors"
-    _parked[unet] = park(_lora_weights(unet), _park_files[unet])
     release_free_memory()
 
 
 def _unpark_lora(unet) -> None:
-    """The LoRA's own weights back from their file, bit for bit, before it runs beside the layers or fuses."""
-    from .weights import unpark
-
-    shapes = _parked.pop(unet, None)
-    if shapes is not None:
-        unpark(_lora_weights(unet), shapes, _park_files[unet])
+    """The LoRA's own weights back, bit for bit, before it runs beside the layers or fuses."""
+    if unet in _parking:
+        _parking[unet].unpark(_lora_weights(unet))
 
 
 def _lora_layers(unet) -> list:

@@ -1,7 +1,7 @@
 """A model's own weights back from its checkpoint, exactly: what lets the CPU fuse the turbo recipe's LoRA into
 the one shared UNet for turbo runs and give the other recipes their UNet back bit for bit (subtracting the LoRA
-again would leave rounding behind). And weights parked in a file while they are not needed (the LoRA's own, once
-fused), read back the same way when they are.
+again would leave rounding behind). And weights parked in a file while they are idle (the LoRA's own, while it is
+fused or other recipes run), read back the same way when they are needed.
 
 Tensors are read from the safetensors files with plain file reads straight into the parameters, not through a
 mapping of the whole file, so restoring adds nothing to the process's resident memory."""
@@ -61,30 +61,65 @@ def restore(targets: dict, files: list[Path]) -> None:
         raise KeyError(f"the checkpoint {[str(f) for f in files]} has no {sorted(remaining)[:3]}")
 
 
-def park(tensors: dict, file: Path) -> dict:
-    """Free the storage of ``tensors`` (name -> parameter or tensor), first writing their values to the
-    safetensors ``file`` unless it holds them already (values that never change, such as a LoRA's, are written
-    once). Returns each one's shape, for :func:`unpark`."""
-    import torch
-    from safetensors.torch import save_file
+class ParkedTensors:
+    """A place for tensors' values while their storage is freed: an unnamed temporary file (nothing is left on
+    disk, whatever ends the process), written once, since what is parked here never changes (a LoRA's own
+    weights), and read back with plain reads straight into the tensors, bit for bit."""
 
-    if not Path(file).is_file():
-        save_file({name: tensor.detach().contiguous() for name, tensor in tensors.items()}, str(file))
-    shapes = {}
-    for name, tensor in tensors.items():
-        shapes[name] = tuple(tensor.shape)
-        tensor.data = torch.empty(0, dtype=tensor.dtype, device=tensor.device)
-    return shapes
+    def __init__(self):
+        import tempfile
 
+        self._file = tempfile.TemporaryFile(prefix="v2i-parked-")
+        self._index: dict[str, tuple[int, tuple[int, ...]]] | None = None  # name -> (offset, shape), once written
+        self.parked = False
 
-def unpark(tensors: dict, shapes: dict, file: Path) -> None:
-    """Give parked ``tensors`` storage of their ``shapes`` again and read their values back from ``file``, bit
-    for bit."""
-    import torch
+    def park(self, tensors: dict) -> None:
+        """Free the storage of ``tensors`` (name -> parameter or tensor), their values written first unless the
+        file holds them already. Raises ``OSError`` (the tensors untouched, the file empty) if writing fails."""
+        import torch
 
-    for name, tensor in tensors.items():
-        tensor.data = torch.empty(shapes[name], dtype=tensor.dtype, device=tensor.device)
-    restore(tensors, [Path(file)])
+        if self.parked:
+            return
+        if self._index is None:
+            self._write(tensors)
+        for tensor in tensors.values():
+            tensor.data = torch.empty(0, dtype=tensor.dtype, device=tensor.device)
+        self.parked = True
+
+    def unpark(self, tensors: dict) -> None:
+        """Give parked ``tensors`` their storage and values back."""
+        import torch
+
+        if not self.parked:
+            return
+        for name, tensor in tensors.items():
+            offset, shape = self._index[name]
+            tensor.data = torch.empty(shape, dtype=tensor.dtype, device=tensor.device)
+            self._file.seek(offset)
+            wanted = tensor.numel() * tensor.element_size()
+            if self._file.readinto(tensor.detach().reshape(-1).view(torch.uint8).numpy()) != wanted:
+                raise OSError(f"the parked values of {name!r} were cut short")
+        self.parked = False
+
+    def close(self) -> None:
+        self._file.close()
+
+    def _write(self, tensors: dict) -> None:
+        import torch
+
+        index, offset = {}, 0
+        try:
+            for name, tensor in tensors.items():
+                data = tensor.detach().contiguous().reshape(-1).view(torch.uint8).numpy()
+                self._file.write(data)
+                index[name] = (offset, tuple(tensor.shape))
+                offset += data.nbytes
+            self._file.flush()
+        except OSError:
+            self._file.seek(0)
+            self._file.truncate()
+            raise
+        self._index = index
 
 
 def _header(handle) -> tuple[dict, int]:

@@ -36,19 +36,51 @@ def test_a_tensor_the_checkpoint_lacks_is_named(tmp_path):
     assert checkpoint_files(tmp_path / "nowhere") == []
 
 
-def test_parked_weights_come_back_from_their_file_bit_for_bit(tmp_path):
+def test_parked_weights_come_back_bit_for_bit_and_are_written_once():
     import torch
 
-    from core.weights import park, unpark
+    from core.weights import ParkedTensors
 
     weights = {"a": torch.nn.Parameter(torch.randn(3, 4)), "b": torch.nn.Parameter(torch.randn(5))}
     values = {k: v.detach().clone() for k, v in weights.items()}
-    shapes = park(weights, tmp_path / "parked.safetensors")
-    assert all(v.numel() == 0 for v in weights.values()) and shapes == {"a": (3, 4), "b": (5,)}
-    unpark(weights, shapes, tmp_path / "parked.safetensors")
-    assert all(torch.equal(weights[k], values[k]) for k in values)
-    written = (tmp_path / "parked.safetensors").stat().st_mtime_ns
-    shapes = park(weights, tmp_path / "parked.safetensors")  # the file holds them already: not written again
-    assert (tmp_path / "parked.safetensors").stat().st_mtime_ns == written
-    unpark(weights, shapes, tmp_path / "parked.safetensors")
-    assert all(torch.equal(weights[k], values[k]) for k in values)
+    place = ParkedTensors()
+    for _ in range(2):  # the second time the file holds them already: not written again
+        place.park(weights)
+        assert place.parked and all(v.numel() == 0 for v in weights.values())
+        assert place._file.seek(0, 2) == 4 * (12 + 5)
+        place.unpark(weights)
+        assert not place.parked and all(torch.equal(weights[k], values[k]) for k in values)
+
+
+def test_parking_leaves_no_file_behind(tmp_path, monkeypatch):
+    import tempfile
+
+    import torch
+
+    from core.weights import ParkedTensors
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    place = ParkedTensors()
+    place.park({"a": torch.nn.Parameter(torch.randn(64))})
+    assert list(tmp_path.iterdir()) == []  # an unnamed file: gone with the process, however it ends
+
+
+def test_a_failed_write_leaves_the_weights_in_memory():
+    import torch
+
+    from core.weights import ParkedTensors
+
+    weights = {"a": torch.nn.Parameter(torch.randn(8)), "b": torch.nn.Parameter(torch.randn(8))}
+    place = ParkedTensors()
+    real_write, written = place._file.write, []
+
+    def full_disk(data):
+        if written:
+            raise OSError(28, "No space left on device")
+        written.append(real_write(data))
+
+    place._file.write = full_disk
+    with pytest.raises(OSError, match="No space"):
+        place.park(weights)
+    assert not place.parked and all(v.numel() == 8 for v in weights.values())
+    assert place._file.seek(0, 2) == 0  # nothing half-written is kept
