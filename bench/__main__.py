@@ -234,17 +234,21 @@ def preview_overhead_measured(pipe, repeats: int, interval_s: float | None = Non
 
 
 def bench_turbo(paths, repeats: int, device: str = "cpu") -> float:
-    """Seconds per whole turbo image (4 LCM steps at batch 1, TAESD decode), median of ``repeats`` after a warm-up."""
+    """Seconds per whole turbo image (4 LCM steps at batch 1, TAESD decode), median of ``repeats`` after a warm-up:
+    the steady state of a streak of turbo images (on the CPU, the LoRA fused into the UNet)."""
     from core.diffusion import GenerationOptions, generate_image
     from core.models import add_turbo, load_stable_diffusion
 
     pipe = add_turbo(load_stable_diffusion(str(paths["sd"]), device), str(paths["lcm_lora"]), str(paths["taesd"]),
                      device)
     options = GenerationOptions.from_recipe("turbo", seed=0)
-    generate_image(pipe, "warm-up", "", options)
+    # Warm-up: a streak's first two images. The second fuses the LoRA into the shared UNet on the CPU, and the first
+    # fusing in a process also copies the UNet's file-mapped weights as it writes them (about 19 s, once).
+    warm_up = [_timed(lambda: generate_image(pipe, f"warm-up {i}", "", options)) for i in range(2)]
     times = [_timed(lambda: generate_image(pipe, f"a lighthouse at dusk, turbo, {time.time()}", "", options))
              for _ in range(max(repeats, 2))]
-    print(f"# turbo: {', '.join(f'{t:.3g}' for t in times)} s per image", flush=True)
+    print(f"# turbo warm-up: {', '.join(f'{t:.3g}' for t in warm_up)} s; then {', '.join(f'{t:.3g}' for t in times)} "
+          "s per image", flush=True)
     del pipe
     return statistics.median(times)
 
