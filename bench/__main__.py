@@ -243,7 +243,7 @@ def bench_turbo(paths, repeats: int, device: str = "cpu") -> float:
                      device)
     options = GenerationOptions.from_recipe("turbo", seed=0)
     # Warm-up: a streak's first two images. The second fuses the LoRA into the shared UNet on the CPU, and the first
-    # fusing in a process also copies the UNet's file-mapped weights as it writes them (about 19 s, once).
+    # fusing in a process is the first write to the UNet's file-mapped weights, which copies them (about 11 s, once).
     warm_up = [_timed(lambda: generate_image(pipe, f"warm-up {i}", "", options)) for i in range(2)]
     times = [_timed(lambda: generate_image(pipe, f"a lighthouse at dusk, turbo, {time.time()}", "", options))
              for _ in range(max(repeats, 2))]
