@@ -1,5 +1,5 @@
-"""Peak resident memory of a dashboard-like process: whisper, Stable Diffusion and CLIP loaded on the CPU
-through ``core`` (full-size architectures, random weights), one transcription and one CLIP embedding, a
+"""Peak resident memory of a dashboard-like process: Streamlit and the dashboard's own modules imported, whisper,
+Stable Diffusion and CLIP loaded on the CPU through ``core`` (full-size architectures, random weights), one transcription and one CLIP embedding, a
 2-step 512x512 image, then the turbo recipe loaded beside them (its LCM-LoRA on the same UNet, TAESD its decoder),
 two 1-step turbo images (the second fuses the LoRA into the UNet's weights), a 1-step default image again
 (the UNet's own weights read back from its checkpoint), then a lone turbo image and a default one, as a fair
@@ -22,6 +22,9 @@ import sys
 CHILD = r"""
 import json, os, resource, sys
 import numpy as np
+# What a dashboard process imports besides the models: Streamlit, the charts' and tables' libraries, our widgets.
+import altair, pandas, plotly.graph_objects, streamlit
+import ui.forms, ui.render, ui.resources
 from core import GenerationOptions, ModelCache, load_settings
 from core.diffusion import generate_image
 from core.embeddings import embed_images

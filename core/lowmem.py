@@ -20,7 +20,7 @@ MIN_PIXELS = 256 * 256  # smaller inputs run whole: their copies are small and b
 
 
 def lean_decoder(decoder, *, rows: int = BAND_ROWS, min_pixels: int = MIN_PIXELS) -> int:
-    """Make ``decoder`` (an ``AutoencoderKL``'s decoder) use less memory with the same output: its 3x3
+    """Make ``decoder`` (an ``AutoencoderKL``'s decoder) use less memory with the same output: its 3x3 and 1x1
     convolutions run in bands of ``rows`` output rows where the input has at least ``min_pixels`` pixels, and
     its SiLUs work in place. Returns how many convolutions were changed."""
     import torch

@@ -10,7 +10,7 @@ from helpers import wait_until
 
 from core import InvalidOptionError, JobQueue, Store, load_settings, read_parameters, run_generation
 from core.cli import main
-from core.diffusion import RECIPES, GenerationOptions
+from core.diffusion import RECIPES, GenerationOptions, _lora_weights
 from core.request import GenerationRequest
 from core.synth import recording
 
@@ -79,12 +79,6 @@ def sharing_pipelines(sd_model: str, settings):
     return plain, add_turbo(plain, settings.lcm_lora, settings.taesd, "cpu")
 
 
-def _lora_weights(unet) -> dict:
-    from core.diffusion import _lora_weights
-
-    return _lora_weights(unet)
-
-
 def fused(unet) -> bool:
     """Whether the LoRA is fused into the UNet's weights (peft's layers say so)."""
     from core.diffusion import _lora_layers
@@ -124,7 +118,6 @@ def test_turbo_runs_in_a_row_fuse_into_the_shared_unet_and_other_recipes_get_the
     assert not fused(plain.unet)
     assert all(torch.equal(v, lora[k]) for k, v in _lora_weights(plain.unet).items())  # read back bit for bit
     assert len(lora) == len(_lora_weights(plain.unet)) > 0
-
 
 
 def test_where_the_lora_cannot_be_parked_it_stays_in_memory_and_turbo_still_runs(settings, monkeypatch):
