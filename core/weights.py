@@ -53,7 +53,7 @@ def restore(targets: dict, files: list[Path]) -> None:
                 dtype = getattr(torch, _DTYPES[entry["dtype"]])
                 with torch.no_grad():
                     if dtype == target.dtype and target.is_contiguous():
-                        handle.readinto(target.detach().reshape(-1).view(torch.uint8).numpy())  # straight into the tensor
+                        _read_into(handle, target, name)  # straight into the tensor
                     else:
                         stored = torch.frombuffer(bytearray(handle.read(end - start)), dtype=dtype)
                         target.copy_(stored.reshape(entry["shape"]))
@@ -96,21 +96,14 @@ class ParkedTensors:
             offset, shape = self._index[name]
             tensor.data = torch.empty(shape, dtype=tensor.dtype, device=tensor.device)
             self._file.seek(offset)
-            wanted = tensor.numel() * tensor.element_size()
-            if self._file.readinto(tensor.detach().reshape(-1).view(torch.uint8).numpy()) != wanted:
-                raise OSError(f"the parked values of {name!r} were cut short")
+            _read_into(self._file, tensor, name)
         self.parked = False
 
-    def close(self) -> None:
-        self._file.close()
-
     def _write(self, tensors: dict) -> None:
-        import torch
-
         index, offset = {}, 0
         try:
             for name, tensor in tensors.items():
-                data = tensor.detach().contiguous().reshape(-1).view(torch.uint8).numpy()
+                data = _bytes_of(tensor.detach().contiguous())
                 self._file.write(data)
                 index[name] = (offset, tuple(tensor.shape))
                 offset += data.nbytes
@@ -120,6 +113,20 @@ class ParkedTensors:
             self._file.truncate()
             raise
         self._index = index
+
+
+def _bytes_of(tensor):
+    """A contiguous tensor's storage as a writable array of bytes (no copy)."""
+    import torch
+
+    return tensor.detach().reshape(-1).view(torch.uint8).numpy()
+
+
+def _read_into(handle, tensor, name: str) -> None:
+    """Fill a contiguous ``tensor`` with the next bytes of ``handle``; ``OSError`` if the file ends first."""
+    target = _bytes_of(tensor)
+    if handle.readinto(target) != target.nbytes:
+        raise OSError(f"the stored values of {name!r} were cut short")
 
 
 def _header(handle) -> tuple[dict, int]:

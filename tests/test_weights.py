@@ -84,3 +84,16 @@ def test_a_failed_write_leaves_the_weights_in_memory():
         place.park(weights)
     assert not place.parked and all(v.numel() == 8 for v in weights.values())
     assert place._file.seek(0, 2) == 0  # nothing half-written is kept
+
+
+def test_values_cut_short_on_disk_are_an_error_naming_the_tensor():
+    import torch
+
+    from core.weights import ParkedTensors
+
+    weights = {"a": torch.nn.Parameter(torch.randn(8))}
+    place = ParkedTensors()
+    place.park(weights)
+    place._file.truncate(16)  # half of a's 32 bytes
+    with pytest.raises(OSError, match="'a' were cut short"):
+        place.unpark(weights)
