@@ -132,7 +132,7 @@ SETTINGS: tuple[Setting, ...] = (
             "`1`: dynamic int8 quantisation of whisper's linear layers on the CPU (1.3x faster)"),
     Setting("V2I_CLIP_INT8", "clip_int8", "0", _flag, "`1`: the same for CLIP (1.7x faster embeddings)"),
     Setting("V2I_COMPILE", "compile_unet", "0", _flag,
-            "`1`: on CUDA, `torch.compile` the UNets with CUDA graphs (a default image 0.58 -> 0.23 s on an H200, "
+            "`1`: on CUDA, `torch.compile` the UNets with CUDA graphs (a default image 0.6 -> 0.18 s on an H100, "
             "after about a minute of compiling, at the worker's start)"),
     Setting("V2I_USER", "user", "the OS user name", _text,
             "who you are when the dashboard has no gate, and the CLI's default for `--as`"),

@@ -7,6 +7,7 @@ instance, so the scheduler's per-call state is private to that call.
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import threading
 import time
@@ -230,21 +231,34 @@ def is_compiled(unet) -> bool:
     return hasattr(unet, "_orig_mod")
 
 
-_compiled_thread: ThreadPoolExecutor | None = None
-_compiled_thread_lock = threading.Lock()
+_device_thread: ThreadPoolExecutor | None = None
+_device_thread_lock = threading.Lock()
+_on_device_thread = threading.local()  # .yes is True on the device thread
 
 
-def on_compiled_thread(action):
-    """Run ``action`` on the one thread that runs every compiled UNet in this process, and return its result (or
-    raise its error). CUDA graphs, which make a compiled UNet fast, are recorded by PyTorch's per-thread graph
-    manager, which exists only on the thread that first used it: measured on an H200, the turbo UNet recorded
-    on one thread, then the default recipe's first image on another failed with an AssertionError. The
-    dashboard's worker, the command line and Ray's threaded actors all reach the GPU through here."""
-    global _compiled_thread
-    with _compiled_thread_lock:
-        if _compiled_thread is None:
-            _compiled_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="v2i-compiled")
-    return _compiled_thread.submit(action).result()
+def runs_on_device_thread(pipe) -> bool:
+    """Whether ``pipe``'s images are made on the process's one device thread (:func:`on_device_thread`): a CUDA
+    pipeline, or one whose UNet is compiled."""
+    return pipe.device.type == "cuda" or is_compiled(pipe.unet)
+
+
+def on_device_thread(action):
+    """Run ``action`` on the one thread that makes every CUDA (or compiled) image in this process, and return its
+    result (or raise its error). PyTorch keeps per-thread state that a GPU image needs:
+    - CUDA graphs, which make a compiled UNet fast, are recorded by a per-thread graph manager that exists only on
+      the thread that first used it: measured on an H200, the turbo UNet recorded on one thread, then the default
+      recipe's first image on another failed with an AssertionError.
+    - cuDNN's execution plans for convolutions and attention are cached per thread: measured on an H100, an eager
+      `fast` image took 0.27 s on a thread that had made one before and 0.9-1.2 s as the first on a new thread.
+    The dashboard's worker, the command line and Ray's threaded actors all reach the GPU through here."""
+    global _device_thread
+    with _device_thread_lock:
+        if _device_thread is None:
+            _device_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="v2i-device",
+                                                initializer=lambda: setattr(_on_device_thread, "yes", True))
+    if getattr(_on_device_thread, "yes", False):
+        return action()  # already there (waiting on itself would never end)
+    return _device_thread.submit(action).result()
 
 
 def count_clip_tokens(pipe, text: str) -> int:
@@ -363,12 +377,20 @@ def generate_image(
 ):
     """Run the pipeline once. ``options`` must have passed :func:`check_inputs` and carry a seed. ``preview``,
     when given, receives the image as it forms after the first step and then at most every
-    ``preview_interval_s`` (nothing of it is stored)."""
+    ``preview_interval_s`` (nothing of it is stored). A CUDA or compiled pipeline makes it on the process's
+    device thread (:func:`on_device_thread`); the callbacks are called there."""
+    if options.seed is None:
+        raise InvalidOptionError("seed must be chosen before generating (use GenerationOptions.with_seed)")
+    make = functools.partial(_generate_image, pipe, prompt, negative_prompt, options, progress, preview,
+                             preview_interval_s)
+    return on_device_thread(make) if runs_on_device_thread(pipe) else make()
+
+
+def _generate_image(pipe, prompt, negative_prompt, options, progress, preview, preview_interval_s):
+    """:func:`generate_image`, on the thread that makes it."""
     import diffusers
     import torch
 
-    if options.seed is None:
-        raise InvalidOptionError("seed must be chosen before generating (use GenerationOptions.with_seed)")
     # 1. A private scheduler for this call, from the model's own scheduler configuration; the UNet's adapters
     #    as this pipeline wants them (the turbo view shares its UNet with the plain pipeline).
     _use_adapter(pipe)
@@ -402,9 +424,9 @@ def generate_image(
     with torch.inference_mode():
         prompt_embeds, negative_embeds = _encode_prompt(view, prompt, negative_prompt, options.guidance > 1.0)
     # 4. Denoise and decode (DeepCache wraps the shared UNet for this call only: we hold its lock).
-    def denoise():
+    try:
         with _deepcache(view, options.deepcache_interval), torch.inference_mode():
-            return view(
+            result = view(
                 prompt_embeds=prompt_embeds,
                 negative_prompt_embeds=negative_embeds,
                 num_inference_steps=options.steps,
@@ -414,9 +436,6 @@ def generate_image(
                 generator=generator,
                 callback_on_step_end=on_step_end,
             )
-
-    try:
-        result = on_compiled_thread(denoise) if is_compiled(view.unet) else denoise()
     finally:
         if not on_gpu:
             release_free_memory()  # the decoder's, and a cancelled run's

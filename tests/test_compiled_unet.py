@@ -1,4 +1,4 @@
-"""V2I_COMPILE: a compiled UNet runs on one thread of its own (CUDA graphs are recorded per thread), paints what
+"""V2I_COMPILE: a compiled UNet runs on the process's device thread (CUDA graphs are recorded per thread), paints what
 the eager UNet paints, and the DeepCache recipe, which rewires the UNet's blocks, gets the eager module.
 
 The GPU's compiler cannot run here; torch.compile's ``eager`` backend gives the same wrapper (dynamo traces the
@@ -44,10 +44,21 @@ def test_every_compiled_run_happens_on_one_thread_whoever_calls(pipes):
         caller.start()
         caller.join()
     run()  # and this test's own thread
-    assert len(seen) == 6 and len(set(seen)) == 1 and seen[0].startswith("v2i-compiled")
+    assert len(seen) == 6 and len(set(seen)) == 1 and seen[0].startswith("v2i-device")
 
 
-def test_eager_runs_stay_on_the_callers_thread(pipes):
+def test_cuda_pipelines_run_on_the_device_thread_and_eager_cpu_ones_do_not(pipes):
+    import torch
+
+    from core.diffusion import runs_on_device_thread
+
+    eager, compiled = pipes
+    on_cuda = type("Pipe", (), {"device": torch.device("cuda"), "unet": eager.unet})()  # eager, yet on the GPU
+    assert runs_on_device_thread(on_cuda) and runs_on_device_thread(compiled)
+    assert not runs_on_device_thread(eager)
+
+
+def test_eager_cpu_runs_stay_on_the_callers_thread(pipes):
     eager, _ = pipes
     seen: list[str] = []
     image(eager, GenerationOptions(steps=2, seed=3, width=64, height=64),
@@ -70,3 +81,19 @@ def test_a_cancel_raised_on_the_compiled_thread_reaches_the_caller(pipes):
 
     with pytest.raises(CancelledError, match="cancelled by ana"):
         image(compiled, GenerationOptions(steps=3, seed=1, width=64, height=64), progress=cancel)
+
+
+def test_work_sent_to_the_device_thread_from_the_device_thread_runs_there_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.diffusion import on_device_thread
+
+    def nested():
+        return on_device_thread(lambda: threading.current_thread().name)
+
+    caller = ThreadPoolExecutor(max_workers=1)
+    try:  # a timeout would mean the device thread waits on itself
+        name = caller.submit(on_device_thread, nested).result(timeout=30)
+    finally:
+        caller.shutdown(wait=False)
+    assert name.startswith("v2i-device")
