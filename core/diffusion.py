@@ -15,7 +15,7 @@ import weakref
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, Sequence
 
 from .errors import InvalidOptionError
 from .lowmem import release_free_memory
@@ -281,15 +281,35 @@ def set_adapter(pipe, name: str | None) -> None:
     _adapters[pipe] = name
 
 
-def _use_adapter(pipe) -> None:
+# On the CPU an unfused adapter costs about 4.4 s a turbo image; fusing it (6.2 s) and later reading the UNet's
+# own weights back (4.5 s) cost 10.7 s a streak (docs/performance.md, "The adapter's price"): fusing pays from the
+# third turbo image in a row.
+FUSE_FROM_STREAK = 3
+
+
+def _fuses_now(unet, name: str, recipes_ahead: Sequence[str] | None) -> bool:
+    """Whether this turbo run fuses the adapter (not fused yet). Where the runs to come are known (the worker's
+    queue), when this run and the turbo runs right after it make a streak of :data:`FUSE_FROM_STREAK`; where
+    they are not, from the second turbo run in a row."""
+    if recipes_ahead is None:
+        return _last_adapter.get(unet) == name
+    streak = 1
+    for recipe in recipes_ahead:
+        if not (recipe in RECIPES and RECIPES[recipe].turbo):
+            break
+        streak += 1
+    return streak >= FUSE_FROM_STREAK
+
+
+def _use_adapter(pipe, recipes_ahead: Sequence[str] | None = None) -> None:
     """Set the shared UNet's adapters for a run of ``pipe`` (the caller holds the UNet's lock).
 
-    Where the UNet's own weights can be read back from its checkpoint, the adapter is fused into the weights
-    from the second turbo run in a row (an unfused adapter costs 17% of a turbo image on the CPU, fusing and
-    reading back about 11 s: docs/performance.md), and a run of another recipe gets the checkpoint's weights
-    back, exactly, before it starts. A lone turbo run between others, as a fair queue of several people makes
-    them, keeps the adapter beside the layers and pays no switch. While the adapter is idle (fused, or another
-    recipe running) its own weights wait in a file (:func:`_park_lora`)."""
+    Where the UNet's own weights can be read back from its checkpoint, the adapter is fused into the weights for
+    a streak of turbo runs that pays for the switch (:func:`_fuses_now`; an unfused adapter costs 17% of a turbo
+    image on the CPU, fusing and reading back about 11 s), and a run of another recipe gets the checkpoint's
+    weights back, exactly, before it starts. A lone turbo run between others, as a fair queue of several people
+    makes them, keeps the adapter beside the layers and pays no switch. While the adapter is idle (fused, or
+    another recipe running) its own weights wait in a file (:func:`_park_lora`)."""
     unet = pipe.unet
     if not getattr(unet, "_hf_peft_config_loaded", False):
         return
@@ -310,7 +330,7 @@ def _use_adapter(pipe) -> None:
         _unpark_lora(unet)
         pipe.enable_lora()
         pipe.set_adapters([name])
-        if _last_adapter.get(unet) == name and _checkpoint_of(unet):
+        if _fuses_now(unet, name, recipes_ahead) and _checkpoint_of(unet):
             unet.fuse_lora(adapter_names=[name])
             _fused[unet] = True
             _park_lora(unet)  # fused: its own weights wait in a file until it runs beside the layers again
@@ -374,26 +394,29 @@ def generate_image(
     progress: ProgressCallback | None = None,
     preview: PreviewCallback | None = None,
     preview_interval_s: float = PREVIEW_INTERVAL_S,
+    recipes_ahead: Sequence[str] | None = None,
 ):
     """Run the pipeline once. ``options`` must have passed :func:`check_inputs` and carry a seed. ``preview``,
     when given, receives the image as it forms after the first step and then at most every
-    ``preview_interval_s`` (nothing of it is stored). A CUDA or compiled pipeline makes it on the process's
-    device thread (:func:`on_device_thread`); the callbacks are called there."""
+    ``preview_interval_s`` (nothing of it is stored). ``recipes_ahead``: the recipes of the runs known to come
+    next in this process, in order (the worker's queue), or None; they decide when the turbo LoRA is fused into
+    a shared UNet (:func:`_fuses_now`), never what is painted. A CUDA or compiled pipeline makes the image on
+    the process's device thread (:func:`on_device_thread`); the callbacks are called there."""
     if options.seed is None:
         raise InvalidOptionError("seed must be chosen before generating (use GenerationOptions.with_seed)")
     make = functools.partial(_generate_image, pipe, prompt, negative_prompt, options, progress, preview,
-                             preview_interval_s)
+                             preview_interval_s, recipes_ahead)
     return on_device_thread(make) if runs_on_device_thread(pipe) else make()
 
 
-def _generate_image(pipe, prompt, negative_prompt, options, progress, preview, preview_interval_s):
+def _generate_image(pipe, prompt, negative_prompt, options, progress, preview, preview_interval_s, recipes_ahead):
     """:func:`generate_image`, on the thread that makes it."""
     import diffusers
     import torch
 
     # 1. A private scheduler for this call, from the model's own scheduler configuration; the UNet's adapters
     #    as this pipeline wants them (the turbo view shares its UNet with the plain pipeline).
-    _use_adapter(pipe)
+    _use_adapter(pipe, recipes_ahead)
     spec = SCHEDULERS[options.scheduler]
     scheduler = getattr(diffusers, spec.class_name).from_config(pipe.scheduler.config, **dict(spec.config))
     components = {**pipe.components, "scheduler": scheduler}

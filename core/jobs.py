@@ -434,6 +434,7 @@ class Worker:
                 preview=lambda rgb: PREVIEWS.update(job["id"], rgb),
                 download=lambda label, done, total: DOWNLOADS.update(job["id"], label, done, total),
                 on_stored=lambda db, row: self.queue.mark_done_in(db, job["id"], row["id"]),
+                recipes_ahead=[queued["recipe"] for queued in self.queue.order()],  # when to fuse turbo's LoRA
             )
         except CancelledError:
             self.queue.finish(job, CANCELLED)

@@ -15,7 +15,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from .audio import DecodedAudio, decode_audio
 from .catalog import revisions
@@ -105,13 +105,15 @@ def run_generation(
     created_by: str = UNKNOWN,
     preview: Callable[[Any], None] | None = None,
     download: Callable[[str, int, int], None] | None = None,
+    recipes_ahead: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Compute the generation, then store it as made by ``created_by``. Returns the stored row.
 
     ``on_stored(db, row)`` runs inside the transaction that inserts the row, so what it writes lands with it.
+    ``recipes_ahead``: the recipes of the jobs this process runs next, when known (see :func:`generate_image`).
     """
     computed = compute_generation(audio, request, settings=settings, models=models, progress=progress,
-                                  preview=preview, download=download)
+                                  preview=preview, download=download, recipes_ahead=recipes_ahead)
     (progress or _silent)("save", computed.fields["steps"], computed.fields["steps"])
     return save_generation(computed, store, on_stored=on_stored, created_by=created_by)
 
@@ -119,6 +121,7 @@ def run_generation(
 def compute_generation(
     audio: bytes, request: GenerationRequest, *, settings: Settings, models: ModelCache, progress: Progress | None = None,
     preview: Callable[[Any], None] | None = None, download: Callable[[str, int, int], None] | None = None,
+    recipes_ahead: Sequence[str] | None = None,
 ) -> ComputedGeneration:
     """Decode, transcribe, build the prompt, make the image and describe it; stores nothing. ``preview`` receives
     the image as it forms (a small RGB array after each denoising step); ``download(model, done, total)`` the
@@ -160,7 +163,8 @@ def compute_generation(
     # 5. Make the image, one run at a time per pipeline.
     report("generate", 0, options.steps)
     with _timed(timings, "generate"):
-        generated = make_image(sd, prompt, options, lambda step, total: report("generate", step, total), preview)
+        generated = make_image(sd, prompt, options, lambda step, total: report("generate", step, total), preview,
+                               recipes_ahead)
     timings["total"] = time.perf_counter() - started
 
     # 6. Describe it: one set of fields for the row and the PNG's parameters.
@@ -258,10 +262,11 @@ def _throttled(call: Callable[[str, int, int], None], every_s: float = 0.5) -> C
 
 
 def make_image(sd: LoadedModel, prompt: EnhancedPrompt, options: GenerationOptions,
-               progress: Callable[[int, int], None], preview: Callable[[Any], None] | None = None) -> GeneratedImage:
+               progress: Callable[[int, int], None], preview: Callable[[Any], None] | None = None,
+               recipes_ahead: Sequence[str] | None = None) -> GeneratedImage:
     with sd.lock:
         return generate_image(sd.model, prompt.prompt, prompt.negative_prompt, options, progress=progress,
-                              preview=preview)
+                              preview=preview, recipes_ahead=recipes_ahead)
 
 
 def describe(audio: bytes, decoded: DecodedAudio, request: GenerationRequest, transcript: Transcript,

@@ -1,4 +1,4 @@
-"""The turbo recipe: the LCM-LoRA on the shared UNet (fused while turbo runs follow one another on the CPU), the
+"""The turbo recipe: the LCM-LoRA on the shared UNet (fused for streaks of turbo runs on the CPU), the
 LCM scheduler, 4 steps without guidance and the tiny decoder TAESD, through the same loading code on the tiny profile's random LoRA and AutoencoderTiny."""
 
 import json
@@ -118,6 +118,46 @@ def test_turbo_runs_in_a_row_fuse_into_the_shared_unet_and_other_recipes_get_the
     assert not fused(plain.unet)
     assert all(torch.equal(v, lora[k]) for k, v in _lora_weights(plain.unet).items())  # read back bit for bit
     assert len(lora) == len(_lora_weights(plain.unet)) > 0
+
+
+def test_a_known_streak_fuses_at_its_first_run_when_the_switch_pays_and_never_when_it_does_not(settings):
+    from core.diffusion import FUSE_FROM_STREAK, generate_image
+
+    assert FUSE_FROM_STREAK == 3
+    plain, turbo = sharing_pipelines(settings.sd_model, settings)
+
+    def run(pipe, ahead):
+        generate_image(pipe, "a red fox", "", TURBO if pipe is turbo else DEFAULT, recipes_ahead=ahead)
+        return fused(plain.unet)
+
+    assert not run(turbo, ["turbo", "default", "turbo", "turbo"])  # a streak of 2: the adapter costs less
+    assert not run(turbo, ["default", "turbo", "turbo"])  # the second in a row, yet its streak ends here
+    assert not run(plain, ["turbo", "turbo", "turbo"])
+    assert run(turbo, ["turbo", "turbo"])  # a streak of 3: fused at its first run
+    assert run(turbo, ["turbo"]) and run(turbo, [])  # and stays fused to the streak's end
+    assert not run(plain, ["turbo", "turbo"])  # the checkpoint's weights back
+    assert not run(turbo, ["no-such-recipe", "turbo", "turbo"])  # what is not a turbo recipe ends a streak
+
+
+def test_the_worker_tells_each_job_the_recipes_queued_after_it_in_the_fair_order(settings, models, store, monkeypatch):
+    import core.pipeline
+    from core.jobs import Worker
+
+    seen: list = []
+    real = core.pipeline.generate_image
+
+    def spy(*args, recipes_ahead=None, **kwargs):
+        seen.append(recipes_ahead)
+        return real(*args, recipes_ahead=recipes_ahead, **kwargs)
+
+    monkeypatch.setattr(core.pipeline, "generate_image", spy)
+    queue = JobQueue(store)
+    for person, recipe in (("ana", "turbo"), ("ana", "turbo"), ("bo", "default")):
+        options = GenerationOptions.from_recipe(recipe, width=64, height=64, steps=2)
+        queue.submit(recording("wav"), GenerationRequest("a.wav", transcript="a red fox", options=options),
+                     created_by=person)
+    assert Worker(settings, models, store).run_pending() == 3
+    assert seen == [["default", "turbo"], ["turbo"], []]  # people take turns: ana, bo, ana
 
 
 def test_where_the_lora_cannot_be_parked_it_stays_in_memory_and_turbo_still_runs(settings, monkeypatch):
