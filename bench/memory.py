@@ -1,6 +1,7 @@
 """Peak resident memory of a dashboard-like process: Streamlit and the dashboard's own modules imported, whisper,
-Stable Diffusion and CLIP loaded on the CPU through ``core`` (full-size architectures, random weights), one
-transcription and one CLIP embedding, a 2-step 512x512 image, then the turbo recipe loaded beside them (its
+Stable Diffusion and CLIP loaded on the CPU through ``core`` (full-size architectures, random weights); before
+each image a transcription and a CLIP embedding, then whisper's and CLIP's weights resting while it is painted, as
+a job does. A 2-step 512x512 image, then the turbo recipe loaded beside them (its
 LCM-LoRA on the same UNet, TAESD its decoder), two 1-step turbo images (the second fuses the LoRA into the UNet's
 weights), a 1-step default image again (the UNet's own weights read back from its checkpoint), then a lone turbo
 image and a default one, as a fair queue alternates them.
@@ -39,25 +40,35 @@ settings = load_settings({"V2I_WHISPER_MODEL": sys.argv[1], "V2I_SD_MODEL": sys.
 models = ModelCache(settings, device="cpu")
 whisper, sd, clip = models.whisper(), models.stable_diffusion(), models.clip()
 steps["loaded"] = gb()
-# Weights load as mappings of their files and become resident when first used: each model runs once before
-# the first image, so the image's peak counts all three, as in a server that has embedded an image before.
-transcribe(whisper.model, (np.random.default_rng(0).standard_normal(16_000 * 5) * 0.05).astype(np.float32))
 from PIL import Image
-embed_images(clip, [Image.new("RGB", (512, 512))])
-steps["transcribed_and_embedded"] = gb()
-generate_image(sd.model, "a lighthouse at dusk", "blurry", GenerationOptions(steps=2, seed=0))
+speech = (np.random.default_rng(0).standard_normal(16_000 * 5) * 0.05).astype(np.float32)
+
+
+def job(loaded, options, negative="blurry"):
+    # What a job and the worker's idle time do around each image: whisper transcribes the recording and CLIP
+    # embeds the last image (their weights read back if they rested), then they rest while the image is painted
+    # (core.pipeline.compute_generation). Weights load as mappings of their files and become resident when first
+    # used: each model runs before every image, so every image's peak counts what running them leaves behind.
+    with whisper.use() as model:
+        transcribe(model, speech)
+    embed_images(clip, [Image.new("RGB", (512, 512))])
+    models.rest_idle()
+    generate_image(loaded.model, "a lighthouse at dusk", negative, options)
+
+
+job(sd, GenerationOptions(steps=2, seed=0))
 steps["generated"] = gb()
 turbo = models.stable_diffusion(turbo=True)
 steps["turbo_loaded"] = gb()
 for _ in range(2):  # the second turbo run in a row fuses the LoRA into the UNet
-    generate_image(turbo.model, "a lighthouse at dusk", "", GenerationOptions.from_recipe("turbo", steps=1, seed=0))
+    job(turbo, GenerationOptions.from_recipe("turbo", steps=1, seed=0), negative="")
 steps["turbo_generated"] = gb()
-generate_image(sd.model, "a lighthouse at dusk", "blurry", GenerationOptions(steps=1, seed=0))
+job(sd, GenerationOptions(steps=1, seed=0))
 steps["default_again"] = gb()
 # A fair queue alternating two people's recipes: a lone turbo run keeps the LoRA beside the layers (its weights
 # read back from their file), the default run after it parks them again.
-generate_image(turbo.model, "a lighthouse at dusk", "", GenerationOptions.from_recipe("turbo", steps=1, seed=0))
-generate_image(sd.model, "a lighthouse at dusk", "blurry", GenerationOptions(steps=1, seed=0))
+job(turbo, GenerationOptions.from_recipe("turbo", steps=1, seed=0), negative="")
+job(sd, GenerationOptions(steps=1, seed=0))
 steps["alternating"] = gb()
 print(json.dumps(steps))
 """

@@ -33,9 +33,8 @@ def embed_images(clip: LoadedModel, images: Sequence, batch_size: int = DEFAULT_
     """Image embeddings of PIL images, in batches, as an (n, dim) float32 array of unit vectors."""
     import torch
 
-    bundle = clip.model
     out = []
-    with clip.lock, torch.inference_mode():
+    with clip.use() as bundle, torch.inference_mode():
         for start in range(0, len(images), batch_size):
             inputs = bundle.processor(images=list(images[start:start + batch_size]), return_tensors="pt")
             pixels = inputs["pixel_values"].to(bundle.device, dtype=next(bundle.model.parameters()).dtype)
@@ -46,9 +45,8 @@ def embed_images(clip: LoadedModel, images: Sequence, batch_size: int = DEFAULT_
 def embed_texts(clip: LoadedModel, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
     import torch
 
-    bundle = clip.model
     out = []
-    with clip.lock, torch.inference_mode():
+    with clip.use() as bundle, torch.inference_mode():
         for start in range(0, len(texts), batch_size):
             inputs = bundle.processor(text=list(texts[start:start + batch_size]), return_tensors="pt",
                                       padding=True, truncation=True, max_length=77)

@@ -7,6 +7,7 @@ cache folder and the fix.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import threading
@@ -261,12 +262,51 @@ def load_clip(model_id: str, device: str, *, int8: bool = False) -> ClipBundle:
 @dataclass
 class LoadedModel:
     """A loaded model and the lock that serialises its use: none of these models is safe to run
-    from two threads at once (the diffusers pipeline keeps scheduler state per call)."""
+    from two threads at once (the diffusers pipeline keeps scheduler state per call). Whisper and CLIP are run
+    through :meth:`use`, so that their weights can rest on disk (:meth:`rest`) while Stable Diffusion paints."""
 
     model: Any
     name: str
     device: str
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _parking: Any = field(default=None, repr=False)  # core.weights.ParkedTensors, once the weights first rested
+
+    @contextlib.contextmanager
+    def use(self):
+        """Hold the model's lock with its weights in memory (read back, bit for bit, if they rested) and yield
+        the model."""
+        with self.lock:
+            if self._parking is not None:
+                self._parking.unpark(_dense_parameters(self.model))
+            yield self.model
+
+    def rest(self) -> bool:
+        """Free the model's weights while it is idle, into an unnamed temporary file (written once, since they
+        never change; :class:`core.weights.ParkedTensors`), so that they do not add to another model's peak: on
+        the CPU, whisper's and CLIP's while Stable Diffusion paints. :meth:`use` reads them back. Returns False,
+        and changes nothing, off the CPU, while the model is in use, or where the file cannot be written."""
+        from .weights import ParkedTensors
+
+        if self.device != "cpu" or not self.lock.acquire(blocking=False):
+            return False
+        try:
+            if self._parking is None:
+                self._parking = ParkedTensors()
+            self._parking.park(_dense_parameters(self.model))
+            return True
+        except OSError:  # a full disk: the weights stay in memory
+            return False
+        finally:
+            self.lock.release()
+
+
+def _dense_parameters(model) -> dict:
+    """The parameters of ``model`` (a module, or a bundle whose ``model`` is one) that can rest in a file: dense
+    ones (int8-quantised layers keep their packed weights outside the parameters, and in memory)."""
+    import torch
+
+    module = model if isinstance(model, torch.nn.Module) else model.model
+    return {name: param for name, param in module.named_parameters() if param.layout == torch.strided}
 
 
 class ModelCache:
@@ -338,6 +378,16 @@ class ModelCache:
         int8 = self.settings.clip_int8
         return self._get(("clip", model_id, int8), lambda: load_clip(model_id, self.device, int8=int8),
                          self.settings.clip_embedding_id)
+
+    def rest_idle(self) -> int:
+        """Rest the weights of whisper and CLIP where they are loaded and idle (:meth:`LoadedModel.rest`), before
+        Stable Diffusion paints; returns how many rested."""
+        rested = sum(loaded.rest() for key, loaded in list(self._models.items()) if key[0] in ("whisper", "clip"))
+        if rested:
+            from .lowmem import release_free_memory
+
+            release_free_memory()  # what the weights held goes back to the system
+        return rested
 
     def _get(self, key: tuple, load: Callable[[], Any], name: str, lock: threading.Lock | None = None) -> LoadedModel:
         loaded = self._models.get(key)

@@ -81,8 +81,8 @@ def _transcribe(audio: DecodedAudio, settings: Settings, models: ModelCache, tra
         raise NoSpeechError("no speech was heard in the recording (it is silent)")
     whisper = models.whisper()
     options = transcribe_options(settings, translate, vocabulary)
-    with whisper.lock:
-        return transcribe(whisper.model, audio.samples, options, device=whisper.device)
+    with whisper.use() as model:
+        return transcribe(model, audio.samples, options, device=whisper.device)
 
 
 def doubt_of(transcription: Transcription) -> str:
@@ -160,7 +160,8 @@ def compute_generation(
     with _timed(timings, "enhance"):
         prompt, spoken = build_prompt(request, transcript, sd)
 
-    # 5. Make the image, one run at a time per pipeline.
+    # 5. Make the image, one run at a time per pipeline, whisper's and CLIP's weights resting meanwhile (CPU).
+    models.rest_idle()
     report("generate", 0, options.steps)
     with _timed(timings, "generate"):
         generated = make_image(sd, prompt, options, lambda step, total: report("generate", step, total), preview,

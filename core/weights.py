@@ -64,7 +64,7 @@ def restore(targets: dict, files: list[Path]) -> None:
 class ParkedTensors:
     """A place for tensors' values while their storage is freed: an unnamed temporary file (nothing is left on
     disk, whatever ends the process), written once, since what is parked here never changes (a LoRA's own
-    weights), and read back with plain reads straight into the tensors, bit for bit."""
+    weights, whisper's and CLIP's), and read back with plain reads straight into the tensors, bit for bit."""
 
     def __init__(self):
         import tempfile

@@ -17,10 +17,10 @@ def test_image_embeddings_are_the_projected_clip_features_normalised(models):
     image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
     (vector,) = embed_images(clip, [image])
     # Computed directly: vision tower, pooled output, visual projection, unit length.
-    pixels = clip.model.processor(images=[image], return_tensors="pt")["pixel_values"]
-    with torch.no_grad():
-        pooled = clip.model.model.vision_model(pixel_values=pixels).pooler_output
-        direct = clip.model.model.visual_projection(pooled)[0].numpy()
+    with clip.use() as bundle, torch.no_grad():
+        pixels = bundle.processor(images=[image], return_tensors="pt")["pixel_values"]
+        pooled = bundle.model.vision_model(pixel_values=pixels).pooler_output
+        direct = bundle.model.visual_projection(pooled)[0].numpy()
     direct /= np.linalg.norm(direct)
     assert vector.dtype == np.float32
     assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)

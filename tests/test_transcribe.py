@@ -46,5 +46,6 @@ def test_fp16_is_asked_for_only_on_cuda(settings, models, monkeypatch):
 
     monkeypatch.setattr(whisper, "transcribe", spy)
     audio = decode_audio(recording("wav"))
-    transcribe(models.whisper().model, audio.samples, transcribe_options(settings, False), device="cpu")
+    with models.whisper().use() as model:
+        transcribe(model, audio.samples, transcribe_options(settings, False), device="cpu")
     assert seen["fp16"] is False
