@@ -269,7 +269,7 @@ class LoadedModel:
     name: str
     device: str
     lock: threading.Lock = field(default_factory=threading.Lock)
-    _parking: Any = field(default=None, repr=False)  # core.weights.ParkedTensors, once the weights first rested
+    _parking: Any = field(default=None, init=False, repr=False, compare=False)  # ParkedTensors, once they rested
 
     @contextlib.contextmanager
     def use(self):

@@ -71,17 +71,25 @@ class ParkedTensors:
 
         self._file = tempfile.TemporaryFile(prefix="v2i-parked-")
         self._index: dict[str, tuple[int, tuple[int, ...]]] | None = None  # name -> (offset, shape), once written
+        self._failed: OSError | None = None  # why the one write failed, if it did
         self.parked = False
 
     def park(self, tensors: dict) -> None:
         """Free the storage of ``tensors`` (name -> parameter or tensor), their values written first unless the
-        file holds them already. Raises ``OSError`` (the tensors untouched, the file empty) if writing fails."""
+        file holds them already. Raises ``OSError`` (the tensors untouched, the file empty) if writing fails, and
+        from then on without trying again: a disk that was full is not filled again at every park."""
         import torch
 
         if self.parked:
             return
+        if self._failed is not None:
+            raise OSError(f"the parked values could not be written before ({self._failed})")
         if self._index is None:
-            self._write(tensors)
+            try:
+                self._write(tensors)
+            except OSError as err:
+                self._failed = err
+                raise
         for tensor in tensors.values():
             tensor.data = torch.empty(0, dtype=tensor.dtype, device=tensor.device)
         self.parked = True

@@ -84,6 +84,10 @@ def test_a_failed_write_leaves_the_weights_in_memory():
         place.park(weights)
     assert not place.parked and all(v.numel() == 8 for v in weights.values())
     assert place._file.seek(0, 2) == 0  # nothing half-written is kept
+    written.clear()
+    with pytest.raises(OSError, match="could not be written before"):
+        place.park(weights)
+    assert written == [] and all(v.numel() == 8 for v in weights.values())  # no second try at a full disk
 
 
 def test_values_cut_short_on_disk_are_an_error_naming_the_tensor():
