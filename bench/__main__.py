@@ -4,10 +4,12 @@ Full-size architectures with random weights (timing does not depend on weight va
 in the real on-disk formats and run through the project's own ``core`` code. Ratios come from one
 run, the recipes alternating, as medians of repeats.
 
-``--quick`` (under 10 minutes on a 2-core CPU) times a few denoising steps of each recipe and the
-fixed costs (prompt encoding, latent set-up, VAE decode) in the same ``generate_image`` call, then
-counts UNet evaluations from each recipe's own scheduler to give the whole image; the full run
-generates whole images.
+``--quick`` times a few denoising steps of each recipe and the fixed costs (prompt encoding, latent
+set-up, VAE decode) in the same ``generate_image`` call, then counts UNet evaluations from each recipe's
+own scheduler to give the whole image; the full run generates whole images. Both end with the memory
+section (``bench.memory``: ``peak_rss_gb``, the peak resident memory of a dashboard-like process, in a
+child process of its own). On this project's 2-core CPU in November 2026, ``--quick`` took about 20
+minutes: ``--only sd`` 8.5 of them, ``--only memory`` 8.
 
 ``--device cuda`` runs the Stable Diffusion section on a GPU in fp16, as the dashboard loads it there:
 whole images only (a GPU runs steps asynchronously, so per-step marks would not time them), after one
@@ -338,13 +340,22 @@ def bench_similarity(repeats: int) -> None:
     out("topk_all_10k_s", median_time(lambda: top_k_all(vectors, 10), repeats), ".3f")
 
 
+def bench_memory(paths) -> None:
+    """The peak resident memory of a dashboard-like process with all three models and the turbo recipe loaded on
+    the CPU (``bench.memory``, in a child process of its own)."""
+    from bench.memory import measure
+
+    steps = measure(paths)
+    out("peak_rss_gb", max(steps.values()), ".2f")
+
+
 def main() -> None:
     import torch
 
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="step costs instead of whole images (under 10 minutes)")
+    parser.add_argument("--quick", action="store_true", help="step costs instead of whole images (about 20 minutes on 2 cores)")
     parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--only", choices=["sd", "whisper", "clip", "similarity"], action="append")
+    parser.add_argument("--only", choices=["sd", "whisper", "clip", "similarity", "memory"], action="append")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                         help="where Stable Diffusion runs (the other sections run on the CPU)")
     parser.add_argument("--compile", action="store_true", help="with --device cuda: also the compiled UNets (V2I_COMPILE=1)")
@@ -355,8 +366,9 @@ def main() -> None:
     out("machine", f"{torch.get_num_threads()} threads, torch {torch.__version__}")
     if args.device == "cuda":
         out("gpu", torch.cuda.get_device_name())
-    sections = args.only or ["similarity", "clip", "whisper", "sd"]
-    paths = ensure_fullsize(models=tuple(s for s in ("whisper", "clip", "sd") if s in sections))
+    sections = args.only or ["similarity", "clip", "whisper", "sd", "memory"]
+    needed = ("whisper", "clip", "sd") if "memory" in sections else sections
+    paths = ensure_fullsize(models=tuple(s for s in ("whisper", "clip", "sd") if s in needed))
     if "similarity" in sections:
         bench_similarity(max(repeats, 3))
     if "clip" in sections:
@@ -367,6 +379,8 @@ def main() -> None:
         bench_sd(paths, args.quick, repeats, args.device)
         if args.compile and args.device == "cuda":
             bench_sd_compiled(paths, repeats)
+    if "memory" in sections:
+        bench_memory(paths)
     out("bench_wall_s", time.perf_counter() - started, ".0f")
 
 

@@ -6,7 +6,7 @@ LCM-LoRA on the same UNet, TAESD its decoder), two 1-step turbo images (the seco
 weights), a 1-step default image again (the UNet's own weights read back from its checkpoint), then a lone turbo
 image and a default one, as a fair queue alternates them.
 
-    python -m bench.memory
+    python -m bench.memory          # or as part of: python -m bench --quick
 
 Prints ``peak_rss_gb`` (target: at most 6) and what each step added. It runs in a child process of its own, so
 nothing else this benchmark loaded is counted.
@@ -74,18 +74,26 @@ print(json.dumps(steps))
 """
 
 
-def main() -> int:
-    from bench.fullsize import ensure_fullsize
-
-    paths = ensure_fullsize()
+def measure(paths: dict) -> dict[str, float]:
+    """Resident memory (GB, the process's peak so far) after each step, from a fresh child process; raises
+    RuntimeError with the child's last error output when it fails."""
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     done = subprocess.run([sys.executable, "-c", CHILD, str(paths["whisper"]), str(paths["sd"]), str(paths["clip"]),
                            str(paths["lcm_lora"]), str(paths["taesd"])],
                           capture_output=True, text=True, env=env, timeout=1200)
     if done.returncode:
-        print(done.stderr[-2000:], file=sys.stderr)
+        raise RuntimeError(done.stderr[-2000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    from bench.fullsize import ensure_fullsize
+
+    try:
+        steps = measure(ensure_fullsize())
+    except RuntimeError as err:
+        print(err, file=sys.stderr)
         return 1
-    steps = json.loads(done.stdout.strip().splitlines()[-1])
     for name, value in steps.items():
         print(f"rss_after_{name}_gb: {value:.2f}")
     print(f"peak_rss_gb: {max(steps.values()):.2f}")
