@@ -1,10 +1,10 @@
 """Peak resident memory of a dashboard-like process: Streamlit and the dashboard's own modules imported, whisper,
 Stable Diffusion and CLIP loaded on the CPU through ``core`` (full-size architectures, random weights); before
 each image a transcription and a CLIP embedding, then whisper's and CLIP's weights resting while it is painted, as
-a job does. A 2-step 512x512 image, then the turbo recipe loaded beside them (its
-LCM-LoRA on the same UNet, TAESD its decoder), two 1-step turbo images (the second fuses the LoRA into the UNet's
-weights), a 1-step default image again (the UNet's own weights read back from its checkpoint), then a lone turbo
-image and a default one, as a fair queue alternates them.
+a job does. A 2-step 512x512 image, then the turbo recipe loaded beside them (its LCM-LoRA on the same UNet, TAESD
+its decoder), two 1-step turbo images (the second fuses the LoRA into the UNet's weights), a 1-step default image
+again (the UNet's own weights read back from its checkpoint), then a lone turbo image and a default one, as a fair
+queue alternates them.
 
     python -m bench.memory          # or as part of: python -m bench --quick
 
