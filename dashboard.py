@@ -13,18 +13,18 @@ try:
 except ValueError as err:  # a mistyped V2I_* variable: say which, rather than show a traceback
     render.error(f"The dashboard's configuration is not valid: {err}")
     st.stop()
-# Who is this? Sign-in (st.login) or a shared password when configured in .streamlit/secrets.toml, else the local user.
-person = auth.require_access(settings.user)
-
-# Once st.navigation is called the pages/ folder is not auto-discovered: every page is listed here.
-navigation = st.navigation([
-    st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-    st.Page("pages/generate.py", title="Generate", icon=":material/mic:"),
-    st.Page("pages/history.py", title="History", icon=":material/history:"),
-    st.Page("pages/similarity.py", title="Similarity", icon=":material/grid_on:"),
-    st.Page("pages/insights.py", title="Insights", icon=":material/insights:"),
-])
 try:
+    # Who is this? Sign-in (st.login), personal or shared passwords when configured in .streamlit/secrets.toml,
+    # else the local user. Inside the guard: an identity that cannot be used is a message, not a crash.
+    person = auth.require_access(settings, resources.store)
+    # Once st.navigation is called the pages/ folder is not auto-discovered: every page is listed here.
+    navigation = st.navigation([
+        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("pages/generate.py", title="Generate", icon=":material/mic:"),
+        st.Page("pages/history.py", title="History", icon=":material/history:"),
+        st.Page("pages/similarity.py", title="Similarity", icon=":material/grid_on:"),
+        st.Page("pages/insights.py", title="Insights", icon=":material/insights:"),
+    ])
     resources.set_person(person)
     resources.sidebar()
     resources.worker()  # one background worker per server process, started with the app

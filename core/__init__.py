@@ -12,7 +12,7 @@ them) and ``export`` read the history, ``models``/``tiny`` load the models (``ca
 pinned where, cached or not; ``downloads`` fetches them), ``config`` reads the settings.
 """
 
-from . import abtest, atlas, catalog, insights, stats
+from . import abtest, accounts, atlas, catalog, insights, stats
 from .audio import DecodedAudio, decode_audio
 from .config import PROFILES, SETTINGS, Settings, load_settings
 from .diffusion import (
@@ -33,7 +33,7 @@ from .pipeline import (
     ComputedGeneration, Transcription, compute_generation, doubt_of, run_generation, save_generation,
     transcribe_recording,
 )
-from .people import MAX_NAME, UNKNOWN, Person, check_name, email_allowed, local_person
+from .people import MAX_NAME, UNKNOWN, Person, check_name, clean_text, email_allowed, local_person, name_or, normal_email
 from .paths import check_id
 from .pngmeta import read_parameters
 from .prompt import DEFAULT_NEGATIVE_PROMPT, STYLES, EnhancedPrompt, enhance_prompt
@@ -48,7 +48,7 @@ from .team import (
     check_stars, collect, collect_all, collections, collections_of, names_of, people, rate, rating_of, remember_person,
     resolve_person, set_vocabulary, uncollect, vocabulary,
 )
-from .throttle import Throttle
+from .throttle import SignInThrottle, Throttle, client_address
 from .vectors import Bands, cluster_order, kmeans_blocks, near_duplicate_groups, scan_earlier, similarity_matrix
 
 __all__ = [
@@ -74,10 +74,12 @@ __all__ = [
     "similarity_matrix",
     # analytics: modules, used as insights.report(...), atlas.update(...), abtest.start(...)
     "insights", "atlas", "abtest",
+    # per-person passwords: accounts.sign_in(...), accounts.change_password(...)
+    "accounts",
     # safety
-    "Throttle",
+    "Throttle", "SignInThrottle", "client_address",
     # the team
-    "Person", "MAX_NAME", "UNKNOWN", "check_name", "email_allowed", "local_person", "remember_person", "names_of",
+    "Person", "MAX_NAME", "UNKNOWN", "check_name", "clean_text", "name_or", "normal_email", "email_allowed", "local_person", "remember_person", "names_of",
     "people", "resolve_person", "check_stars", "rate", "rating_of", "collect", "collect_all", "uncollect", "collections",
     "collections_of", "export_collection", "Quota", "QuotaError",
     # speech into prompts

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from . import cli_people
 from .catalog import GROUPS
 from .config import load_settings
 from .errors import InvalidOptionError, StorageError, V2IError
@@ -163,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     pulling.add_argument("--recipe", default=None, choices=tuple(RECIPES),
                          help="only what this recipe needs (default: every recipe)")
     pulling.add_argument("--safety-checker", action="store_true", help="SD's safety checker as well")
+    cli_people.add_parser(commands)
     return parser
 
 
@@ -550,5 +552,5 @@ COMMANDS = {
     "generate": _generate, "submit": _submit, "jobs": _jobs, "worker": _worker, "rate": _rate, "collect": _collect,
     "collections": _collections, "export": _export, "history": _history, "show": _show, "delete": _delete,
     "similarity": _similarity, "neighbours": _neighbours, "search": _search,
-    "report": _report, "map": _map, "models": _models,
+    "report": _report, "map": _map, "models": _models, "people": cli_people.run,
 }

@@ -136,6 +136,9 @@ SETTINGS: tuple[Setting, ...] = (
             "after about a minute of compiling, at the worker's start)"),
     Setting("V2I_USER", "user", "the OS user name", _text,
             "who you are when the dashboard has no gate, and the CLI's default for `--as`"),
+    Setting("V2I_TRUSTED_PROXIES", "trusted_proxies", "", _text,
+            "addresses of your own reverse proxies, comma-separated (`127.0.0.1` for one on the same host): only "
+            "their `X-Forwarded-For` is believed when the gate throttles and logs a client; empty: never"),
     Setting("V2I_MAX_QUEUED_PER_PERSON", "max_queued_per_person", "20", _whole("a whole number of jobs"),
             "jobs one person may have waiting (queued or running) at once"),
     Setting("V2I_MAX_QUEUED_MB_PER_PERSON", "max_queued_mb_per_person", "500", _positive("a number of megabytes"),
@@ -179,6 +182,7 @@ class Settings:
     clip_int8: bool = False
     compile_unet: bool = False
     user: str = ""  # empty: the OS user name
+    trusted_proxies: str = ""  # comma-separated addresses whose X-Forwarded-For the gate believes
     max_queued_per_person: int = 20
     max_queued_mb_per_person: float = 500.0
     failed_keep_days: float = 7.0

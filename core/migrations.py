@@ -130,12 +130,25 @@ def _v11_revisions(db: sqlite_utils.Database) -> None:
     db["generations"].add_column("model_revisions", str)
 
 
+def _v12_hardening(db: sqlite_utils.Database) -> None:
+    # Per-person passwords (the "accounts" sign-in mode): a memory-hard hash, never the password.
+    db["accounts"].create({"person": str, "password_hash": str, "one_time": int, "created_at": str,
+                           "changed_at": str}, pk="person", not_null={"password_hash"}, defaults={"one_time": 1})
+    # Which worker runs a job, and when it last said it was alive: a second worker recovers only jobs whose
+    # worker went quiet, never another live one's.
+    db["jobs"].add_column("worker_id", str)
+    db["jobs"].add_column("heartbeat_at", str)
+    # The seed whisper's temperature fallback sampled with (derived from the recording): the same words again.
+    db["generations"].add_column("transcribe_seed", int)
+
+
 MIGRATIONS = [
     ("0001_generations", _v1_generations), ("0002_jobs", _v2_jobs), ("0003_embeddings", _v3_embeddings),
     ("0004_deepcache", _v4_deepcache), ("0005_recipe", _v5_recipe),
     ("0006_embedding_upkeep", _v6_embedding_upkeep), ("0007_team", _v7_team),
     ("0008_speech", _v8_speech), ("0009_turbo", _v9_turbo),
     ("0010_insights", _v10_insights), ("0011_revisions", _v11_revisions),
+    ("0012_hardening", _v12_hardening),
 ]
 
 

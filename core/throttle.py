@@ -58,3 +58,57 @@ class Throttle:
         if len(recent) >= self.per_minute:
             wait = max(wait, recent[-self.per_minute] + 60.0 - now)
         return max(0.0, wait)
+
+
+@dataclass
+class SignInThrottle:
+    """Wrong sign-ins, slowed three ways, so that neither new sessions nor forged headers buy more guesses and
+    nobody's typos lock out someone else's right password for long:
+
+    - per client (a browser session, and the real client address when one is known): 1, 2, 4... up to 30 s,
+      at most 10 a minute;
+    - per claimed account (a name, an email, or the one shared identity): 1, 2, 4 s at most, whoever guesses, so
+      six sessions cannot guess at once and the account's owner waits a few seconds at worst;
+    - everyone together: at most ``per_minute_all`` wrong guesses a minute."""
+
+    clock: Callable[[], float] = time.monotonic
+    max_account_delay: float = 4.0
+    per_minute_all: int = 300
+
+    def __post_init__(self):
+        self.clients = Throttle(base_delay=1.0, max_delay=30.0, per_minute=10, clock=self.clock)
+        self.accounts = Throttle(base_delay=1.0, max_delay=self.max_account_delay, per_minute=10 ** 9, clock=self.clock)
+        self.everyone = Throttle(base_delay=0.0, max_delay=0.0, per_minute=self.per_minute_all, clock=self.clock)
+
+    def wait(self, clients: Iterable[Hashable], account: str) -> float:
+        return max(self.clients.wait(clients), self.accounts.wait([account]), self.everyone.wait(["all"]))
+
+    def failed(self, clients: Iterable[Hashable], account: str) -> int:
+        self.everyone.failed(["all"])
+        self.accounts.failed([account])
+        return self.clients.failed(clients)
+
+    def succeeded(self, sessions: Iterable[Hashable], account: str) -> None:
+        """The session and the account start afresh; an address keeps its recent failures."""
+        self.clients.succeeded(sessions)
+        self.accounts.succeeded([account])
+
+
+def client_address(peer: str | None, forwarded_for: str | None, trusted: Iterable[str]) -> str | None:
+    """The real client of a request, or None when it cannot be known.
+
+    ``peer`` is the connection's address (Streamlit gives None for loopback, and its server may already have
+    replaced it with a forwarded header); ``forwarded_for`` the ``X-Forwarded-For`` header. The header is
+    believed only when a proxy is configured as ``trusted``: then the client is its rightmost entry that is not
+    one of those proxies (what the nearest trusted proxy appended). With a forwarded header and no trusted
+    proxy, nothing about the client can be believed."""
+    trusted = {t.strip() for t in trusted if t.strip()}
+    if forwarded_for:
+        if not trusted:
+            return None
+        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            if hop not in trusted:
+                return hop
+        return None
+    return peer or "127.0.0.1"

@@ -15,6 +15,22 @@ from core.synth import recording  # noqa: E402
 from helpers import random_whisper  # noqa: E402
 
 
+# Markers by file, for the inner loop (pytest -m "not e2e and not slow"); pytest.ini describes them.
+MARKERS_BY_FILE = {
+    "test_ray.py": ("ray", "slow"),
+    "test_real_whisper.py": ("real_models", "slow"),
+    "test_models_download.py": ("slow",),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath))
+        names = ("e2e", "slow") if "e2e" in path.parts else MARKERS_BY_FILE.get(path.name, ())
+        for name in names:
+            item.add_marker(getattr(pytest.mark, name))
+
+
 @pytest.fixture(scope="session")
 def tiny_models_dir(tmp_path_factory) -> Path:
     from core.tiny import ensure_tiny_models

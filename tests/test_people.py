@@ -1,10 +1,11 @@
 import pytest
 
-from core import InvalidOptionError, Person, check_name, email_allowed, local_person
+from core import InvalidOptionError, Person, check_name, clean_text, email_allowed, local_person, normal_email
 
 
 @pytest.mark.parametrize("text, why", [("", "empty"), ("   ", "empty"), ("x" * 101, "at most 100"),
-                                       ("bad\x07name", "control characters")])
+                                       ("bad\x07name", "control"),
+                                       ("Eve\u202etxt.exe", "text-direction")])
 def test_a_name_must_be_1_to_100_printable_characters(text, why):
     with pytest.raises(InvalidOptionError, match=why):
         check_name(text)
@@ -30,3 +31,26 @@ def test_only_emails_on_the_allow_list_get_in(email, allowed):
 
 def test_with_no_allow_list_nobody_gets_in():
     assert not email_allowed("ana@example.com", [], [])
+
+
+@pytest.mark.parametrize("name", ["Zahra\u200cKarimi", "\U0001F469\u200d\U0001F4BB Ana", "Ελένη", "José", "李雷",
+                                  "\u2764\ufe0f Bo"])
+def test_names_with_joiners_emoji_and_any_script_are_accepted(name):
+    assert check_name(name) == name
+
+
+def test_text_shown_from_elsewhere_loses_its_controls_and_direction_overrides():
+    assert clean_text("voice\u202e4pm.wav") == "voice4pm.wav"
+    assert clean_text("a\x00b\n  c\u200dd") == "ab c\u200dd"  # the joiner stays: real names use it
+
+
+@pytest.mark.parametrize("email", ["boss@\u212Aodak.com", "ａｎａ@example.com", "ana@example.com\u202e"])
+def test_a_look_alike_email_never_passes_the_allow_list(email):
+    assert not email_allowed(email, ["boss@kodak.com", "ana@example.com"], ["kodak.com"])
+    with pytest.raises(InvalidOptionError, match="look-alike"):
+        normal_email(email)
+
+
+def test_emails_compare_case_folded():
+    assert normal_email(" Ana@Example.COM ") == "ana@example.com"
+    assert email_allowed("STRASSE@team.org", ["straße@team.org"], [])

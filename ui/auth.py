@@ -1,14 +1,20 @@
 """Access control and identity, configured in ``.streamlit/secrets.toml``:
 
 - ``[auth]`` (an OpenID Connect provider): Streamlit's built-in ``st.login``; only signed-in people whose email
-  is on the allow-list (``allowed_emails``, ``allowed_domains``) pass. The person is their email, shown by name.
-- ``password = "..."``: a shared team password, compared in constant time; the person also types their name.
-  Wrong guesses are slowed down per browser session and per client address, and logged.
-- neither: no gate (the default binds to 127.0.0.1, so only this machine can reach it); the person is the local
-  user (``V2I_USER``, else the OS user name).
+  the provider has verified and that is on the allow-list (``allowed_emails``, ``allowed_domains``) pass. The
+  person is their email, shown by name.
+- ``accounts = true``: per-person passwords (``python -m core people add NAME`` gives a one-time password, which
+  the person replaces at their first sign-in). The person is the account's name.
+- ``password = "..."``: one shared team password, compared in constant time. It gives everyone one shared
+  identity ("Team"): nobody can claim to be someone else by typing a name.
+- none of these: no gate (the default binds to 127.0.0.1, so only this machine can reach it); the person is the
+  local user (``V2I_USER``, else the OS user name).
 
-The gate fails closed: a secrets file that exists but cannot be read or parsed serves no page at all, and with
-``[auth]`` but no allow-list nobody gets in.
+Wrong passwords are slowed per client, per claimed account and for everyone together (``core.SignInThrottle``),
+and logged with the real client (``V2I_TRUSTED_PROXIES`` says whose ``X-Forwarded-For`` to believe).
+
+The gate fails closed: a secrets file that exists but cannot be read or parsed, a ``password`` that is empty,
+``false`` or a number, or ``[auth]`` with no allow-list serves no page to anyone.
 """
 
 from __future__ import annotations
@@ -22,13 +28,17 @@ import uuid
 
 import streamlit as st
 
-from core import MAX_NAME, Person, Throttle, V2IError, check_name, email_allowed, local_person
+from core import (
+    MAX_NAME, InvalidOptionError, Person, Settings, SignInThrottle, accounts, client_address, email_allowed,
+    local_person, name_or, normal_email,
+)
 
 from . import render
 
 log = logging.getLogger("v2i.auth")
-# One per server process: guesses from every session of one address add up.
-GUESSES = Throttle(base_delay=1.0, max_delay=30.0, per_minute=10)
+# One per server process: guesses from every session add up.
+GUESSES = SignInThrottle()
+SHARED = Person("team", "Team")  # the one identity of the shared password
 
 
 class BrokenConfiguration(Exception):
@@ -62,12 +72,23 @@ def _secret(name: str):
         return None  # no secrets at all: no gate
 
 
-def require_access(local_user: str = "") -> Person:
-    """The person using this session; stops the script run unless they may see the dashboard."""
+def _gate_settings() -> tuple:
+    check_secrets_files()
+    auth, password, use_accounts = _secret("auth"), _secret("password"), _secret("accounts")
+    if password is not None and not (isinstance(password, str) and password.strip()):
+        # `password = ""`, `false` or `0` reads as "no password": a typo must not open the gate to everyone.
+        raise BrokenConfiguration(f"the secrets' password is {password!r}: it must be a non-empty text "
+                                  "(remove the line for no gate)")
+    if use_accounts is not None and use_accounts is not True:
+        raise BrokenConfiguration(f"the secrets' accounts is {use_accounts!r}: it must be true (or absent)")
+    return auth, password, use_accounts, (_secret("allowed_emails") or [], _secret("allowed_domains") or [])
+
+
+def require_access(settings: Settings, open_store) -> Person:
+    """The person using this session; stops the script run unless they may see the dashboard. ``open_store``
+    gives the store (only the accounts mode opens it)."""
     try:
-        check_secrets_files()
-        auth, password = _secret("auth"), _secret("password")
-        allowed = (_secret("allowed_emails") or [], _secret("allowed_domains") or [])
+        auth, password, use_accounts, allowed = _gate_settings()
     except BrokenConfiguration as err:
         log.error("refusing every page: %s", err)
         st.title("Voice to Image")
@@ -76,63 +97,138 @@ def require_access(local_user: str = "") -> Person:
         st.stop()
     if auth:
         return signed_in_person(*allowed)
-    if password:
+    if use_accounts or password:
         if "person" not in st.session_state:
-            password_form(str(password))
+            if use_accounts:
+                account_form(open_store(), settings)
+            else:
+                password_form(str(password), settings)
             st.stop()
         return st.session_state["person"]
-    return local_person(local_user)
+    return local_person(settings.user)
+
+
+def _refuse(message: str) -> None:
+    st.title("Voice to Image")
+    st.error(render.escape_markdown(message))
+    st.button("Sign out", on_click=st.logout)
+    st.stop()
 
 
 def signed_in_person(allowed_emails, allowed_domains) -> Person:
-    """The OpenID Connect path: signed in, and on the allow-list."""
+    """The OpenID Connect path: signed in, the email verified by the provider, and on the allow-list."""
     if not st.user.is_logged_in:
         st.title("Voice to Image")
         st.button("Sign in", on_click=st.login, type="primary")
         st.stop()
-    email = str(st.user.get("email") or "")
-    if not email_allowed(email, allowed_emails, allowed_domains):
-        log.warning("refused a signed-in account not on the allow-list: %s", email or "(no email)")
-        st.title("Voice to Image")
-        if not (allowed_emails or allowed_domains):
-            st.error("No one is allowed in yet: the server's secrets list no allowed_emails or allowed_domains.")
-        else:
-            st.error(render.escape_markdown(f"The account {email or '(without an email)'} is not allowed here. "
-                                            "Sign in with your team account, or ask to be added."))
-        st.button("Sign out", on_click=st.logout)
-        st.stop()
-    name = str(st.user.get("name") or email)
-    return Person(email.lower(), check_name(name[:MAX_NAME], "name"))
+    raw = str(st.user.get("email") or "")
+    shown = name_or(raw, "(without an email)")
+    if not (allowed_emails or allowed_domains):
+        log.warning("refused %s: no allow-list configured", shown)
+        _refuse("No one is allowed in yet: the server's secrets list no allowed_emails or allowed_domains.")
+    if st.user.get("email_verified") not in (True, "true"):
+        log.warning("refused a signed-in account whose email is not verified: %s", shown)
+        _refuse(f"Your identity provider has not verified the email {shown}, so it cannot prove who you are here. "
+                "Verify it with your provider, then sign in again.")
+    if not email_allowed(raw, allowed_emails, allowed_domains):
+        log.warning("refused a signed-in account not on the allow-list: %s", shown)
+        _refuse(f"The account {shown} is not allowed here. Sign in with your team account, or ask to be added.")
+    email = normal_email(raw)
+    return Person(email, name_or(str(st.user.get("name") or ""), email))
 
 
-def _client_keys() -> list[tuple[str, str]]:
+def client_keys(settings: Settings) -> tuple[list[tuple[str, str]], str]:
+    """The throttle's keys for this session (its own id, and the real client address when one is known), and
+    the client as the log should name it."""
     session = st.session_state.setdefault("gate-session", uuid.uuid4().hex)
-    address = str(getattr(st.context, "ip_address", None) or "unknown")
-    return [("session", session), ("address", address)]
+    headers = st.context.headers
+    forwarded = headers.get("X-Forwarded-For") if headers else None
+    peer = st.context.ip_address
+    peer = peer if isinstance(peer, str) else None  # (a test harness has no connection)
+    forwarded = forwarded if isinstance(forwarded, str) else None
+    address = client_address(peer, forwarded, settings.trusted_proxies.split(","))
+    keys = [("session", session)] + ([("address", address)] if address else [])
+    shown = address or f"unknown (X-Forwarded-For {forwarded!r} from an untrusted proxy)"
+    return keys, shown
 
 
-def password_form(password: str) -> None:
+def _throttled(keys, account: str) -> bool:
+    wait = GUESSES.wait(keys, account)
+    if wait > 0:
+        st.error(f"Too many wrong passwords: try again in {math.ceil(wait)} s.")
+    return wait > 0
+
+
+def _wrong(keys, account: str, client: str, what: str) -> None:
+    failures = GUESSES.failed(keys, account)
+    log.warning("wrong %s for %s from %s (%d in a row)", what, account, client, failures)
+    st.error("That password is not right." if what == "team password" else "That name or password is not right.")
+
+
+def password_form(password: str, settings: Settings) -> None:
     st.title("Voice to Image")
+    st.caption("The team password gives everyone who knows it one shared identity, \"Team\": jobs, ratings and "
+               "votes made with it are the team's, not a person's. For your own, ask for an account.")
     with st.form("sign-in"):
-        typed_name = st.text_input("Your name", max_chars=MAX_NAME, help="what your team sees on what you make")
         typed = st.text_input("Team password", type="password")
         if not st.form_submit_button("Sign in"):
             return
-    keys = _client_keys()
-    wait = GUESSES.wait(keys)
-    if wait > 0:
-        st.error(f"Too many wrong passwords: try again in {math.ceil(wait)} s.")
+    keys, client = client_keys(settings)
+    if _throttled(keys, SHARED.id):
         return
     if not hmac.compare_digest(typed.encode(), password.encode()):
-        failures = GUESSES.failed(keys)
-        log.warning("wrong team password from %s (%d in a row)", dict(keys)["address"], failures)
-        st.error("That password is not right.")
+        _wrong(keys, SHARED.id, client, "team password")
+        return
+    GUESSES.succeeded(keys[:1], SHARED.id)
+    st.session_state["person"] = SHARED
+    st.rerun()
+
+
+def account_form(store, settings: Settings) -> None:
+    """Per-person passwords: a name and its password; a one-time password must be replaced before anything else."""
+    st.title("Voice to Image")
+    pending = st.session_state.get("gate-must-change")
+    if pending:
+        return change_form(store, pending)
+    with st.form("sign-in"):
+        name = st.text_input("Your name", max_chars=MAX_NAME)
+        typed = st.text_input("Password", type="password", max_chars=accounts.MAX_PASSWORD)
+        if not st.form_submit_button("Sign in"):
+            return
+    account = " ".join(name.split()) or "(empty)"
+    keys, client = client_keys(settings)
+    if _throttled(keys, account):
+        return
+    result = accounts.sign_in(store, name, typed)
+    if not result.ok:
+        _wrong(keys, account, client, "password")
+        return
+    GUESSES.succeeded(keys[:1], account)
+    if result.must_change:
+        st.session_state["gate-must-change"] = (result.person, typed)
+        st.rerun()
+    st.session_state["person"] = Person(result.person, result.person)
+    st.rerun()
+
+
+def change_form(store, pending: tuple[str, str]) -> None:
+    person, one_time = pending
+    st.info(render.escape_markdown(f"Welcome, {person}. Choose your own password (at least "
+                                   f"{accounts.MIN_PASSWORD} characters) to replace the one-time one."))
+    with st.form("choose-password"):
+        new = st.text_input("New password", type="password", max_chars=accounts.MAX_PASSWORD)
+        again = st.text_input("New password again", type="password", max_chars=accounts.MAX_PASSWORD)
+        if not st.form_submit_button("Save and sign in"):
+            return
+    if new != again:
+        st.error("The two new passwords differ: type the same one twice.")
         return
     try:
-        name = check_name(typed_name, "name")
-    except V2IError as err:
-        st.error(f"Type your name too: {err}.")
+        accounts.change_password(store, person, one_time, new)
+    except InvalidOptionError as err:
+        st.error(f"Choose another password: {err}.")
         return
-    GUESSES.succeeded(keys[:1])  # this session starts afresh; the address keeps its recent failures
-    st.session_state["person"] = Person(name, name)
+    del st.session_state["gate-must-change"]
+    st.session_state["person"] = Person(person, person)
     st.rerun()
+

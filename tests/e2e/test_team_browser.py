@@ -1,7 +1,7 @@
 """Two people at once in the real browser, signed in through st.login against a real OpenID Connect provider
 started on loopback (oidc-provider-mock): alice generates and keeps her job across a reload; bob sees her name,
 rates and collects her image and opens it from its link; an account outside the allow-list is refused. Then the
-shared-password gate with a name."""
+personal-password gate: a one-time password replaced at first sign-in."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ ALLOWED = {"alice@team.org": "Alice", "bob@team.org": "Bob"}
 def oidc_issuer():
     from oidc_provider_mock import User, run_server_in_thread
 
-    users = [User(sub=email, claims={"email": email, "name": name}) for email, name in
+    users = [User(sub=email, claims={"email": email, "email_verified": True, "name": name}) for email, name in
              [*ALLOWED.items(), ("eve@elsewhere.org", "Eve")]]
     with run_server_in_thread(user_claims=users) as provider:
         yield f"http://localhost:{provider.server_port}"
@@ -124,16 +124,23 @@ def test_an_account_outside_the_allow_list_is_refused(browser, signed_in_server)
     eve.context.close()
 
 
-def test_the_shared_password_gate_asks_for_a_name(browser, tiny_models_dir, tmp_path_factory):
+def test_a_personal_password_is_chosen_at_first_sign_in(browser, tiny_models_dir, tmp_path_factory):
+    from core import Store, accounts
+
     folder = tmp_path_factory.mktemp("e2e-password")
     secrets = folder / "secrets.toml"
-    secrets.write_text('password = "correct horse battery"\n')
+    secrets.write_text('accounts = true\n')
     with running_dashboard(tiny_models_dir, folder, "--secrets.files", str(secrets)) as server:
+        one_time = accounts.add_person(Store(server.data_dir), "Carla")  # what `people add Carla` does
         page = browser.new_context().new_page()
         page.goto(server.url)
         page.get_by_role("textbox", name="Your name").fill("Carla")
-        page.get_by_label("Team password").fill("correct horse battery")
+        page.get_by_label("Password", exact=True).fill(one_time)
         page.get_by_role("button", name="Sign in").click()
+        settle(page)
+        page.get_by_label("New password", exact=True).fill("carla's own long phrase")
+        page.get_by_label("New password again").fill("carla's own long phrase")
+        page.get_by_role("button", name="Save and sign in").click()
         settle(page)
         expect(page.get_by_test_id("stSidebar").get_by_text("Carla", exact=True)).to_be_visible()
         expect(page.get_by_text("No generations yet", exact=False)).to_be_visible()
