@@ -9,6 +9,7 @@ from typing import Any
 
 from .diffusion import GenerationOptions, check_inputs, recipe_of
 from .errors import InvalidOptionError
+from .people import clean_text
 from .prompt import DEFAULT_STYLE, check_style
 from .speech import check_terms
 
@@ -29,6 +30,11 @@ class GenerationRequest:
     vocabulary: tuple[str, ...] = ()  # the team's names and jargon, passed to whisper as its prompt
     force: bool = False  # generate even when the words look like whisper's hallucination over silence
     ab_run: str | None = None  # the A/B run this generation is one arm of (see core.insights.start_ab_run)
+
+    def __post_init__(self):
+        # A file name is someone else's text: no controls or direction overrides (a U+202E would reverse the
+        # lines it is shown in), wherever the request comes from.
+        object.__setattr__(self, "filename", clean_text(self.filename, 255) or "recording")
 
     def check(self) -> "GenerationRequest":
         """Validate everything that needs no model; the error names the bad value."""

@@ -49,7 +49,7 @@ def interval_chart(rows: list[insights.GroupRow], measure: str, title: str) -> N
         st.caption(f"No {title.lower()} yet.")
         return
     figure = go.Figure(go.Scatter(
-        x=[e.mean for _, e in shown], y=[f"{row.key} (n={e.n})" for row, e in shown], mode="markers",
+        x=[e.mean for _, e in shown], y=[render.chart_text(f"{row.key} (n={e.n})") for row, e in shown], mode="markers",
         error_x=dict(type="data", symmetric=False, array=[(e.hi - e.mean) if e.hi is not None else 0 for _, e in shown],
                      arrayminus=[(e.mean - e.lo) if e.lo is not None else 0 for _, e in shown]),
         marker=dict(size=10, color=["#d62728" if row.flagged else "#1f77b4" for row, _ in shown]),
@@ -117,7 +117,7 @@ with blame_tab:
         for cause in insights.CAUSES:
             items = [b for b in report.blamed if b.cause == cause]
             figure.add_trace(go.Scatter(
-                x=[b.created_at[:19] for b in items], y=[cause] * len(items), mode="markers", name=cause,
+                x=[b.created_at[:19] for b in items], y=[cause] * len(items), mode="markers", name=render.chart_text(cause),
                 customdata=[b.id for b in items], text=[render.hover_text(b.why) for b in items],
                 hovertemplate="%{x}<br>%{text}<extra></extra>"))
         figure.update_layout(height=300, title="Causes over time (select points to open them)")

@@ -67,7 +67,7 @@ with left:
     for person_id in sorted({r["created_by"] for r in made}):
         mine = [r for r in made if r["created_by"] == person_id]
         figure.add_trace(go.Bar(x=[r["day"] for r in mine], y=[r["n"] for r in mine],
-                                name=names.get(person_id, person_id)))
+                                name=render.chart_text(names.get(person_id, person_id))))
     figure.update_layout(barmode="stack", height=280, margin=dict(l=10, r=10, t=10, b=10), xaxis_type="category",
                          yaxis_title="generations", xaxis_title="day")
     st.plotly_chart(figure, width="stretch")

@@ -1,3 +1,5 @@
+import json
+
 """The Insights page: what works, A/B runs, stage blame and languages, showing the report's own numbers."""
 
 from apptest import button, errors, no_exception, open_app
@@ -101,3 +103,15 @@ def test_history_opens_the_generations_a_link_picks(app_env, make_generation):
     no_exception(at.run())
     assert sorted(at.dataframe[0].value["id"]) == sorted([rows[0]["id"], rows[2]["id"]])
     assert "malformed" in at.warning[0].value
+
+
+def test_a_persons_name_on_the_person_axis_is_text_never_a_link(app_env, make_generation, store):
+    hostile = '<a href="https://evil.example/login">Alice (IT)</a>'
+    for i in range(3):
+        row = make_generation(f"picture {i}", seed=i, created_by=hostile)
+        rate(store, row["id"], "rater", stars=4)
+    at = open_app("pages/insights.py")
+    at.radio[0].set_value("people")
+    figures = [json.loads(chart.proto.spec) for chart in no_exception(at.run()).tabs[0].get("plotly_chart")]
+    labels = [label for figure in figures for label in figure["data"][0]["y"]]
+    assert labels and all(label.startswith("&lt;a href=&quot;https://evil.example/login&quot;&gt;") for label in labels)

@@ -1,3 +1,5 @@
+import json
+
 from apptest import no_exception, open_app
 
 
@@ -77,3 +79,14 @@ def test_people_show_what_each_made_their_waits_and_the_weeks_top_rated(app_env,
     waits = at.dataframe[1].value
     assert list(waits["person"]) == ["ana", "ben"] and list(waits["jobs"]) == [2, 1]
     assert "5.0 of 5 (1)" == [t.value for t in at.text if " of 5 (" in t.value][0]  # the best first
+
+
+def test_a_persons_name_is_text_in_the_people_chart_never_a_link(app_env, make_generation, store):
+    from core import Person, remember_person
+
+    hostile = '<a href="https://evil.example/login">Alice (IT)</a>'
+    remember_person(store, Person("alice", hostile))
+    make_generation("a fox", created_by="alice")
+    figure = json.loads(open_app().get("plotly_chart")[1].proto.spec)
+    assert [trace["name"] for trace in figure["data"]] == [
+        "&lt;a href=&quot;https://evil.example/login&quot;&gt;Alice (IT)&lt;/a&gt;"]

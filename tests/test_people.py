@@ -54,3 +54,12 @@ def test_a_look_alike_email_never_passes_the_allow_list(email):
 def test_emails_compare_case_folded():
     assert normal_email(" Ana@Example.COM ") == "ana@example.com"
     assert email_allowed("STRASSE@team.org", ["straße@team.org"], [])
+
+
+def test_a_recordings_name_cannot_reverse_the_text_it_is_shown_in():
+    from core import GenerationRequest
+
+    request = GenerationRequest(filename="memo\u202evaw.exe")
+    assert request.filename == "memovaw.exe"
+    assert GenerationRequest.from_json(request.to_json()).filename == "memovaw.exe"
+    assert GenerationRequest(filename="\u202e\x00").filename == "recording"

@@ -226,7 +226,7 @@ def change_form(store, pending: tuple[str, str]) -> None:
     try:
         accounts.change_password(store, person, one_time, new)
     except InvalidOptionError as err:
-        st.error(f"Choose another password: {err}.")
+        st.error(render.escape_markdown(f"Choose another password: {err}."))
         return
     del st.session_state["gate-must-change"]
     st.session_state["person"] = Person(person, person)

@@ -55,9 +55,15 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
 
 
+def chart_text(text: Any) -> str:
+    """Text for a Plotly label, legend, axis or hover (Plotly renders a subset of HTML there, links included):
+    escaped to stay text."""
+    return html.escape(str(text))
+
+
 def hover_text(text: str, limit: int = 60) -> str:
-    """User text for a Plotly hover label, which renders a small subset of HTML: escaped to stay text."""
-    return html.escape(text[:limit])
+    """User text for a Plotly hover label, shortened to ``limit`` characters and escaped."""
+    return chart_text(text[:limit])
 
 
 def error(message: str) -> None:
