@@ -9,19 +9,30 @@ queue alternates them.
     python -m bench.memory          # or as part of: python -m bench --quick
 
 Prints ``peak_rss_gb`` (target: at most 6) and what each step added. It runs in a child process of its own, so
-nothing else this benchmark loaded is counted.
+nothing else this benchmark loaded is counted: the child reads its own high-water mark (``VmHWM``, which starts
+afresh at exec), not ``ru_maxrss``, which a child inherits from the parent that started it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 
+
+def peak_gb() -> float:
+    """This process's peak resident memory in GB since it started (or last exec'd): ``VmHWM``. ``ru_maxrss``
+    would be wrong here: it survives exec, so a child started by a parent holding 9 GB reads 9 GB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20  # kB
+    raise RuntimeError("/proc/self/status has no VmHWM line: peak memory is measured on Linux only")
+
+
 CHILD = r"""
-import json, os, resource, sys
+import json, os, sys
 import numpy as np
 # What a dashboard process imports besides the models: Streamlit, the charts' and tables' libraries, our widgets.
 import altair, pandas, plotly.graph_objects, streamlit
@@ -31,8 +42,7 @@ from core.diffusion import generate_image
 from core.embeddings import embed_images
 from core.transcribe import transcribe
 
-def gb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
+from bench.memory import peak_gb as gb
 
 steps = {"start": gb()}
 settings = load_settings({"V2I_WHISPER_MODEL": sys.argv[1], "V2I_SD_MODEL": sys.argv[2], "V2I_CLIP_MODEL": sys.argv[3],
