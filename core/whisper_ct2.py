@@ -14,6 +14,8 @@ gives this project a real English whisper with no network.
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import struct
 from dataclasses import asdict, dataclass
@@ -62,6 +64,11 @@ def read_ct2(path: str | Path) -> CT2Model:
         raise ModelLoadError(f"cannot read the CTranslate2 model {path}: {err}") from None
 
 
+def left(handle: BinaryIO) -> int:
+    """Bytes left in the file after the current position."""
+    return os.fstat(handle.fileno()).st_size - handle.tell()
+
+
 def _read(handle: BinaryIO) -> CT2Model:
     def number(fmt: str) -> int:
         size = struct.calcsize(fmt)
@@ -71,7 +78,10 @@ def _read(handle: BinaryIO) -> CT2Model:
         return struct.unpack(fmt, data)[0]
 
     def text() -> str:
-        raw = handle.read(number("<H"))
+        size = number("<H")
+        if size > left(handle):
+            raise ValueError("the file ends too early")
+        raw = handle.read(size)
         return raw[:-1].decode("utf-8")  # NUL-terminated
 
     version = number("<I")
@@ -86,13 +96,16 @@ def _read(handle: BinaryIO) -> CT2Model:
         if dtype_id not in DTYPES:
             raise ValueError(f"variable {name} has data type {dtype_id}, which this reader does not know")
         size = number("<I")
+        # Checked before anything is allocated: the declared shape, the declared size and what the file holds.
+        wanted = math.prod(shape) * np.dtype(DTYPES[dtype_id]).itemsize
+        if size != wanted:
+            raise ValueError(f"variable {name} declares {size} bytes for shape {shape}, which needs {wanted}")
+        if size > left(handle):
+            raise ValueError(f"variable {name} declares {size} bytes but the file has only {left(handle)} left")
         data = handle.read(size)
         if len(data) != size:
             raise ValueError(f"variable {name} is cut short")
-        array = np.frombuffer(data, dtype=DTYPES[dtype_id])
-        if array.size != int(np.prod(shape, dtype=np.int64)):
-            raise ValueError(f"variable {name}: {array.size} values for shape {shape}")
-        variables[name] = array.reshape(shape)
+        variables[name] = np.frombuffer(data, dtype=DTYPES[dtype_id]).reshape(shape)
     aliases = {text(): text() for _ in range(number("<I"))}
     if handle.read(1):
         raise ValueError("unexpected bytes after the aliases")

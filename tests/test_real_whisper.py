@@ -244,3 +244,29 @@ def test_the_command_line_prints_the_spoken_words_offline(tiny_models_dir, tmp_p
     record = json.loads(done.stdout.splitlines()[-1])
     assert heard_share(SENTENCES[1], record["transcript"]) >= 0.75, record["transcript"]
     assert record["models"]["whisper"] == "tiny.en"
+
+
+@pytest.mark.parametrize("field", ["size", "shape"])
+def test_a_changed_size_or_shape_is_refused_before_anything_is_allocated(random_whisper_state, tmp_path, field):
+    """One changed integer once asked for gigabytes before the file was checked (issue 32, 9)."""
+    import tracemalloc
+
+    state, dims = random_whisper_state
+    write_ct2(tmp_path / "model.bin", *ct2_variables_of(state, dims))
+    data = bytearray((tmp_path / "model.bin").read_bytes())
+    name = b"encoder/conv1/weight\x00"
+    at = data.index(name) + len(name)
+    ndim = data[at]
+    if field == "shape":
+        struct.pack_into("<I", data, at + 1, 2**31)  # the first dimension
+    else:
+        struct.pack_into("<I", data, at + 1 + 4 * ndim + 1, 2**32 - 1)  # the byte count after the dtype
+    (tmp_path / "model.bin").write_bytes(bytes(data))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelLoadError, match="encoder/conv1/weight declares"):
+            read_ct2(tmp_path / "model.bin")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * len(data)
