@@ -16,13 +16,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Settings
-from .errors import CancelledError, V2IError
-from .jobs import CANCELLED, DOWNLOADS, FAILED, PREVIEWS, Worker
+from .errors import CancelledError, StorageError, V2IError
+from .jobs import DOWNLOADS, FAILED, PREVIEWS, Worker, ending_of
 from .models import ModelCache
 from .people import UNKNOWN
 from .store import Store
@@ -203,7 +202,8 @@ class RayWorker(Worker):
         if not self._ensure_connected():
             return 0
         try:
-            self._dispatch()
+            if self.store_endings():  # endings the store could not take come first
+                self._dispatch()
             ended = self._collect()
             self._relay()
             return ended
@@ -268,7 +268,7 @@ class RayWorker(Worker):
         for index, slot in enumerate(self.slots):
             if slot.job_id is not None:
                 continue
-            job = self.queue.claim_next()
+            job = self.queue.claim_next(self.worker_id)
             if job is None:
                 return
             self._send(job, index, attempt=1)
@@ -277,7 +277,7 @@ class RayWorker(Worker):
         try:
             audio = self.queue.upload_bytes(job)
         except OSError as err:
-            self.queue.finish(job, FAILED, f"the recording cannot be read: {err}")
+            self.end(job, FAILED, f"the recording cannot be read: {err}")
             return
         ref = self._actor(index).compute.remote(job["id"], audio, job["options"])
         self.slots[index].job_id = job["id"]
@@ -316,17 +316,10 @@ class RayWorker(Worker):
                             flight.slot)
                 self._send(job, free, attempt=flight.attempt + 1)
                 return 0
-            self.queue.finish(job, FAILED, f"{reason}, twice; the recording is kept: submit it again")
+            self.end(job, FAILED, f"{reason}, twice; the recording is kept: submit it again")
             return 1
         except ray.exceptions.RayTaskError as err:
-            cause = err.cause if getattr(err, "cause", None) is not None else err
-            if isinstance(cause, CancelledError):
-                self.queue.finish(job, CANCELLED)
-            elif isinstance(cause, (V2IError, ValueError, OSError)):
-                self.queue.finish(job, FAILED, str(cause))
-            else:
-                traceback.print_exc()
-                self.queue.finish(job, FAILED, f"unexpected error: {type(cause).__name__}: {cause}")
+            self.end(job, *ending_of(err.cause if getattr(err, "cause", None) is not None else err))
             return 1
         finally:
             PREVIEWS.drop(job["id"])
@@ -336,9 +329,12 @@ class RayWorker(Worker):
             save_generation(computed, self.store, created_by=job["created_by"] or UNKNOWN,
                             on_stored=lambda db, row: self.queue.mark_done_in(db, job["id"], row["id"]))
         except (V2IError, OSError) as err:
-            self.queue.finish(job, FAILED, str(err))
+            self.end(job, *ending_of(err))
             return 1
-        self.queue.release_upload(job)
+        try:
+            self.queue.release_upload(job)
+        except StorageError:  # the job and its row are stored; the next sweep removes the recording
+            pass
         return 1
 
     def _relay(self) -> None:

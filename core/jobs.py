@@ -2,14 +2,19 @@
 
 Why: on a CPU an image takes minutes, several people share one server, the diffusers pipeline is not
 thread-safe, and a Streamlit script run stops when its person navigates away. Jobs survive a restart:
-one left ``running`` by a crashed server is marked failed with a reason on the next start.
+one left ``running`` by a crashed server is marked failed with a reason (``recover``: only jobs whose worker is
+gone, by its process or its lease, never another live worker's).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
 import threading
 import time
 import traceback
+import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -17,7 +22,7 @@ from typing import Any
 
 from .audio import AudioLimits, decode_audio
 from .config import Settings
-from .errors import CancelledError, InvalidOptionError, NoSpeechError, NotFoundError, V2IError
+from .errors import CancelledError, InvalidOptionError, NoSpeechError, NotFoundError, StorageError, V2IError
 from .models import ModelCache
 from .paths import UPLOADS, check_id, new_id, relative_name, remove_quietly, write_atomic
 from .pipeline import run_generation
@@ -28,6 +33,43 @@ from .store import Store, utc_now
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 ACTIVE = (QUEUED, RUNNING)
 INTERRUPTED = "the server stopped while this job was running; its recording is kept, submit it again"
+# A worker renews the lease of its running jobs every HEARTBEAT_S; a job whose lease is LEASE_S old has lost its
+# worker (another process recovers it). Generous: a model's first load can hold the job's thread for minutes,
+# but the heartbeat runs on a thread of its own.
+HEARTBEAT_S = 10.0
+LEASE_S = 120.0
+log = logging.getLogger("v2i.jobs")
+
+
+def new_worker_id() -> str:
+    """``host:pid:random``: unique per worker, and telling which process on which machine runs a job."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def worker_gone(worker_id: str) -> bool:
+    """True when ``worker_id`` names a process on this machine that no longer runs (elsewhere: unknown, False)."""
+    host, _, rest = worker_id.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def ending_of(err: BaseException) -> tuple[str, str | None]:
+    """How a job that raised ``err`` ends: cancelled, failed with its plain reason, or failed unexpectedly (a bug,
+    whose traceback goes to the log). The one classification, for every executor."""
+    if isinstance(err, CancelledError):
+        return CANCELLED, None
+    if isinstance(err, (V2IError, ValueError, OSError)):
+        return FAILED, str(err)
+    log.error("a job failed unexpectedly", exc_info=err)
+    return FAILED, f"unexpected error: {type(err).__name__}: {err}"
 
 
 @dataclass(frozen=True)
@@ -195,21 +237,31 @@ class JobQueue:
             self.release_upload(job)
         return status
 
-    def claim_next(self) -> dict[str, Any] | None:
-        """Take the next job in the fair order and mark it running, atomically (two workers never take the same job)."""
+    def claim_next(self, worker_id: str | None = None) -> dict[str, Any] | None:
+        """Take the next job in the fair order and mark it running for ``worker_id``, atomically (two workers
+        never take the same job)."""
         with self.store.write() as db:
             order = self.order()
             if not order:
                 return None
             job_id = order[0]["id"]
-            db["jobs"].update(job_id, {"status": RUNNING, "started_at": utc_now(), "stage": "starting"})
+            now = utc_now()
+            db["jobs"].update(job_id, {"status": RUNNING, "started_at": now, "stage": "starting",
+                                       "worker_id": worker_id, "heartbeat_at": now})
         return self.get(job_id)
 
     def progress(self, job_id: str, stage: str, step: int, total: int) -> bool:
-        """Record progress; returns True when the person asked to cancel."""
+        """Record progress (a heartbeat too); returns True when the person asked to cancel."""
         with self.store.write() as db:
-            db.execute("UPDATE jobs SET stage = ?, step = ?, total_steps = ? WHERE id = ?", [stage, step, total, job_id])
+            db.execute("UPDATE jobs SET stage = ?, step = ?, total_steps = ?, heartbeat_at = ? WHERE id = ?",
+                       [stage, step, total, utc_now(), job_id])
         return bool(self.store.execute("SELECT cancel_requested FROM jobs WHERE id = ?", [job_id]).fetchone()[0])
+
+    def heartbeat(self, worker_id: str) -> None:
+        """``worker_id`` is alive: its running jobs' leases are renewed."""
+        with self.store.write() as db:
+            db.execute("UPDATE jobs SET heartbeat_at = ? WHERE worker_id = ? AND status = ?",
+                       [utc_now(), worker_id, RUNNING])
 
     def mark_done_in(self, db, job_id: str, generation_id: str) -> None:
         """Runs inside the transaction that stores the generation: the job and its row land together."""
@@ -224,14 +276,18 @@ class JobQueue:
         if status != FAILED:  # a failed job keeps its recording so nothing the person gave is lost
             self.release_upload(job)
 
-    def recover(self) -> int:
-        """On start: jobs left running by a stopped server are marked failed with the reason."""
+    def recover(self, lease_s: float = LEASE_S) -> int:
+        """Jobs whose worker is gone are marked failed with the reason: its process on this machine has ended,
+        or it has not said it is alive for ``lease_s`` seconds. Another live worker's jobs are left alone."""
+        cutoff = (datetime.now(timezone.utc) - timedelta(seconds=lease_s)).isoformat()
         with self.store.write() as db:
-            cursor = db.execute(
-                "UPDATE jobs SET status = ?, error = ?, finished_at = ?, stage = ? WHERE status = ?",
-                [FAILED, INTERRUPTED, utc_now(), FAILED, RUNNING],
-            )
-            return cursor.rowcount
+            running = db.execute("SELECT id, worker_id, heartbeat_at FROM jobs WHERE status = ?", [RUNNING]).fetchall()
+            gone = [job_id for job_id, worker, beat in running
+                    if worker is None or beat is None or beat < cutoff or worker_gone(worker)]
+            for job_id in gone:
+                db.execute("UPDATE jobs SET status = ?, error = ?, finished_at = ?, stage = ? WHERE id = ? AND status = ?",
+                           [FAILED, INTERRUPTED, utc_now(), FAILED, job_id, RUNNING])
+            return len(gone)
 
     def requeue(self, job_id: str) -> None:
         """Put a running job back in the queue, in its old place (its executor went away before it ended)."""
@@ -318,9 +374,14 @@ class Worker:
         self.embed_after_idle_s = embed_after_idle_s
         self._idle_since = time.monotonic()
         self._swept_at = time.monotonic()
+        self._recovered_at = time.monotonic()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._beat_thread: threading.Thread | None = None
+        self.worker_id = new_worker_id()
+        # Endings the store could not take yet (a full disk, a long lock): stored as soon as it answers again.
+        self.endings: list[tuple[dict[str, Any], str, str | None]] = []
 
     def start(self) -> "Worker":
         if self._thread is None or not self._thread.is_alive():
@@ -328,7 +389,41 @@ class Worker:
             self.sweep()
             self._thread = threading.Thread(target=self._loop, name="v2i-worker", daemon=True)
             self._thread.start()
+            self._beat_thread = threading.Thread(target=self._beat, name="v2i-heartbeat", daemon=True)
+            self._beat_thread.start()
         return self
+
+    def _beat(self) -> None:
+        """Renew the lease of this worker's running jobs, on a thread of its own (a job's step may take minutes)."""
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                self.queue.heartbeat(self.worker_id)
+            except V2IError:  # the store is busy or full: the next beat tries again, well within the lease
+                pass
+
+    def end(self, job: dict[str, Any], status: str, error: str | None = None) -> None:
+        """Store how a job ended; when the store cannot take it now, keep it and try again before anything else
+        (``store_endings``): the job never stays "running" for ever."""
+        try:
+            self.queue.finish(job, status, error)
+        except StorageError as err:
+            log.warning("job %s ended %s but the store cannot record it yet (%s): will retry", job["id"], status, err)
+            self.endings.append((job, status, error))
+
+    def store_endings(self) -> bool:
+        """Store the endings kept by :meth:`end`; returns True when none is left. A job whose person asked to
+        cancel meanwhile ends cancelled."""
+        while self.endings:
+            job, status, error = self.endings[0]
+            try:
+                row = self.store.query("SELECT cancel_requested FROM jobs WHERE id = ?", [job["id"]])
+                if row and row[0]["cancel_requested"]:
+                    status, error = CANCELLED, None
+                self.queue.finish(job, status, error)
+            except StorageError:
+                return False
+            self.endings.pop(0)
+        return True
 
     def sweep(self) -> None:
         """Housekeeping, at start and hourly: leftover files, and recordings of failed jobs past their keep."""
@@ -347,9 +442,10 @@ class Worker:
         self._wake.set()
 
     def run_pending(self) -> int:
-        """Run every queued job now, in this thread (tests and the CLI); returns how many ran."""
+        """Run every queued job now, in this thread (tests and the CLI); returns how many ran. Endings the store
+        could not take come first; while any is left, no new job starts."""
         count = 0
-        while (job := self.queue.claim_next()) is not None:
+        while self.store_endings() and (job := self.queue.claim_next(self.worker_id)) is not None:
             self._run(job)
             count += 1
         return count
@@ -400,6 +496,9 @@ class Worker:
             try:
                 if time.monotonic() - self._swept_at > 3600:
                     self.sweep()
+                if time.monotonic() - self._recovered_at > LEASE_S / 2:  # jobs of workers gone since
+                    self._recovered_at = time.monotonic()
+                    self.queue.recover()
                 ran = self.tick()
                 if ran:
                     self._idle_since = time.monotonic()
@@ -436,17 +535,13 @@ class Worker:
                 on_stored=lambda db, row: self.queue.mark_done_in(db, job["id"], row["id"]),
                 recipes_ahead=[queued["recipe"] for queued in self.queue.order()],  # when to fuse turbo's LoRA
             )
-        except CancelledError:
-            self.queue.finish(job, CANCELLED)
+        except Exception as err:  # cancelled, failed with a reason, or a bug: the worker stays alive and says which
+            self.end(job, *ending_of(err))
             return
-        except (V2IError, ValueError, OSError) as err:
-            self.queue.finish(job, FAILED, str(err))
-            return
-        except Exception as err:  # an unexpected bug: keep the worker alive and say what happened
-            traceback.print_exc()
-            self.queue.finish(job, FAILED, f"unexpected error: {type(err).__name__}: {err}")
-            return
-        self.queue.release_upload(job)
+        try:
+            self.queue.release_upload(job)
+        except StorageError:  # the job and its row are stored; the next sweep removes the recording
+            pass
 
 
 _workers: dict[Any, Worker] = {}

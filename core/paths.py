@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import time
 import os
 import re
 import uuid
@@ -72,15 +73,28 @@ def remove_quietly(path: Path) -> None:
         pass  # best effort: a leftover temp file is swept on the next start
 
 
-def sweep_temp_files(data_dir: Path) -> int:
-    """Delete temporary files left by a run that was killed mid-write; returns how many."""
+# A file younger than this may belong to a write still in flight in another process (a temp file being written,
+# or a file renamed into place whose row is not committed yet): sweeps leave it alone.
+SWEEP_GRACE_S = 3600.0
+
+
+def older_than(path: Path, seconds: float, now: float | None = None) -> bool:
+    try:
+        return (time.time() if now is None else now) - path.stat().st_mtime > seconds
+    except OSError:
+        return False
+
+
+def sweep_temp_files(data_dir: Path, grace_s: float = SWEEP_GRACE_S) -> int:
+    """Delete temporary files left by a run that was killed mid-write (older than ``grace_s``); returns how many."""
     count = 0
     for folder in FOLDERS:
         directory = Path(data_dir) / folder
         if directory.is_dir():
             for leftover in directory.glob(f"{TMP_PREFIX}*"):
-                remove_quietly(leftover)
-                count += 1
+                if older_than(leftover, grace_s):
+                    remove_quietly(leftover)
+                    count += 1
     return count
 
 

@@ -20,7 +20,7 @@ import sqlite_utils
 
 from .errors import NotFoundError, StorageError
 from .migrations import migrate
-from .paths import FOLDERS, check_id, inside, remove_quietly, sweep_temp_files
+from .paths import FOLDERS, SWEEP_GRACE_S, check_id, inside, older_than, remove_quietly, sweep_temp_files
 from .stages import TIMING_COLUMNS, timings_of
 
 DB_NAME = "v2i.db"
@@ -290,9 +290,10 @@ class Store:
     def file_path(self, relative: str) -> Path:
         return inside(self.data_dir, relative)
 
-    def sweep(self) -> dict[str, int]:
-        """Remove temp files and files that no row refers to (left by a run killed between the two)."""
-        removed_temp = sweep_temp_files(self.data_dir)
+    def sweep(self, grace_s: float = SWEEP_GRACE_S) -> dict[str, int]:
+        """Remove temp files and files that no row refers to (left by a run killed between the two), once they
+        are older than ``grace_s``: a younger one may be another process's write in flight."""
+        removed_temp = sweep_temp_files(self.data_dir, grace_s)
         referenced = set()
         for image, audio in self.execute("SELECT image_path, audio_path FROM generations"):
             referenced.update((image, audio))
@@ -303,7 +304,7 @@ class Store:
             directory = self.data_dir / folder
             if directory.is_dir():
                 for path in directory.iterdir():
-                    if path.is_file() and f"{folder}/{path.name}" not in referenced:
+                    if path.is_file() and f"{folder}/{path.name}" not in referenced and older_than(path, grace_s):
                         remove_quietly(path)
                         orphans += 1
         return {"temp_files": removed_temp, "orphan_files": orphans}

@@ -1,3 +1,5 @@
+import os
+import time
 import sqlite3
 
 import pytest
@@ -120,8 +122,21 @@ def test_the_sweep_removes_temp_files_and_files_without_a_row(store, data_dir):
     kept.write_bytes(b"x")
     (data_dir / "images" / ".tmp-abc-x.png").write_bytes(b"x")
     (data_dir / "images" / f"{2:032x}.png").write_bytes(b"x")
+    assert store.sweep() == {"temp_files": 0, "orphan_files": 0}  # fresh: maybe another process's write in flight
+    for path in (data_dir / "images").iterdir():
+        os.utime(path, (time.time() - 7200, time.time() - 7200))
     assert store.sweep() == {"temp_files": 1, "orphan_files": 1}
     assert [p.name for p in (data_dir / "images").iterdir()] == [kept.name]
+
+
+def test_the_sweep_leaves_another_processs_fresh_upload_alone(store, data_dir):
+    """A second worker's start-up sweep once deleted an upload another process had just written (issue 32, 11)."""
+    (data_dir / "uploads").mkdir()
+    fresh = data_dir / "uploads" / f"{3:032x}.wav"
+    fresh.write_bytes(b"RIFF")  # written, its job row not committed yet
+    (data_dir / "uploads" / ".tmp-abc-y.wav").write_bytes(b"RIFF")
+    assert store.sweep() == {"temp_files": 0, "orphan_files": 0}
+    assert fresh.exists()
 
 
 def test_each_thread_gets_its_own_connection(store):

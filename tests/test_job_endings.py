@@ -1,0 +1,128 @@
+"""A job always ends (issue 32, 10-11): an ending the store cannot take yet is kept and stored once it answers,
+cancel still works meanwhile; a second worker recovers only the jobs of workers that are gone."""
+
+import sqlite3
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from core.diffusion import GenerationOptions
+from core.jobs import CANCELLED, FAILED, RUNNING, JobQueue, Worker
+from core.request import GenerationRequest
+
+FAST = GenerationOptions(steps=2, width=64, height=64)
+
+
+@pytest.fixture
+def quick_lock(monkeypatch):
+    """Writes give up after 0.2 s of a lock (not 30 s), as they would after a long one."""
+    import core.store
+
+    monkeypatch.setattr(core.store, "BUSY_TIMEOUT_MS", 200)
+
+
+def running_job_that_fails(store, wav, worker) -> dict:
+    queue = JobQueue(store)
+    job_id = queue.submit(wav, GenerationRequest(options=FAST), created_by="ana")
+    job = queue.claim_next(worker.worker_id)
+    with store.write() as db:  # options that cannot be read: the job fails at once, with the reason
+        db.execute("UPDATE jobs SET options = '{broken' WHERE id = ?", [job_id])
+    return {**job, "options": "{broken"}
+
+
+def locked(store) -> sqlite3.Connection:
+    other = sqlite3.connect(store.path, timeout=0, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the database, longer than writes wait
+    return other
+
+
+def test_a_job_whose_ending_cannot_be_stored_ends_failed_once_the_store_answers(quick_lock, settings, models, data_dir,
+                                                                                  wav):
+    from core.store import Store
+
+    store = Store(data_dir)
+    worker = Worker(settings, models, store, embed=False)
+    job = running_job_that_fails(store, wav, worker)
+    other = locked(store)
+    worker._run(job)  # raised StorageError out of the worker before: the job stayed "running" for ever
+    other.rollback()
+    queue = JobQueue(store)
+    assert queue.get(job["id"])["status"] == RUNNING and len(worker.endings) == 1
+    assert worker.run_pending() == 0  # the ending is stored first
+    ended = queue.get(job["id"])
+    assert ended["status"] == FAILED and "stored request cannot be read" in ended["error"]
+    assert not worker.endings
+    assert queue.store.query("SELECT count(*) AS n FROM jobs WHERE status IN ('queued', 'running')")[0]["n"] == 0
+    queue._check_quota("ana", 1)  # no longer counts against her quota
+
+
+def test_cancel_works_while_an_ending_waits_for_the_store(quick_lock, settings, models, data_dir, wav):
+    from core.store import Store
+
+    store = Store(data_dir)
+    worker = Worker(settings, models, store, embed=False)
+    job = running_job_that_fails(store, wav, worker)
+    other = locked(store)
+    worker._run(job)
+    other.rollback()
+    queue = JobQueue(store)
+    assert queue.cancel(job["id"]) == RUNNING  # asked while the worker could not store the ending
+    worker.run_pending()
+    assert queue.get(job["id"])["status"] == CANCELLED and queue.get(job["id"])["upload_path"] is None
+
+
+def test_a_second_worker_leaves_a_live_workers_running_job_alone(settings, models, store, wav):
+    queue = JobQueue(store)
+    first = Worker(settings, models, store, embed=False)
+    job_id = queue.submit(wav, GenerationRequest(options=FAST))
+    queue.claim_next(first.worker_id)
+    second = Worker(settings, models, store, embed=False).start()  # `python -m core worker` beside the server
+    second.stop()
+    assert queue.get(job_id)["status"] == RUNNING and queue.get(job_id)["error"] is None
+    first.queue.heartbeat(first.worker_id)
+    assert queue.recover() == 0
+
+
+def test_a_job_whose_worker_went_quiet_past_its_lease_is_recovered(settings, models, store, wav):
+    queue = JobQueue(store)
+    job_id = queue.submit(wav, GenerationRequest(options=FAST))
+    queue.claim_next("another-host:123:abcd")  # a worker elsewhere: only its heartbeat tells
+    stale = (datetime.now(timezone.utc) - timedelta(minutes=5)).isoformat()
+    with store.write() as db:
+        db.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ?", [stale, job_id])
+    assert queue.recover() == 1
+    assert queue.get(job_id)["status"] == FAILED and "server stopped" in queue.get(job_id)["error"]
+
+
+def test_a_job_whose_worker_process_ended_on_this_machine_is_recovered_at_once(settings, models, store, wav):
+    import socket
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    queue = JobQueue(store)
+    job_id = queue.submit(wav, GenerationRequest(options=FAST))
+    queue.claim_next(f"{socket.gethostname()}:{int(gone.stdout)}:dead")
+    assert queue.recover() == 1 and queue.get(job_id)["status"] == FAILED
+
+
+def test_the_heartbeat_renews_a_running_jobs_lease(settings, models, store, wav, monkeypatch):
+    import core.jobs
+
+    monkeypatch.setattr(core.jobs, "HEARTBEAT_S", 0.05)
+    queue = JobQueue(store)
+    worker = Worker(settings, models, store, embed=False)
+    job_id = queue.submit(wav, GenerationRequest(options=FAST))
+    queue.claim_next(worker.worker_id)
+    with store.write() as db:
+        db.execute("UPDATE jobs SET heartbeat_at = '2000-01-01' WHERE id = ?", [job_id])
+    worker._beat_thread = None
+    import threading
+    import time
+
+    beat = threading.Thread(target=worker._beat, daemon=True)
+    beat.start()
+    time.sleep(0.3)
+    worker._stop.set()
+    beat.join(2)
+    assert queue.get(job_id)["heartbeat_at"] > "2026" and queue.recover() == 0
