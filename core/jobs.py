@@ -209,16 +209,22 @@ class JobQueue:
             raise InvalidOptionError(f"job {job_id} cannot be submitted again: it is {job['status']}"
                                      + ("" if job["upload_path"] else " and its recording is no longer kept"))
         new_id_ = self.submit(self.upload_bytes(job), GenerationRequest.from_json(job["options"]), created_by=person)
+        with self.store.write() as db:
+            db.execute("UPDATE jobs SET retry_of = ? WHERE id = ?", [job_id, new_id_])
         self.release_upload(job)
         return new_id_
 
     def expire_failed_uploads(self, days: float) -> int:
-        """Drop the kept recordings of jobs that failed more than ``days`` ago; returns how many."""
+        """Drop the kept recordings of jobs that failed more than ``days`` ago, and their requests' words (the
+        transcript and prompt a person typed, the file's name); returns how many recordings went."""
         cutoff = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat()
         expired = self.store.query("SELECT * FROM jobs WHERE status IN (?, ?) AND upload_path IS NOT NULL "
                                    "AND finished_at < ?", [FAILED, CANCELLED, cutoff])
         for job in expired:
             self.release_upload(job)
+        with self.store.write() as db:
+            db.execute("UPDATE jobs SET options = '{}', audio_filename = NULL WHERE status IN (?, ?) "
+                       "AND finished_at < ? AND options != '{}'", [FAILED, CANCELLED, cutoff])
         return len(expired)
 
     def cancel(self, job_id: str) -> str:

@@ -138,6 +138,8 @@ def _v12_hardening(db: sqlite_utils.Database) -> None:
     # worker went quiet, never another live one's.
     db["jobs"].add_column("worker_id", str)
     db["jobs"].add_column("heartbeat_at", str)
+    # "Submit again" links the new job to the failed one, so deleting the generation forgets both requests' words.
+    db["jobs"].add_column("retry_of", str)
     # The seed whisper's temperature fallback sampled with (derived from the recording): the same words again.
     db["generations"].add_column("transcribe_seed", int)
 

@@ -276,8 +276,14 @@ class Store:
         row = self.get_generation(generation_id)
         with self.write() as db:
             db["generations"].delete(generation_id)
-            db.execute("UPDATE jobs SET options = '{}', audio_filename = NULL WHERE generation_id = ?", [generation_id])
+            # The job that made it forgets its request, and so do the failed jobs it was submitted again from.
+            db.execute("WITH RECURSIVE chain(id) AS (SELECT id FROM jobs WHERE generation_id = ? UNION "
+                       "SELECT j.retry_of FROM jobs j JOIN chain c ON j.id = c.id WHERE j.retry_of IS NOT NULL) "
+                       "UPDATE jobs SET options = '{}', audio_filename = NULL WHERE id IN (SELECT id FROM chain)",
+                       [generation_id])
             db.execute("DELETE FROM ratings WHERE generation_id = ?", [generation_id])
+            # A vote for an image that is gone would count as a loss for the other arms of its A/B run.
+            db.execute("DELETE FROM ab_votes WHERE generation_id = ?", [generation_id])
             db.execute("DELETE FROM collection_items WHERE generation_id = ?", [generation_id])
             db.execute("INSERT INTO generations_fts (generations_fts) VALUES ('optimize')")
         with self.plain_errors():

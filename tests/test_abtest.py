@@ -76,3 +76,18 @@ def test_a_run_is_painted_side_by_side_and_votes_give_win_rates(store, settings,
 def test_a_vote_for_an_image_outside_the_run_is_refused(store):
     with pytest.raises(NotFoundError, match="no A/B run with id nope"):
         abtest.vote(store, "nope", "x", "bob")
+
+
+def test_deleting_an_arms_image_takes_its_votes_and_leaves_the_other_arms_tally_true(store, settings, models, wav):
+    """Votes once outlived their image and counted as losses for the other arm (issue 32, 14)."""
+    queue = JobQueue(store)
+    run_id = abtest.start(queue, wav, request(), "style", ["none", "watercolor"], "ann")
+    Worker(settings, models, store).run_pending()
+    [run] = abtest.runs(store)
+    none, watercolor = sorted(run["generations"], key=lambda g: g["style"] != "none")
+    abtest.vote(store, run_id, watercolor["id"], "bob")
+    abtest.vote(store, run_id, none["id"], "cat")
+    store.delete_generation(watercolor["id"])
+    assert store.query("SELECT person FROM ab_votes") == [{"person": "cat"}]
+    rates = {row["key"]: row for row in insights.win_rates(store)}
+    assert set(rates) == {"none"} and (rates["none"]["wins"], rates["none"]["n"]) == (1, 1)

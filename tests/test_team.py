@@ -190,3 +190,39 @@ def test_the_outlook_gives_every_queued_jobs_place_and_eta_from_one_reading(queu
     assert [outlook[i] for i in ids] == [(1, 10.0), (2, 20.0)]
     assert [place for place, _ in outlook.values()] == [1, 2, 3]
     assert list(outlook.values())[2] == (3, None)  # no figure for the fast recipe yet
+
+
+def test_deleting_a_resubmitted_jobs_generation_forgets_the_failed_jobs_words_too(queue, store, data_dir, wav):
+    """The words once survived delete in the failed job that was submitted again (issue 32, 14)."""
+    from core.request import GenerationRequest
+
+    failed = queue.submit(wav, GenerationRequest(transcript="the zanzibar merger", language="en",
+                                                 options=request().options, filename="zanzibar.wav"), created_by="ana")
+    queue.finish(queue.claim_next(), FAILED, "the model fell over")
+    again = queue.resubmit(failed, "ana")
+    assert queue.get(again)["retry_of"] == failed
+    generation_id = "a" * 32
+    with store.write() as db:  # what the worker stores when the new job is done
+        db["generations"].insert({"id": generation_id, "created_at": "2026-11-29", "transcript": "the zanzibar merger",
+                                  "prompt": "zanzibar", "image_path": "images/x.png", "audio_path": "audio/x.wav"})
+        db.execute("UPDATE jobs SET status = 'done', generation_id = ? WHERE id = ?", [generation_id, again])
+    store.delete_generation(generation_id)
+    for job_id in (failed, again):
+        job = queue.get(job_id)
+        assert job["options"] == "{}" and job["audio_filename"] is None
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert b"zanzibar" not in b"".join(p.read_bytes() for p in sorted(data_dir.glob("v2i.db*")))
+
+
+def test_a_failed_jobs_request_is_forgotten_after_the_keep_days(queue, store, wav):
+    from core.request import GenerationRequest
+
+    job_id = queue.submit(wav, GenerationRequest(prompt="the zanzibar merger", options=request().options),
+                          created_by="ana")
+    queue.finish(queue.claim_next(), FAILED, "broken")
+    queue.expire_failed_uploads(days=7)
+    assert "zanzibar" in queue.get(job_id)["options"]  # within the keep days: "Submit again" still works
+    with store.write() as db:
+        db.execute("UPDATE jobs SET finished_at = '2020-01-01T00:00:00+00:00' WHERE id = ?", [job_id])
+    queue.expire_failed_uploads(days=7)
+    assert queue.get(job_id)["options"] == "{}" and queue.get(job_id)["audio_filename"] is None
