@@ -285,6 +285,7 @@ def describe(audio: bytes, decoded: DecodedAudio, request: GenerationRequest, tr
         "task": transcript.task,
         "avg_logprob": _finite(transcript.avg_logprob),
         "no_speech_prob": _finite(transcript.no_speech_prob),
+        "transcribe_seed": transcript.seed,
         "style": request.style,
         "prompt": prompt.prompt,
         "negative_prompt": prompt.negative_prompt,
