@@ -391,8 +391,11 @@ class Worker:
 
     def start(self) -> "Worker":
         if self._thread is None or not self._thread.is_alive():
-            self.queue.recover()
-            self.sweep()
+            try:
+                self.queue.recover()
+                self.sweep()
+            except StorageError as err:  # a full disk or a read-only folder: the loop tries again later
+                log.warning("the worker's start-up upkeep waits: %s", err)
             self._thread = threading.Thread(target=self._loop, name="v2i-worker", daemon=True)
             self._thread.start()
             self._beat_thread = threading.Thread(target=self._beat, name="v2i-heartbeat", daemon=True)

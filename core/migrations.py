@@ -154,9 +154,19 @@ MIGRATIONS = [
 ]
 
 
+def pending_migrations(db: sqlite_utils.Database) -> list[str]:
+    """The migrations not yet applied, read without writing (a read-only database can answer)."""
+    if not db["migrations"].exists():
+        return [name for name, _ in MIGRATIONS]
+    applied = {row[0] for row in db.execute("SELECT name FROM migrations")}
+    return [name for name, _ in MIGRATIONS if name not in applied]
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply every migration not yet recorded; returns the names applied now."""
     applied_now = []
+    if not pending_migrations(db):
+        return applied_now  # nothing to write: a database on a full disk still opens
     db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     for name, apply in MIGRATIONS:
         # BEGIN IMMEDIATE takes the write lock first, so two processes starting at once cannot both apply it.

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import os
 import re
 import sqlite3
 import threading
@@ -19,11 +21,19 @@ from typing import Any, Callable, Iterator
 import sqlite_utils
 
 from .errors import NotFoundError, StorageError
-from .migrations import migrate
+from .migrations import migrate, pending_migrations
 from .paths import FOLDERS, SWEEP_GRACE_S, check_id, inside, older_than, remove_quietly, sweep_temp_files
 from .stages import TIMING_COLUMNS, timings_of
 
 DB_NAME = "v2i.db"
+READ_ONLY = ("the data folder is read-only: the history can be browsed, but nothing can be saved or changed. "
+             "Ask whoever runs the server to check its permissions or free space")
+log = logging.getLogger("v2i.store")
+
+
+def _without_paths(err: BaseException, store: "Store") -> str:
+    """An error's text with the data folder's absolute path taken out (it is the server's business)."""
+    return str(err).replace(str(store.data_dir.resolve()), "<data folder>").replace(str(store.data_dir), "<data folder>")
 
 
 def environmental(err: BaseException) -> bool:
@@ -137,11 +147,32 @@ class Store:
         self.data_dir = Path(data_dir)
         self.path = self.data_dir / DB_NAME
         self._local = threading.local()
+        self.read_only = False
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             migrate(self.db)
-        except (sqlite3.OperationalError, OSError) as err:
-            raise StorageError(f"cannot open the database {self.path}: {err}") from None
+        except (sqlite3.OperationalError, OSError, StorageError) as err:
+            if not self._open_read_only():
+                log.error("cannot open the database %s: %s", self.path, err)
+                raise StorageError(f"cannot open the database in the data folder ({_without_paths(err, self)})") from None
+
+    def _open_read_only(self) -> bool:
+        """A data folder that cannot be written (a read-only mount, no permission): open its database read-only,
+        so the history can still be browsed; every write says why it cannot happen. False when that fails too."""
+        if not self.path.is_file() or os.access(self.data_dir, os.W_OK) and os.access(self.path, os.W_OK):
+            return False
+        self.close()
+        self.read_only = True
+        try:
+            if pending_migrations(self.db):
+                raise StorageError("the database needs an upgrade, but the data folder is read-only: make it "
+                                   "writable once, then it can be browsed read-only again")
+        except sqlite3.Error:
+            self.read_only = False
+            return False
+        log.warning("the data folder %s is read-only: the history can be browsed, nothing can be changed",
+                    self.data_dir)
+        return True
 
     # -- connections and the one write path --------------------------------------------------------
 
@@ -150,6 +181,11 @@ class Store:
         db = getattr(self._local, "db", None)
         if db is None:
             with self.plain_errors():
+                if self.read_only:  # nobody can change the file while its folder is read-only
+                    conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
+                                           check_same_thread=True)
+                    self._local.db = sqlite_utils.Database(conn)
+                    return self._local.db
                 conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000)
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 conn.execute("PRAGMA journal_mode = WAL")
@@ -161,6 +197,8 @@ class Store:
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite_utils.Database]:
         """The only way to change the database: one ``BEGIN IMMEDIATE`` transaction, all or nothing."""
+        if self.read_only:
+            raise StorageError(READ_ONLY)
         db = self.db
         try:
             db.conn.execute("BEGIN IMMEDIATE")
@@ -182,15 +220,16 @@ class Store:
     def explain(self, err: sqlite3.Error) -> str:
         """A database error in words a person can act on (the server log keeps the original)."""
         text = str(err).lower()
+        log.warning("the database %s: %s", self.path, err)  # the log keeps the path; people are not shown it
         if "full" in text:
-            return f"the disk is full: the database {self.path} cannot grow. Free some space, then try again"
+            return "the disk is full: the database cannot grow. Free some space, then try again"
         if "readonly" in text or "read-only" in text:
-            return f"the database {self.path} is read-only: check the data folder's permissions"
+            return READ_ONLY
         if "locked" in text or "busy" in text:
             return "the database is busy with another write: try again in a moment"
         if "malformed" in text or "not a database" in text:
-            return f"the database file {self.path} is damaged: restore it from a backup"
-        return f"the database {self.path} could not be used ({err})"
+            return "the database file is damaged: restore it from a backup"
+        return f"the database could not be used ({_without_paths(err, self)})"
 
     @contextlib.contextmanager
     def plain_errors(self) -> Iterator[None]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core import (
-    EmbeddingCache, JobQueue, ModelCache, Person, Settings, Store, Worker, best_device, load_settings, remember_person,
+    EmbeddingCache, JobQueue, ModelCache, Person, Settings, StorageError, Store, Worker, best_device, load_settings,
+    remember_person,
     shared_models, start_worker, stats,
 )
 from ui import render
@@ -90,8 +91,11 @@ def embedding_cache() -> EmbeddingCache:
 def set_person(person: Person) -> None:
     """Who this session is (from the gate); their name is remembered once per session, for everyone to see."""
     if st.session_state.get("person") != person or not st.session_state.get("person-remembered"):
-        remember_person(store(), person)
-        st.session_state["person-remembered"] = True
+        try:
+            remember_person(store(), person)
+            st.session_state["person-remembered"] = True
+        except StorageError:  # a full disk or a read-only folder: browsing still works; the name is saved later
+            pass
     st.session_state["person"] = person
 
 
