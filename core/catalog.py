@@ -167,7 +167,9 @@ def state_of(model: Model, settings: Settings) -> ModelState:
         return ModelState(model, False, 0, "")
     files = [p for p in snapshot.rglob("*")
              if p.is_file() and _matches(p.relative_to(snapshot).as_posix(), model.patterns)]
-    cached = all((snapshot / name).is_file() for name in model.required)
+    # A file of a pinned size that is cut short (or swollen) is not cached: `pull` downloads it again.
+    cached = all((snapshot / name).is_file() and KNOWN_SIZES.get((model.source, name), _size(snapshot / name))
+                 == _size(snapshot / name) for name in model.required)
     return ModelState(model, cached, sum(p.stat().st_size for p in files), str(snapshot))
 
 

@@ -534,9 +534,10 @@ def _models(args, settings, store) -> int:
         return 0
     recipes = (args.recipe,) if args.recipe else None
     print(f"Looking up the files of the {args.group} models...", flush=True)
-    planned = downloads.plan(settings, args.group, recipes=recipes, safety_checker=args.safety_checker, device=device)
+    planned = downloads.plan(settings, args.group, recipes=recipes, safety_checker=args.safety_checker, device=device,
+                             verify_cached=True)
     if not planned.models:
-        print("Nothing to download: every model is already on this machine.")
+        print("Nothing to download: every model is already on this machine, and its files check out.")
         return 0
     for model in planned.models:
         print(f"  {model.state.model.label:<24} {model.state.model.source}  @ {model.commit}  "

@@ -9,6 +9,9 @@ hub cache; a partial ``.incomplete`` blob is resumed with a range request), and 
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import re
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -33,6 +36,8 @@ class PlannedFile:
     filename: str
     size: int
     cached: bool
+    sha256: str | None = None  # what the hub's listing says the file's bytes hash to (its LFS object id)
+    git_sha1: str | None = None  # the git blob id the listing gives (files not in LFS)
 
 
 @dataclass(frozen=True)
@@ -83,8 +88,10 @@ class _Tally:
 
 
 def plan(settings: Settings, group: str = "all", *, recipes: tuple[str, ...] | None = None,
-         safety_checker: bool = False, device: str | None = None) -> Plan:
-    """What a pull of ``group`` (whisper, sd, clip or all) would download: asks the hub (or whisper's server)."""
+         safety_checker: bool = False, device: str | None = None, verify_cached: bool = False) -> Plan:
+    """What a pull of ``group`` (whisper, sd, clip or all) would download: asks the hub (or whisper's server).
+    With ``verify_cached``, the hub models already here are checked too (sizes and checksums against the hub's
+    listing and the catalog's sizes): a damaged file is removed and planned again, so a pull repairs it."""
     if group not in GROUPS + ("all",):
         raise ValueError(f"unknown model group {group!r}; choose one of: {catalog.group_names()}")
     from .models import best_device
@@ -92,7 +99,9 @@ def plan(settings: Settings, group: str = "all", *, recipes: tuple[str, ...] | N
     device = device or best_device()
     wanted = [state for state in catalog.states(settings, recipes=recipes, safety_checker=safety_checker, device=device)
               if group in ("all", state.model.group)]
-    return Plan(tuple(_plan_one(state) for state in wanted if not state.cached))
+    planned = [_plan_one(state) for state in wanted
+               if not state.cached or (verify_cached and state.model.kind == "hub")]
+    return Plan(tuple(p for p in planned if p.to_download or not p.state.cached))
 
 
 def check_space(planned: Plan) -> None:
@@ -171,22 +180,126 @@ def _plan_one(state: ModelState) -> PlannedModel:
         raise DownloadError(f"the {model.label} model {model.source!r} is a local {where} "
                             "that is not there, so it cannot be downloaded. Fix: point its setting at an existing "
                             "folder, or at a hub id")
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import HfApi, snapshot_download
 
+    guard_hub_client()
     try:
         infos = snapshot_download(model.source, revision=model.revision, allow_patterns=list(model.patterns),
                                   cache_dir=cache_folder(), dry_run=True, tqdm_class=_silent_bar())
+        for info in infos:
+            safe_name(info.filename, "file name")
+        commit = safe_name(infos[0].commit_hash, "commit") if infos else model.revision
+        listed = {f.path: f for f in HfApi().list_repo_tree(model.source, revision=commit, recursive=True)
+                  if hasattr(f, "size")}
     except Exception as err:
         raise DownloadError(f"could not download the {model.label} model {model.source} at {model.revision}: the hub "
                             f"could not list its files ({_gist(err)}). Fix: run `python -m core models pull "
                             f"{model.group}` where the network reaches the hub (HF_ENDPOINT names a mirror), or copy "
                             "the Hugging Face cache from a machine that has the models") from err
-    files = tuple(PlannedFile(i.filename, i.file_size or 0, not i.will_download) for i in infos)
+    files = tuple(_planned_file(model.source, info, listed.get(info.filename)) for info in infos)
     absent = [name for name in model.required if name not in {f.filename for f in files}]
     if absent:
         raise DownloadError(f"{model.source} at {model.revision} has no {', '.join(absent)}: it is not a model this "
                             f"app can load as {model.label}")
-    return PlannedModel(state, infos[0].commit_hash if infos else model.revision, files)
+    return PlannedModel(state, commit, files)
+
+
+def _planned_file(source: str, info, listed) -> PlannedFile:
+    """One file of a plan, with what its bytes must be; a cached copy that is not that is removed (to repair)."""
+    lfs = getattr(listed, "lfs", None)
+    planned = PlannedFile(info.filename, info.file_size or 0, not info.will_download,
+                          sha256=getattr(lfs, "sha256", None), git_sha1=getattr(listed, "blob_id", None))
+    if planned.cached:
+        try:
+            verify_file(source, planned, Path(info.local_path))
+        except DownloadError as err:
+            log.warning("repairing a damaged cached file: %s", err)
+            remove_cached(Path(info.local_path))
+            return PlannedFile(planned.filename, planned.size, False, planned.sha256, planned.git_sha1)
+    return planned
+
+
+# -- what a (hostile) mirror may send ------------------------------------------------------------------------------
+
+log = logging.getLogger("v2i.downloads")
+_SAFE = re.compile(r"[A-Za-z0-9._-]+")
+_HEX = re.compile(r"[0-9a-fA-F]{7,128}")
+
+
+def safe_name(text: str | None, what: str) -> str:
+    """A file name or path from the hub (or a mirror of it): relative, no ``..``, no control characters; refused
+    with a :class:`DownloadError` otherwise (huggingface_hub would build cache paths from it)."""
+    text = str(text or "")
+    parts = text.split("/")
+    if not text or text.startswith("/") or "\\" in text or any(p in ("", ".", "..") or not _SAFE.fullmatch(p)
+                                                               for p in parts):
+        raise DownloadError(f"the model mirror sent an unsafe {what} {text[:80]!r}: refused, nothing was written "
+                            "outside the cache. Check HF_ENDPOINT")
+    return text
+
+
+def _check_headers(response) -> None:
+    """Every response from the hub, before huggingface_hub reads it: the ETag names a blob file in the cache and
+    X-Repo-Commit a snapshot folder, so both must be plain hex digests."""
+    for header in ("ETag", "X-Linked-Etag", "X-Repo-Commit"):
+        value = response.headers.get(header)
+        if value is None:
+            continue
+        value = value.removeprefix("W/").strip('"')
+        if not _HEX.fullmatch(value):
+            raise DownloadError(f"the model mirror sent an unsafe {header} {value[:80]!r} (a file name in the cache "
+                                "must be a hex digest): refused, nothing was written. Check HF_ENDPOINT")
+
+
+_guarded = False
+
+
+def guard_hub_client() -> None:
+    """Every request huggingface_hub makes in this process goes through :func:`_check_headers` (its public
+    ``set_client_factory``); once."""
+    global _guarded
+    if _guarded:
+        return
+    from huggingface_hub import set_client_factory
+    from huggingface_hub.utils._http import default_client_factory
+
+    def factory():
+        client = default_client_factory()
+        client.event_hooks["response"] = [*client.event_hooks.get("response", []), _check_headers]
+        return client
+
+    set_client_factory(factory)
+    _guarded = True
+
+
+def verify_file(source: str, planned: PlannedFile, path: Path) -> None:
+    """The downloaded (or cached) bytes are what the listing and the catalog say: size, then SHA-256 (or the git
+    blob id); raises :class:`DownloadError` naming the file otherwise."""
+    size = path.stat().st_size if path.is_file() else -1
+    known = catalog.KNOWN_SIZES.get((source, planned.filename))
+    for expected, by in ((planned.size or None, "the hub's listing"), (known, "the catalog's pinned size")):
+        if expected is not None and size != expected:
+            raise DownloadError(f"{source}/{planned.filename} is {size} bytes, but {by} says {expected}: not kept")
+    if planned.sha256 or planned.git_sha1:
+        digest = hashlib.sha256() if planned.sha256 else hashlib.sha1(f"blob {size}\0".encode())
+        with open(path, "rb") as handle:
+            while chunk := handle.read(2 ** 22):
+                digest.update(chunk)
+        expected = planned.sha256 or planned.git_sha1
+        if digest.hexdigest() != expected.lower():
+            raise DownloadError(f"{source}/{planned.filename} does not match its checksum (the listing says "
+                                f"{expected[:16]}..., the bytes hash to {digest.hexdigest()[:16]}...): not kept")
+
+
+def remove_cached(path: Path) -> None:
+    """A cached file's snapshot link and the blob it points to (only inside the cache)."""
+    cache = cache_folder().resolve()
+    for target in (path.resolve(), path):
+        try:
+            if target.is_relative_to(cache) or target == path:
+                target.unlink()
+        except OSError:
+            pass
 
 
 def _pull_hub(model: PlannedModel, tally: _Tally, bars: bool) -> None:
@@ -198,11 +311,20 @@ def _pull_hub(model: PlannedModel, tally: _Tally, bars: bool) -> None:
         if planned.cached:
             continue
         try:
-            hf_hub_download(model.state.model.source, planned.filename, revision=model.commit,
-                            cache_dir=cache_folder(), tqdm_class=bar)
+            path = hf_hub_download(model.state.model.source, planned.filename, revision=model.commit,
+                                   cache_dir=cache_folder(), tqdm_class=bar)
+        except DownloadError:
+            raise
         except Exception as err:
+            if isinstance(err.__cause__ or err.__context__, DownloadError):
+                raise err.__cause__ or err.__context__ from None
             raise DownloadError(f"the download of {model.state.model.source}/{planned.filename} stopped "
                                 f"({_gist(err)}). Run the pull again: it resumes where it stopped") from err
+        try:
+            verify_file(model.state.model.source, planned, Path(path))
+        except DownloadError:
+            remove_cached(Path(path))
+            raise
         tally.file_done(planned.size)
 
 

@@ -30,7 +30,7 @@ from .prompt import DEFAULT_NEGATIVE_PROMPT, MAX_PROMPT_TOKENS, EnhancedPrompt, 
 from .request import GenerationRequest
 from .speech import CleanedSpeech, doubt, speech_prompt, whisper_prompt
 from .store import Store, utc_now
-from .transcribe import Transcript, TranscribeOptions, transcribe
+from .transcribe import Transcript, TranscribeOptions, not_understood_reason, transcribe
 
 # progress(stage, step, total): stage is one of PROGRESS_STAGES; step/total count denoising steps while generating.
 Progress = Callable[[str, int, int], None]
@@ -87,7 +87,8 @@ def _transcribe(audio: DecodedAudio, settings: Settings, models: ModelCache, tra
 
 def doubt_of(transcription: Transcription) -> str:
     """Why these words are probably not what was said ("" when they look fine)."""
-    return doubt(transcription.transcript.text, transcription.transcript.no_speech_prob, transcription.audio.rms)
+    return not_understood_reason(transcription.transcript) or doubt(
+        transcription.transcript.text, transcription.transcript.no_speech_prob, transcription.audio.rms)
 
 
 # -- the story of one generation ----------------------------------------------------------------------------
@@ -150,7 +151,7 @@ def compute_generation(
     transcript, seconds = _transcript_for(request, decoded, settings, models)
     timings["transcribe"] = seconds
     if request.transcript is None and not request.force:  # a guard before spending minutes on an invention
-        if reason := doubt(transcript.text, transcript.no_speech_prob, decoded.rms):
+        if reason := not_understood_reason(transcript) or doubt(transcript.text, transcript.no_speech_prob, decoded.rms):
             raise DoubtfulSpeechError(f"{reason}. Nothing was generated: transcribe it first and tick "
                                       "\"Generate anyway\" (on the command line, --force) if it is right")
     started -= 0.0 if request.transcript is None else seconds  # done before queueing: part of the total

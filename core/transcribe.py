@@ -32,6 +32,8 @@ class Transcript:
     avg_logprob: float  # mean over segments: closer to 0 is more confident
     no_speech_prob: float  # max over segments: near 1 means probably no speech
     seed: int | None = None  # what whisper's temperature fallback sampled with (None: not transcribed here)
+    understood: bool = True  # False: every temperature failed whisper's checks by far (``not_understood``)
+    english_only: bool = False  # the model was an English-only (.en) one
 
 
 # whisper.transcribe's own defaults: a segment whose words fail these at temperature 0 is decoded again at
@@ -63,7 +65,8 @@ def not_understood(segments: list[dict]) -> bool:
 
 def transcribe(model, samples: np.ndarray, options: TranscribeOptions = TranscribeOptions(), *, device: str = "cpu") -> Transcript:
     """Transcribe ``samples``, deterministically (the fallback's sampling is seeded from the recording); raises
-    :class:`NoSpeechError` when nothing was said, or when whisper did not understand it at any temperature."""
+    :class:`NoSpeechError` when nothing was said. Words whisper did not understand come back marked
+    (``understood=False``): the pipeline's guard refuses them unless the person insists."""
     import torch
     import whisper
 
@@ -82,12 +85,7 @@ def transcribe(model, samples: np.ndarray, options: TranscribeOptions = Transcri
         torch.manual_seed(seed)
         result = whisper.transcribe(model, samples.astype(np.float32, copy=False), **kwargs)
     segments = result.get("segments") or []
-    if not options.greedy and not_understood(segments):
-        english_only = not getattr(model, "is_multilingual", True)
-        raise NoSpeechError("whisper did not understand the recording: its words failed whisper's own checks at "
-                            "every temperature, so they would be invented" +
-                            (". This whisper model hears English only" if english_only else "") +
-                            ". Nothing was generated")
+    understood = options.greedy or not not_understood(segments)
     text = clean_text(result.get("text", ""))
     if not text:
         raise NoSpeechError("no speech was heard in the recording")
@@ -98,4 +96,14 @@ def transcribe(model, samples: np.ndarray, options: TranscribeOptions = Transcri
         avg_logprob=float(np.mean([s["avg_logprob"] for s in segments])) if segments else float("nan"),
         no_speech_prob=float(max(s["no_speech_prob"] for s in segments)) if segments else float("nan"),
         seed=seed,
+        understood=understood,
+        english_only=not getattr(model, "is_multilingual", True),
     )
+
+
+def not_understood_reason(transcript: Transcript) -> str:
+    """What to tell a person when whisper did not understand the recording ("" when it did)."""
+    if transcript.understood:
+        return ""
+    return ("whisper did not understand the recording: its words failed whisper's own checks at every temperature, "
+            "so they would be invented" + (" (this whisper model hears English only)" if transcript.english_only else ""))

@@ -31,6 +31,10 @@ class Hub:
     drop: dict[str, int] = field(default_factory=dict)  # file name -> bytes to send before closing the connection (once)
     stalled: threading.Event = field(default_factory=threading.Event)
     sent: dict[str, int] = field(default_factory=dict)  # file name -> body bytes sent in all
+    # A hostile mirror: a file's ETag header replaced, or bytes served other than those listed (with a matching
+    # Content-Length, as a truncated or tampered body would come).
+    etag: dict[str, str] = field(default_factory=dict)
+    serve_bytes: dict[str, bytes] = field(default_factory=dict)
     url: str = ""
 
     def add_folder(self, repo_id: str, folder: Path, commit: str | None = None) -> Repo:
@@ -92,13 +96,14 @@ def _handler(hub: Hub):
                 return
             if name not in repo.files:
                 return self._json({"error": "entry not found"}, 404, {"X-Error-Code": "EntryNotFound"})
-            data = repo.files[name]
+            data = hub.serve_bytes.get(name, repo.files[name])
             start = 0
             if body and (r := self.headers.get("Range")):
                 start = int(re.match(r"bytes=(\d+)-", r)[1])
             part = data[start:]
             self.send_response(206 if start else 200)
-            headers = {"X-Repo-Commit": repo.commit, "ETag": f'"{hashlib.sha256(data).hexdigest()}"',
+            headers = {"X-Repo-Commit": repo.commit,
+                       "ETag": hub.etag.get(name, f'"{hashlib.sha256(repo.files[name]).hexdigest()}"'),
                        "Content-Length": str(len(part)), "Accept-Ranges": "bytes",
                        "Content-Type": "application/octet-stream"}
             if start:

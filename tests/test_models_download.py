@@ -311,3 +311,64 @@ def test_a_model_the_hub_does_not_have_is_one_plain_line_pointing_at_the_fix(hub
     (line,) = [l for l in done.stderr.splitlines() if l.startswith("error:")]
     assert "test/no-such-model" in line and "python -m core models pull sd" in line
     assert not (tmp_path / "hf" / "hub" / "models--test--no-such-model" / "snapshots").exists()
+
+
+# -- a hostile mirror (issue 32, 8) ----------------------------------------------------------------------------------
+
+UNET = "unet/diffusion_pytorch_model.safetensors"
+
+
+def test_a_mirror_whose_etag_is_a_path_writes_nothing_outside_the_cache(hub, tmp_path, tiny_models_dir):
+    target = tmp_path / "outside"
+    hub.etag[UNET] = f'"../../../../../../{target.relative_to("/")}"'
+    done = cli(hub_env(hub, tmp_path, tiny_models_dir), "models", "pull", "sd", "--recipe", "default")
+    assert done.returncode == 1 and "unsafe ETag" in done.stderr and "Traceback" not in done.stderr
+    assert not target.exists() and not list(tmp_path.glob("outside*"))
+
+
+@pytest.mark.parametrize("served", ["tampered", "truncated"])
+def test_weights_that_differ_from_the_listing_are_refused_and_a_pull_then_repairs_them(hub, tmp_path, tiny_models_dir,
+                                                                                      served):
+    real = hub.repos["test/tiny-sd"].files[UNET]
+    hub.serve_bytes[UNET] = (bytes([real[0] ^ 0xFF]) + real[1:]) if served == "tampered" else real[:len(real) // 2]
+    env = hub_env(hub, tmp_path, tiny_models_dir)
+    done = cli(env, "models", "pull", "sd", "--recipe", "default")
+    assert done.returncode == 1 and UNET in done.stderr and "not kept" in done.stderr
+    listed = {row["key"]: row for row in json.loads(cli(env, "models", "list", "--json").stdout)}
+    assert not listed["sd"]["cached"]  # not counted as cached: generate will not load it
+    del hub.serve_bytes[UNET]  # the mirror is fixed: the same pull repairs the model
+    assert cli(env, "models", "pull", "sd", "--recipe", "default").returncode == 0
+    snapshot = next((tmp_path / "hf" / "hub" / "models--test--tiny-sd" / "snapshots").iterdir())
+    assert (snapshot / UNET).read_bytes() == real
+
+
+def test_a_cached_file_damaged_later_is_found_and_downloaded_again_by_pull(hub, tmp_path, tiny_models_dir):
+    env = hub_env(hub, tmp_path, tiny_models_dir)
+    assert cli(env, "models", "pull", "sd", "--recipe", "default").returncode == 0
+    snapshot = next((tmp_path / "hf" / "hub" / "models--test--tiny-sd" / "snapshots").iterdir())
+    blob = (snapshot / UNET).resolve()
+    data = bytearray(blob.read_bytes())
+    data[100] ^= 0xFF  # a bit flipped on disk: same size, other bytes
+    blob.write_bytes(bytes(data))
+    done = cli(env, "models", "pull", "sd", "--recipe", "default")
+    assert done.returncode == 0 and "Nothing to download" not in done.stdout, done.stdout + done.stderr
+    assert (snapshot / UNET).read_bytes() == hub.repos["test/tiny-sd"].files[UNET]
+
+
+def test_a_pinned_weights_file_of_the_wrong_size_does_not_count_as_cached(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    repo = "madebyollin/taesd"
+    snapshot = tmp_path / "hf" / f"models--{repo.replace('/', '--')}" / "snapshots" / PINNED[repo]
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (snapshot / "diffusion_pytorch_model.safetensors").write_bytes(b"x" * 1000)  # KNOWN_SIZES says 9793292
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    model = next(m for m in catalog.models(load_settings_default()) if m.key == "decoder")
+    assert not catalog.state_of(model, load_settings_default()).cached
+
+
+def load_settings_default():
+    from core.config import load_settings
+
+    return load_settings({})
