@@ -23,7 +23,7 @@ from .errors import (
     AudioError, CancelledError, DoubtfulSpeechError, InvalidOptionError, ModelLoadError, NoSpeechError, NotFoundError,
     StorageError, V2IError,
 )
-from .export import export_collection, export_csv, export_to_temp, export_zip
+from .export import LINKS, ExportLink, export_collection, export_csv, export_to_temp, export_zip
 from .jobs import (
     ACTIVE, CANCELLED, DONE, DOWNLOADS, FAILED, PREVIEWS, QUEUED, RUNNING, JobQueue, Quota, QuotaError, Worker, start_worker,
     stop_workers,
@@ -68,6 +68,7 @@ __all__ = [
     "CANCELLED",
     # the history
     "Store", "HistoryFilter", "SORTABLE", "public_record", "check_id", "stats", "export_csv", "export_to_temp", "export_zip",
+    "LINKS", "ExportLink",
     # similarity
     "EmbeddingCache", "SimilaritySet", "load_set", "alignment", "alignment_summary", "neighbours", "novelty_of",
     "said_vs_drawn", "search", "Bands", "cluster_order", "kmeans_blocks", "near_duplicate_groups", "scan_earlier",

@@ -6,8 +6,13 @@ from __future__ import annotations
 import csv
 import io
 import re
+import secrets
 import tempfile
+import threading
+import time
 import zipfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from .store import HistoryFilter, Store
@@ -93,3 +98,81 @@ def no_formula(value):
         return value
     value = _FORMULA.sub(r"\1\2'", value)
     return "'" + value if value[:1] in ("\t", "\r") else value
+
+
+# -- exports served from disk --------------------------------------------------------------------------------------
+
+EXPORTS = ".exports"  # in the data folder, on the same disk as what it exports
+LINK_TTL_S = 15 * 60
+
+
+@dataclass(frozen=True)
+class ExportLink:
+    token: str  # 256 random bits: whoever holds the link may download it, until it expires
+    path: Path
+    filename: str
+    mime: str
+    size: int
+    expires: float
+
+
+class ExportLinks:
+    """Exports written to files in the data folder, each behind a short-lived link that the server streams from
+    disk (``app.py``'s ``/exports/{token}``): nothing of an export is held in the server's memory. An export is
+    removed when its link expires (``ttl_s``), or when the server restarts (its links die with it)."""
+
+    def __init__(self, ttl_s: float = LINK_TTL_S, clock: Callable[[], float] = time.time):
+        self.ttl_s, self.clock = ttl_s, clock
+        self._links: dict[str, ExportLink] = {}
+        self._lock = threading.Lock()
+        self._swept: set[Path] = set()
+
+    def create(self, export: Callable[[Store, HistoryFilter, BinaryIO], int], store: Store, where: HistoryFilter,
+               filename: str, mime: str) -> ExportLink:
+        """Run ``export`` into a new file of the data folder and return its link."""
+        folder = store.data_dir / EXPORTS
+        folder.mkdir(exist_ok=True)
+        self._sweep(folder)
+        token = secrets.token_urlsafe(32)
+        path = folder / f"{token}{Path(filename).suffix}"
+        try:
+            with open(path, "xb") as target:
+                export(store, where, target)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        link = ExportLink(token, path, filename, mime, path.stat().st_size, self.clock() + self.ttl_s)
+        with self._lock:
+            self._links[token] = link
+        return link
+
+    def get(self, token: str) -> ExportLink | None:
+        """The live link of ``token`` (None when unknown or expired)."""
+        self.expire()
+        with self._lock:
+            return self._links.get(token)
+
+    def expire(self) -> int:
+        """Forget expired links and remove their files; returns how many."""
+        now = self.clock()
+        with self._lock:
+            gone = [link for link in self._links.values() if link.expires <= now]
+            for link in gone:
+                del self._links[link.token]
+        for link in gone:
+            link.path.unlink(missing_ok=True)
+        return len(gone)
+
+    def _sweep(self, folder: Path) -> None:
+        """Once per folder: exports left by an earlier server (their links died with it)."""
+        self.expire()
+        if folder in self._swept:
+            return
+        self._swept.add(folder)
+        live = {link.path for link in self._links.values()}
+        for leftover in folder.iterdir():
+            if leftover not in live:
+                leftover.unlink(missing_ok=True)
+
+
+LINKS = ExportLinks()  # one per server process: the route that streams them lives in the same process

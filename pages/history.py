@@ -6,10 +6,10 @@ import json
 import streamlit as st
 
 from core import (
-    COMMON_SIZES, SORTABLE, GenerationRequest, check_id, HistoryFilter, NotFoundError, V2IError, alignment, collections,
-    export_collection, export_csv, export_to_temp, export_zip, names_of, novelty_of, people, rate, rating_of, stats,
+    COMMON_SIZES, LINKS, SORTABLE, GenerationRequest, check_id, HistoryFilter, NotFoundError, V2IError, alignment,
+    collections, export_collection, export_csv, export_to_temp, export_zip, names_of, novelty_of, people, rate, rating_of, stats,
 )
-from ui import forms, render, resources
+from ui import forms, render, resources, serving
 
 resources.ensure_navigation()
 
@@ -183,8 +183,32 @@ def actions(row: dict, audio_path, place: str) -> None:
         st.switch_page("pages/generate.py")
 
 
+EXPORTS = [("Export CSV", export_csv, "generations.csv", "text/csv"),
+           ("Export images (ZIP)", export_zip, "images.zip", "application/zip"),
+           ("Export the collection (ZIP with manifest)", export_collection, "collection.zip", "application/zip")]
+
+
 def exports(where: HistoryFilter) -> None:
-    """Export what the filters select; a collection also as one ZIP with a manifest."""
+    """Export what the filters select (a collection also as one ZIP with a manifest): written to a file, served
+    from disk behind a link that works for a quarter of an hour, so no export is held in the server's memory."""
+    if not serving.MOUNTED:  # run without app.py's routes (a page test): Streamlit's own download buttons
+        return download_buttons(where)
+    choices = EXPORTS if where.collection else EXPORTS[:2]
+    columns = st.columns(3)
+    for column, (label, export, filename, mime) in zip(columns, choices):
+        if column.button(label, key=f"export-{filename}"):
+            try:
+                st.session_state["export-link"] = LINKS.create(export, store, where, filename, mime)
+            except (V2IError, OSError) as err:
+                render.error(f"Could not export: {err}")
+    link = st.session_state.get("export-link")
+    if link is not None and LINKS.get(link.token) is not None:
+        st.link_button(f"Download {link.filename} ({link.size / 2**20:.1f} MB)", f"exports/{link.token}",
+                       icon=":material/download:")
+        st.caption("The link works for 15 minutes, for whoever has it.")
+
+
+def download_buttons(where: HistoryFilter) -> None:
     columns = st.columns(3)
     columns[0].download_button("Export CSV", data=lambda: export_to_temp(export_csv, store, where),
                                file_name="generations.csv", mime="text/csv", on_click="ignore")

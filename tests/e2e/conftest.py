@@ -1,4 +1,4 @@
-"""A real server and a real browser: ``streamlit run dashboard.py`` on a free loopback port with the tiny
+"""A real server and a real browser: ``streamlit run app.py`` on a free loopback port with the tiny
 profile and a temporary data folder, driven by Playwright in Debian's Chromium (no browser download)."""
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ class Server:
 
 @contextlib.contextmanager
 def running_dashboard(tiny_models_dir: Path, folder: Path, *args: str, env: dict | None = None, port: int = 0):
-    """``streamlit run dashboard.py`` on a loopback port (free, unless given; more options in ``args``)."""
+    """``streamlit run app.py`` (the dashboard and its routes) on a loopback port (free, unless given; more
+    options in ``args``)."""
     data_dir, log = folder / "data", folder / "streamlit.log"
     port = port or free_port()
     env = {**os.environ, "V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(data_dir),
@@ -75,7 +76,7 @@ def running_dashboard(tiny_models_dir: Path, folder: Path, *args: str, env: dict
            **(env or {})}
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless", "true",
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
              *args],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
