@@ -311,6 +311,6 @@ with map_tab:
         if right.button("Add them", key="map-collect") and name:
             try:
                 stored = collect_all(store, picked, name, resources.person().id)
-                st.toast(f"Added {len(picked)} to {render.escape_markdown(stored)}")
+                st.toast(render.said("Added {n} to {name}", n=len(picked), name=stored))
             except V2IError as err:
                 render.error(str(err))

@@ -119,3 +119,13 @@ def test_the_map_shows_every_image_coloured_by_person_with_its_thumbnail_in_the_
     at.selectbox(key="map-colour").set_value("stars")
     no_exception(at.run())
     assert sorted(set(map_of(at)[1]["group"])) == ["unrated (n=3)"]
+
+
+def test_a_collection_name_in_a_toast_is_text_never_a_link_or_an_image():
+    from ui import render
+
+    hostile = "![x](http://127.0.0.1:9/t.png) [re-login](https://evil.example/)"
+    message = render.said("Added {n} to {name}", n=3, name=hostile)
+    assert "](" not in message.replace("\\](", "").replace("\\]\\(", "")
+    assert message == "Added 3 to " + render.escape_markdown(hostile)
+    assert "\\!\\[x\\]\\(http" in message

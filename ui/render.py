@@ -61,6 +61,12 @@ def chart_text(text: Any) -> str:
     return html.escape(str(text))
 
 
+def said(template: str, **values: Any) -> str:
+    """A message for markdown-reading elements (toasts, captions, info boxes) with people's text filled in as
+    text: every value is escaped, so a collection named ``![x](http://host/t.png)`` neither loads nor links."""
+    return template.format(**{name: escape_markdown(str(value)) for name, value in values.items()})
+
+
 def hover_text(text: str, limit: int = 60) -> str:
     """User text for a Plotly hover label, shortened to ``limit`` characters and escaped."""
     return chart_text(text[:limit])
