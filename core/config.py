@@ -139,6 +139,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("V2I_TRUSTED_PROXIES", "trusted_proxies", "", _text,
             "addresses of your own reverse proxies, comma-separated (`127.0.0.1` for one on the same host): only "
             "their `X-Forwarded-For` is believed when the gate throttles and logs a client; empty: never"),
+    Setting("V2I_ADMINS", "admins", "", _text,
+            "emails or names (comma-separated) of the admins: they may act on anyone's generations, empty the trash, "
+            "back up and restore, manage the queue and read the audit trail (also `admins = [...]` in the secrets)"),
+    Setting("V2I_VIEWERS", "viewers", "", _text,
+            "emails or names of people who may only browse, search, compare and download (also `viewers = [...]`)"),
+    Setting("V2I_TRASH_DAYS", "trash_days", "30", _positive("a number of days"),
+            "how long a deleted generation stays in the trash (restorable) before it is purged for good"),
     Setting("V2I_MAX_QUEUED_PER_PERSON", "max_queued_per_person", "20", _whole("a whole number of jobs"),
             "jobs one person may have waiting (queued or running) at once"),
     Setting("V2I_MAX_QUEUED_MB_PER_PERSON", "max_queued_mb_per_person", "500", _positive("a number of megabytes"),
@@ -183,6 +190,9 @@ class Settings:
     compile_unet: bool = False
     user: str = ""  # empty: the OS user name
     trusted_proxies: str = ""  # comma-separated addresses whose X-Forwarded-For the gate believes
+    admins: str = ""  # comma-separated emails or names (core.roles)
+    viewers: str = ""
+    trash_days: float = 30.0
     max_queued_per_person: int = 20
     max_queued_mb_per_person: float = 500.0
     failed_keep_days: float = 7.0

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from . import trash
 from .audio import AudioLimits, decode_audio
 from .config import Settings
 from .errors import CancelledError, InvalidOptionError, NoSpeechError, NotFoundError, StorageError, V2IError
@@ -438,6 +439,7 @@ class Worker:
         """Housekeeping, at start and hourly: leftover files, and recordings of failed jobs past their keep."""
         self.store.sweep()
         self.queue.expire_failed_uploads(self.settings.failed_keep_days)
+        trash.purge_expired(self.store, self.settings.trash_days)
         self._swept_at = time.monotonic()
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -142,6 +142,17 @@ def _v12_hardening(db: sqlite_utils.Database) -> None:
     db["jobs"].add_column("retry_of", str)
     # The seed whisper's temperature fallback sampled with (derived from the recording): the same words again.
     db["generations"].add_column("transcribe_seed", int)
+    # The trash: a deleted generation's row and everything that pointed at it, as JSON, until restored or purged.
+    db["trash"].create({"generation_id": str, "created_by": str, "deleted_by": str, "deleted_at": str,
+                        "image_path": str, "audio_path": str, "payload": str}, pk="generation_id",
+                       not_null={"deleted_at", "payload"})
+    # The audit trail: append-only; the triggers refuse any change or removal of a row.
+    db.execute("CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, who TEXT NOT NULL, "
+               "source TEXT NOT NULL, action TEXT NOT NULL, target TEXT, detail TEXT)")
+    db.execute("CREATE INDEX audit_at ON audit (at)")
+    for verb in ("UPDATE", "DELETE"):
+        db.execute(f"CREATE TRIGGER audit_no_{verb.lower()} BEFORE {verb} ON audit "
+                   "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END")
 
 
 MIGRATIONS = [

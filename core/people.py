@@ -18,6 +18,8 @@ UNKNOWN = "unknown"  # rows made before people were recorded
 class Person:
     id: str  # stable: what ``created_by`` stores
     name: str  # what others see
+    role: str = "member"  # admin, member or viewer (core.roles)
+    source: str = ""  # where they act from, for the audit trail: a client address, "cli", "local"
 
 
 # Characters that reorder the text around them (a U+202E in a name reverses what follows it on the page).

@@ -340,7 +340,8 @@ class Store:
         are older than ``grace_s``: a younger one may be another process's write in flight."""
         removed_temp = sweep_temp_files(self.data_dir, grace_s)
         referenced = set()
-        for image, audio in self.execute("SELECT image_path, audio_path FROM generations"):
+        for image, audio in self.execute("SELECT image_path, audio_path FROM generations UNION ALL "
+                                         "SELECT image_path, audio_path FROM trash"):  # the trash keeps its files
             referenced.update((image, audio))
         for upload in self.execute("SELECT upload_path FROM jobs WHERE upload_path IS NOT NULL"):
             referenced.add(upload[0])
