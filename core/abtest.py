@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from .diffusion import MAX_SEED, RECIPES, GenerationOptions, check_recipe
+from .audit import record_in
 from .errors import InvalidOptionError, NotFoundError
 from .jobs import JobQueue
 from .prompt import STYLES, check_style
@@ -101,3 +102,4 @@ def vote(store: Store, run_id: str, generation_id: str, person: str) -> None:
     with store.write() as db:
         db["ab_votes"].insert({"run_id": run_id, "person": person, "generation_id": generation_id,
                                "voted_at": utc_now("seconds")}, replace=True)
+        record_in(db, person, "vote", generation_id, f"A/B run {run_id}")

@@ -13,16 +13,19 @@ ACTIONS = ("delete", "restore", "purge", "empty trash", "rate", "collect", "unco
            "restore backup", "account")
 
 
-def record_in(db, person: Person | None, action: str, target: str | None = None, detail: str | None = None) -> None:
-    """Append one row inside an open transaction (``db`` from ``Store.write``)."""
+def record_in(db, person: Person | str | None, action: str, target: str | None = None,
+              detail: str | None = None) -> None:
+    """Append one row inside an open transaction (``db`` from ``Store.write``). ``person``: who (a Person knows
+    where they act from; a bare id is recorded as "local"), None for the server itself ("system")."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}; one of: {', '.join(ACTIONS)}")
+    who = person.id if isinstance(person, Person) else person or "system"
+    source = (person.source if isinstance(person, Person) else "") or "local"
     db.execute("INSERT INTO audit (at, who, source, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
-               [utc_now(), person.id if person else "system", (person.source if person else "") or "local", action,
-                target, detail])
+               [utc_now(), who, source, action, target, detail])
 
 
-def record(store: Store, person: Person | None, action: str, target: str | None = None,
+def record(store: Store, person: Person | str | None, action: str, target: str | None = None,
            detail: str | None = None) -> None:
     """Append one row in a transaction of its own."""
     with store.write() as db:

@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from . import cli_people
+from . import cli_people, cli_safety
+from .cli_common import person_of
 from .catalog import GROUPS
 from .config import load_settings
 from .errors import InvalidOptionError, StorageError, V2IError
@@ -129,8 +130,6 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("id")
     show.add_argument("--json", action="store_true")
 
-    delete = commands.add_parser("delete", help="remove a generation's row and its files")
-    delete.add_argument("id")
 
     similar = commands.add_parser("similarity", help="pairwise cosine similarity of all stored images (CLIP)")
     similar.add_argument("--json", action="store_true")
@@ -165,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="only what this recipe needs (default: every recipe)")
     pulling.add_argument("--safety-checker", action="store_true", help="SD's safety checker as well")
     cli_people.add_parser(commands)
+    cli_safety.add_parsers(commands)
     return parser
 
 
@@ -179,15 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _person(args, settings, store) -> Person:
-    """``--as NAME``, else the local user; remembered so others see the name."""
-    if args.person is None:
-        person = local_person(settings.user)
-    else:
-        name = check_name(args.person, "name")
-        person = Person(name, name)
-    remember_person(store, person)
-    return person
+_person = person_of
 
 
 def _requests(args, settings, store):
@@ -227,7 +219,7 @@ def _each_file(args, settings, store, act) -> int:
 
 
 def _generate(args, settings, store) -> int:
-    person = _person(args, settings, store)
+    person = _person(args, settings, store, "generate")
     if settings.is_tiny:
         print(f"note: {settings.tiny_note}", file=sys.stderr)
     models = shared_models(settings)
@@ -252,7 +244,7 @@ def _print_download(model: str, done: int, total: int) -> None:
 
 
 def _submit(args, settings, store) -> int:
-    person = _person(args, settings, store)
+    person = _person(args, settings, store, "generate")
     queue = JobQueue.for_settings(store, settings)
 
     def queue_it(path, data, request):
@@ -303,7 +295,7 @@ def _worker(args, settings, store) -> int:
 def _rate(args, settings, store) -> int:
     if args.stars is None and not args.favourite:
         raise InvalidOptionError("say what to record: --stars N (1 to 5) and/or --favourite")
-    person = _person(args, settings, store)
+    person = _person(args, settings, store, "rate")
     rating = rate(store, check_id(args.id), person.id, stars=args.stars, favourite=True if args.favourite else None)
     print(json.dumps({"id": args.id, **rating}) if args.json else
           f"{args.id}: {rating['stars'] or 'no'} stars{', a favourite' if rating['favourite'] else ''} from {person.id}")
@@ -311,13 +303,13 @@ def _rate(args, settings, store) -> int:
 
 
 def _collect(args, settings, store) -> int:
-    person = _person(args, settings, store)
+    person = _person(args, settings, store, "collect")
     check_id(args.id)
     if args.into is not None:
         name = collect(store, args.id, args.into, person.id)
         print(f"{args.id} is in {name!r}")
     else:
-        uncollect(store, args.id, args.remove_from)
+        uncollect(store, args.id, args.remove_from, person.id)
         print(f"{args.id} is no longer in {args.remove_from!r}")
     return 0
 
@@ -408,10 +400,6 @@ def _show(args, settings, store) -> int:
     return 0
 
 
-def _delete(args, settings, store) -> int:
-    store.delete_generation(args.id)
-    print(f"deleted {args.id}")
-    return 0
 
 
 def _similarity_set(settings, store):
@@ -551,7 +539,7 @@ def _models(args, settings, store) -> int:
 
 COMMANDS = {
     "generate": _generate, "submit": _submit, "jobs": _jobs, "worker": _worker, "rate": _rate, "collect": _collect,
-    "collections": _collections, "export": _export, "history": _history, "show": _show, "delete": _delete,
+    "collections": _collections, "export": _export, "history": _history, "show": _show,
     "similarity": _similarity, "neighbours": _neighbours, "search": _search,
-    "report": _report, "map": _map, "models": _models, "people": cli_people.run,
+    "report": _report, "map": _map, "models": _models, "people": cli_people.run, **cli_safety.COMMANDS,
 }

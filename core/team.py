@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from .audit import record_in
 from .errors import InvalidOptionError, NotFoundError
 from .people import Person, check_name
 from .speech import check_terms
@@ -56,6 +57,7 @@ def set_vocabulary(store: Store, terms, person: str) -> tuple[str, ...]:
         db.execute(f"DELETE FROM vocabulary WHERE term NOT IN ({', '.join('?' for _ in wanted) or 'NULL'})", list(wanted))
         for term in wanted:
             db.execute("INSERT OR IGNORE INTO vocabulary (term, added_by, added_at) VALUES (?, ?, ?)", [term, person, now])
+        record_in(db, person, "vocabulary", None, ", ".join(wanted)[:500])
     return vocabulary(store)
 
 
@@ -77,6 +79,7 @@ def rate(store: Store, generation_id: str, person: str, *, stars: int | None = N
                    "favourite = coalesce(?, favourite), updated_at = excluded.updated_at",
                    [generation_id, person, stars, int(bool(favourite)), utc_now("seconds"),
                     stars, None if favourite is None else int(favourite)])
+        record_in(db, person, "rate", generation_id, f"stars {stars}, favourite {favourite}")
     return rating_of(store, generation_id, person)
 
 
@@ -124,15 +127,19 @@ def collect_all(store: Store, generation_ids: list[str], collection: str, person
         db.conn.executemany(
             "INSERT OR IGNORE INTO collection_items (collection, generation_id, added_by, added_at) VALUES (?, ?, ?, ?)",
             [[stored, generation_id, person, now] for generation_id in generation_ids])
+        for generation_id in generation_ids:
+            record_in(db, person, "collect", generation_id, stored)
     return stored
 
 
-def uncollect(store: Store, generation_id: str, collection: str) -> None:
+def uncollect(store: Store, generation_id: str, collection: str, person: str | None = None) -> None:
     """Take a generation out of a collection (the collection stays, even when empty)."""
     name = check_name(collection, "collection name")
     store.get_generation(generation_id)
     with store.write() as db:
         removed = db.execute("DELETE FROM collection_items WHERE collection = ? COLLATE NOCASE AND generation_id = ?",
                              [name, generation_id]).rowcount
+        if removed:
+            record_in(db, person, "uncollect", generation_id, name)
     if not removed:
         raise NotFoundError(f"generation {generation_id} is not in a collection named {name!r}")

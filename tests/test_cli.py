@@ -68,10 +68,14 @@ def test_history_search_show_and_delete(tiny_env, tmp_path, data_dir, capsys):
     assert main(["show", first["id"], "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["prompt"] == "a lighthouse at dusk"
 
-    assert main(["delete", first["id"]]) == 0
-    capsys.readouterr()
+    assert main(["delete", first["id"]]) == 0  # to the trash: gone from the history, its files kept
+    assert "trash --restore" in capsys.readouterr().out
     assert main(["show", first["id"]]) == 1
     assert f"no generation with id {first['id']}" in capsys.readouterr().err
+    assert (data_dir / first["image_path"]).exists()
+    assert main(["trash", "--json"]) == 0
+    assert [i["generation_id"] for i in json.loads(capsys.readouterr().out)] == [first["id"]]
+    assert main(["trash", "--empty"]) == 0  # the local user is an admin when no roles say otherwise
     assert not (data_dir / first["image_path"]).exists() and not (data_dir / first["audio_path"]).exists()
 
 
@@ -153,3 +157,32 @@ def test_every_numeric_option_has_a_range_and_a_one_line_error(tiny_env, data_di
     assert stopped.value.code == 2
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: ") and message in err
     assert "Traceback" not in err and files_under(data_dir) == []
+
+
+def test_the_trash_and_the_audit_trail_from_the_command_line_with_roles(tiny_env, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("V2I_VIEWERS", "vera")
+    main(["generate", write(tmp_path, "a.wav", recording("wav")), *FAST, "--prompt", "a fox", "--as", "alice",
+          "--json"])
+    (made,) = json_lines(capsys.readouterr().out)
+    assert main(["delete", made["id"], "--as", "bob"]) == 1
+    assert "bob may delete generations only for what they made themselves" in capsys.readouterr().err
+    assert main(["generate", write(tmp_path, "b.wav", recording("wav")), *FAST, "--as", "vera"]) == 1
+    assert "vera is a viewer here, and only admins and members may make images" in capsys.readouterr().err
+    assert main(["rate", made["id"], "--stars", "5", "--as", "vera"]) == 1
+    assert "viewer" in capsys.readouterr().err
+    assert main(["delete", made["id"], "--as", "alice"]) == 0
+    assert main(["trash", "--restore", made["id"], "--as", "bob"]) == 1
+    assert main(["trash", "--empty", "--as", "alice"]) == 1
+    assert "only admins may empty the trash" in capsys.readouterr().err
+    assert main(["trash", "--restore", made["id"], "--as", "alice", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["show", made["id"], "--json"]) == 0
+    capsys.readouterr()
+    assert main(["audit", "--as", "alice"]) == 1  # members do not read the trail
+    capsys.readouterr()
+    assert main(["audit", "--json"]) == 0
+    trail = json.loads(capsys.readouterr().out)
+    assert [(r["who"], r["action"], r["source"]) for r in reversed(trail)] == [
+        ("bob", "role refusal", "cli"), ("vera", "role refusal", "cli"), ("vera", "role refusal", "cli"),
+        ("alice", "delete", "cli"), ("bob", "role refusal", "cli"), ("alice", "role refusal", "cli"),
+        ("alice", "restore", "cli"), ("alice", "role refusal", "cli")]

@@ -42,5 +42,5 @@ def collection_picker(store, generation_id: str, person_id: str, key: str) -> No
     if current:
         out = right.selectbox("Take out of", current, key=f"{key}-remove")
         if right.button("Take out", key=f"{key}-remove-button"):
-            uncollect(store, generation_id, out)
+            uncollect(store, generation_id, out, person_id)
             st.rerun()
