@@ -12,7 +12,7 @@ them) and ``export`` read the history, ``models``/``tiny`` load the models (``ca
 pinned where, cached or not; ``downloads`` fetches them), ``config`` reads the settings.
 """
 
-from . import abtest, accounts, atlas, catalog, insights, stats
+from . import abtest, accounts, atlas, audit, catalog, insights, roles, stats, trash
 from .audio import DecodedAudio, decode_audio
 from .config import PROFILES, SETTINGS, Settings, load_settings
 from .diffusion import (
@@ -48,6 +48,7 @@ from .team import (
     check_stars, collect, collect_all, collections, collections_of, names_of, people, rate, rating_of, remember_person,
     resolve_person, set_vocabulary, uncollect, vocabulary,
 )
+from .roles import ForbiddenError
 from .throttle import SignInThrottle, Throttle, client_address
 from .vectors import Bands, cluster_order, kmeans_blocks, near_duplicate_groups, scan_earlier, similarity_matrix
 
@@ -77,6 +78,8 @@ __all__ = [
     "insights", "atlas", "abtest",
     # per-person passwords: accounts.sign_in(...), accounts.change_password(...)
     "accounts",
+    # keeping the team's work safe: roles.require(...), trash.delete(...) / restore(...), audit.trail(...)
+    "roles", "trash", "audit", "ForbiddenError",
     # safety
     "Throttle", "SignInThrottle", "client_address",
     # the team

@@ -9,7 +9,7 @@ import streamlit as st
 from core import (
     ACTIVE, COMMON_SIZES, DONE, DOWNLOADS, FAILED, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, PREVIEWS, QUEUED, RECIPES,
     RUNNING, SCHEDULERS, STYLES, TIMINGS, GenerationOptions, GenerationRequest, V2IError, abtest, catalog, doubt_of,
-    set_vocabulary, speech_prompt, transcribe_recording, vocabulary,
+    roles, set_vocabulary, speech_prompt, transcribe_recording, vocabulary,
 )
 from ui import forms, render, resources
 
@@ -335,6 +335,12 @@ st.title("Generate")
 # 0. A first run: which models are missing, how big, and the command (before anyone records).
 if note := catalog.first_run_note(settings, st.session_state.get("opt-recipe", settings.recipe), resources.device()):
     st.warning(note, icon=":material/download:")
+if not roles.allowed(person, "generate"):  # a viewer browses, searches, compares and downloads
+    st.info(render.escape_markdown(f"{person.name}, you are a viewer here: you can browse, search, compare and "
+                                   "download what the team made, but not make images. Ask an admin to make you a "
+                                   "member."))
+    jobs_panel()
+    st.stop()
 # 1. The recordings (one panel per distinct content).
 sources, repeated = read_sources(st.file_uploader("Recordings", type=AUDIO_TYPES, accept_multiple_files=True),
                                  st.audio_input("Or record in the browser"))

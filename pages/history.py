@@ -7,7 +7,7 @@ import streamlit as st
 
 from core import (
     COMMON_SIZES, LINKS, SORTABLE, GenerationRequest, check_id, HistoryFilter, NotFoundError, V2IError, alignment,
-    collections, export_collection, export_csv, export_to_temp, export_zip, names_of, novelty_of, people, rate, rating_of, stats,
+    collections, export_collection, roles, trash, export_csv, export_to_temp, export_zip, names_of, novelty_of, people, rate, rating_of, stats,
 )
 from ui import forms, render, resources, serving
 
@@ -93,7 +93,11 @@ def share_link(generation_id: str) -> str:
 
 
 def ratings(row: dict, place: str) -> None:
-    """This person's stars and favourite mark, and everyone's mean."""
+    """This person's stars and favourite mark, and everyone's mean (a viewer sees the mean only)."""
+    if not roles.allowed(person, "rate"):
+        if row["rating_count"]:
+            st.text(f"Rated {row['rating_mean']:.1f} of 5 by {row['rating_count']}")
+        return
     mine = rating_of(store, row["id"], person.id)
     stars = st.feedback("stars", key=f"{place}-stars-{row['id']}", default=None if mine["stars"] is None else mine["stars"] - 1)
     if stars is not None and stars + 1 != mine["stars"]:
@@ -115,7 +119,8 @@ def detail(row: dict, place: str) -> None:
         with left:
             render.show_image_or_missing(store.file_path(row["image_path"]))
             ratings(row, place)
-            forms.collection_picker(store, row["id"], person.id, key=f"{place}-collect-{row['id']}")
+            if roles.allowed(person, "collect"):
+                forms.collection_picker(store, row["id"], person.id, key=f"{place}-collect-{row['id']}")
         with right:
             audio_path = store.file_path(row["audio_path"])
             if audio_path.is_file():
@@ -163,6 +168,8 @@ def similarity_notes(row: dict) -> None:
 
 
 def actions(row: dict, audio_path, place: str) -> None:
+    if not roles.allowed(person, "generate"):
+        return
     buttons = st.columns(2)
     if buttons[0].button("Generate again with the same settings", key=f"{place}-again-{row['id']}"):
         try:
@@ -220,18 +227,23 @@ def download_buttons(where: HistoryFilter) -> None:
                                    file_name="collection.zip", mime="application/zip")
 
 
-def delete_with_confirmation(labels: dict) -> None:
-    to_delete = st.multiselect("Select generations to delete", list(labels), format_func=labels.get)
-    if to_delete and st.button(f"Delete {len(to_delete)} selected"):
+def delete_with_confirmation(rows: list[dict], labels: dict) -> None:
+    """Move generations to the trash (what this person may delete: their own; an admin's, anyone's)."""
+    mine = [r["id"] for r in rows if roles.allowed(person, "delete", owner=r["created_by"])]
+    if not mine:
+        return
+    to_delete = st.multiselect("Select generations to move to the trash", mine, format_func=labels.get)
+    if to_delete and st.button(f"Move {len(to_delete)} to the trash"):
         st.session_state["confirm_delete"] = list(to_delete)
     pending = st.session_state.get("confirm_delete")
     if pending:
-        st.warning(f"Delete {len(pending)} generation(s) with their image and audio files? This cannot be undone.")
+        st.warning(f"Move {len(pending)} generation(s) to the trash? They can be restored for "
+                   f"{resources.settings().trash_days:g} days, then they are erased for good.")
         confirm, cancel = st.columns(2)
-        if confirm.button("Yes, delete them", type="primary"):
+        if confirm.button("Yes, move them to the trash", type="primary"):
             for generation_id in pending:
                 try:
-                    store.delete_generation(generation_id)
+                    trash.delete(store, generation_id, person)
                 except V2IError as err:
                     render.error(str(err))
             st.session_state.pop("confirm_delete")
@@ -239,6 +251,36 @@ def delete_with_confirmation(labels: dict) -> None:
         if cancel.button("Keep them"):
             st.session_state.pop("confirm_delete")
             st.rerun()
+
+
+def trash_view() -> None:
+    """What is in the trash: who made it, who deleted it and when, when it goes for good; restore what this
+    person may (their own; an admin, anything), and an admin may empty it."""
+    days = resources.settings().trash_days
+    items = trash.items(store, days)
+    with st.expander(f"Trash ({len(items)})", expanded=False):
+        if not items:
+            st.caption("The trash is empty.")
+            return
+        who = names_of(store, [i["created_by"] for i in items] + [i["deleted_by"] for i in items])
+        st.dataframe([{"id": i["generation_id"], "transcript": i["transcript"],
+                       "made by": who.get(i["created_by"], i["created_by"]),
+                       "deleted by": who.get(i["deleted_by"], i["deleted_by"]), "deleted": i["deleted_at"][:19],
+                       "erased after": i["purge_at"][:10]} for i in items], hide_index=True, width="stretch")
+        mine = [i["generation_id"] for i in items if roles.allowed(person, "restore", owner=i["created_by"])]
+        if mine:
+            chosen = st.selectbox("Restore", mine, format_func=lambda i: next(
+                f"{x['deleted_at'][:19]}  {(x['transcript'] or '')[:50]}" for x in items if x["generation_id"] == i))
+            if st.button("Restore it", key="trash-restore"):
+                try:
+                    trash.restore(store, chosen, person)
+                    st.rerun()
+                except V2IError as err:
+                    render.error(str(err))
+        if roles.allowed(person, "empty trash"):
+            if st.button("Empty the trash (erase all for good)", key="trash-empty"):
+                trash.empty(store, person)
+                st.rerun()
 
 
 # The page.
@@ -257,6 +299,7 @@ if note := where.search_terms.note:
 rows, total, page, pages = rows_page(where, order)
 if total == 0:
     st.info("No generations match." if store.count_generations() else "No generations yet: make one on Generate.")
+    trash_view()  # what was deleted can still come back
     st.stop()
 st.number_input("Page", min_value=1, max_value=pages, key="history-page")
 
@@ -282,5 +325,6 @@ labels = {r["id"]: f"{r['created_at']}  {r['transcript'][:50]}" for r in rows}
 chosen = st.selectbox("Open a generation", list(labels), index=clicked, format_func=labels.get)
 detail(next(r for r in rows if r["id"] == chosen), "open")
 
-# 5. Delete, after a confirmation.
-delete_with_confirmation(labels)
+# 5. To the trash, after a confirmation; and the trash itself.
+delete_with_confirmation(rows, labels)
+trash_view()

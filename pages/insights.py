@@ -5,7 +5,7 @@ the stage most likely at fault for each weak image, and fairness across spoken l
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import ModelLoadError, abtest, insights
+from core import ModelLoadError, abtest, insights, roles
 from ui import render, resources
 
 resources.ensure_navigation()
@@ -97,8 +97,9 @@ with ab_tab:
                     render.show_image_or_missing(store.file_path(generation["image_path"]),
                                                  caption=abtest.arm_of(generation, run["variable"]))
                     chosen = run["mine"] == generation["id"]
-                    if st.button("Your pick" if chosen else "This one is better", key=f"vote-{generation['id']}",
-                                 disabled=chosen or len(run["generations"]) < 2):
+                    if roles.allowed(person, "vote") and st.button(
+                            "Your pick" if chosen else "This one is better", key=f"vote-{generation['id']}",
+                            disabled=chosen or len(run["generations"]) < 2):
                         abtest.vote(store, run["id"], generation["id"], person.id)
                         st.rerun()
                     st.text(f"votes: {run['votes'][generation['id']]}")

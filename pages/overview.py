@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import TIMING_COLUMNS, HistoryFilter, alignment, alignment_summary, names_of, stats
-from ui import render, resources
+from ui import render, resources, safety
 
 resources.ensure_navigation()
 
@@ -16,6 +16,7 @@ totals = stats.totals(store)
 if totals["all"] == 0:
     st.info("No generations yet. Open **Generate**, upload or record a few words, and press Transcribe, then Generate.")
     st.page_link("pages/generate.py", label="Start on the Generate page", icon=":material/mic:")
+    safety.audit_trail(store, resources.person())
     st.stop()
 
 columns = st.columns(4)
@@ -85,3 +86,4 @@ if best:
             render.show_image_or_missing(store.file_path(row["image_path"]))
             st.text(f"{row['rating_mean']:.1f} of 5 ({row['rating_count']})")
             st.page_link("pages/history.py", label="open", query_params={"id": row["id"]})
+safety.audit_trail(store, resources.person())

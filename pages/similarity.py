@@ -8,7 +8,7 @@ import streamlit as st
 from core import (
     Bands, HistoryFilter, ModelLoadError, V2IError, alignment, atlas, cluster_order, collect_all, collections,
     kmeans_blocks, load_set, names_of, near_duplicate_groups, neighbours, said_vs_drawn, scan_earlier, search,
-    similarity_matrix, stats,
+    roles, similarity_matrix, stats,
 )
 from ui import forms, render, resources
 
@@ -282,6 +282,19 @@ def padded(values) -> list[float]:
     return [low - margin, high + margin]
 
 
+def collect_picked(picked: list[str]) -> None:
+    left, right = st.columns([3, 1])
+    name = left.selectbox("Add the picked images to a collection", [c["name"] for c in collections(store)],
+                          index=None, accept_new_options=True, placeholder="pick one or type a new name",
+                          key="map-collection")
+    if right.button("Add them", key="map-collect") and name:
+        try:
+            stored = collect_all(store, picked, name, resources.person().id)
+            st.toast(render.said("Added {n} to {name}", n=len(picked), name=stored))
+        except V2IError as err:
+            render.error(str(err))
+
+
 with map_tab:
     with st.spinner("Laying out the map (the first layout takes a few seconds per thousand images)..."):
         moved = atlas.update(store, cache.model_id)
@@ -304,13 +317,5 @@ with map_tab:
             st.caption(f"The first {len(shown_ids)} are shown here; all {len(picked)} open in History.")
         st.page_link("pages/history.py", label=f"Open the {min(len(picked), 200)} picked in History",
                      query_params={"ids": ",".join(picked[:200])}, icon=":material/open_in_new:")
-        left, right = st.columns([3, 1])
-        name = left.selectbox("Add the picked images to a collection", [c["name"] for c in collections(store)],
-                              index=None, accept_new_options=True, placeholder="pick one or type a new name",
-                              key="map-collection")
-        if right.button("Add them", key="map-collect") and name:
-            try:
-                stored = collect_all(store, picked, name, resources.person().id)
-                st.toast(render.said("Added {n} to {name}", n=len(picked), name=stored))
-            except V2IError as err:
-                render.error(str(err))
+        if roles.allowed(resources.person(), "collect"):
+            collect_picked(picked)

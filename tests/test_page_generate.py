@@ -160,3 +160,12 @@ def test_an_upload_is_not_copied_by_the_page(app_env):
         tracemalloc.stop()
     assert peak < 1.5 * len(data)
     assert "too large to play here" in at.caption[0].value
+
+
+def test_a_viewer_sees_no_generate_button_and_is_told_why(app_env, monkeypatch):
+    from core import local_person
+
+    monkeypatch.setenv("V2I_VIEWERS", local_person().name)
+    at = open_app("pages/generate.py")
+    assert "you are a viewer here" in at.info[0].value
+    assert not at.button and not at.get("file_uploader") and not at.get("audio_input")

@@ -57,25 +57,43 @@ def test_a_missing_image_file_is_shown_as_missing_not_a_crash(app_env, make_gene
     assert "The audio file is missing from the data folder." in warnings
 
 
-def test_delete_asks_for_confirmation_then_removes_rows_and_files(app_env, make_generation, store, data_dir):
+def test_delete_asks_for_confirmation_then_moves_to_the_trash_and_restore_brings_it_back(app_env, make_generation,
+                                                                                          store, data_dir):
     keep, gone = make_generation("keep me"), make_generation("delete me")
     at = open_app("pages/history.py")
     at.multiselect[0].set_value([gone["id"]]).run()
-    no_exception(button(at, "Delete 1 selected").click().run())
+    no_exception(button(at, "Move 1 to the trash").click().run())
     assert store.count_generations() == 2  # nothing happens before the confirmation
-    assert "cannot be undone" in at.warning[0].value
-    no_exception(button(at, "Yes, delete them").click().run())
+    assert "can be restored for 30 days" in at.warning[0].value
+    no_exception(button(at, "Yes, move them to the trash").click().run())
     assert [r["id"] for r in store.query_generations()] == [keep["id"]]
-    assert sorted(p.name for p in files_under(data_dir / "images")) == [f"{keep['id']}.png"]
+    assert len(files_under(data_dir / "images")) == 2  # its files wait in the trash
+    trashed = at.expander[-1]
+    assert trashed.label == "Trash (1)" and list(trashed.dataframe[0].value["transcript"]) == ["delete me"]
+    no_exception(button(at, "Restore it").click().run())
+    assert sorted(r["id"] for r in store.query_generations()) == sorted([keep["id"], gone["id"]])
+    assert at.expander[-1].label == "Trash (0)"
 
 
 def test_keeping_them_cancels_the_delete(app_env, make_generation, store):
     row = make_generation()
     at = open_app("pages/history.py")
     at.multiselect[0].set_value([row["id"]]).run()
-    button(at, "Delete 1 selected").click().run()
+    button(at, "Move 1 to the trash").click().run()
     no_exception(button(at, "Keep them").click().run())
     assert store.count_generations() == 1
+
+
+def test_a_viewer_browses_but_cannot_rate_collect_regenerate_or_delete(app_env, make_generation, monkeypatch):
+    from core import local_person
+
+    make_generation("a fox")
+    monkeypatch.setenv("V2I_VIEWERS", local_person().name)
+    at = open_app("pages/history.py")
+    assert at.dataframe and not at.multiselect  # the table, but nothing to delete with
+    labels = {b.label for b in at.button}
+    assert not labels & {"Generate again with the same settings", "Use these settings", "Add"}
+    assert "One of my favourites" not in [t.label for t in at.toggle] and not at.get("feedback")
 
 
 def test_export_buttons_offer_csv_and_zip(app_env, make_generation):

@@ -90,3 +90,15 @@ def test_a_persons_name_is_text_in_the_people_chart_never_a_link(app_env, make_g
     figure = json.loads(open_app().get("plotly_chart")[1].proto.spec)
     assert [trace["name"] for trace in figure["data"]] == [
         "&lt;a href=&quot;https://evil.example/login&quot;&gt;Alice (IT)&lt;/a&gt;"]
+
+
+def test_admins_read_the_audit_trail_on_overview_and_members_do_not(app_env, make_generation, store, monkeypatch):
+    from core import Person, local_person, trash
+
+    row = make_generation("a fox", created_by=local_person().id)
+    trash.delete(store, row["id"], Person(local_person().id, local_person().name, "admin", "cli"))
+    at = open_app()  # no gate: the local user is an admin
+    (trail,) = [e for e in at.expander if e.label == "Audit trail (admins)"]
+    assert list(trail.dataframe[0].value["what"]) == ["delete"]
+    monkeypatch.setenv("V2I_VIEWERS", local_person().name)
+    assert "Audit trail (admins)" not in [e.label for e in open_app().expander]

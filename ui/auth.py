@@ -25,11 +25,12 @@ import math
 import os
 import tomllib
 import uuid
+from dataclasses import replace
 
 import streamlit as st
 
 from core import (
-    MAX_NAME, InvalidOptionError, Person, Settings, SignInThrottle, accounts, client_address, email_allowed,
+    MAX_NAME, InvalidOptionError, Person, Settings, SignInThrottle, V2IError, accounts, audit, roles, client_address, email_allowed,
     local_person, name_or, normal_email,
 )
 
@@ -96,16 +97,22 @@ def require_access(settings: Settings, open_store) -> Person:
                  "Whoever runs the server will find the reason in its log.")
         st.stop()
     if auth:
-        return signed_in_person(*allowed)
-    if use_accounts or password:
+        person = signed_in_person(*allowed)
+    elif use_accounts or password:
         if "person" not in st.session_state:
             if use_accounts:
-                account_form(open_store(), settings)
+                account_form(open_store, settings)
             else:
-                password_form(str(password), settings)
+                password_form(str(password), settings, open_store)
             st.stop()
-        return st.session_state["person"]
-    return local_person(settings.user)
+        person = st.session_state["person"]
+    else:
+        person = local_person(settings.user)
+    gated = bool(auth or use_accounts or password)
+    admins = [*roles.parse_list(settings.admins), *roles.parse_list(_secret("admins"))]
+    viewers = [*roles.parse_list(settings.viewers), *roles.parse_list(_secret("viewers"))]
+    person = replace(person, source=client_keys(settings)[1] if gated else "local")
+    return roles.role_for(person, admins, viewers, default=roles.MEMBER if gated else roles.ADMIN)
 
 
 def _refuse(message: str) -> None:
@@ -159,13 +166,17 @@ def _throttled(keys, account: str) -> bool:
     return wait > 0
 
 
-def _wrong(keys, account: str, client: str, what: str) -> None:
+def _wrong(keys, account: str, client: str, what: str, open_store) -> None:
     failures = GUESSES.failed(keys, account)
     log.warning("wrong %s for %s from %s (%d in a row)", what, account, client, failures)
+    try:
+        audit.record(open_store(), Person(account, account, source=client), "failed sign-in", account, what)
+    except V2IError:  # a read-only or full store: the server log above still has it
+        pass
     st.error("That password is not right." if what == "team password" else "That name or password is not right.")
 
 
-def password_form(password: str, settings: Settings) -> None:
+def password_form(password: str, settings: Settings, open_store) -> None:
     st.title("Voice to Image")
     st.caption("The team password gives everyone who knows it one shared identity, \"Team\": jobs, ratings and "
                "votes made with it are the team's, not a person's. For your own, ask for an account.")
@@ -177,16 +188,17 @@ def password_form(password: str, settings: Settings) -> None:
     if _throttled(keys, SHARED.id):
         return
     if not hmac.compare_digest(typed.encode(), password.encode()):
-        _wrong(keys, SHARED.id, client, "team password")
+        _wrong(keys, SHARED.id, client, "team password", open_store)
         return
     GUESSES.succeeded(keys[:1], SHARED.id)
     st.session_state["person"] = SHARED
     st.rerun()
 
 
-def account_form(store, settings: Settings) -> None:
+def account_form(open_store, settings: Settings) -> None:
     """Per-person passwords: a name and its password; a one-time password must be replaced before anything else."""
     st.title("Voice to Image")
+    store = open_store()
     pending = st.session_state.get("gate-must-change")
     if pending:
         return change_form(store, pending)
@@ -201,7 +213,7 @@ def account_form(store, settings: Settings) -> None:
         return
     result = accounts.sign_in(store, name, typed)
     if not result.ok:
-        _wrong(keys, account, client, "password")
+        _wrong(keys, account, client, "password", open_store)
         return
     GUESSES.succeeded(keys[:1], account)
     if result.must_change:

@@ -1,0 +1,24 @@
+"""Keeping the team's work safe, on the pages: the audit trail for admins."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import Person, audit, names_of, roles
+
+
+def audit_trail(store, person: Person) -> None:
+    """Admins: who did what, when, from where, newest first, filtered by person and action."""
+    if not roles.allowed(person, "audit"):
+        return
+    with st.expander("Audit trail (admins)"):
+        left, right = st.columns(2)
+        who = left.text_input("Person (id or email)", key="audit-who").strip() or None
+        action = right.selectbox("Action", audit.ACTIONS, index=None, key="audit-action", placeholder="any")
+        rows = audit.trail(store, who=who, action=action, limit=500)
+        names = names_of(store, [r["who"] for r in rows])
+        st.dataframe([{"when": r["at"][:19], "who": names.get(r["who"], r["who"]), "from": r["source"],
+                       "what": r["action"], "target": r["target"], "detail": r["detail"]} for r in rows],
+                     hide_index=True, width="stretch")
+        st.caption("Append-only: the database refuses any change to these rows. "
+                   "On the command line: python -m core audit --json")
