@@ -1,11 +1,14 @@
-"""``python -m core delete|trash|audit``: keeping the team's work safe from the command line (core.trash,
+"""``python -m core delete|trash|audit|backup|restore|check``: keeping the team's work safe from the command line (core.trash,
 core.audit), each refusal one plain line, as the dashboard says it."""
 
 from __future__ import annotations
 
 import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
 
-from . import audit, trash
+from . import audit, backup, trash
 from .cli_common import person_of
 from .paths import check_id
 
@@ -30,6 +33,26 @@ def add_parsers(commands) -> None:
     trail.add_argument("--limit", type=int, default=50)
     trail.add_argument("--as", dest="person", default=None, metavar="NAME")
     trail.add_argument("--json", action="store_true")
+
+    saved = commands.add_parser("backup", help="a consistent copy of the database and its files into DEST, while "
+                                               "the dashboard runs; again into DEST copies only new files (admins)")
+    saved.add_argument("dest", type=Path, metavar="DEST")
+    saved.add_argument("--keep", type=int, default=None, metavar="N", help="keep the newest N snapshots in DEST")
+    saved.add_argument("--as", dest="person", default=None, metavar="NAME")
+    saved.add_argument("--json", action="store_true")
+
+    back = commands.add_parser("restore", help="restore a backup into a new, empty data folder, every checksum "
+                                               "checked first (admins)")
+    back.add_argument("src", type=Path, metavar="SRC")
+    back.add_argument("--into", type=Path, required=True, metavar="DIR")
+    back.add_argument("--as", dest="person", default=None, metavar="NAME")
+    back.add_argument("--json", action="store_true")
+
+    checked = commands.add_parser("check", help="is the data folder whole: the database's integrity, migrations, "
+                                                "every row's files, files no row refers to")
+    checked.add_argument("folder", nargs="?", type=Path, default=None, metavar="DIR",
+                         help="a data folder (default: V2I_DATA_DIR)")
+    checked.add_argument("--json", action="store_true")
 
 
 def _delete(args, settings, store) -> int:
@@ -74,5 +97,41 @@ def _audit(args, settings, store) -> int:
     return 0
 
 
-COMMANDS = {"delete": _delete, "trash": _trash, "audit": _audit}
+def _backup(args, settings, store) -> int:
+    result = backup.backup(store, args.dest, person_of(args, settings, store), keep=args.keep)
+    if args.json:
+        print(json.dumps(asdict(result)))
+    else:
+        print(f"Backed up to {args.dest}: snapshot {result.stamp}, database {result.database_size} bytes, "
+              f"{result.files} files ({result.copied} copied now)")
+        for relative in result.missing:
+            print(f"warning: {relative} is referred to by the database but missing from the data folder",
+                  file=sys.stderr)
+    return 0
+
+
+def _restore(args, settings, store) -> int:
+    report = backup.restore(args.src, args.into, person_of(args, settings, store), store)
+    print(json.dumps(report.to_json()) if args.json else
+          f"Restored into {args.into}; its check: {'ok' if report.ok else 'problems found'}. "
+          f"Point V2I_DATA_DIR at it to use it.")
+    return 0 if report.ok else 1
+
+
+def _check(args, settings, store) -> int:
+    report = backup.check(args.folder or settings.data_dir)
+    if args.json:
+        print(json.dumps(report.to_json()))
+        return 0 if report.ok else 1
+    print(f"database integrity: {report.integrity}")
+    print(f"migrations: {'all applied' if not report.pending_migrations else 'pending ' + ', '.join(report.pending_migrations)}")
+    for kind in ("missing", "damaged", "orphans"):
+        items = getattr(report, kind)
+        print(f"{kind} files: {len(items)}" + "".join(f"\n  {item}" for item in items[:50]))
+    print("The data folder is whole." if report.ok else "Problems found.")
+    return 0 if report.ok else 1
+
+
+COMMANDS = {"delete": _delete, "trash": _trash, "audit": _audit, "backup": _backup, "restore": _restore,
+            "check": _check}
 

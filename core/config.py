@@ -146,6 +146,13 @@ SETTINGS: tuple[Setting, ...] = (
             "emails or names of people who may only browse, search, compare and download (also `viewers = [...]`)"),
     Setting("V2I_TRASH_DAYS", "trash_days", "30", _positive("a number of days"),
             "how long a deleted generation stays in the trash (restorable) before it is purged for good"),
+    Setting("V2I_BACKUP_DIR", "backup_dir", "", _text,
+            "a folder (outside the data folder) the server backs up into on its own, every "
+            "`V2I_BACKUP_EVERY_HOURS` hours; empty: no scheduled backups (`python -m core backup DEST` still works)"),
+    Setting("V2I_BACKUP_EVERY_HOURS", "backup_every_hours", "24", _positive("a number of hours"),
+            "how often the server backs up into `V2I_BACKUP_DIR`"),
+    Setting("V2I_BACKUP_KEEP", "backup_keep", "7", _whole("a whole number of backups"),
+            "how many scheduled backups `V2I_BACKUP_DIR` keeps (older snapshots and the files only they need go)"),
     Setting("V2I_MAX_QUEUED_PER_PERSON", "max_queued_per_person", "20", _whole("a whole number of jobs"),
             "jobs one person may have waiting (queued or running) at once"),
     Setting("V2I_MAX_QUEUED_MB_PER_PERSON", "max_queued_mb_per_person", "500", _positive("a number of megabytes"),
@@ -193,6 +200,9 @@ class Settings:
     admins: str = ""  # comma-separated emails or names (core.roles)
     viewers: str = ""
     trash_days: float = 30.0
+    backup_dir: str = ""  # empty: no scheduled backups
+    backup_every_hours: float = 24.0
+    backup_keep: int = 7
     max_queued_per_person: int = 20
     max_queued_mb_per_person: float = 500.0
     failed_keep_days: float = 7.0

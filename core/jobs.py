@@ -21,13 +21,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import trash
+from .audit import record
+from .backup import backup
 from .audio import AudioLimits, decode_audio
 from .config import Settings
 from .errors import CancelledError, InvalidOptionError, NoSpeechError, NotFoundError, StorageError, V2IError
 from .models import ModelCache
 from .paths import UPLOADS, check_id, new_id, relative_name, remove_quietly, write_atomic
 from .pipeline import run_generation
-from .people import UNKNOWN
+from .people import UNKNOWN, Person
 from .request import GenerationRequest
 from .store import Store, utc_now
 
@@ -40,6 +42,7 @@ INTERRUPTED = "the server stopped while this job was running; its recording is k
 HEARTBEAT_S = 10.0
 LEASE_S = 120.0
 log = logging.getLogger("v2i.jobs")
+SERVER = Person("server", "the server", "admin", "server")  # who scheduled upkeep acts as, in the audit trail
 
 
 def new_worker_id() -> str:
@@ -403,6 +406,23 @@ class Worker:
             self._beat_thread.start()
         return self
 
+    def backup_due(self) -> bool:
+        """A scheduled backup is configured and the last one (by this server or another) is old enough."""
+        if not self.settings.backup_dir:
+            return False
+        last = self.store.query("SELECT at FROM audit WHERE action = 'backup' AND who = ? ORDER BY id DESC LIMIT 1",
+                                [SERVER.id])
+        due = (datetime.now(timezone.utc) - timedelta(hours=self.settings.backup_every_hours)).isoformat()
+        return not last or last[0]["at"] < due
+
+    def scheduled_backup(self) -> None:
+        """Back up into ``V2I_BACKUP_DIR``, keeping ``V2I_BACKUP_KEEP``; a failure is recorded (Overview shows it)."""
+        try:
+            backup(self.store, self.settings.backup_dir, SERVER, keep=self.settings.backup_keep)
+        except (V2IError, OSError) as err:
+            log.error("the scheduled backup failed: %s", err)
+            record(self.store, SERVER, "backup", self.settings.backup_dir, f"failed: {err}")
+
     def _beat(self) -> None:
         """Renew the lease of this worker's running jobs, on a thread of its own (a job's step may take minutes)."""
         while not self._stop.wait(HEARTBEAT_S):
@@ -507,6 +527,8 @@ class Worker:
             try:
                 if time.monotonic() - self._swept_at > 3600:
                     self.sweep()
+                if self.backup_due():
+                    self.scheduled_backup()
                 if time.monotonic() - self._recovered_at > LEASE_S / 2:  # jobs of workers gone since
                     self._recovered_at = time.monotonic()
                     self.queue.recover()

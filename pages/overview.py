@@ -87,3 +87,4 @@ if best:
             st.text(f"{row['rating_mean']:.1f} of 5 ({row['rating_count']})")
             st.page_link("pages/history.py", label="open", query_params={"id": row["id"]})
 safety.audit_trail(store, resources.person())
+safety.backup_status(store, resources.settings())

@@ -186,3 +186,21 @@ def test_the_trash_and_the_audit_trail_from_the_command_line_with_roles(tiny_env
         ("bob", "role refusal", "cli"), ("vera", "role refusal", "cli"), ("vera", "role refusal", "cli"),
         ("alice", "delete", "cli"), ("bob", "role refusal", "cli"), ("alice", "role refusal", "cli"),
         ("alice", "restore", "cli"), ("alice", "role refusal", "cli")]
+
+
+def test_backup_check_and_restore_from_the_command_line(tiny_env, tmp_path, data_dir, capsys):
+    main(["generate", write(tmp_path, "a.wav", recording("wav")), *FAST, "--prompt", "a fox", "--json"])
+    (made,) = json_lines(capsys.readouterr().out)
+    assert main(["check", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    assert main(["backup", str(tmp_path / "bk"), "--as", "bob"]) == 1
+    assert "only admins may back up" in capsys.readouterr().err
+    assert main(["backup", str(tmp_path / "bk"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["files"] == 2
+    assert main(["restore", str(tmp_path / "bk"), "--into", str(data_dir)]) == 1  # never over a data folder
+    assert "is not empty" in capsys.readouterr().err
+    assert main(["restore", str(tmp_path / "bk"), "--into", str(tmp_path / "new"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    (data_dir / made["image_path"]).unlink()
+    assert main(["check"]) == 1
+    assert f"missing files: 1\n  {made['image_path']}" in capsys.readouterr().out

@@ -102,3 +102,14 @@ def test_admins_read_the_audit_trail_on_overview_and_members_do_not(app_env, mak
     assert list(trail.dataframe[0].value["what"]) == ["delete"]
     monkeypatch.setenv("V2I_VIEWERS", local_person().name)
     assert "Audit trail (admins)" not in [e.label for e in open_app().expander]
+
+
+def test_overview_shows_the_last_backups_result(app_env, make_generation, store, tmp_path):
+    from core import Person, backup
+
+    make_generation("a fox")
+    at = open_app()
+    assert any("No backup yet" in c.value for c in at.caption)
+    backup.backup(store, tmp_path / "bk", Person("ada", "Ada", "admin", "cli"))
+    at = open_app()
+    assert any("Last backup" in c.value and "2 files, 2 copied, 0 missing" in c.value for c in at.caption)

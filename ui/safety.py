@@ -6,6 +6,8 @@ import streamlit as st
 
 from core import Person, audit, names_of, roles
 
+from . import render
+
 
 def audit_trail(store, person: Person) -> None:
     """Admins: who did what, when, from where, newest first, filtered by person and action."""
@@ -22,3 +24,16 @@ def audit_trail(store, person: Person) -> None:
                      hide_index=True, width="stretch")
         st.caption("Append-only: the database refuses any change to these rows. "
                    "On the command line: python -m core audit --json")
+
+
+def backup_status(store, settings) -> None:
+    """The last backup's result, or how to set scheduled backups up."""
+    last = audit.trail(store, action="backup", limit=1)
+    if not last:
+        st.caption("No backup yet. Scheduled backups: set V2I_BACKUP_DIR (see README, \"Keeping the team's work "
+                   "safe\"); or run python -m core backup DEST.")
+        return
+    row = last[0]
+    failed = (row["detail"] or "").startswith("failed")
+    text = f"Last backup {row['at'][:16].replace('T', ' ')} UTC into {row['target']}: {row['detail']}"
+    (st.error if failed else st.caption)(render.escape_markdown(text))
