@@ -10,6 +10,8 @@ from pathlib import Path
 
 from . import audit, backup, trash
 from .cli_common import person_of
+from .errors import InvalidOptionError
+from .jobs import JobQueue
 from .paths import check_id
 
 
@@ -47,6 +49,12 @@ def add_parsers(commands) -> None:
     back.add_argument("--into", type=Path, required=True, metavar="DIR")
     back.add_argument("--as", dest="person", default=None, metavar="NAME")
     back.add_argument("--json", action="store_true")
+
+    queue = commands.add_parser("queue", help="pause or resume the job queue, or move a queued job to the front "
+                                              "(admins)")
+    queue.add_argument("action", choices=("pause", "resume", "front"))
+    queue.add_argument("job", nargs="?", default=None, metavar="JOB", help="with front: the job's id")
+    queue.add_argument("--as", dest="person", default=None, metavar="NAME")
 
     checked = commands.add_parser("check", help="is the data folder whole: the database's integrity, migrations, "
                                                 "every row's files, files no row refers to")
@@ -132,6 +140,21 @@ def _check(args, settings, store) -> int:
     return 0 if report.ok else 1
 
 
-COMMANDS = {"delete": _delete, "trash": _trash, "audit": _audit, "backup": _backup, "restore": _restore,
+def _queue(args, settings, store) -> int:
+    person = person_of(args, settings, store)
+    queue = JobQueue.for_settings(store, settings)
+    if args.action == "front":
+        if not args.job:
+            raise InvalidOptionError("name the job to move to the front: queue front JOB")
+        queue.move_to_front(check_id(args.job), person)
+        print(f"{args.job} runs next")
+    else:
+        queue.set_paused(args.action == "pause", person)
+        print("The queue is paused: running jobs finish, no new one starts." if args.action == "pause" else
+              "The queue runs again.")
+    return 0
+
+
+COMMANDS = {"queue": _queue, "delete": _delete, "trash": _trash, "audit": _audit, "backup": _backup, "restore": _restore,
             "check": _check}
 

@@ -21,7 +21,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import trash
-from .audit import record
+from . import roles
+from .audit import record, record_in
 from .backup import backup
 from .audio import AudioLimits, decode_audio
 from .config import Settings
@@ -160,19 +161,46 @@ class JobQueue:
         """The queued jobs in the order they will run: people take turns, the one served least recently
         (never, first) going first; within a person, oldest first."""
         queued = self.store.query(
-            "SELECT id, created_by, created_at, recipe FROM jobs WHERE status = ? ORDER BY created_at, id", [QUEUED])
+            "SELECT id, created_by, created_at, recipe, front_at FROM jobs WHERE status = ? ORDER BY created_at, id",
+            [QUEUED])
+        front = sorted((job for job in queued if job["front_at"]), key=lambda job: job["front_at"], reverse=True)
+        queued = [job for job in queued if not job["front_at"]]
         served = dict(self.store.execute(
             "SELECT created_by, max(started_at) FROM jobs WHERE started_at IS NOT NULL GROUP BY created_by").fetchall())
         lines: dict[str, deque] = {}
         for job in queued:
             lines.setdefault(job["created_by"], deque()).append(job)
         turns = sorted(lines, key=lambda person: (served.get(person) or "", lines[person][0]["created_at"]))
-        order = []
-        while len(order) < len(queued):
+        order = list(front)  # moved to the front by an admin, the latest move first
+        while len(order) < len(front) + len(queued):
             for person in turns:
                 if lines[person]:
                     order.append(lines[person].popleft())
         return order
+
+    # -- an admin's hand on the queue (core.roles: admins only; each change audited) --------------------------
+
+    @property
+    def paused(self) -> bool:
+        rows = self.store.query("SELECT value FROM queue_control WHERE key = 'paused'")
+        return bool(rows) and rows[0]["value"] == "1"
+
+    def set_paused(self, paused: bool, person) -> None:
+        """Pause (no job starts; running ones finish) or resume the queue."""
+        roles.require(self.store, person, "queue", target="queue")
+        with self.store.write() as db:
+            db["queue_control"].insert({"key": "paused", "value": "1" if paused else "0", "changed_by": person.id,
+                                        "changed_at": utc_now()}, replace=True)
+            record_in(db, person, "queue pause" if paused else "queue resume", "queue")
+
+    def move_to_front(self, job_id: str, person) -> None:
+        """Run this queued job next (before everyone's turns)."""
+        roles.require(self.store, person, "queue", target=job_id)
+        with self.store.write() as db:
+            if self.get(job_id)["status"] != QUEUED:
+                raise InvalidOptionError(f"job {job_id} is not queued: only a queued job can move to the front")
+            db.execute("UPDATE jobs SET front_at = ? WHERE id = ?", [utc_now(), job_id])
+            record_in(db, person, "queue reorder", job_id, "moved to the front")
 
     def position(self, job_id: str) -> int | None:
         """1 for the next job to run; None once it is no longer queued."""
@@ -251,7 +279,7 @@ class JobQueue:
         """Take the next job in the fair order and mark it running for ``worker_id``, atomically (two workers
         never take the same job)."""
         with self.store.write() as db:
-            order = self.order()
+            order = [] if self.paused else self.order()
             if not order:
                 return None
             job_id = order[0]["id"]

@@ -150,6 +150,9 @@ def _v12_hardening(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, who TEXT NOT NULL, "
                "source TEXT NOT NULL, action TEXT NOT NULL, target TEXT, detail TEXT)")
     db.execute("CREATE INDEX audit_at ON audit (at)")
+    # An admin's hand on the queue: a job moved to the front (its time), and whether the queue is paused.
+    db["jobs"].add_column("front_at", str)
+    db["queue_control"].create({"key": str, "value": str, "changed_by": str, "changed_at": str}, pk="key")
     for verb in ("UPDATE", "DELETE"):
         db.execute(f"CREATE TRIGGER audit_no_{verb.lower()} BEFORE {verb} ON audit "
                    "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END")

@@ -25,6 +25,7 @@ columns[1].metric("Today", totals["today"])
 columns[2].metric("This week", totals["this_week"])
 queue_counts = resources.queue().counts()
 columns[3].metric("Queued / running", f"{queue_counts['queued']} / {queue_counts['running']}")
+safety.queue_controls(resources.queue(), resources.person())
 
 st.subheader("Seconds per stage over time")
 rows = stats.stage_timings(store)

@@ -126,3 +126,24 @@ def test_the_heartbeat_renews_a_running_jobs_lease(settings, models, store, wav,
     worker._stop.set()
     beat.join(2)
     assert queue.get(job_id)["heartbeat_at"] > "2026" and queue.recover() == 0
+
+
+def test_an_admin_pauses_resumes_and_moves_a_job_to_the_front_members_may_not(settings, models, store, wav):
+    from core import Person
+    from core.roles import ForbiddenError
+
+    ada, bob = Person("ada", "Ada", "admin", "cli"), Person("bob", "Bob", "member", "cli")
+    queue = JobQueue(store)
+    first, second = (queue.submit(wav, GenerationRequest(options=FAST), created_by="cy") for _ in range(2))
+    with pytest.raises(ForbiddenError, match="only admins may pause, resume or reorder the queue"):
+        queue.set_paused(True, bob)
+    queue.set_paused(True, ada)
+    assert queue.claim_next("w") is None and queue.get(first)["status"] == "queued"  # paused: nothing starts
+    queue.move_to_front(second, ada)
+    assert [job["id"] for job in queue.order()] == [second, first]
+    queue.set_paused(False, ada)
+    assert queue.claim_next("w")["id"] == second
+    with pytest.raises(Exception, match="not queued"):
+        queue.move_to_front(second, ada)
+    actions = [r["action"] for r in store.query("SELECT action FROM audit ORDER BY id")]
+    assert actions == ["role refusal", "queue pause", "queue reorder", "queue resume"]

@@ -113,3 +113,20 @@ def test_overview_shows_the_last_backups_result(app_env, make_generation, store,
     backup.backup(store, tmp_path / "bk", Person("ada", "Ada", "admin", "cli"))
     at = open_app()
     assert any("Last backup" in c.value and "2 files, 2 copied, 0 missing" in c.value for c in at.caption)
+
+
+def test_an_admin_pauses_the_queue_and_moves_a_job_to_the_front_on_overview(app_env, make_generation, store, wav):
+    from core import GenerationOptions, GenerationRequest, JobQueue
+
+    make_generation("a fox")
+    queue = JobQueue(store)
+    queue.set_paused(True, __import__("core").Person("ada", "Ada", "admin", "cli"))  # the worker starts nothing
+    first, second = (queue.submit(wav, GenerationRequest(options=GenerationOptions(steps=2, width=64, height=64)),
+                                  created_by=p) for p in ("ana", "ben"))
+    at = open_app()
+    assert "The queue is paused" in at.warning[0].value
+    at.selectbox(key="queue-job").set_value(second).run()
+    no_exception([b for b in at.button if b.label == "Move it to the front"][0].click().run())
+    assert [j["id"] for j in queue.order()] == [second, first]
+    no_exception([b for b in at.button if b.label == "Resume the queue"][0].click().run())
+    assert not queue.paused

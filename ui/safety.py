@@ -37,3 +37,27 @@ def backup_status(store, settings) -> None:
     failed = (row["detail"] or "").startswith("failed")
     text = f"Last backup {row['at'][:16].replace('T', ' ')} UTC into {row['target']}: {row['detail']}"
     (st.error if failed else st.caption)(render.escape_markdown(text))
+
+
+def queue_controls(queue, person: Person) -> None:
+    """Admins: pause or resume the queue, and move a queued job to the front."""
+    if not roles.allowed(person, "queue"):
+        return
+    with st.expander("The queue (admins)"):
+        paused = queue.paused
+        if paused:
+            st.warning("The queue is paused: running jobs finish, no new one starts.")
+        if st.button("Resume the queue" if paused else "Pause the queue", key="queue-pause"):
+            queue.set_paused(not paused, person)
+            st.rerun()
+        order = queue.order()
+        if order:
+            names = names_of(queue.store, [job["created_by"] for job in order])
+            chosen = st.selectbox("Queued jobs, in the order they will run", [job["id"] for job in order],
+                                  format_func=lambda i: next(f"{n}. {names.get(j['created_by'], j['created_by'])} "
+                                                             f"({j['recipe'] or 'default'}, queued {j['created_at'][:19]})"
+                                                             for n, j in enumerate(order, 1) if j["id"] == i),
+                                  key="queue-job")
+            if st.button("Move it to the front", key="queue-front"):
+                queue.move_to_front(chosen, person)
+                st.rerun()
