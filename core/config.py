@@ -153,6 +153,9 @@ SETTINGS: tuple[Setting, ...] = (
             "how often the server backs up into `V2I_BACKUP_DIR`"),
     Setting("V2I_BACKUP_KEEP", "backup_keep", "7", _whole("a whole number of backups"),
             "how many scheduled backups `V2I_BACKUP_DIR` keeps (older snapshots and the files only they need go)"),
+    Setting("V2I_MIN_FREE_MB", "min_free_mb", "500", _number(float, "a number of megabytes", at_least=0),
+            "free space the data folder's disk keeps: an upload is refused, and a job waits (saying why), when what "
+            "it would write leaves less"),
     Setting("V2I_MAX_QUEUED_PER_PERSON", "max_queued_per_person", "20", _whole("a whole number of jobs"),
             "jobs one person may have waiting (queued or running) at once"),
     Setting("V2I_MAX_QUEUED_MB_PER_PERSON", "max_queued_mb_per_person", "500", _positive("a number of megabytes"),
@@ -203,6 +206,7 @@ class Settings:
     backup_dir: str = ""  # empty: no scheduled backups
     backup_every_hours: float = 24.0
     backup_keep: int = 7
+    min_free_mb: float = 500.0
     max_queued_per_person: int = 20
     max_queued_mb_per_person: float = 500.0
     failed_keep_days: float = 7.0

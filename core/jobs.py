@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import trash
-from . import roles
+from . import disk, roles
 from .audit import record, record_in
 from .backup import backup
 from .audio import AudioLimits, decode_audio
@@ -93,15 +93,18 @@ class JobQueue:
     """Jobs in SQLite, taken in a fair order: people take turns (round-robin, the person served least
     recently first), and each person's own jobs run oldest first."""
 
-    def __init__(self, store: Store, limits: AudioLimits = AudioLimits(), quota: Quota = Quota()):
+    def __init__(self, store: Store, limits: AudioLimits = AudioLimits(), quota: Quota = Quota(),
+                 min_free_mb: float = 0.0):
         self.store = store
         self.limits = limits
         self.quota = quota
+        self.min_free_mb = min_free_mb  # the disk's margin (V2I_MIN_FREE_MB)
 
     @classmethod
     def for_settings(cls, store: Store, settings: Settings) -> "JobQueue":
         return cls(store, settings.audio_limits, Quota(settings.max_queued_per_person,
-                                                       int(settings.max_queued_mb_per_person * 2**20)))
+                                                       int(settings.max_queued_mb_per_person * 2**20)),
+                   settings.min_free_mb)
 
     def submit(self, audio: bytes, request: GenerationRequest, created_by: str = UNKNOWN) -> str:
         """Check the request up front, keep the recording, queue the job; returns its id."""
@@ -110,6 +113,7 @@ class JobQueue:
         if request.transcript is None and decoded.is_silent:
             raise NoSpeechError("no speech was heard in the recording (it is silent)")
         self._check_quota(created_by, len(audio))
+        disk.require_room(self.store.data_dir, len(audio), self.min_free_mb)  # the upload, before a byte is written
         job_id = new_id()
         upload = relative_name(UPLOADS, job_id, decoded.extension)
         path = write_atomic(self.store.data_dir, upload, audio)
@@ -177,6 +181,19 @@ class JobQueue:
                 if lines[person]:
                     order.append(lines[person].popleft())
         return order
+
+    def waiting_for_room(self) -> str:
+        """Why the next job waits for disk space ("" when it need not): what it will write, plus the margin."""
+        order = self.order()
+        if not order:
+            return ""
+        job = self.get(order[0]["id"])
+        try:
+            options = GenerationRequest.from_json(job["options"]).options
+            size = (options.width, options.height)
+        except V2IError:
+            size = (1024, 1024)  # its failure will say why; the room check assumes a large image
+        return disk.shortage(self.store.data_dir, disk.job_bytes(*size, job["upload_bytes"] or 0), self.min_free_mb)
 
     # -- an admin's hand on the queue (core.roles: admins only; each change audited) --------------------------
 
@@ -279,7 +296,7 @@ class JobQueue:
         """Take the next job in the fair order and mark it running for ``worker_id``, atomically (two workers
         never take the same job)."""
         with self.store.write() as db:
-            order = [] if self.paused else self.order()
+            order = [] if self.paused or self.waiting_for_room() else self.order()
             if not order:
                 return None
             job_id = order[0]["id"]

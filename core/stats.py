@@ -96,3 +96,20 @@ def week_start(now: datetime | None = None) -> str:
     """Monday 00:00 UTC of this week, as stored timestamps compare."""
     today = (now or datetime.now(timezone.utc)).replace(hour=0, minute=0, second=0, microsecond=0)
     return (today - timedelta(days=today.weekday())).isoformat()
+
+
+def storage(store: Store) -> dict[str, Any]:
+    """What the data folder holds: the database's bytes, and the bytes of images and recordings per person (the
+    trash's included, under whoever made them)."""
+    per_person: dict[str, dict[str, int]] = {}
+    rows = store.query("SELECT coalesce(created_by, 'unknown') AS who, image_path, audio_path FROM generations "
+                       "UNION ALL SELECT coalesce(created_by, 'unknown'), image_path, audio_path FROM trash")
+    for row in rows:
+        sizes = per_person.setdefault(row["who"], {"images": 0, "audio": 0})
+        for kind, key in (("images", "image_path"), ("audio", "audio_path")):
+            try:
+                sizes[kind] += store.file_path(row[key]).stat().st_size
+            except OSError:
+                pass
+    database = sum(p.stat().st_size for p in store.data_dir.glob("v2i.db*") if p.is_file())
+    return {"database": database, "people": per_person}

@@ -320,6 +320,8 @@ def jobs_panel() -> None:
     if len(retry) > 1:
         st.button(f"Submit all {len(retry)} failed jobs again", on_click=submit_again, args=(retry,))
     outlook = queue.outlook(resources.typical_seconds()) if any(j["status"] == QUEUED for j in jobs) else {}
+    if outlook and (reason := queue.waiting_for_room()):
+        st.warning(render.escape_markdown(f"The queue waits for disk space: {reason}."), icon=":material/storage:")
     for job in jobs:
         show_job(job, outlook)
 

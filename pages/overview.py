@@ -25,6 +25,8 @@ columns[1].metric("Today", totals["today"])
 columns[2].metric("This week", totals["this_week"])
 queue_counts = resources.queue().counts()
 columns[3].metric("Queued / running", f"{queue_counts['queued']} / {queue_counts['running']}")
+if reason := resources.queue().waiting_for_room():
+    st.warning(render.escape_markdown(f"The queue waits for disk space: {reason}."), icon=":material/storage:")
 safety.queue_controls(resources.queue(), resources.person())
 
 st.subheader("Seconds per stage over time")
@@ -89,3 +91,4 @@ if best:
             st.page_link("pages/history.py", label="open", query_params={"id": row["id"]})
 safety.audit_trail(store, resources.person())
 safety.backup_status(store, resources.settings())
+safety.storage(store)

@@ -147,3 +147,25 @@ def test_an_admin_pauses_resumes_and_moves_a_job_to_the_front_members_may_not(se
         queue.move_to_front(second, ada)
     actions = [r["action"] for r in store.query("SELECT action FROM audit ORDER BY id")]
     assert actions == ["role refusal", "queue pause", "queue reorder", "queue resume"]
+
+
+def test_a_job_waits_for_disk_space_with_a_reason_and_an_upload_is_refused_leaving_nothing(settings, models, store,
+                                                                                          wav, monkeypatch, data_dir):
+    import core.disk
+    from core.errors import StorageError
+
+    free = [10 * 2**30]
+    monkeypatch.setattr(core.disk, "free_bytes", lambda folder: free[0])
+    queue = JobQueue(store, min_free_mb=500)
+    job_id = queue.submit(wav, GenerationRequest(options=FAST), created_by="ana")
+    free[0] = 400 * 2**20  # the disk fills up: less than the margin
+    assert "the data folder's disk has 400 MB free" in queue.waiting_for_room()
+    worker = Worker(settings.with_overrides(min_free_mb=500), models, store, embed=False)
+    assert worker.run_pending() == 0 and queue.get(job_id)["status"] == "queued"  # it waits, nothing half-written
+    uploads = sorted((data_dir / "uploads").iterdir())
+    with pytest.raises(StorageError, match="not enough room to accept it"):
+        queue.submit(wav, GenerationRequest(options=FAST), created_by="ana")
+    assert sorted((data_dir / "uploads").iterdir()) == uploads and len(queue.list()) == 1
+    free[0] = 10 * 2**30
+    assert queue.waiting_for_room() == "" and worker.run_pending() == 1
+    assert queue.get(job_id)["status"] == "done"

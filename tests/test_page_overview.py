@@ -130,3 +130,19 @@ def test_an_admin_pauses_the_queue_and_moves_a_job_to_the_front_on_overview(app_
     assert [j["id"] for j in queue.order()] == [second, first]
     no_exception([b for b in at.button if b.label == "Resume the queue"][0].click().run())
     assert not queue.paused
+
+
+def test_overview_shows_storage_per_person_and_kind_and_a_queue_waiting_for_room(app_env, make_generation, store,
+                                                                               wav, monkeypatch):
+    import core.disk
+    from core import GenerationOptions, GenerationRequest, JobQueue
+
+    make_generation("a fox", created_by="ana")
+    JobQueue(store).set_paused(True, __import__("core").Person("ada", "Ada", "admin", "cli"))
+    JobQueue(store).submit(wav, GenerationRequest(options=GenerationOptions(steps=2, width=64, height=64)))
+    monkeypatch.setattr(core.disk, "free_bytes", lambda folder: 100 * 2**20)
+    at = open_app()
+    assert any("The queue waits for disk space" in w.value for w in at.warning)
+    (held,) = [e for e in at.expander if e.label == "Storage"]
+    table = held.dataframe[0].value
+    assert list(table["person"]) == ["ana"] and table["images MB"][0] >= 0 and "Database:" in held.text[0].value

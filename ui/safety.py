@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import Person, audit, names_of, roles
+from core import Person, audit, names_of, roles, stats
 
 from . import render
 
@@ -61,3 +61,15 @@ def queue_controls(queue, person: Person) -> None:
             if st.button("Move it to the front", key="queue-front"):
                 queue.move_to_front(chosen, person)
                 st.rerun()
+
+
+def storage(store) -> None:
+    """The data folder's size per person and per kind (images, audio, database)."""
+    held = stats.storage(store)
+    names = names_of(store, list(held["people"]))
+    mb = 2 ** 20
+    with st.expander("Storage"):
+        st.text(f"Database: {held['database'] / mb:.1f} MB")
+        st.dataframe([{"person": names.get(who, who), "images MB": round(sizes["images"] / mb, 1),
+                       "audio MB": round(sizes["audio"] / mb, 1)}
+                      for who, sizes in sorted(held["people"].items())], hide_index=True)
