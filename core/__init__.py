@@ -12,7 +12,7 @@ them) and ``export`` read the history, ``models``/``tiny`` load the models (``ca
 pinned where, cached or not; ``downloads`` fetches them), ``config`` reads the settings.
 """
 
-from . import abtest, accounts, atlas, audit, catalog, insights, roles, stats, trash
+from . import abtest, accounts, atlas, audit, backup, catalog, insights, provenance, roles, stats, trash
 from .audio import DecodedAudio, decode_audio
 from .config import PROFILES, SETTINGS, Settings, load_settings
 from .diffusion import (
@@ -79,7 +79,7 @@ __all__ = [
     # per-person passwords: accounts.sign_in(...), accounts.change_password(...)
     "accounts",
     # keeping the team's work safe: roles.require(...), trash.delete(...) / restore(...), audit.trail(...)
-    "roles", "trash", "audit", "ForbiddenError",
+    "roles", "trash", "audit", "backup", "provenance", "ForbiddenError",
     # safety
     "Throttle", "SignInThrottle", "client_address",
     # the team

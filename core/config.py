@@ -156,6 +156,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("V2I_MIN_FREE_MB", "min_free_mb", "500", _number(float, "a number of megabytes", at_least=0),
             "free space the data folder's disk keeps: an upload is refused, and a job waits (saying why), when what "
             "it would write leaves less"),
+    Setting("V2I_C2PA_CERT", "c2pa_cert", "", _text,
+            "the team's C2PA signing certificate with its chain (PEM): every image then carries a signed manifest "
+            "naming the software, the models and their revisions; empty: the XMP AI label only"),
+    Setting("V2I_C2PA_KEY", "c2pa_key", "", _text, "the private key (PEM) of `V2I_C2PA_CERT`"),
     Setting("V2I_MAX_QUEUED_PER_PERSON", "max_queued_per_person", "20", _whole("a whole number of jobs"),
             "jobs one person may have waiting (queued or running) at once"),
     Setting("V2I_MAX_QUEUED_MB_PER_PERSON", "max_queued_mb_per_person", "500", _positive("a number of megabytes"),
@@ -207,6 +211,8 @@ class Settings:
     backup_every_hours: float = 24.0
     backup_keep: int = 7
     min_free_mb: float = 500.0
+    c2pa_cert: str = ""  # empty: images carry the XMP label only
+    c2pa_key: str = ""
     max_queued_per_person: int = 20
     max_queued_mb_per_person: float = 500.0
     failed_keep_days: float = 7.0

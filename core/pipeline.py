@@ -26,6 +26,7 @@ from .models import LoadedModel, ModelCache
 from .paths import AUDIO, IMAGES, new_id, relative_name, remove_quietly, write_atomic
 from .people import UNKNOWN
 from .pngmeta import png_bytes
+from .provenance import label_png
 from .prompt import DEFAULT_NEGATIVE_PROMPT, MAX_PROMPT_TOKENS, EnhancedPrompt, clean_text
 from .request import GenerationRequest
 from .speech import CleanedSpeech, doubt, speech_prompt, whisper_prompt
@@ -173,7 +174,8 @@ def compute_generation(
     fields = describe(audio, decoded, request, transcript, prompt, options, generated, timings, settings, sd.device)
     fields.update(speech_removed=json.dumps(list(spoken.removed), ensure_ascii=False),
                   vocabulary=json.dumps(list(request.vocabulary), ensure_ascii=False))
-    return ComputedGeneration(audio, decoded.extension, png_bytes(generated.image, fields), fields)
+    png = label_png(png_bytes(generated.image, fields), fields, settings)  # XMP always; C2PA with the team's key
+    return ComputedGeneration(audio, decoded.extension, png, fields)
 
 
 def save_generation(

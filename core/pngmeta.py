@@ -10,6 +10,8 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
+from .provenance import XMP_KEY, xmp_packet
+
 
 def a1111_parameters(meta: dict[str, Any]) -> str:
     """``prompt``, ``Negative prompt: ...``, then ``Steps: N, Sampler: ..., CFG scale: ..., Seed: ..., ...``.
@@ -49,6 +51,7 @@ def png_bytes(image: Image.Image, meta: dict[str, Any]) -> bytes:
     info.add_text("parameters", a1111_parameters(meta))
     if meta.get("transcript"):
         info.add_itxt("transcript", meta["transcript"])  # iTXt: UTF-8, any language
+    info.add_itxt(XMP_KEY, xmp_packet(meta))  # "made by an AI model", for exiftool and photo libraries
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()

@@ -92,3 +92,4 @@ if best:
 safety.audit_trail(store, resources.person())
 safety.backup_status(store, resources.settings())
 safety.storage(store)
+safety.provenance_status(resources.settings())

@@ -146,3 +146,8 @@ def test_overview_shows_storage_per_person_and_kind_and_a_queue_waiting_for_room
     (held,) = [e for e in at.expander if e.label == "Storage"]
     table = held.dataframe[0].value
     assert list(table["person"]) == ["ana"] and table["images MB"][0] >= 0 and "Database:" in held.text[0].value
+
+
+def test_overview_says_whether_images_are_signed(app_env, make_generation):
+    make_generation("a fox")
+    assert any("no C2PA signing key is configured" in c.value for c in open_app().caption)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import Person, audit, names_of, roles, stats
+from core import Person, V2IError, audit, names_of, provenance, roles, stats
 
 from . import render
 
@@ -73,3 +73,16 @@ def storage(store) -> None:
         st.dataframe([{"person": names.get(who, who), "images MB": round(sizes["images"] / mb, 1),
                        "audio MB": round(sizes["audio"] / mb, 1)}
                       for who, sizes in sorted(held["people"].items())], hide_index=True)
+
+
+def provenance_status(settings) -> None:
+    """Whether the images carry a signed C2PA manifest, or the XMP AI label alone."""
+    try:
+        key = provenance.signing_key(settings)
+    except V2IError as err:
+        st.error(render.escape_markdown(f"Images cannot be signed: {err}."))
+        return
+    st.caption("Every image says it was made by an AI model (XMP digital source type)"
+               + (", and carries a C2PA manifest signed with the team's key." if key else
+                  "; no C2PA signing key is configured (V2I_C2PA_CERT, V2I_C2PA_KEY), so it carries no signed "
+                  "manifest."))
