@@ -230,6 +230,8 @@ def download_buttons(where: HistoryFilter) -> None:
 def delete_with_confirmation(rows: list[dict], labels: dict) -> None:
     """Move generations to the trash (what this person may delete: their own; an admin's, anyone's)."""
     mine = [r["id"] for r in rows if roles.allowed(person, "delete", owner=r["created_by"])]
+    if len(mine) < len(rows) and roles.allowed(person, "delete"):
+        st.caption("Only its maker or an admin can move a generation to the trash: the list below holds yours.")
     if not mine:
         return
     to_delete = st.multiselect("Select generations to move to the trash", mine, format_func=labels.get)
