@@ -51,7 +51,7 @@ class Server:
 
         return Store(self.data_dir)
 
-    def add_generation(self, models, transcript: str, frequency: float = 440.0) -> dict:
+    def add_generation(self, models, transcript: str, frequency: float = 440.0, created_by: str = "unknown") -> dict:
         """Store a generation straight through core, so a scenario sets up its own data."""
         from core import GenerationOptions, GenerationRequest, load_settings, run_generation
         from core.synth import recording
@@ -62,7 +62,7 @@ class Server:
         request = GenerationRequest("setup.wav", transcript=transcript, language="en",
                                     options=GenerationOptions(steps=2, width=64, height=64))
         return run_generation(recording("wav", frequency=frequency), request, settings=settings, models=models,
-                              store=self.store())
+                              store=self.store(), created_by=created_by)
 
 
 @contextlib.contextmanager

@@ -121,14 +121,14 @@ def test_history_shows_the_row_plays_its_audio_filters_and_deletes_after_confirm
     page.get_by_role("option").click()
     page.keyboard.press("Escape")
     settle(page)
-    page.get_by_role("button", name="Delete 1 selected").click()
-    expect(page.get_by_text("This cannot be undone.", exact=False)).to_be_visible()
+    page.get_by_role("button", name="Move 1 to the trash").click()
+    expect(page.get_by_text("They can be restored for", exact=False)).to_be_visible()
     assert store.count_generations() == before  # nothing yet
-    page.get_by_role("button", name="Yes, delete them").click()
+    page.get_by_role("button", name="Yes, move them to the trash").click()
     settle(page)
     assert store.count_generations() == before - 1
     assert newest["id"] not in [r["id"] for r in store.query_generations()]
-    assert not (server.data_dir / newest["image_path"]).exists()
+    assert (server.data_dir / newest["image_path"]).exists()  # its files wait in the trash
     no_exception_box(page)
 
 
