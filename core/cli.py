@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from . import cli_people, cli_safety
+from . import audit, cli_people, cli_safety
 from .cli_common import person_of
 from .catalog import GROUPS
 from .config import load_settings
@@ -345,6 +345,8 @@ def _export(args, settings, store) -> int:
             temporary.unlink(missing_ok=True)
             raise StorageError(f"cannot write {path}: {err.strerror or err}") from None
         print(f"{path}: {count} generation(s)", file=sys.stderr)
+        audit.record(store, Person(local_person(settings.user).id, "", source="cli"), "export", str(path),
+                     f"{count} generation(s)")
     return 0
 
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from core import (
     COMMON_SIZES, LINKS, SORTABLE, GenerationRequest, check_id, HistoryFilter, NotFoundError, V2IError, alignment,
-    collections, export_collection, roles, trash, export_csv, export_to_temp, export_zip, names_of, novelty_of, people, rate, rating_of, stats,
+    audit, collections, export_collection, roles, trash, export_csv, export_to_temp, export_zip, names_of, novelty_of, people, rate, rating_of, stats,
 )
 from ui import forms, render, resources, serving
 
@@ -205,7 +205,8 @@ def exports(where: HistoryFilter) -> None:
     for column, (label, export, filename, mime) in zip(columns, choices):
         if column.button(label, key=f"export-{filename}"):
             try:
-                st.session_state["export-link"] = LINKS.create(export, store, where, filename, mime)
+                link = st.session_state["export-link"] = LINKS.create(export, store, where, filename, mime)
+                audit.record(store, person, "export", filename, f"{link.size} bytes")
             except (V2IError, OSError) as err:
                 render.error(f"Could not export: {err}")
     link = st.session_state.get("export-link")

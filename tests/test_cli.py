@@ -204,3 +204,12 @@ def test_backup_check_and_restore_from_the_command_line(tiny_env, tmp_path, data
     (data_dir / made["image_path"]).unlink()
     assert main(["check"]) == 1
     assert f"missing files: 1\n  {made['image_path']}" in capsys.readouterr().out
+
+
+def test_an_export_leaves_a_row_in_the_audit_trail(tiny_env, tmp_path, capsys):
+    main(["generate", write(tmp_path, "a.wav", recording("wav")), *FAST, "--prompt", "a fox", "--json"])
+    assert main(["export", "--csv", str(tmp_path / "out.csv")]) == 0
+    capsys.readouterr()
+    assert main(["audit", "--action", "export", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["target"] == str(tmp_path / "out.csv") and row["detail"] == "1 generation(s)" and row["source"] == "cli"
