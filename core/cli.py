@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from . import audit, cli_people, cli_safety
+from . import audit, cli_api, cli_people, cli_safety
 from .cli_common import person_of
 from .catalog import GROUPS
 from .config import load_settings
@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     pulling.add_argument("--safety-checker", action="store_true", help="SD's safety checker as well")
     cli_people.add_parser(commands)
     cli_safety.add_parsers(commands)
+    cli_api.add_parsers(commands)
     return parser
 
 
@@ -543,5 +544,5 @@ COMMANDS = {
     "generate": _generate, "submit": _submit, "jobs": _jobs, "worker": _worker, "rate": _rate, "collect": _collect,
     "collections": _collections, "export": _export, "history": _history, "show": _show,
     "similarity": _similarity, "neighbours": _neighbours, "search": _search,
-    "report": _report, "map": _map, "models": _models, "people": cli_people.run, **cli_safety.COMMANDS,
+    "report": _report, "map": _map, "models": _models, "people": cli_people.run, **cli_safety.COMMANDS, **cli_api.COMMANDS,
 }

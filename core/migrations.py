@@ -158,13 +158,20 @@ def _v12_hardening(db: sqlite_utils.Database) -> None:
                    "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END")
 
 
+def _v13_api(db: sqlite_utils.Database) -> None:
+    # Personal API tokens: only a hash is kept (the token is shown once); revoked ones stay, for the record.
+    db["api_tokens"].create({"id": str, "person": str, "name": str, "token_hash": str, "created_at": str,
+                             "last_used_at": str, "revoked_at": str}, pk="id", not_null={"person", "token_hash"})
+    db["api_tokens"].create_index(["token_hash"], unique=True)
+
+
 MIGRATIONS = [
     ("0001_generations", _v1_generations), ("0002_jobs", _v2_jobs), ("0003_embeddings", _v3_embeddings),
     ("0004_deepcache", _v4_deepcache), ("0005_recipe", _v5_recipe),
     ("0006_embedding_upkeep", _v6_embedding_upkeep), ("0007_team", _v7_team),
     ("0008_speech", _v8_speech), ("0009_turbo", _v9_turbo),
     ("0010_insights", _v10_insights), ("0011_revisions", _v11_revisions),
-    ("0012_hardening", _v12_hardening),
+    ("0012_hardening", _v12_hardening), ("0013_api", _v13_api),
 ]
 
 

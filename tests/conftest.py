@@ -20,6 +20,7 @@ MARKERS_BY_FILE = {
     "test_ray.py": ("ray", "slow"),
     "test_real_whisper.py": ("real_models", "slow"),
     "test_models_download.py": ("slow",),
+    "test_api.py": ("slow",),
 }
 
 

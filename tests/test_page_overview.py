@@ -151,3 +151,14 @@ def test_overview_shows_storage_per_person_and_kind_and_a_queue_waiting_for_room
 def test_overview_says_whether_images_are_signed(app_env, make_generation):
     make_generation("a fox")
     assert any("no C2PA signing key is configured" in c.value for c in open_app().caption)
+
+
+def test_a_person_creates_and_revokes_an_api_token_in_the_account_panel(app_env, store):
+    from core import local_person, tokens
+
+    at = open_app()
+    no_exception([b for b in at.sidebar.button if b.label == "Create a token"][0].click().run())
+    (shown,) = at.sidebar.code
+    assert shown.value.startswith("v2i_") and tokens.person_of_token(store, shown.value) == local_person().id
+    no_exception([b for b in at.sidebar.button if b.label == "Revoke"][0].click().run())
+    assert tokens.person_of_token(store, shown.value) is None

@@ -10,7 +10,7 @@ from core import (
     remember_person,
     shared_models, start_worker, stats,
 )
-from ui import render
+from ui import render, safety
 
 
 def ensure_navigation() -> None:
@@ -122,5 +122,6 @@ def sidebar() -> None:
         if "person" in st.session_state:
             st.caption("Signed in as")
             st.text(person().name)
+            safety.account_panel(store(), person())
         if s.is_tiny:
             st.warning(s.tiny_note)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import Person, V2IError, audit, names_of, provenance, roles, stats
+from core import Person, V2IError, audit, names_of, provenance, roles, stats, tokens
 
 from . import render
 
@@ -86,3 +86,27 @@ def provenance_status(settings) -> None:
                + (", and carries a C2PA manifest signed with the team's key." if key else
                   "; no C2PA signing key is configured (V2I_C2PA_CERT, V2I_C2PA_KEY), so it carries no signed "
                   "manifest."))
+
+
+def account_panel(store, person: Person) -> None:
+    """This person's API tokens: create one (shown once), see them, revoke one."""
+    with st.expander("Account: API tokens"):
+        made = st.session_state.pop("new-token", None)
+        if made:
+            st.success("Your new token, shown only now (keep it secret):")
+            st.code(made, language=None)
+        name = st.text_input("What the new token is for", value="phone shortcut", key="token-name")
+        if st.button("Create a token", key="token-create"):
+            try:
+                st.session_state["new-token"] = tokens.create(store, person, name)["token"]
+                st.rerun()
+            except V2IError as err:
+                render.error(str(err))
+        live = [t for t in tokens.listed(store, person) if not t["revoked_at"]]
+        for token in live:
+            left, right = st.columns([3, 1])
+            left.text(f"{token['name']} (created {token['created_at'][:10]})")
+            if right.button("Revoke", key=f"token-revoke-{token['id']}"):
+                tokens.revoke(store, person, token["id"])
+                st.rerun()
+        st.caption("Use a token as Authorization: Bearer TOKEN with the HTTP API (python -m core serve, /docs).")

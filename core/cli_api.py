@@ -1,0 +1,66 @@
+"""``python -m core serve`` (the HTTP API on uvicorn) and ``python -m core tokens create|list|revoke``."""
+
+from __future__ import annotations
+
+import json
+
+from . import tokens
+from .cli_common import person_of
+
+
+def add_parsers(commands) -> None:
+    serve = commands.add_parser("serve", help="the HTTP API (FastAPI on uvicorn; docs at /docs)")
+    serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1: put a proxy in front for others")
+    serve.add_argument("--port", type=int, default=8502)
+    serve.add_argument("--worker", action="store_true",
+                       help="also run the job queue in this process (without it, the dashboard's worker or a "
+                            "`python -m core worker` runs the API's jobs)")
+
+    held = commands.add_parser("tokens", help="your personal API tokens: create (shown once), list, revoke")
+    actions = held.add_subparsers(dest="tokens_command", required=True, parser_class=commands._parser_class)
+    create = actions.add_parser("create", help="a new token, printed once")
+    create.add_argument("--name", default="token", help="what it is for (\"phone shortcut\", \"chat bot\")")
+    listing = actions.add_parser("list", help="your tokens (never the tokens themselves)")
+    revoke = actions.add_parser("revoke", help="revoke one of your tokens: it stops working at once")
+    revoke.add_argument("id")
+    for action in (create, listing, revoke):
+        action.add_argument("--as", dest="person", default=None, metavar="NAME")
+        action.add_argument("--json", action="store_true")
+
+
+def _serve(args, settings, store) -> int:
+    import uvicorn
+
+    from .api import create_app
+
+    app = create_app(settings, store)
+    if args.worker:
+        from .jobs import start_worker
+        from .models import shared_models
+
+        app.state.worker = start_worker(settings, shared_models(settings))
+    print(f"The API listens on http://{args.host}:{args.port}/api/v1 (docs: /docs)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=False)
+    return 0
+
+
+def _tokens(args, settings, store) -> int:
+    person = person_of(args, settings, store)
+    if args.tokens_command == "create":
+        made = tokens.create(store, person, args.name)
+        print(json.dumps(made) if args.json else
+              f"Your new token (shown only now; keep it secret): {made['token']}\n"
+              f"Use it as: Authorization: Bearer {made['token']}")
+    elif args.tokens_command == "list":
+        rows = tokens.listed(store, person)
+        print(json.dumps(rows) if args.json else "\n".join(
+            f"{r['id']}  {r['name']}  created {r['created_at'][:19]}" + (f"  revoked {r['revoked_at'][:19]}"
+                                                                         if r['revoked_at'] else "") for r in rows)
+              or "No tokens yet: python -m core tokens create")
+    else:
+        tokens.revoke(store, person, args.id)
+        print(json.dumps({"revoked": args.id}) if args.json else f"Token {args.id} is revoked.")
+    return 0
+
+
+COMMANDS = {"serve": _serve, "tokens": _tokens}
