@@ -166,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_people.add_parser(commands)
     cli_safety.add_parsers(commands)
     cli_api.add_parsers(commands)
+    cli_api.add_hook_parsers(commands)
     return parser
 
 

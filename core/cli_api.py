@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from . import tokens
+from . import tokens, webhooks
 from .cli_common import person_of
 
 
@@ -64,3 +64,44 @@ def _tokens(args, settings, store) -> int:
 
 
 COMMANDS = {"serve": _serve, "tokens": _tokens}
+
+
+def add_hook_parsers(commands) -> None:
+    hooks = commands.add_parser("hooks", help="where to be told when your jobs end: webhooks and chat (apprise)")
+    actions = hooks.add_subparsers(dest="hooks_command", required=True, parser_class=commands._parser_class)
+    add = actions.add_parser("add", help="a webhook (https URL; its signing secret is printed once) or an apprise URL")
+    add.add_argument("url")
+    add.add_argument("--kind", choices=("webhook", "apprise"), default="webhook")
+    add.add_argument("--team", action="store_true", help="for everyone's jobs (admins)")
+    listing = actions.add_parser("list", help="your targets and the team's")
+    remove = actions.add_parser("remove", help="stop telling a target")
+    remove.add_argument("id")
+    sent = actions.add_parser("deliveries", help="the latest deliveries and their answers")
+    for action in (add, listing, remove, sent):
+        action.add_argument("--as", dest="person", default=None, metavar="NAME")
+        action.add_argument("--json", action="store_true")
+
+
+def _hooks(args, settings, store) -> int:
+    person = person_of(args, settings, store)
+    if args.hooks_command == "add":
+        hook = webhooks.add(store, person, args.kind, args.url, team=args.team)
+        shown = {k: hook[k] for k in ("id", "kind", "url", "secret")}
+        print(json.dumps(shown) if args.json else f"Added {hook['id']}" +
+              (f"; its signing secret (shown only now): {hook['secret']}" if hook["secret"] else ""))
+    elif args.hooks_command == "list":
+        rows = webhooks.listed(store, person)
+        print(json.dumps(rows) if args.json else "\n".join(
+            f"{r['id']}  {r['kind']}  {r['url']}" + ("  (team)" if r["person"] is None else "") for r in rows))
+    elif args.hooks_command == "remove":
+        webhooks.remove(store, person, args.id)
+        print(json.dumps({"removed": args.id}) if args.json else f"{args.id} is removed.")
+    else:
+        rows = webhooks.deliveries(store, person)
+        print(json.dumps(rows) if args.json else "\n".join(
+            f"{r['job_id']}  {r['kind']}  {r['url']}  {r['state']} after {r['attempts']} tries  {r['last_status']}"
+            for r in rows))
+    return 0
+
+
+COMMANDS["hooks"] = _hooks

@@ -162,6 +162,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("V2I_C2PA_KEY", "c2pa_key", "", _text, "the private key (PEM) of `V2I_C2PA_CERT`"),
     Setting("V2I_API_RATE_PER_MINUTE", "api_rate_per_minute", "60", _whole("a whole number of requests"),
             "requests a minute each personal token may make to the HTTP API (`python -m core serve`); past it, 429"),
+    Setting("V2I_PUBLIC_URL", "public_url", "", _text,
+            "the address people reach the dashboard at (e.g. `https://team.example/v2i`): History's links and "
+            "notifications use it; empty: the links are relative to the page"),
     Setting("V2I_MAX_QUEUED_PER_PERSON", "max_queued_per_person", "20", _whole("a whole number of jobs"),
             "jobs one person may have waiting (queued or running) at once"),
     Setting("V2I_MAX_QUEUED_MB_PER_PERSON", "max_queued_mb_per_person", "500", _positive("a number of megabytes"),
@@ -216,6 +219,7 @@ class Settings:
     c2pa_cert: str = ""  # empty: images carry the XMP label only
     c2pa_key: str = ""
     api_rate_per_minute: int = 60
+    public_url: str = ""
     max_queued_per_person: int = 20
     max_queued_mb_per_person: float = 500.0
     failed_keep_days: float = 7.0

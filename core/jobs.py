@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import trash
-from . import disk, roles
+from . import disk, roles, webhooks
 from .audit import record, record_in
 from .backup import backup
 from .audio import AudioLimits, decode_audio
@@ -282,6 +282,7 @@ class JobQueue:
             job = self.get(job_id)
             if job["status"] == QUEUED:
                 db["jobs"].update(job_id, {"status": CANCELLED, "finished_at": utc_now(), "stage": "cancelled"})
+                webhooks.job_ended(db, job, CANCELLED, None, None)
                 status = CANCELLED
             elif job["status"] == RUNNING:
                 db["jobs"].update(job_id, {"cancel_requested": 1})
@@ -319,15 +320,20 @@ class JobQueue:
                        [utc_now(), worker_id, RUNNING])
 
     def mark_done_in(self, db, job_id: str, generation_id: str) -> None:
-        """Runs inside the transaction that stores the generation: the job and its row land together."""
+        """Runs inside the transaction that stores the generation: the job, its row and its notifications land
+        together."""
         db.execute(
             "UPDATE jobs SET status = ?, finished_at = ?, stage = ?, generation_id = ?, step = total_steps WHERE id = ?",
             [DONE, utc_now(), DONE, generation_id, job_id],
         )
+        job = dict(zip(("id", "created_by", "audio_filename"), db.execute(
+            "SELECT id, created_by, audio_filename FROM jobs WHERE id = ?", [job_id]).fetchone()))
+        webhooks.job_ended(db, job, DONE, generation_id, None)
 
     def finish(self, job: dict[str, Any], status: str, error: str | None = None) -> None:
         with self.store.write() as db:
             db["jobs"].update(job["id"], {"status": status, "finished_at": utc_now(), "stage": status, "error": error})
+            webhooks.job_ended(db, job, status, None, error)
         if status != FAILED:  # a failed job keeps its recording so nothing the person gave is lost
             self.release_upload(job)
 
@@ -449,6 +455,8 @@ class Worker:
             self._thread.start()
             self._beat_thread = threading.Thread(target=self._beat, name="v2i-heartbeat", daemon=True)
             self._beat_thread.start()
+            # Notifications go out on a thread of their own: a slow receiver never holds the queue.
+            self.dispatcher = webhooks.Dispatcher(self.store, self.settings.public_url).start()
         return self
 
     def backup_due(self) -> bool:
@@ -509,6 +517,8 @@ class Worker:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        if getattr(self, "dispatcher", None) is not None:
+            self.dispatcher.stop()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)

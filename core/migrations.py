@@ -163,6 +163,14 @@ def _v13_api(db: sqlite_utils.Database) -> None:
     db["api_tokens"].create({"id": str, "person": str, "name": str, "token_hash": str, "created_at": str,
                              "last_used_at": str, "revoked_at": str}, pk="id", not_null={"person", "token_hash"})
     db["api_tokens"].create_index(["token_hash"], unique=True)
+    # Where to tell people their jobs ended (a webhook with its signing secret, or an apprise chat target), and
+    # every delivery with its answer.
+    db["hooks"].create({"id": str, "person": str, "kind": str, "url": str, "secret": str, "created_by": str,
+                        "created_at": str, "removed_at": str}, pk="id", not_null={"kind", "url"})
+    db["deliveries"].create({"id": str, "hook_id": str, "job_id": str, "payload": str, "state": str, "attempts": int,
+                             "next_at": str, "created_at": str, "last_status": int, "last_answer": str,
+                             "last_at": str}, pk="id", not_null={"hook_id", "payload", "state"})
+    db["deliveries"].create_index(["state", "next_at"])
 
 
 MIGRATIONS = [

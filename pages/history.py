@@ -88,6 +88,10 @@ def linked_generation() -> dict | None:
 
 
 def share_link(generation_id: str) -> str:
+    """The address colleagues can open: V2I_PUBLIC_URL's when set (behind a proxy the page's own may be loopback),
+    else this page's."""
+    if public := resources.settings().public_url:
+        return f"{public.rstrip('/')}/history?id={generation_id}"
     page_url = getattr(st.context, "url", None) or ""  # this page's address, when the browser sent one
     return f"{page_url.split('?')[0].rsplit('/', 1)[0]}/history?id={generation_id}"
 
