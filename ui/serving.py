@@ -1,5 +1,5 @@
 """What the server answers besides Streamlit's own pages (``app.py`` mounts these routes): exports streamed from
-disk behind short-lived links, so a large ZIP never sits in the server's memory. Starlette only, no Streamlit."""
+disk behind short-lived links, so a large ZIP never sits in the server's memory."""
 
 from __future__ import annotations
 
@@ -23,6 +23,12 @@ async def export_download(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
+    """The routes, at the root and under ``server.baseUrlPath`` (Streamlit does not prefix an app's own routes;
+    behind a proxy at /v2i/ the pages' relative links reach /v2i/exports/...)."""
+    from streamlit import config  # (Streamlit's configuration, read when app.py mounts the routes)
+
     global MOUNTED
     MOUNTED = True
-    return [Route("/exports/{token}", export_download, methods=["GET", "HEAD"])]
+    base = (config.get_option("server.baseUrlPath") or "").strip("/")
+    prefixes = ["", f"/{base}"] if base else [""]
+    return [Route(f"{prefix}/exports/{{token}}", export_download, methods=["GET", "HEAD"]) for prefix in prefixes]

@@ -66,7 +66,8 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_dashboard(tiny_models_dir: Path, folder: Path, *args: str, env: dict | None = None, port: int = 0):
+def running_dashboard(tiny_models_dir: Path, folder: Path, *args: str, env: dict | None = None, port: int = 0,
+                      base: str = ""):
     """``streamlit run app.py`` (the dashboard and its routes) on a loopback port (free, unless given; more
     options in ``args``)."""
     data_dir, log = folder / "data", folder / "streamlit.log"
@@ -81,7 +82,7 @@ def running_dashboard(tiny_models_dir: Path, folder: Path, *args: str, env: dict
              *args],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}{base}"  # base: the server.baseUrlPath it serves under ("/v2i")
     deadline = time.monotonic() + 60
     while True:
         try:
