@@ -49,10 +49,6 @@ SCHEDULERS: dict[str, Scheduler] = {
 }
 
 
-LCM_LORA = "latent-consistency/lcm-lora-sdv1-5"
-TAESD = "madebyollin/taesd"
-
-
 @dataclass(frozen=True)
 class Recipe:
     scheduler: str

@@ -158,8 +158,3 @@ class EmbeddingCache:
         with self.store.write() as db:
             db.execute("UPDATE generations SET image_sha256 = ? WHERE id = ?", [sha, row["id"]])
         return sha
-
-
-def query_embedding(cache: EmbeddingCache, text: str) -> np.ndarray:
-    vectors, _ = cache.text_embeddings([text])
-    return vectors[text]
