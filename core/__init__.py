@@ -12,7 +12,9 @@ them) and ``export`` read the history, ``models``/``tiny`` load the models (``ca
 pinned where, cached or not; ``downloads`` fetches them), ``config`` reads the settings.
 """
 
-from . import abtest, accounts, atlas, audit, backup, catalog, insights, provenance, roles, stats, tokens, trash
+from . import (
+    abtest, accounts, atlas, audit, backup, catalog, insights, provenance, roles, stats, tokens, trash, webhooks,
+)
 from .audio import DecodedAudio, decode_audio
 from .config import PROFILES, SETTINGS, Settings, load_settings
 from .diffusion import (
@@ -81,7 +83,7 @@ __all__ = [
     # keeping the team's work safe: roles.require(...), trash.delete(...) / restore(...), audit.trail(...)
     "roles", "trash", "audit", "backup", "provenance", "ForbiddenError",
     # personal API tokens (the HTTP API is core.api, served by python -m core serve)
-    "tokens",
+    "tokens", "webhooks",
     # safety
     "Throttle", "SignInThrottle", "client_address",
     # the team

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel
 
-from . import disk, roles, tokens
+from . import disk, roles, stats, tokens
 from .config import Settings
 from .diffusion import GenerationOptions
 from .errors import (
@@ -137,8 +137,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         return job
 
     def job_json(job: dict[str, Any]) -> dict[str, Any]:
+        eta = queue.eta_seconds(job["id"], stats.typical_seconds(store)) if job["status"] == "queued" else None
         return {"id": job["id"], "status": job["status"], "stage": job["stage"], "step": job["step"],
                 "total_steps": job["total_steps"], "position": queue.position(job["id"]),
+                "eta_s": None if eta is None else round(eta, 1),
                 "generation_id": job["generation_id"], "error": job["error"], "created_by": job["created_by"],
                 "created_at": job["created_at"], "finished_at": job["finished_at"]}
 

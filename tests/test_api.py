@@ -79,6 +79,7 @@ def test_a_recording_in_the_job_polled_to_done_and_the_image_out_identical(api):
     assert answer.status_code == 201, answer.text
     job = answer.json()
     assert job["status"] in ("queued", "running") and job["created_by"] == "alice" and "position" in job
+    assert "eta_s" in job
     done = poll(url, people["alice"], job["id"])
     assert done["status"] == "done", done
     image = httpx.get(f"{url}/api/v1/generations/{done['generation_id']}/image", headers=auth(people["alice"]))

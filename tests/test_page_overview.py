@@ -162,3 +162,18 @@ def test_a_person_creates_and_revokes_an_api_token_in_the_account_panel(app_env,
     assert shown.value.startswith("v2i_") and tokens.person_of_token(store, shown.value) == local_person().id
     no_exception([b for b in at.sidebar.button if b.label == "Revoke"][0].click().run())
     assert tokens.person_of_token(store, shown.value) is None
+
+
+def test_a_person_registers_a_webhook_in_the_sidebar_and_sees_its_secret_once(app_env, store):
+    from core import local_person, webhooks
+
+    at = open_app()
+    at.sidebar.text_input(key="hook-url").set_value("https://hooks.example/v2i").run()
+    no_exception([b for b in at.sidebar.button if b.label == "Tell it when my jobs end"][0].click().run())
+    (secret,) = at.sidebar.code
+    (hook,) = webhooks.listed(store, local_person())
+    assert hook["url"] == "https://hooks.example/v2i"
+    assert store.query("SELECT secret FROM hooks")[0]["secret"] == secret.value
+    at.sidebar.text_input(key="hook-url").set_value("http://hooks.example/plain").run()
+    no_exception([b for b in at.sidebar.button if b.label == "Tell it when my jobs end"][0].click().run())
+    assert any("must be an https" in e.value for e in at.sidebar.error)
