@@ -197,8 +197,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                              "generations": [public_record(r, kept[r["id"]]) for r in rows]})
 
     def generation_row(generation_id: str) -> dict[str, Any]:
-        check_id(generation_id)
-        return store.get_generation(generation_id)
+        return store.get_generation(store.resolve_id(generation_id))  # a whole id or a unique prefix of 6 or more
 
     @app.get(f"{PREFIX}/generations/{{generation_id}}", summary="One generation, all its fields")
     def generation(generation_id: str, person: Caller):

@@ -175,6 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         store = Store(settings.data_dir)
+        if args.command in ID_COMMANDS and getattr(args, "id", None):  # any unique prefix of 6 or more will do
+            args.id = store.resolve_id(args.id)
+        if getattr(args, "restore", None):
+            args.restore = store.resolve_id(args.restore, "trash", "trashed generation", "generation_id")
         return COMMANDS[args.command](args, settings, store)
     except (V2IError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -541,6 +545,7 @@ def _models(args, settings, store) -> int:
     return 0
 
 
+ID_COMMANDS = ("show", "rate", "collect", "delete", "neighbours")
 COMMANDS = {
     "generate": _generate, "submit": _submit, "jobs": _jobs, "worker": _worker, "rate": _rate, "collect": _collect,
     "collections": _collections, "export": _export, "history": _history, "show": _show,

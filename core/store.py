@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 
 import sqlite_utils
 
-from .errors import NotFoundError, StorageError
+from .errors import InvalidOptionError, NotFoundError, StorageError
 from .migrations import migrate, pending_migrations
 from .paths import FOLDERS, SWEEP_GRACE_S, check_id, inside, older_than, remove_quietly, sweep_temp_files
 from .stages import TIMING_COLUMNS, timings_of
@@ -267,6 +267,24 @@ class Store:
             cursor = self.db.execute(sql, list(params))
             columns = [c[0] for c in cursor.description]
             return [dict(zip(columns, r)) for r in cursor.fetchall()]
+
+    def resolve_id(self, text: str, table: str = "generations", what: str = "generation", column: str = "id") -> str:
+        """A full id from what a person typed or pasted: the whole 32 characters, or any unique prefix of 6 or more
+        (as History shows them: the first 8). An unknown one is a NotFoundError; a prefix two ids share is refused
+        with the candidates."""
+        text = str(text or "").strip().lower()
+        if len(text) == 32:
+            return check_id(text, what)
+        if not (6 <= len(text) < 32 and all(c in "0123456789abcdef" for c in text)):
+            return check_id(text, what)  # the usual message for a malformed id
+        rows = self.query(f"SELECT {column} AS id FROM {table} WHERE {column} >= ? AND {column} < ? ORDER BY 1 LIMIT 6",
+                          [text, text + "g"])
+        if not rows:
+            raise NotFoundError(f"no {what} id starts with {text}")
+        if len(rows) > 1:
+            raise InvalidOptionError(f"{text} is the start of several {what} ids ({', '.join(r['id'] for r in rows[:5])}"
+                                     f"{'...' if len(rows) > 5 else ''}): type more of it")
+        return rows[0]["id"]
 
     def get_generation(self, generation_id: str) -> dict[str, Any]:
         check_id(generation_id)

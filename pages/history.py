@@ -80,8 +80,9 @@ def linked_generation() -> dict | None:
     if linked is None:
         return None
     try:
+        linked = store.resolve_id(linked)  # a whole id, or a unique prefix of 6 or more
         store.get_generation(linked)
-    except NotFoundError as err:
+    except V2IError as err:
         st.warning(render.escape_markdown(f"The link does not open a generation: {err}."))
         return None
     return store.query_generations(HistoryFilter(ids=(linked,)))[0]

@@ -85,6 +85,8 @@ def test_a_recording_in_the_job_polled_to_done_and_the_image_out_identical(api):
     image = httpx.get(f"{url}/api/v1/generations/{done['generation_id']}/image", headers=auth(people["alice"]))
     row = store.get_generation(done["generation_id"])
     assert image.status_code == 200 and image.content == store.file_path(row["image_path"]).read_bytes()
+    short = httpx.get(f"{url}/api/v1/generations/{row['id'][:8]}", headers=auth(people["bob"]))
+    assert short.status_code == 200 and short.json()["id"] == row["id"]  # a unique prefix of 6 or more will do
     listed = httpx.get(f"{url}/api/v1/generations", headers=auth(people["bob"]), params={"search": "boat"}).json()
     assert [g["id"] for g in listed["generations"]] == [row["id"]] and listed["generations"][0]["created_by"] == "alice"
     rated = httpx.put(f"{url}/api/v1/generations/{row['id']}/rating", headers=auth(people["bob"]), json={"stars": 4})

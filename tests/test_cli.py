@@ -213,3 +213,23 @@ def test_an_export_leaves_a_row_in_the_audit_trail(tiny_env, tmp_path, capsys):
     assert main(["audit", "--action", "export", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["target"] == str(tmp_path / "out.csv") and row["detail"] == "1 generation(s)" and row["source"] == "cli"
+
+
+def test_any_unique_prefix_of_six_or_more_finds_a_generation_and_a_shared_one_names_both(tiny_env, data_dir, capsys):
+    from core import Store
+
+    store = Store(data_dir)
+    for gid in ("1f443a4e8ca44d55befe78ef4b5c7295", "abcdef0000000000000000000000000a",
+                "abcdef0000000000000000000000000b"):
+        store.insert_generation({"id": gid, "created_at": "2026-11-29T10:00:00+00:00", "transcript": "t", "prompt": "p",
+                                 "image_path": f"images/{gid}.png", "audio_path": f"audio/{gid}.wav", "seed": 1,
+                                 "steps": 2, "guidance": 7.5, "scheduler": "dpmpp-2m", "width": 64, "height": 64,
+                                 "whisper_model": "w", "sd_model": "s", "clip_model": "c"})
+    assert main(["show", "1f443a", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == "1f443a4e8ca44d55befe78ef4b5c7295"
+    assert main(["show", "abcdef"]) == 1
+    err = capsys.readouterr().err
+    assert "abcdef is the start of several generation ids" in err
+    assert "abcdef0000000000000000000000000a" in err and "abcdef0000000000000000000000000b" in err
+    assert main(["show", "abcde"]) == 1 and "is not a generation id" in capsys.readouterr().err  # 5: too short
+    assert main(["show", "999999"]) == 1 and "no generation id starts with 999999" in capsys.readouterr().err

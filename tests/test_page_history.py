@@ -174,3 +174,15 @@ def test_a_served_dashboard_shows_no_traceback_to_people():
 
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["client"]["showErrorDetails"] == "none"
+
+
+def test_a_link_with_an_ids_first_characters_opens_it(app_env, make_generation):
+    from streamlit.testing.v1 import AppTest
+    from apptest import DASHBOARD, TIMEOUT
+
+    row = make_generation("a fox in the snow")
+    at = AppTest.from_file(DASHBOARD, default_timeout=TIMEOUT)
+    at.query_params["id"] = row["id"][:8]
+    at.run()
+    at.switch_page("pages/history.py").run()
+    assert "Linked generation" in [s.value for s in at.subheader]
