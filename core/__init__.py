@@ -13,7 +13,8 @@ pinned where, cached or not; ``downloads`` fetches them), ``config`` reads the s
 """
 
 from . import (
-    abtest, accounts, atlas, audit, backup, catalog, insights, provenance, roles, stats, tokens, trash, webhooks,
+    abtest, accounts, atlas, audit, backup, catalog, insights, provenance, roles, stats, timefmt, tokens, trash,
+    webhooks,
 )
 from .audio import DecodedAudio, decode_audio
 from .config import PROFILES, SETTINGS, Settings, load_settings
@@ -84,6 +85,8 @@ __all__ = [
     "roles", "trash", "audit", "backup", "provenance", "ForbiddenError",
     # personal API tokens (the HTTP API is core.api, served by python -m core serve)
     "tokens", "webhooks",
+    # times as people read them: timefmt.readable(...), timefmt.exact(...)
+    "timefmt",
     # safety
     "Throttle", "SignInThrottle", "client_address",
     # the team

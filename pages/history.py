@@ -7,7 +7,8 @@ import streamlit as st
 
 from core import (
     COMMON_SIZES, LINKS, SORTABLE, GenerationRequest, check_id, HistoryFilter, NotFoundError, V2IError, alignment,
-    audit, collections, export_collection, roles, trash, export_csv, export_to_temp, export_zip, names_of, novelty_of, people, rate, rating_of, stats,
+    audit, collections, export_collection, export_csv, export_to_temp, export_zip, names_of, novelty_of, people, rate,
+    rating_of, roles, stats, timefmt, trash,
 )
 from ui import forms, render, resources, serving
 
@@ -293,6 +294,7 @@ def trash_view() -> None:
 
 # The page.
 store, queue, person = resources.store(), resources.queue(), resources.person()
+tz = getattr(st.context, "timezone", None)  # the viewer's (the browser's), for times people read
 st.title("History")
 
 # 1. A generation opened from a link.
@@ -314,11 +316,12 @@ st.number_input("Page", min_value=1, max_value=pages, key="history-page")
 # 3. The page of rows, with thumbnails; clicking a row opens it below.
 names = names_of(store, [r["created_by"] for r in rows])
 table = st.dataframe(
-    [{"image": render.thumbnail(store.file_path(r["image_path"])), "created": r["created_at"], "id": r["id"],
+    [{"image": render.thumbnail(store.file_path(r["image_path"])), "made": timefmt.readable(r["created_at"], tz=tz),
+      "id": r["id"][:8],
       "by": names.get(r["created_by"], "unknown"), "rating": r["rating_mean"], "ratings": r["rating_count"],
       "language": r["language"], "transcript": r["transcript"], "prompt": r["prompt"], "recipe": r["recipe"],
       "steps": r["steps"], "scheduler": r["scheduler"], "seed": r["seed"], "total s": r["t_total"],
-      "file": r["audio_filename"]}
+      "file": r["audio_filename"], "exact time": timefmt.exact(r["created_at"], tz)}
      for r in rows],
     column_config={"image": st.column_config.ImageColumn("image", width="small"),
                    "rating": st.column_config.NumberColumn("rating", format="%.1f")},
@@ -329,9 +332,10 @@ st.caption(f"{total} generations match; page {page} of {pages}.")
 exports(where)
 
 # 4. One generation in detail.
-labels = {r["id"]: f"{r['created_at']}  {r['transcript'][:50]}" for r in rows}
+labels = {r["id"]: f"{r['id'][:8]}  {timefmt.readable(r['created_at'], tz=tz)}  {r['transcript'][:50]}" for r in rows}
 chosen = st.selectbox("Open a generation", list(labels), index=clicked, format_func=labels.get)
-detail(next(r for r in rows if r["id"] == chosen), "open")
+if linked is None or chosen != linked["id"]:  # a linked generation is shown once, above
+    detail(next(r for r in rows if r["id"] == chosen), "open")
 
 # 5. To the trash, after a confirmation; and the trash itself.
 delete_with_confirmation(rows, labels)

@@ -53,8 +53,8 @@ def test_a_link_opens_a_generation_and_a_bad_link_says_so_plainly(app_env, make_
     assert texts(at).index("a red fox") < texts(at).index("a lighthouse")  # the linked one comes first
     assert f"/history?id={fox['id']}" in " ".join(texts(at))
     newest = make_generation("a third one", seed=3)
-    at = app_as("pages/history.py", {"id": newest["id"]})  # also the one opened below the table: shown twice
-    assert texts(at).count("a third one") >= 2
+    at = app_as("pages/history.py", {"id": newest["id"]})  # also the one opened below the table: shown once
+    assert texts(at).count("a third one") == 1
     for bad in ("../../etc/passwd", "0" * 32):
         at = app_as("pages/history.py", {"id": bad})
         assert any("The link does not open a generation" in w.value for w in at.warning)
@@ -65,9 +65,9 @@ def test_history_filters_live_in_the_url(app_env, make_generation, store):
     make_generation("a lighthouse", seed=2)
     collect(store, fox["id"], "Best", "someone")
     at = app_as("pages/history.py", {"search": "fox"})
-    assert list(at.dataframe[0].value["id"]) == [fox["id"]]
+    assert list(at.dataframe[0].value["id"]) == [fox["id"][:8]]
     at = app_as("pages/history.py", {"collection": "Best"})
-    assert list(at.dataframe[0].value["id"]) == [fox["id"]]
+    assert list(at.dataframe[0].value["id"]) == [fox["id"][:8]]
 
 
 def test_history_shows_who_made_it_and_its_rating_and_filters_by_them(app_env, data_dir, monkeypatch, make_generation,
@@ -79,12 +79,12 @@ def test_history_shows_who_made_it_and_its_rating_and_filters_by_them(app_env, d
     rate(store, fox["id"], "ben", stars=4)
     at = app_as("pages/history.py", user="ben", monkeypatch=monkeypatch)
     table = at.dataframe[0].value
-    assert dict(zip(table["id"], table["by"]))[fox["id"]] == "ana"
-    assert dict(zip(table["id"], table["ratings"])) == {fox["id"]: 1, cat["id"]: 0}
+    assert dict(zip(table["id"], table["by"]))[fox["id"][:8]] == "ana"
+    assert dict(zip(table["id"], table["ratings"])) == {fox["id"][:8]: 1, cat["id"][:8]: 0}
     at = app_as("pages/history.py", {"rating": "4"})
-    assert list(at.dataframe[0].value["id"]) == [fox["id"]]
+    assert list(at.dataframe[0].value["id"]) == [fox["id"][:8]]
     at = app_as("pages/history.py", {"by": "ana"})
-    assert list(at.dataframe[0].value["id"]) == [fox["id"]]
+    assert list(at.dataframe[0].value["id"]) == [fox["id"][:8]]
 
 
 def test_a_person_marks_a_favourite_and_adds_to_a_collection_from_the_detail(app_env, make_generation, store,
@@ -101,7 +101,7 @@ def test_a_person_marks_a_favourite_and_adds_to_a_collection_from_the_detail(app
     assert store.query("SELECT generation_id, added_by FROM collection_items WHERE added_by = 'ana'") == [
         {"generation_id": row["id"], "added_by": "ana"}]
     at = app_as("pages/history.py", {"favourites": "true"}, user="ana", monkeypatch=monkeypatch)
-    assert list(at.dataframe[0].value["id"]) == [row["id"]]
+    assert list(at.dataframe[0].value["id"]) == [row["id"][:8]]
 
 
 def test_similarity_compares_the_pair_a_link_names(app_env, make_generation):
@@ -137,6 +137,6 @@ def test_the_date_filter_lives_in_the_url_too(app_env, make_generation):
     row = make_generation("a red fox", seed=1)
     today = date.today()
     at = app_as("pages/history.py", {"dates": [today.isoformat(), (today + timedelta(days=1)).isoformat()]})
-    assert list(at.dataframe[0].value["id"]) == [row["id"]]
+    assert list(at.dataframe[0].value["id"]) == [row["id"][:8]]
     at = app_as("pages/history.py", {"dates": ["2020-01-01", "2020-01-02"]})
     assert "No generations match." in at.info[0].value
