@@ -101,7 +101,7 @@ def test_history_opens_the_generations_a_link_picks(app_env, make_generation):
     at.switch_page("pages/history.py")
     at.query_params["ids"] = f"{rows[0]['id']},{rows[2]['id']},../etc"
     no_exception(at.run())
-    assert sorted(at.dataframe[0].value["id"]) == sorted([rows[0]["id"], rows[2]["id"]])
+    assert sorted(at.dataframe[0].value["id"]) == sorted([rows[0]["id"][:8], rows[2]["id"][:8]])
     assert "malformed" in at.warning[0].value
 
 
