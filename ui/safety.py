@@ -88,13 +88,17 @@ def provenance_status(settings) -> None:
                   "manifest."))
 
 
+def shown_once(key: str, title: str) -> None:
+    """A secret the last click made (kept in the session for one rerun), shown this once."""
+    if secret := st.session_state.pop(key, None):
+        st.success(title)
+        st.code(secret, language=None)
+
+
 def account_panel(store, person: Person) -> None:
     """This person's API tokens: create one (shown once), see them, revoke one."""
     with st.expander("Account: API tokens"):
-        made = st.session_state.pop("new-token", None)
-        if made:
-            st.success("Your new token, shown only now (keep it secret):")
-            st.code(made, language=None)
+        shown_once("new-token", "Your new token, shown only now (keep it secret):")
         name = st.text_input("What the new token is for", value="phone shortcut", key="token-name")
         if st.button("Create a token", key="token-create"):
             try:
@@ -115,10 +119,7 @@ def account_panel(store, person: Person) -> None:
 def notifications_panel(store, person: Person) -> None:
     """Where this person is told that their jobs ended (webhooks, chat), and the latest deliveries."""
     with st.expander("Account: notifications"):
-        made = st.session_state.pop("new-hook-secret", None)
-        if made:
-            st.success("The webhook's signing secret, shown only now:")
-            st.code(made, language=None)
+        shown_once("new-hook-secret", "The webhook's signing secret, shown only now:")
         kind = st.radio("Kind", webhooks.KINDS, horizontal=True, key="hook-kind",
                         format_func={"webhook": "a webhook (https)", "apprise": "chat (Slack, Teams, Matrix, email...)"}.get)
         url = st.text_input("Address", key="hook-url", placeholder="https://... or slack://...")
