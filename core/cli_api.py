@@ -29,6 +29,7 @@ def add_parsers(commands) -> None:
 
 
 def _serve(args, settings, store) -> int:
+    # Deferred: uvicorn and FastAPI load only for `serve`, and the models only with --worker.
     import uvicorn
 
     from .api import create_app

@@ -15,6 +15,7 @@ import unicodedata
 from dataclasses import replace
 from typing import Iterable
 
+from .audit import record
 from .errors import V2IError
 from .people import Person
 
@@ -77,8 +78,6 @@ def require(store, person: Person, action: str, owner: str | None = None, target
     else:
         message = f"{person.name} may {what} only for what they made themselves; an admin can do it for anyone"
     if store is not None:
-        from .audit import record
-
         try:
             record(store, person, "role refusal", target, f"{action}: {message}")
         except V2IError:  # a read-only store still refuses, it only cannot write down that it did
