@@ -164,7 +164,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         options = GenerationOptions.from_recipe(recipe or settings.recipe,
                                                 **{k: v for k, v in given if v is not None})
         request_ = GenerationRequest(filename=file.filename or "recording", prompt=prompt, negative_prompt=negative,
-                                     translate=translate, options=options, force=force,
+                                     translate=translate, options=options, force=force, source="api",
                                      **({"style": style} if style else {}))
         job_id = queue.submit(audio, request_, created_by=person.id)
         return job_json(queue.get(job_id))

@@ -205,7 +205,7 @@ def _requests(args, settings, store):
             continue
         yield path, data, GenerationRequest(filename=path.name, style=args.style, prompt=args.prompt,
                                             negative_prompt=args.negative, translate=args.translate, options=options,
-                                            vocabulary=terms, force=args.force)
+                                            vocabulary=terms, force=args.force, source="cli")
 
 
 def _each_file(args, settings, store, act) -> int:

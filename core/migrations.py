@@ -171,6 +171,8 @@ def _v13_api(db: sqlite_utils.Database) -> None:
                              "next_at": str, "created_at": str, "last_status": int, "last_answer": str,
                              "last_at": str}, pk="id", not_null={"hook_id", "payload", "state"})
     db["deliveries"].create_index(["state", "next_at"])
+    # Where each generation came from (dashboard, cli, api): what Overview counts; older rows do not know.
+    db["generations"].add_column("source", str)
 
 
 MIGRATIONS = [

@@ -295,6 +295,7 @@ def describe(audio: bytes, decoded: DecodedAudio, request: GenerationRequest, tr
         "prompt_truncated": int(prompt.truncated),
         "recipe": options.recipe,
         "ab_run": request.ab_run,
+        "source": request.source,
         "lora": settings.lcm_lora if turbo else None,
         "decoder": settings.taesd if turbo else "vae",
         "seed": generated.seed,

@@ -30,6 +30,7 @@ class GenerationRequest:
     vocabulary: tuple[str, ...] = ()  # the team's names and jargon, passed to whisper as its prompt
     force: bool = False  # generate even when the words look like whisper's hallucination over silence
     ab_run: str | None = None  # the A/B run this generation is one arm of (see core.insights.start_ab_run)
+    source: str = "dashboard"  # where it was asked for: dashboard, cli or api (Overview counts by it)
 
     def __post_init__(self):
         # A file name is someone else's text: no controls or direction overrides (a U+202E would reverse the

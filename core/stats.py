@@ -113,3 +113,9 @@ def storage(store: Store) -> dict[str, Any]:
                 pass
     database = sum(p.stat().st_size for p in store.data_dir.glob("v2i.db*") if p.is_file())
     return {"database": database, "people": per_person}
+
+
+def sources(store: Store) -> dict[str, int]:
+    """How many generations came from each entry point (dashboard, cli, api; "unknown" for rows from before)."""
+    return dict(store.execute("SELECT coalesce(source, 'unknown'), count(*) FROM generations GROUP BY 1 "
+                              "ORDER BY 2 DESC, 1").fetchall())

@@ -8,6 +8,7 @@ from ui import render, resources, safety
 
 resources.ensure_navigation()
 
+SOURCES = {"dashboard": "dashboard", "cli": "command line", "api": "API", "unknown": "before this was recorded"}
 store = resources.store()
 st.title("Voice to Image")
 resources.executor_warning()
@@ -52,7 +53,11 @@ with left:
 with right:
     st.subheader("Languages spoken")
     st.dataframe([{"language": lang, "generations": n} for lang, n in stats.languages(store)], hide_index=True)
-    st.caption(f"Jobs: {queue_counts['done']} done, {queue_counts['failed']} failed, {queue_counts['cancelled']} cancelled")
+    came = stats.sources(store)
+    st.caption("Generations by where they came from: " +
+               " · ".join(f"{SOURCES.get(name, name)} {n}" for name, n in came.items()))
+    st.caption(f"Queued jobs (the dashboard's and the API's; the command line's generate paints at once): "
+               f"{queue_counts['done']} done, {queue_counts['failed']} failed, {queue_counts['cancelled']} cancelled")
 
 summary = alignment_summary(alignment(resources.embedding_cache(), store.query_generations(limit=500), compute=False))
 if summary:

@@ -177,3 +177,15 @@ def test_a_person_registers_a_webhook_in_the_sidebar_and_sees_its_secret_once(ap
     at.sidebar.text_input(key="hook-url").set_value("http://hooks.example/plain").run()
     no_exception([b for b in at.sidebar.button if b.label == "Tell it when my jobs end"][0].click().run())
     assert any("must be an https" in e.value for e in at.sidebar.error)
+
+
+def test_overview_counts_generations_by_where_they_came_from(app_env, make_generation, store):
+    make_generation("from the page")
+    make_generation("from the command line", source="cli")
+    make_generation("from the API", source="api")
+    with store.write() as db:  # a row from before sources were recorded
+        db.execute("UPDATE generations SET source = NULL WHERE transcript = 'from the page'")
+    captions = [c.value for c in open_app().caption]
+    (line,) = [c for c in captions if c.startswith("Generations by where they came from")]
+    assert "command line 1" in line and "API 1" in line and "before this was recorded 1" in line
+    assert any(c.startswith("Queued jobs (the dashboard's and the API's") for c in captions)

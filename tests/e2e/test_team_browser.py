@@ -197,7 +197,7 @@ def test_bob_cannot_trash_alices_image_she_trashes_and_restores_it_whole_and_a_v
     settle(bob)
     expect(bob.get_by_text("Linked generation")).to_have_count(0)
 
-    alice.get_by_text("Trash (", exact=False).click()
+    alice.get_by_text("Trash (1)", exact=True).click()
     settle(alice)
     alice.get_by_role("button", name="Restore it").click()
     settle(alice)
