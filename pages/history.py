@@ -318,13 +318,14 @@ names = names_of(store, [r["created_by"] for r in rows])
 table = st.dataframe(
     [{"image": render.thumbnail(store.file_path(r["image_path"])), "made": timefmt.readable(r["created_at"], tz=tz),
       "id": r["id"][:8],
-      "by": names.get(r["created_by"], "unknown"), "rating": r["rating_mean"], "ratings": r["rating_count"],
+      "by": names.get(r["created_by"], "unknown"),
+      "rating": "" if r["rating_mean"] is None else f"{r['rating_mean']:.1f}",  # blank when nobody rated it
+      "ratings": r["rating_count"],
       "language": r["language"], "transcript": r["transcript"], "prompt": r["prompt"], "recipe": r["recipe"],
       "steps": r["steps"], "scheduler": r["scheduler"], "seed": r["seed"], "total s": r["t_total"],
       "file": r["audio_filename"], "exact time": timefmt.exact(r["created_at"], tz)}
      for r in rows],
-    column_config={"image": st.column_config.ImageColumn("image", width="small"),
-                   "rating": st.column_config.NumberColumn("rating", format="%.1f")},
+    column_config={"image": st.column_config.ImageColumn("image", width="small")},
     hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
 )
 clicked = table.selection.rows[0] if table.selection.rows else 0

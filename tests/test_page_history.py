@@ -186,3 +186,12 @@ def test_a_link_with_an_ids_first_characters_opens_it(app_env, make_generation):
     at.run()
     at.switch_page("pages/history.py").run()
     assert "Linked generation" in [s.value for s in at.subheader]
+
+
+def test_a_rating_nobody_gave_is_blank_not_none(app_env, make_generation, store):
+    from core import rate
+
+    rated, unrated = make_generation("rated one", seed=1), make_generation("unrated one", seed=2)
+    rate(store, rated["id"], "ana", stars=4)
+    table = open_app("pages/history.py").dataframe[0].value
+    assert dict(zip(table["id"], table["rating"])) == {rated["id"][:8]: "4.0", unrated["id"][:8]: ""}
