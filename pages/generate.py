@@ -253,7 +253,7 @@ def show_job(job, outlook: dict) -> None:
                 st.progress(step / total if total else 0.0, text=f"{job['stage']}: step {step}/{total}")
             st.text(f"elapsed {seconds:.0f} s{eta}")
             if (preview := PREVIEWS.get(job["id"])) is not None:  # the image as it forms, refreshed every second
-                st.image(preview, caption="as it forms", width=192)
+                st.image(preview, caption="as it forms", width=192, alt="the image as it forms")
         elif job["status"] == FAILED:
             render.error(job["error"] or "failed")
             failed_job_actions(job)
@@ -296,7 +296,7 @@ def show_result(generation_id: str) -> None:
     path = store.file_path(row["image_path"])
     left, right = st.columns([2, 3])
     with left:
-        if render.show_image_or_missing(path):
+        if render.show_image_or_missing(path, alt=render.alt_text(row)):
             st.download_button("Download PNG", data=path.read_bytes(), file_name=f"{row['id']}.png", mime="image/png",
                                key=f"download-{row['id']}")
     with right:

@@ -123,7 +123,7 @@ def detail(row: dict, place: str) -> None:
     with st.container(border=True):
         left, right = st.columns([1, 1])
         with left:
-            render.show_image_or_missing(store.file_path(row["image_path"]))
+            render.show_image_or_missing(store.file_path(row["image_path"]), alt=render.alt_text(row))
             ratings(row, place)
             if roles.allowed(person, "collect"):
                 forms.collection_picker(store, row["id"], person.id, key=f"{place}-collect-{row['id']}")

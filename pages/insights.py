@@ -95,7 +95,8 @@ with ab_tab:
             for column, generation in zip(columns, run["generations"]):
                 with column:
                     render.show_image_or_missing(store.file_path(generation["image_path"]),
-                                                 caption=abtest.arm_of(generation, run["variable"]))
+                                                 caption=abtest.arm_of(generation, run["variable"]),
+                                                 alt=render.alt_text(generation))
                     chosen = run["mine"] == generation["id"]
                     if roles.allowed(person, "vote") and st.button(
                             "Your pick" if chosen else "This one is better", key=f"vote-{generation['id']}",

@@ -48,7 +48,7 @@ with left:
     latest = store.query_generations(limit=6)
     for column, row in zip(st.columns(6), latest):
         with column:
-            render.show_image_or_missing(store.file_path(row["image_path"]))
+            render.show_image_or_missing(store.file_path(row["image_path"]), alt=render.alt_text(row))
             st.text(row["transcript"][:60])
 with right:
     st.subheader("Languages spoken")
@@ -91,7 +91,7 @@ if best:
     st.caption("This week's top-rated images")
     for column, row in zip(st.columns(6), best):
         with column:
-            render.show_image_or_missing(store.file_path(row["image_path"]))
+            render.show_image_or_missing(store.file_path(row["image_path"]), alt=render.alt_text(row))
             st.text(f"{row['rating_mean']:.1f} of 5 ({row['rating_count']})")
             st.page_link("pages/history.py", label="open", query_params={"id": row["id"]})
 safety.audit_trail(store, resources.person())

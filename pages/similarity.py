@@ -115,7 +115,7 @@ def axis_labels(rows, escape: bool = True) -> list[str]:
 
 
 def image_of(row) -> None:
-    render.show_image_or_missing(store.file_path(row["image_path"]))
+    render.show_image_or_missing(store.file_path(row["image_path"]), alt=render.alt_text(row))
 
 
 def scored_result(item, described: bool) -> None:
@@ -272,7 +272,10 @@ def map_chart(points: list[dict], colour: str):
         y=alt.Y("y:Q", axis=None, scale=alt.Scale(domain=padded(frame["y"]), nice=False, zero=False)),
         color=alt.Color("group:N", title=MAP_COLOURS[colour], sort=order, scale=scale,
                         legend=alt.Legend(orient="bottom", columns=4)), tooltip=tooltip,
-    ).add_params(alt.selection_interval(name="box", encodings=["x", "y"])).properties(height=600)
+    ).add_params(alt.selection_interval(name="box", encodings=["x", "y"])).properties(
+        height=600, description="A map of every image: each point is one image, near images look alike; "
+                                "drag a box to pick images.",
+    ).configure(aria=False)  # Vega's selection box carries an ARIA role without a name (axe-core: svg-img-alt)
 
 
 def padded(values) -> list[float]:

@@ -100,9 +100,16 @@ def labelled_text(label: str, value: Any) -> None:
     st.text("" if value is None else str(value))
 
 
-def show_image_or_missing(path: Path, caption: str | None = None) -> bool:
+def alt_text(row: dict[str, Any]) -> str:
+    """What a screen reader says for a generation's image: the words it was made from."""
+    words = " ".join(str(row.get("prompt") or row.get("transcript") or "").split())
+    return f"image for: {words[:200]}" if words else "a generated image"
+
+
+def show_image_or_missing(path: Path, caption: str | None = None, alt: str = "a generated image") -> bool:
+    """The image (with its alternative text, and a caption when given), or a plain note that its file is gone."""
     if path.is_file():
-        st.image(str(path), width="stretch")
+        st.image(str(path), width="stretch", caption=caption, alt=alt)
         return True
     st.warning("The image file is missing from the data folder.")
     return False
