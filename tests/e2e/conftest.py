@@ -24,6 +24,8 @@ CHROMIUM_FLAGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
     "--disable-extensions", "--disable-default-apps", "--mute-audio", "--autoplay-policy=no-user-gesture-required",
+    # A microphone for "record in the browser": Chromium's fake capture device (a tone), allowed without a prompt.
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
 ]
 
 
