@@ -275,7 +275,7 @@ def map_chart(points: list[dict], colour: str):
     ).add_params(alt.selection_interval(name="box", encodings=["x", "y"])).properties(
         height=600, description="A map of every image: each point is one image, near images look alike; "
                                 "drag a box to pick images.",
-    ).configure(aria=False)  # Vega's selection box carries an ARIA role without a name (axe-core: svg-img-alt)
+    )
 
 
 def padded(values) -> list[float]:

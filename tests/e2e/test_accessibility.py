@@ -8,14 +8,24 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from test_browser import settle
 
-# Violations that come from Streamlit's own markup and cannot be fixed from the app: none so far.
-UPSTREAM: dict[str, str] = {}
+# What comes from the libraries' own markup and cannot be fixed from the app: (rule, a marker in the node's HTML)
+# -> the upstream issue. Only those nodes are let through; the rule still checks every other node.
+UPSTREAM = {
+    # Vega-Lite's interval-selection brush (the map's box selection) is a graphics-symbol with no accessible name.
+    ("svg-img-alt", "box_brush"): "https://github.com/vega/vega-lite/issues/9623",
+}
 
 
 def serious(page) -> list[str]:
     found = Axe().run(page).response["violations"]
-    return [f"{v['id']} ({v['impact']}): {v['nodes'][0]['html'][:160]}" for v in found
-            if v["impact"] in ("critical", "serious") and v["id"] not in UPSTREAM]
+    problems = []
+    for violation in found:
+        if violation["impact"] not in ("critical", "serious"):
+            continue
+        nodes = [n for n in violation["nodes"] if not any(rule == violation["id"] and marker in n["html"]
+                                                          for rule, marker in UPSTREAM)]
+        problems += [f"{violation['id']} ({violation['impact']}): {n['html'][:160]}" for n in nodes]
+    return problems
 
 
 @pytest.fixture(scope="module")
@@ -40,3 +50,43 @@ def test_every_page_and_tab_has_no_critical_or_serious_violation(page, populated
         page.wait_for_timeout(500)
         problems += [f"{path} [{name}]: {p}" for p in serious(page)]
     assert problems == []
+
+
+@pytest.mark.parametrize("path", ["/", "/history", "/insights"])
+def test_the_dark_theme_has_no_critical_or_serious_violation_either(browser, populated, path):
+    context = browser.new_context(viewport={"width": 1400, "height": 1100}, color_scheme="dark")
+    page = context.new_page()
+    page.goto(f"{populated.url}{path}")
+    settle(page)
+    page.wait_for_timeout(1000)
+    background = page.evaluate("getComputedStyle(document.querySelector('.stApp')).backgroundColor")
+    assert background != "rgb(255, 255, 255)", "the browser's dark preference did not reach the app"
+    assert serious(page) == []
+    context.close()
+
+
+def test_generate_is_operable_by_keyboard_alone(browser, populated, tmp_path):
+    """After the recording is chosen, Tab reaches Transcribe and Generate, and Enter presses them."""
+    from core.synth import recording
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    page.goto(f"{populated.url}/generate")
+    settle(page)
+    memo = tmp_path / "keys.wav"
+    memo.write_bytes(recording("wav", seconds=1.5))
+    page.locator('input[type="file"]').first.set_input_files(memo)
+    settle(page)
+    before = len(populated.store().query("SELECT id FROM jobs"))
+    for label in ("Transcribe", "Generate"):
+        for _ in range(80):  # Tab through the page until the button has the focus
+            page.keyboard.press("Tab")
+            focused = page.evaluate("document.activeElement && document.activeElement.innerText")
+            if (focused or "").strip() == label:
+                break
+        else:
+            raise AssertionError(f"Tab never reached the {label} button")
+        page.keyboard.press("Enter")
+        settle(page)
+    assert len(populated.store().query("SELECT id FROM jobs")) == before + 1
+    context.close()
