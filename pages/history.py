@@ -134,6 +134,8 @@ def detail(row: dict, place: str) -> None:
             else:
                 st.warning("The audio file is missing from the data folder.")
             render.labelled_text("Made by", names_of(store, [row["created_by"]]).get(row["created_by"], "unknown"))
+            st.caption("Made")  # as words; the exact time on hover (and in exports)
+            st.text(timefmt.readable(row["created_at"], tz=tz), help=timefmt.exact(row["created_at"], tz))
             render.labelled_text("Link", share_link(row["id"]))
             render.labelled_text("Original file", row["audio_filename"])
             render.labelled_text("Transcript", row["transcript"])

@@ -195,3 +195,12 @@ def test_a_rating_nobody_gave_is_blank_not_none(app_env, make_generation, store)
     rate(store, rated["id"], "ana", stars=4)
     table = open_app("pages/history.py").dataframe[0].value
     assert dict(zip(table["id"], table["rating"])) == {rated["id"][:8]: "4.0", unrated["id"][:8]: ""}
+
+
+def test_the_detail_says_when_in_words_with_the_exact_time_on_hover(app_env, make_generation):
+    from core import timefmt
+
+    row = make_generation("a fox")
+    at = open_app("pages/history.py")
+    (made,) = [t for t in at.text if t.value == timefmt.readable(row["created_at"])]
+    assert made.value == "just now" and made.proto.help == timefmt.exact(row["created_at"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
 from test_browser import settle
 
 # What comes from the libraries' own markup and cannot be fixed from the app: (rule, a marker in the node's HTML)
@@ -89,4 +90,31 @@ def test_generate_is_operable_by_keyboard_alone(browser, populated, tmp_path):
         page.keyboard.press("Enter")
         settle(page)
     assert len(populated.store().query("SELECT id FROM jobs")) == before + 1
+    context.close()
+
+
+def test_history_finds_an_image_again_by_keyboard_and_shows_the_exact_time_on_hover(browser, populated):
+    """Tab to "Open a generation", type the start of an id, Enter: that generation opens below."""
+    wanted = populated.store().query_generations(limit=10)[-1]  # not the one opened by default
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    page.goto(f"{populated.url}/history")
+    settle(page)
+    for _ in range(120):
+        page.keyboard.press("Tab")
+        label = page.evaluate("document.activeElement && (document.activeElement.closest('[data-testid=stSelectbox]')"
+                              " || {}).innerText || ''")
+        if label.startswith("Open a generation"):
+            break
+    else:
+        raise AssertionError("Tab never reached 'Open a generation'")
+    page.keyboard.type(wanted["id"][:8])
+    page.keyboard.press("Enter")
+    settle(page)
+    expect(page.get_by_text(wanted["transcript"], exact=True).first).to_be_visible()
+    from core import timefmt
+
+    made = page.get_by_test_id("stText").filter(has_text=timefmt.readable(wanted["created_at"])).last
+    made.get_by_test_id("stTooltipIcon").hover()  # the exact time, on hover
+    expect(page.get_by_text(timefmt.exact(wanted["created_at"]), exact=False).last).to_be_visible()
     context.close()
