@@ -73,28 +73,31 @@ def proxied(tiny_models_dir, tmp_path_factory):
     proxy = subprocess.Popen([nginx, "-c", str(folder / "nginx.conf"), "-p", str(folder), "-g", "daemon off;"],
                              stderr=subprocess.PIPE)
     env = {"V2I_PUBLIC_URL": public}
-    with running_dashboard(tiny_models_dir, folder, "--server.baseUrlPath", "v2i", port=dashboard_port,
-                           env=env, base="/v2i") as server:
-        api_env = {**os.environ, "V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(server.data_dir),
-                   "V2I_TINY_MODELS_DIR": str(tiny_models_dir), "PYTHONPATH": str(ROOT), **env}
-        api = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(api_port)], cwd=ROOT,
-                               env=api_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(150):
-                try:
-                    if httpx.get(f"{public}/api/v1/health", verify=False, timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
-            else:
-                pytest.fail("the API did not answer through nginx: " + (folder / "logs" / "error.log").read_text())
-            yield public, server
-        finally:
-            api.terminate()
-            proxy.terminate()
-            api.wait(timeout=15)
-            proxy.wait(timeout=15)
+    try:  # nginx stops however the rest ends (a dashboard that fails to start included)
+        with running_dashboard(tiny_models_dir, folder, "--server.baseUrlPath", "v2i", port=dashboard_port,
+                               env=env, base="/v2i") as server:
+            api_env = {**os.environ, "V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(server.data_dir),
+                       "V2I_TINY_MODELS_DIR": str(tiny_models_dir), "PYTHONPATH": str(ROOT), **env}
+            api = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(api_port)], cwd=ROOT,
+                                   env=api_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                for _ in range(150):
+                    try:
+                        if httpx.get(f"{public}/api/v1/health", verify=False, timeout=2).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    time.sleep(0.2)
+                else:
+                    pytest.fail("the API did not answer through nginx: " +
+                                (folder / "logs" / "error.log").read_text())
+                yield public, server
+            finally:
+                api.terminate()
+                api.wait(timeout=15)
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=15)
 
 
 def test_through_nginx_a_recording_becomes_an_image_and_the_api_answers(browser, proxied, tmp_path):
