@@ -335,7 +335,8 @@ st.caption(f"{total} generations match; page {page} of {pages}.")
 exports(where)
 
 # 4. One generation in detail.
-labels = {r["id"]: f"{r['id'][:8]}  {timefmt.readable(r['created_at'], tz=tz)}  {r['transcript'][:50]}" for r in rows}
+# Stable labels (no "5 min ago"): a widget whose option labels change between reruns loses its selection.
+labels = {r["id"]: f"{r['id'][:8]}  {r['created_at'][:16].replace('T', ' ')}  {r['transcript'][:50]}" for r in rows}
 chosen = st.selectbox("Open a generation", list(labels), index=clicked, format_func=labels.get)
 if linked is None or chosen != linked["id"]:  # a linked generation is shown once, above
     detail(next(r for r in rows if r["id"] == chosen), "open")
