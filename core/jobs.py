@@ -182,9 +182,10 @@ class JobQueue:
                     order.append(lines[person].popleft())
         return order
 
-    def waiting_for_room(self) -> str:
-        """Why the next job waits for disk space ("" when it need not): what it will write, plus the margin."""
-        order = self.order()
+    def waiting_for_room(self, order: list[dict[str, Any]] | None = None) -> str:
+        """Why the next job waits for disk space ("" when it need not): what it will write, plus the margin.
+        ``order``: the queue's order when the caller has it already."""
+        order = self.order() if order is None else order
         if not order:
             return ""
         job = self.get(order[0]["id"])
@@ -297,7 +298,9 @@ class JobQueue:
         """Take the next job in the fair order and mark it running for ``worker_id``, atomically (two workers
         never take the same job)."""
         with self.store.write() as db:
-            order = [] if self.paused or self.waiting_for_room() else self.order()
+            order = [] if self.paused else self.order()  # the fair order, read once per claim
+            if order and self.waiting_for_room(order):
+                order = []
             if not order:
                 return None
             job_id = order[0]["id"]
