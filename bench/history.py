@@ -4,7 +4,10 @@
 
 Prints the first render of the History page (a full script run under ``streamlit.testing``, which
 includes every query and thumbnail but not the browser's painting), a filtered render, and the SQL
-of one page (count + rows) with and without filters, as medians of repeats.
+of one page (count + rows) with and without filters, as medians of repeats: the first, the middle and the last
+page newest first and sorted by another column (keyset: each is a seek), a full-text search, a generation opened
+by its id as a link does, and a page read while another connection holds the write lock (WAL: readers never wait).
+A fifth of the generations carry ratings from four people.
 """
 
 from __future__ import annotations
@@ -53,6 +56,10 @@ def fill(data_dir: Path, rows: int, seed: int = 0) -> None:
     if batch:
         with store.write() as db:
             db["generations"].insert_all(batch)
+    with store.write() as db:  # a fifth of the images rated, by up to four people
+        db["ratings"].insert_all(
+            {"generation_id": f"{i:032x}", "person": person, "stars": rng.randint(1, 5), "favourite": 0,
+             "updated_at": "x"} for i in range(0, rows, 5) for person in rng.sample(["ann", "bob", "cat", "dan"], 2))
 
 
 def median_time(action, repeats: int) -> float:
@@ -62,6 +69,39 @@ def median_time(action, repeats: int) -> float:
         action()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def page_ms(store: Store, where: HistoryFilter, repeats: int, **order) -> float:
+    """Median milliseconds for a page of 25 (count included), as History asks for it."""
+    return median_time(lambda: store.page_generations(where, limit=25, **order), repeats) * 1000
+
+
+def bench_sql(store: Store, rows: int, repeats: int) -> None:
+    plain, filtered = HistoryFilter(), HistoryFilter(search="fox harbour", language="en", steps=25)
+    last, middle = -(-rows // 25), -(-rows // 50)
+    print(f"history_sql_page_ms: {page_ms(store, plain, repeats):.1f}")
+    print(f"history_sql_filtered_page_ms: {page_ms(store, filtered, repeats):.1f}")
+    print(f"history_sql_middle_page_ms: {page_ms(store, plain, repeats, page=middle):.1f}")
+    print(f"history_sql_last_page_ms: {page_ms(store, plain, repeats, page=last):.1f}")
+    for sort in ("t_total", "rating_mean", "language"):  # a float with gaps, a kept aggregate, text with repeats
+        for name, page in (("first", 1), ("middle", middle), ("last", last)):
+            figure = page_ms(store, plain, repeats, sort=sort, descending=True, page=page)
+            print(f"history_sql_sorted_{name}_page_ms_{sort}: {figure:.1f}")
+    print(f"history_sql_sorted_last_page_ms: {page_ms(store, plain, repeats, sort='t_total', page=last):.1f}")
+    print(f"history_search_ms: {page_ms(store, HistoryFilter(search='lighthouse'), repeats):.1f}")
+    print(f"history_search_last_page_ms: {page_ms(store, HistoryFilter(search='lighthouse'), repeats, page=10**9):.1f}")
+    linked = f"{rows // 2:032x}"
+
+    def open_by_id():  # what a pasted ?id= link reads: the id resolved from its prefix, the row, its ratings
+        full = store.resolve_id(linked)
+        store.query_generations(HistoryFilter(ids=(full,)))
+        store.query("SELECT * FROM ratings WHERE generation_id = ?", [full])
+
+    print(f"history_open_by_id_ms: {median_time(open_by_id, repeats) * 1000:.2f}")
+    writer = Store(store.data_dir)
+    with writer.write() as db:  # another connection (the worker) holds the write lock meanwhile
+        db.execute("UPDATE generations SET t_total = t_total WHERE id = ?", [linked])
+        print(f"history_page_during_write_ms: {page_ms(store, plain, repeats, page=last):.1f}")
 
 
 def main() -> None:
@@ -77,11 +117,7 @@ def main() -> None:
         print(f"history_fill_{args.rows}_rows_s: {time.perf_counter() - started:.1f}")
 
         store = Store(data_dir)
-        plain, filtered = HistoryFilter(), HistoryFilter(search="fox harbour", language="en", steps=25)
-        for name, where in (("history_sql_page_ms", plain), ("history_sql_filtered_page_ms", filtered)):
-            seconds = median_time(lambda: (store.count_generations(where), store.query_generations(where, limit=25)),
-                                  args.repeats * 4)
-            print(f"{name}: {seconds * 1000:.1f}")
+        bench_sql(store, args.rows, args.repeats * 4)
 
         os.environ.update(V2I_PROFILE="tiny", V2I_DATA_DIR=str(data_dir))
         from streamlit.testing.v1 import AppTest

@@ -45,7 +45,7 @@ from .similarity import (
     SimilaritySet, alignment, alignment_summary, load_set, neighbours, novelty_of, said_vs_drawn, search,
 )
 from .stages import PROGRESS_STAGES, TIMED_STAGES, TIMING_COLUMNS, TIMINGS, timings_of
-from .store import SORTABLE, HistoryFilter, Store, public_record
+from .store import SORTABLE, HistoryFilter, HistoryPage, Store, public_record
 from .speech import CleanedSpeech, check_terms, clean_speech, doubt, speech_prompt
 from .team import (
     check_stars, collect, collect_all, collections, collections_of, names_of, people, rate, rating_of, remember_person,
@@ -71,7 +71,7 @@ __all__ = [
     "JobQueue", "Worker", "PREVIEWS", "DOWNLOADS", "start_worker", "stop_workers", "ACTIVE", "QUEUED", "RUNNING", "DONE", "FAILED",
     "CANCELLED",
     # the history
-    "Store", "HistoryFilter", "SORTABLE", "public_record", "check_id", "stats", "export_csv", "export_to_temp", "export_zip",
+    "Store", "HistoryFilter", "HistoryPage", "SORTABLE", "public_record", "check_id", "stats", "export_csv", "export_to_temp", "export_zip",
     "LINKS", "ExportLink",
     # similarity
     "EmbeddingCache", "SimilaritySet", "load_set", "alignment", "alignment_summary", "neighbours", "novelty_of",

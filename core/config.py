@@ -50,6 +50,31 @@ def _gpus(name: str, text: str) -> float | None:
     return _number(float, "a number of GPUs (or auto)", at_least=0)(name, text)
 
 
+def _batch(name: str, text: str) -> int | None:
+    """``auto`` (or empty): batches on CUDA only (:data:`AUTO_GPU_BATCH`), never on the CPU; else a whole number
+    from 1 (off)."""
+    if text.strip().lower() in ("", "auto"):
+        return None
+    value = _whole("a whole number of images (or auto)")(name, text)
+    if value < 1:
+        raise ValueError(f"{name}={text!r}: a batch holds at least 1 image (1 turns batching off)")
+    return value
+
+
+# V2I_GPU_BATCH=auto on CUDA, for an eager UNet. Chosen from the H100's batch-1 figure (0.6 s a default image,
+# 32 TFLOP of UNet: about 54 TFLOP/s, a small part of what the device does at fp16), not from a batched
+# measurement yet: `python -m bench --only sd --device cuda` prints images/s at 1, 2, 4 and 8 to confirm or move
+# it. A compiled UNet (V2I_COMPILE) recompiles for each new batch size, so it is not batched unless asked.
+AUTO_GPU_BATCH = 4
+
+
+def gpu_batch(settings: "Settings", device: str) -> int:
+    """How many same-recipe jobs the worker may paint as one batch on ``device``."""
+    if settings.gpu_batch is not None:
+        return settings.gpu_batch
+    return AUTO_GPU_BATCH if device.startswith("cuda") and not settings.compile_unet else 1
+
+
 def _path(name: str, text: str) -> Path:
     return Path(text).expanduser()
 
@@ -181,6 +206,9 @@ SETTINGS: tuple[Setting, ...] = (
             "with `ray`: the CPUs each actor asks for (and its torch threads)"),
     Setting("V2I_RAY_GPUS_PER_WORKER", "ray_gpus_per_worker", "auto", _gpus,
             "with `ray`: the GPUs each actor asks for; `auto`: 1 where the cluster has GPUs, else 0"),
+    Setting("V2I_GPU_BATCH", "gpu_batch", "auto", _batch,
+            "at most this many queued jobs of one recipe, size and step count painted as one batch, taken in the "
+            "queue's fair order; `auto`: 4 on CUDA (eager UNet), 1 (off) on the CPU or with `V2I_COMPILE`"),
 )
 
 
@@ -228,6 +256,7 @@ class Settings:
     ray_workers: int = 2
     ray_cpus_per_worker: float = 1.0
     ray_gpus_per_worker: float | None = None  # None: 1 where the cluster has GPUs, else 0
+    gpu_batch: int | None = None  # None: auto (core.config.gpu_batch)
 
     @property
     def is_tiny(self) -> bool:

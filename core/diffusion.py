@@ -381,6 +381,25 @@ def _checkpoint_of(unet) -> list:
     return _sources[unet]
 
 
+@dataclass(frozen=True)
+class Painting:
+    """One image of a batch: its words, its options (with a seed), and where its progress and preview go."""
+
+    prompt: str
+    negative_prompt: str
+    options: GenerationOptions
+    progress: ProgressCallback | None = None
+    preview: PreviewCallback | None = None
+
+
+def batch_key(options: GenerationOptions) -> tuple:
+    """Images whose options share this key can be painted as one batch: one scheduler, one size, one step count,
+    one UNet set-up; each keeps its own prompt, seed and guidance (with or without classifier-free guidance
+    alike, since that doubles the UNet's batch)."""
+    return (options.recipe, options.scheduler, options.steps, options.width, options.height,
+            options.deepcache_interval, options.safety_checker, options.guidance > 1.0)
+
+
 def generate_image(
     pipe,
     prompt: str,
@@ -398,18 +417,117 @@ def generate_image(
     next in this process, in order (the worker's queue), or None; they decide when the turbo LoRA is fused into
     a shared UNet (:func:`_fuses_now`), never what is painted. A CUDA or compiled pipeline makes the image on
     the process's device thread (:func:`on_device_thread`); the callbacks are called there."""
-    if options.seed is None:
-        raise InvalidOptionError("seed must be chosen before generating (use GenerationOptions.with_seed)")
-    make = functools.partial(_generate_image, pipe, prompt, negative_prompt, options, progress, preview,
-                             preview_interval_s, recipes_ahead)
+    (made,) = generate_images(pipe, [Painting(prompt, negative_prompt, options, progress, preview)],
+                              preview_interval_s=preview_interval_s, recipes_ahead=recipes_ahead)
+    if isinstance(made, BaseException):
+        raise made
+    return made
+
+
+def generate_images(pipe, paintings: Sequence[Painting], *, preview_interval_s: float = PREVIEW_INTERVAL_S,
+                    recipes_ahead: Sequence[str] | None = None) -> list:
+    """Paint ``paintings`` (which share a :func:`batch_key`) as one batch: the UNet sees them all at once, each
+    with its own prompt, seed and guidance, so each equals the image made alone with its seed (bit for bit on
+    the CPU; within the device's rounding on a GPU). Returns, in order, a :class:`GeneratedImage` or the error
+    that ended that one: a painting whose progress raises (its job was cancelled) leaves at that step and gets
+    the error, and the others go on; when every one has left, the batch stops."""
+    if not paintings:
+        return []
+    if len({batch_key(p.options) for p in paintings}) > 1:
+        raise InvalidOptionError("the images of a batch must share recipe, scheduler, steps, size and guidance kind")
+    for painting in paintings:
+        if painting.options.seed is None:
+            raise InvalidOptionError("seed must be chosen before generating (use GenerationOptions.with_seed)")
+    make = functools.partial(_paint, pipe, list(paintings), preview_interval_s, recipes_ahead)
     return on_device_thread(make) if runs_on_device_thread(pipe) else make()
 
 
-def _generate_image(pipe, prompt, negative_prompt, options, progress, preview, preview_interval_s, recipes_ahead):
-    """:func:`generate_image`, on the thread that makes it."""
+class _Batch:
+    """What one batch's callbacks share: which paintings are still wanted, and why the others left."""
+
+    def __init__(self, paintings: Sequence[Painting], preview_interval_s: float):
+        self.paintings = paintings
+        self.ended: dict[int, BaseException] = {}
+        self.preview_interval_s = preview_interval_s
+        self.last_preview = [-float("inf")] * len(paintings)
+
+    def on_step_end(self, pipe, step: int, latents) -> None:
+        for i, painting in enumerate(self.paintings):
+            if i in self.ended:
+                continue  # it left the batch: its row still runs (shapes stay), its image is never kept
+            if painting.preview is not None and time.monotonic() - self.last_preview[i] >= self.preview_interval_s:
+                self.last_preview[i] = time.monotonic()
+                painting.preview(latent_preview(latents[i:i + 1]))
+            if painting.progress is not None:
+                try:
+                    painting.progress(step + 1, pipe.num_timesteps)  # may raise CancelledError
+                except Exception as err:  # noqa: BLE001 (it is that painting's ending, handed back)
+                    self.ended[i] = err
+        if len(self.ended) == len(self.paintings):
+            raise next(iter(self.ended.values()))  # nobody waits for this batch any more
+
+
+def _guided_view(pipe_class, guidance, guided: bool):
+    """A pipeline class whose classifier-free guidance scale is one per image (a (batch, 1, 1, 1) tensor, which
+    diffusers' ``noise_uncond + scale * (noise_text - noise_uncond)`` broadcasts), and whose use of guidance is
+    decided by the batch's key rather than by comparing that tensor with 1."""
+    return type(f"{pipe_class.__name__}PerImageGuidance", (pipe_class,), {
+        "guidance_scale": property(lambda self: guidance),
+        "do_classifier_free_guidance": property(lambda self: guided),
+    })
+
+
+@contextlib.contextmanager
+def _one_image_at_a_time(view, images: int, guided: bool, deepcache: bool):
+    """On the CPU, the UNet and the decoder see a batch one image at a time (its unconditional and conditional
+    rows together, as when it is made alone), so a batched image has exactly the pixels it has alone. A CPU gains
+    no speed from a larger batch, and its BLAS rounds a batch of one differently from a batch of several (a matrix
+    times a vector against a matrix times a matrix: 1e-6 in the UNet's output, measured, which moved a pixel by
+    one level). On a GPU the whole batch goes through at once: that is the point of batching there. DeepCache
+    keeps one cache per UNet block, so its batches go through whole on the CPU too (within rounding)."""
+    import torch
+
+    unet, vae = view.unet, view.vae
+    if images == 1 or view.device.type != "cpu" or deepcache:
+        yield  # nothing to split, a GPU, or DeepCache's wrapped UNet
+        return
+    rows = 2 if guided else 1  # the UNet's rows per image: [unconditional..., conditional...] under guidance
+    forward, decode = unet.forward, vae.decode
+
+    def image_rows(i: int) -> list[int]:
+        return [i + k * images for k in range(rows)]
+
+    def split_forward(sample, timestep, encoder_hidden_states, *args, **kwargs):
+        kwargs["return_dict"] = False
+        outputs = {}
+        for i in range(images):
+            picked = image_rows(i)
+            outputs[i] = forward(sample[picked], timestep, encoder_hidden_states[picked], *args, **kwargs)[0]
+        return (torch.cat([outputs[i][k:k + 1] for k in range(rows) for i in range(images)]),)
+
+    def split_decode(latents, *args, **kwargs):
+        kwargs["return_dict"] = False
+        return (torch.cat([decode(latents[i:i + 1], *args, **kwargs)[0] for i in range(images)]),)
+
+    saved = {name: vars(module)[name] for module, name in ((unet, "forward"), (vae, "decode")) if name in vars(module)}
+    unet.forward, vae.decode = split_forward, split_decode
+    try:
+        yield
+    finally:  # the modules' own methods again (or what stood there before: DeepCache leaves its unwrapped forward)
+        for module, name in ((unet, "forward"), (vae, "decode")):
+            if name in saved:
+                setattr(module, name, saved[name])
+            else:
+                delattr(module, name)
+
+
+def _paint(pipe, paintings: list[Painting], preview_interval_s: float, recipes_ahead):
+    """:func:`generate_images`, on the thread that makes them."""
     import diffusers
     import torch
 
+    options = paintings[0].options  # what the batch shares (batch_key)
+    guided = options.guidance > 1.0
     # 1. A private scheduler for this call, from the model's own scheduler configuration; the UNet's adapters
     #    as this pipeline wants them (the turbo view shares its UNet with the plain pipeline).
     _use_adapter(pipe, recipes_ahead)
@@ -420,50 +538,55 @@ def _generate_image(pipe, prompt, negative_prompt, options, progress, preview, p
         # DeepCache rewires the UNet's blocks, which a compiled UNet (V2I_COMPILE) cannot follow: it gets the
         # eager module under the compiled one (the same weights).
         components["unet"] = pipe.unet._orig_mod if is_compiled(pipe.unet) else pipe.unet
-    view = type(pipe)(**components)
+    dtype = getattr(pipe.unet, "dtype", torch.float32)
+    guidance = torch.tensor([float(p.options.guidance) for p in paintings], dtype=dtype,
+                            device=pipe.device).view(-1, 1, 1, 1)
+    view = _guided_view(type(pipe), guidance, guided)(**components)
     view.set_progress_bar_config(disable=True)
-    # 2. Seeded noise on the CPU, so a seed gives the same image on any device.
-    generator = torch.Generator("cpu").manual_seed(options.seed)
-
-    last_preview = -float("inf")
+    # 2. Seeded noise on the CPU, one generator per image, so a seed gives the same image on any device and in
+    #    any batch.
+    generators = [torch.Generator("cpu").manual_seed(p.options.seed) for p in paintings]
+    batch = _Batch(paintings, preview_interval_s)
     on_gpu = view.device.type == "cuda"
 
     def on_step_end(_pipe, step, _timestep, callback_kwargs):
-        nonlocal last_preview
-        if preview is not None and time.monotonic() - last_preview >= preview_interval_s:
-            last_preview = time.monotonic()
-            preview(latent_preview(callback_kwargs["latents"]))
-        if progress is not None:
-            progress(step + 1, _pipe.num_timesteps)  # may raise CancelledError to stop between steps
+        batch.on_step_end(_pipe, step, callback_kwargs["latents"])
         if step + 1 == _pipe.num_timesteps and not on_gpu:
             release_free_memory()  # the UNet's freed activations, before the decoder's large ones
         return callback_kwargs
 
-    # 3. The prompt's text encoding, reused when the same prompt comes again.
+    # 3. Each prompt's text encoding, reused when the same prompt comes again.
     with torch.inference_mode():
-        prompt_embeds, negative_embeds = _encode_prompt(view, prompt, negative_prompt, options.guidance > 1.0)
+        encoded = [_encode_prompt(view, p.prompt, p.negative_prompt, guided) for p in paintings]
+    prompt_embeds = torch.cat([positive for positive, _ in encoded])
+    negative_embeds = torch.cat([negative for _, negative in encoded]) if guided else None
     # 4. Denoise and decode (DeepCache wraps the shared UNet for this call only: we hold its lock).
     try:
-        with _deepcache(view, options.deepcache_interval), torch.inference_mode():
+        with _deepcache(view, options.deepcache_interval), _one_image_at_a_time(view, len(paintings), guided, options.deepcache_interval > 1), \
+                torch.inference_mode():
             result = view(
                 prompt_embeds=prompt_embeds,
                 negative_prompt_embeds=negative_embeds,
                 num_inference_steps=options.steps,
-                guidance_scale=float(options.guidance),
+                guidance_scale=float(options.guidance),  # for the pipeline's checks: the view reads one per image
                 width=options.width,
                 height=options.height,
-                generator=generator,
+                generator=generators,
                 callback_on_step_end=on_step_end,
             )
+    except BaseException as err:
+        if len(batch.ended) == len(paintings):  # every painting left: each with its own reason
+            return [batch.ended[i] for i in range(len(paintings))]
+        raise
     finally:
         if not on_gpu:
             release_free_memory()  # the decoder's, and a cancelled run's
+    # 5. One result per painting: its image, or why it left.
     nsfw_flags = result.nsfw_content_detected
-    return GeneratedImage(
-        image=result.images[0],
-        seed=options.seed,
+    return [batch.ended[i] if i in batch.ended else GeneratedImage(
+        image=result.images[i],
+        seed=painting.options.seed,
         sampler=spec.sampler,
-        nsfw=bool(nsfw_flags[0]) if nsfw_flags is not None else None,
-        prompt_tokens=count_clip_tokens(pipe, prompt),
-    )
-
+        nsfw=bool(nsfw_flags[i]) if nsfw_flags is not None else None,
+        prompt_tokens=count_clip_tokens(pipe, painting.prompt),
+    ) for i, painting in enumerate(paintings)]

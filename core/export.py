@@ -21,13 +21,14 @@ PAGE = 500
 
 
 def iter_generations(store: Store, where: HistoryFilter) -> Iterator[dict]:
-    offset = 0
+    """Every matching generation, newest first, a page at a time by keyset (each page a seek, however deep)."""
+    after = None
     while True:
-        rows = store.query_generations(where, limit=PAGE, offset=offset)
+        rows = store.query_generations(where, limit=PAGE, after=after)
         yield from rows
         if len(rows) < PAGE:
             return
-        offset += PAGE
+        after = (rows[-1]["created_at"], rows[-1]["id"])
 
 
 def export_csv(store: Store, where: HistoryFilter, target: BinaryIO) -> int:

@@ -25,11 +25,12 @@ from . import disk, roles, webhooks
 from .audit import record, record_in
 from .backup import backup
 from .audio import AudioLimits, decode_audio
-from .config import Settings
+from .config import Settings, gpu_batch
+from .diffusion import batch_key
 from .errors import CancelledError, InvalidOptionError, NoSpeechError, NotFoundError, StorageError, V2IError
 from .models import ModelCache
 from .paths import UPLOADS, check_id, new_id, relative_name, remove_quietly, write_atomic
-from .pipeline import run_generation
+from .pipeline import Job, compute_generations, save_generation
 from .people import UNKNOWN, Person
 from .request import GenerationRequest
 from .store import Store, utc_now
@@ -75,6 +76,14 @@ def ending_of(err: BaseException) -> tuple[str, str | None]:
         return FAILED, str(err)
     log.error("a job failed unexpectedly", exc_info=err)
     return FAILED, f"unexpected error: {type(err).__name__}: {err}"
+
+
+def _batch_key_of(job: dict[str, Any]) -> tuple | None:
+    """A queued job's batch key, or None when its options cannot be read (it runs alone and fails saying why)."""
+    try:
+        return batch_key(GenerationRequest.from_json(job["options"]).options)
+    except V2IError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -297,17 +306,31 @@ class JobQueue:
     def claim_next(self, worker_id: str | None = None) -> dict[str, Any] | None:
         """Take the next job in the fair order and mark it running for ``worker_id``, atomically (two workers
         never take the same job)."""
+        claimed = self.claim_batch(worker_id, 1)
+        return claimed[0] if claimed else None
+
+    def claim_batch(self, worker_id: str | None = None, limit: int = 1) -> list[dict[str, Any]]:
+        """Take the next job in the fair order and, up to ``limit`` in all, the jobs right after it in that order
+        whose images can be painted with it as one batch (:func:`core.diffusion.batch_key`); stop at the first
+        that cannot, so nobody's turn is passed over. All marked running for ``worker_id`` in one transaction."""
         with self.store.write() as db:
             order = [] if self.paused else self.order()  # the fair order, read once per claim
             if order and self.waiting_for_room(order):
                 order = []
             if not order:
-                return None
-            job_id = order[0]["id"]
+                return []
+            ids = [order[0]["id"]]
+            if limit > 1:
+                key = _batch_key_of(self.get(ids[0]))
+                for queued in order[1:limit]:
+                    if key is None or _batch_key_of(self.get(queued["id"])) != key:
+                        break
+                    ids.append(queued["id"])
             now = utc_now()
-            db["jobs"].update(job_id, {"status": RUNNING, "started_at": now, "stage": "starting",
-                                       "worker_id": worker_id, "heartbeat_at": now})
-        return self.get(job_id)
+            for job_id in ids:
+                db["jobs"].update(job_id, {"status": RUNNING, "started_at": now, "stage": "starting",
+                                           "worker_id": worker_id, "heartbeat_at": now})
+        return [self.get(job_id) for job_id in ids]
 
     def progress(self, job_id: str, stage: str, step: int, total: int) -> bool:
         """Record progress (a heartbeat too); returns True when the person asked to cancel."""
@@ -444,6 +467,8 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._beat_thread: threading.Thread | None = None
         self.worker_id = new_worker_id()
+        # Same-recipe jobs painted as one batch: on CUDA by default, never on the CPU unless V2I_GPU_BATCH says so.
+        self.batch = gpu_batch(settings, models.device)
         # Endings the store could not take yet (a full disk, a long lock): stored as soon as it answers again.
         self.endings: list[tuple[dict[str, Any], str, str | None]] = []
 
@@ -534,9 +559,9 @@ class Worker:
         """Run every queued job now, in this thread (tests and the CLI); returns how many ran. Endings the store
         could not take come first; while any is left, no new job starts."""
         count = 0
-        while self.store_endings() and (job := self.queue.claim_next(self.worker_id)) is not None:
-            self._run(job)
-            count += 1
+        while self.store_endings() and (jobs := self.queue.claim_batch(self.worker_id, self.batch)):
+            self.run_jobs(jobs)
+            count += len(jobs)
         return count
 
     def tick(self) -> int:
@@ -604,29 +629,54 @@ class Worker:
                 self._wake.wait(self.poll_seconds)
                 self._wake.clear()
 
-    def _run(self, job: dict[str, Any]) -> None:
+    def run_jobs(self, jobs: list[dict[str, Any]]) -> None:
+        """Run these claimed jobs now (as one batch when several), in this thread, and store how each ended."""
         try:
-            self._run_job(job)
+            self._run_jobs(jobs)
         finally:
-            PREVIEWS.drop(job["id"])  # previews and download progress live only while the job runs
-            DOWNLOADS.drop(job["id"])
+            for job in jobs:  # previews and download progress live only while the job runs
+                PREVIEWS.drop(job["id"])
+                DOWNLOADS.drop(job["id"])
 
-    def _run_job(self, job: dict[str, Any]) -> None:
+    def _run_jobs(self, jobs: list[dict[str, Any]]) -> None:
+        """Compute the jobs (one batch when several), then store each: a job's failure or cancel is its own."""
+        computed: list[Any] = [None] * len(jobs)
+        work: dict[int, Job] = {}
+        for i, job in enumerate(jobs):
+            try:
+                work[i] = self._job_of(job)
+            except Exception as err:  # noqa: BLE001 (unreadable options: that job fails, saying why)
+                computed[i] = err
+        try:
+            made = compute_generations(list(work.values()), settings=self.settings, models=self.models,
+                                       recipes_ahead=[queued["recipe"] for queued in self.queue.order()])
+        except Exception as err:  # noqa: BLE001 (the batch itself broke: each of its jobs ends saying why)
+            made = [err] * len(work)
+        for i, result in zip(work, made):
+            computed[i] = result
+        for job, result in zip(jobs, computed):
+            self._store(job, result)
+
+    def _job_of(self, job: dict[str, Any]) -> Job:
         def progress(stage: str, step: int, total: int) -> None:
             if self.queue.progress(job["id"], stage, step, total):
                 raise CancelledError("cancelled by the person who asked for it")
 
+        return Job(self.queue.upload_bytes(job), GenerationRequest.from_json(job["options"]), progress,
+                   preview=lambda rgb: PREVIEWS.update(job["id"], rgb),
+                   download=lambda label, done, total: DOWNLOADS.update(job["id"], label, done, total))
+
+    def _store(self, job: dict[str, Any], result: Any) -> None:
+        """A job's ending: its generation stored with the job marked done in the same transaction, or how it ended
+        (cancelled, failed with a reason, or a bug: the worker stays alive and says which)."""
         try:
-            request = GenerationRequest.from_json(job["options"])  # unreadable options fail the job, with why
-            run_generation(
-                self.queue.upload_bytes(job), request, settings=self.settings, models=self.models, store=self.store,
-                progress=progress, created_by=job["created_by"] or UNKNOWN,
-                preview=lambda rgb: PREVIEWS.update(job["id"], rgb),
-                download=lambda label, done, total: DOWNLOADS.update(job["id"], label, done, total),
-                on_stored=lambda db, row: self.queue.mark_done_in(db, job["id"], row["id"]),
-                recipes_ahead=[queued["recipe"] for queued in self.queue.order()],  # when to fuse turbo's LoRA
-            )
-        except Exception as err:  # cancelled, failed with a reason, or a bug: the worker stays alive and says which
+            if isinstance(result, BaseException):
+                raise result
+            if self.queue.progress(job["id"], "save", result.fields["steps"], result.fields["steps"]):
+                raise CancelledError("cancelled by the person who asked for it")
+            save_generation(result, self.store, created_by=job["created_by"] or UNKNOWN,
+                            on_stored=lambda db, row: self.queue.mark_done_in(db, job["id"], row["id"]))
+        except Exception as err:
             self.end(job, *ending_of(err))
             return
         try:

@@ -175,6 +175,44 @@ def _v13_api(db: sqlite_utils.Database) -> None:
     db["generations"].add_column("source", str)
 
 
+# The columns History sorts by, each with the expression its order and index use: a missing value sorts first
+# (as SQLite's NULL does) through a sentinel, so paging can compare (key, id) pairs without NULL's three-valued
+# logic. Written out here, not imported: a migration stays what it was when it ran (tests check store's list).
+SORT_KEYS_0014 = {
+    "created_at": "created_at", "language": "ifnull(language, '')", "recipe": "ifnull(recipe, '')",
+    "steps": "ifnull(steps, -1e308)", "guidance": "ifnull(guidance, -1e308)", "seed": "ifnull(seed, -1e308)",
+    "scheduler": "ifnull(scheduler, '')", "sd_model": "ifnull(sd_model, '')",
+    "audio_duration": "ifnull(audio_duration, -1e308)", "t_decode": "ifnull(t_decode, -1e308)",
+    "t_transcribe": "ifnull(t_transcribe, -1e308)", "t_enhance": "ifnull(t_enhance, -1e308)",
+    "t_generate": "ifnull(t_generate, -1e308)", "t_total": "ifnull(t_total, -1e308)",
+    "audio_filename": "ifnull(audio_filename, '')", "created_by": "ifnull(created_by, '')",
+    "rating_mean": "ifnull(rating_mean, -1e308)", "rating_count": "rating_count",
+}
+
+
+def _v14_scale(db: sqlite_utils.Database) -> None:
+    # Each generation's mean stars and how many gave stars, kept by triggers on ratings: History sorts and filters
+    # by them through an index instead of grouping every rating on every page.
+    db["generations"].add_column("rating_mean", float)
+    db["generations"].add_column("rating_count", int, not_null_default=0)
+    counts = ("rating_mean = (SELECT avg(stars) FROM ratings WHERE generation_id = {g}), "
+              "rating_count = (SELECT count(stars) FROM ratings WHERE generation_id = {g})")
+    db.execute(f"UPDATE generations SET {counts.format(g='generations.id')}")
+    recount = f"UPDATE generations SET {counts} WHERE id = {{g}}"
+    for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+        db.execute(f"CREATE TRIGGER ratings_recount_{event.lower()} AFTER {event} ON ratings "
+                   f"BEGIN {recount.format(g=row + '.generation_id')}; END")
+    db.execute("CREATE TRIGGER ratings_recount_moved AFTER UPDATE OF generation_id ON ratings "
+               f"BEGIN {recount.format(g='OLD.generation_id')}; END")
+    # How many images were painted together with this one (GPU batches); older rows do not know (NULL: alone).
+    db["generations"].add_column("batch_size", int)
+    # Keyset paging: one index per sort order, on (key, id), so any page of History, first or last, is a seek; the
+    # column itself rides along so that walking the index alone can name a row's key (a covering index).
+    for column, key in SORT_KEYS_0014.items():
+        also = f", {column}" if key != column else ""
+        db.execute(f"CREATE INDEX IF NOT EXISTS generations_sort_{column} ON generations ({key}, id{also})")
+
+
 MIGRATIONS = [
     ("0001_generations", _v1_generations), ("0002_jobs", _v2_jobs), ("0003_embeddings", _v3_embeddings),
     ("0004_deepcache", _v4_deepcache), ("0005_recipe", _v5_recipe),
@@ -182,6 +220,7 @@ MIGRATIONS = [
     ("0008_speech", _v8_speech), ("0009_turbo", _v9_turbo),
     ("0010_insights", _v10_insights), ("0011_revisions", _v11_revisions),
     ("0012_hardening", _v12_hardening), ("0013_api", _v13_api),
+    ("0014_scale", _v14_scale),
 ]
 
 

@@ -11,6 +11,7 @@ It comes in two halves, so the heavy half can run anywhere and only one process 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -20,7 +21,7 @@ from typing import Any, Callable, Sequence
 from .audio import DecodedAudio, decode_audio
 from .catalog import revisions
 from .config import Settings
-from .diffusion import RECIPES, GeneratedImage, GenerationOptions, count_clip_tokens, generate_image
+from .diffusion import RECIPES, GeneratedImage, GenerationOptions, Painting, count_clip_tokens, generate_images
 from .errors import DoubtfulSpeechError, NoSpeechError
 from .models import LoadedModel, ModelCache
 from .paths import AUDIO, IMAGES, new_id, relative_name, remove_quietly, write_atomic
@@ -128,15 +129,79 @@ def compute_generation(
     """Decode, transcribe, build the prompt, make the image and describe it; stores nothing. ``preview`` receives
     the image as it forms (a small RGB array after each denoising step); ``download(model, done, total)`` the
     bytes of each missing model while it downloads (a first run with the real models)."""
-    report = progress or _silent
+    job = Job(audio, request, progress, preview, download)
+    (made,) = compute_generations([job], settings=settings, models=models, recipes_ahead=recipes_ahead)
+    if isinstance(made, BaseException):
+        raise made
+    return made
+
+
+@dataclass(frozen=True)
+class Job:
+    """One recording and what was asked of it, with where its progress, preview and download bytes go."""
+
+    audio: bytes
+    request: GenerationRequest
+    progress: Progress | None = None
+    preview: Callable[[Any], None] | None = None
+    download: Callable[[str, int, int], None] | None = None
+
+
+@dataclass
+class _Prepared:
+    """A job up to its image: decoded, transcribed, its prompt built, its clock running."""
+
+    job: Job
+    request: GenerationRequest
+    options: GenerationOptions
+    decoded: DecodedAudio
+    transcript: Transcript
+    prompt: EnhancedPrompt
+    spoken: CleanedSpeech
+    sd: LoadedModel
+    timings: dict[str, float]
+    started: float
+
+    def report(self, stage: str, step: int, total: int) -> None:
+        (self.job.progress or _silent)(stage, step, total)
+
+
+def compute_generations(jobs: Sequence[Job], *, settings: Settings, models: ModelCache,
+                        recipes_ahead: Sequence[str] | None = None) -> list[ComputedGeneration | BaseException]:
+    """:func:`compute_generation` for jobs whose images can be painted as one batch (same recipe, size, steps:
+    :func:`core.diffusion.batch_key`), each with its own words, seed and guidance. Returns, in order, each job's
+    result or the error that ended it: one job's bad recording or cancel never ends another."""
+    results: list[ComputedGeneration | BaseException | None] = [None] * len(jobs)
+    prepared: dict[int, _Prepared] = {}
+    for i, job in enumerate(jobs):  # 1-4, each job on its own
+        try:
+            prepared[i] = prepare_generation(job, settings=settings, models=models)
+        except Exception as err:  # noqa: BLE001 (that job's ending)
+            results[i] = err
+    if prepared:
+        # 5. Make the images, one run at a time per pipeline, whisper's and CLIP's weights resting meanwhile (CPU).
+        models.rest_idle()
+        order = list(prepared)
+        tick = time.perf_counter()
+        painted = make_images([prepared[i] for i in order], recipes_ahead)
+        seconds = time.perf_counter() - tick
+        for i, generated in zip(order, painted):  # 6. Describe each: one set of fields for the row and the PNG
+            results[i] = generated if isinstance(generated, BaseException) else finish_generation(
+                prepared[i], generated, seconds, len(order), settings)
+    return results
+
+
+def prepare_generation(job: Job, *, settings: Settings, models: ModelCache) -> _Prepared:
+    """Steps 1-4 of a generation: check, load, decode, transcribe (or take the person's words), build the prompt."""
+    report = job.progress or _silent
     timings: dict[str, float] = {}
 
     # 1. Validate everything that needs no model, then load the models (once per process), before the clock starts.
-    request = request.check()
+    request = job.request.check()
     options = request.options.with_seed()
     report("load", 0, 0)
     turbo = RECIPES[options.recipe].turbo
-    fetch_models(request, settings, models, report, download)  # a first run: what is missing comes down first
+    fetch_models(request, settings, models, report, job.download)  # a first run: what is missing comes down first
     sd = models.stable_diffusion(safety_checker=options.safety_checker, turbo=turbo)
     if request.transcript is None:
         models.whisper()
@@ -145,7 +210,7 @@ def compute_generation(
     # 2. Decode the recording.
     report("decode", 0, 0)
     with _timed(timings, "decode"):
-        decoded = decode_audio(audio, settings.audio_limits)
+        decoded = decode_audio(job.audio, settings.audio_limits)
 
     # 3. Transcribe it, unless the person already did (and may have edited the text).
     report("transcribe", 0, 0)
@@ -161,21 +226,23 @@ def compute_generation(
     report("enhance", 0, 0)
     with _timed(timings, "enhance"):
         prompt, spoken = build_prompt(request, transcript, sd)
-
-    # 5. Make the image, one run at a time per pipeline, whisper's and CLIP's weights resting meanwhile (CPU).
-    models.rest_idle()
     report("generate", 0, options.steps)
-    with _timed(timings, "generate"):
-        generated = make_image(sd, prompt, options, lambda step, total: report("generate", step, total), preview,
-                               recipes_ahead)
-    timings["total"] = time.perf_counter() - started
+    return _Prepared(job, request, options, decoded, transcript, prompt, spoken, sd, timings,
+                     started - time.perf_counter())  # the seconds of this job so far (negative), painting to come
 
-    # 6. Describe it: one set of fields for the row and the PNG's parameters.
-    fields = describe(audio, decoded, request, transcript, prompt, options, generated, timings, settings, sd.device)
-    fields.update(speech_removed=json.dumps(list(spoken.removed), ensure_ascii=False),
-                  vocabulary=json.dumps(list(request.vocabulary), ensure_ascii=False))
+
+def finish_generation(prepared: _Prepared, generated: GeneratedImage, paint_s: float, batch_size: int,
+                      settings: Settings) -> ComputedGeneration:
+    """Step 6: the row's fields and the labelled PNG. A batched image counts the batch's painting time as its own
+    (it waited for all of it) and records the batch's size."""
+    timings = {**prepared.timings, "generate": paint_s, "total": paint_s - prepared.started}
+    fields = describe(prepared.job.audio, prepared.decoded, prepared.request, prepared.transcript, prepared.prompt,
+                      prepared.options, generated, timings, settings, prepared.sd.device)
+    fields.update(speech_removed=json.dumps(list(prepared.spoken.removed), ensure_ascii=False),
+                  vocabulary=json.dumps(list(prepared.request.vocabulary), ensure_ascii=False),
+                  batch_size=batch_size)
     png = label_png(png_bytes(generated.image, fields), fields, settings)  # XMP always; C2PA with the team's key
-    return ComputedGeneration(audio, decoded.extension, png, fields)
+    return ComputedGeneration(prepared.job.audio, prepared.decoded.extension, png, fields)
 
 
 def save_generation(
@@ -265,12 +332,13 @@ def _throttled(call: Callable[[str, int, int], None], every_s: float = 0.5) -> C
     return throttled
 
 
-def make_image(sd: LoadedModel, prompt: EnhancedPrompt, options: GenerationOptions,
-               progress: Callable[[int, int], None], preview: Callable[[Any], None] | None = None,
-               recipes_ahead: Sequence[str] | None = None) -> GeneratedImage:
+def make_images(prepared: Sequence[_Prepared], recipes_ahead: Sequence[str] | None = None) -> list:
+    """Paint the prepared jobs' images as one batch on their (shared) pipeline, holding its lock."""
+    sd = prepared[0].sd
+    paintings = [Painting(p.prompt.prompt, p.prompt.negative_prompt, p.options,
+                          progress=functools.partial(p.report, "generate"), preview=p.job.preview) for p in prepared]
     with sd.lock:
-        return generate_image(sd.model, prompt.prompt, prompt.negative_prompt, options, progress=progress,
-                              preview=preview, recipes_ahead=recipes_ahead)
+        return generate_images(sd.model, paintings, recipes_ahead=recipes_ahead)
 
 
 def describe(audio: bytes, decoded: DecodedAudio, request: GenerationRequest, transcript: Transcript,

@@ -46,6 +46,18 @@ SORTABLE = (
     "created_at", "language", "recipe", "steps", "guidance", "seed", "scheduler", "sd_model", "audio_duration",
     *TIMING_COLUMNS, "audio_filename", "created_by", "rating_mean", "rating_count",
 )
+_TEXT_KEYS = ("language", "recipe", "scheduler", "sd_model", "audio_filename", "created_by")
+_NEVER_MISSING = ("created_at", "rating_count")
+
+
+def sort_key(column: str) -> str:
+    """The expression History orders ``column`` by, as its index (migration 0014) spells it: a missing value sorts
+    first through a sentinel, so a page boundary is always a comparable (key, id) pair."""
+    if column not in SORTABLE:
+        raise ValueError(f"cannot sort by {column!r}; choose one of: {', '.join(SORTABLE)}")
+    if column in _NEVER_MISSING:
+        return column
+    return f"ifnull({column}, {chr(39) * 2 if column in _TEXT_KEYS else '-1e308'})"
 
 
 @dataclass(frozen=True)
@@ -93,7 +105,7 @@ class HistoryFilter:
             clauses.append(f"g.id IN ({', '.join('?' for _ in self.ids) or 'NULL'})")
             params.extend(self.ids)
         if self.min_rating is not None:
-            clauses.append("g.id IN (SELECT generation_id FROM ratings GROUP BY generation_id HAVING avg(stars) >= ?)")
+            clauses.append("g.rating_mean >= ?")
             params.append(self.min_rating)
         if self.favourites_of:
             clauses.append("g.id IN (SELECT generation_id FROM ratings WHERE person = ? AND favourite = 1)")
@@ -105,13 +117,10 @@ class HistoryFilter:
 
 
 # Each rated generation's mean stars and how many gave stars (a favourite mark alone gives none): one row per
-# generation, to LEFT JOIN on generation_id. History, the Insights report and the map read ratings through it.
+# generation, to LEFT JOIN on generation_id. The Insights report and the map read ratings through it; History reads
+# the same figures from generations.rating_mean/rating_count, which triggers on ratings keep (migration 0014).
 RATINGS_PER_GENERATION = ("SELECT generation_id, avg(stars) AS rating_mean, count(stars) AS rating_count "
                           "FROM ratings GROUP BY generation_id")
-
-# Every generation with its ratings' mean and count (what History shows and sorts by).
-_RATED = ("SELECT g.*, r.rating_mean, coalesce(r.rating_count, 0) AS rating_count{extra} FROM generations g "
-          f"LEFT JOIN ({RATINGS_PER_GENERATION}) r ON r.generation_id = g.id")
 
 
 MAX_SEARCH_CHARS = 200  # a search reads at most this much of what was typed...
@@ -295,30 +304,51 @@ class Store:
 
     def query_generations(
         self, where: HistoryFilter = HistoryFilter(), *, sort: str = "created_at", descending: bool = True,
-        limit: int = 50, offset: int = 0,
+        limit: int = 50, offset: int = 0, after: tuple[Any, str] | None = None,
     ) -> list[dict[str, Any]]:
-        """A page of generations, each with ``rating_mean`` and ``rating_count``."""
-        return self._select(where, sort, descending, limit, offset, "")
+        """Generations in order, each with ``rating_mean`` and ``rating_count``: the ``limit`` rows after the row
+        whose (sort key, id) is ``after`` (keyset: a seek in the sort's index however deep), else after
+        ``offset`` rows (kept for callers that page a few rows; deep pages should pass ``after``)."""
+        key = sort_key(sort)
+        clause, params = where.where()
+        if after is not None:  # (key, id) beyond after's, spelt so that SQLite seeks in the expression's index
+            beyond = "<" if descending else ">"
+            clause += f"{' AND' if clause else ' WHERE'} {key} {beyond}= ? AND ({key} {beyond} ? OR g.id {beyond} ?)"
+            params += [after[0], after[0], after[1]]
+        order = "DESC" if descending else "ASC"
+        return self.query(f"SELECT g.* FROM generations g{clause} ORDER BY {key} {order}, g.id {order} "
+                          "LIMIT ? OFFSET ?", [*params, int(limit), int(offset)])
 
     def page_generations(
         self, where: HistoryFilter = HistoryFilter(), *, sort: str = "created_at", descending: bool = True,
-        limit: int = 50, offset: int = 0,
-    ) -> tuple[list[dict[str, Any]], int]:
-        """One page of rows and how many match in all, from a single query (a search runs once)."""
-        rows = self._select(where, sort, descending, limit, offset, ", count(*) OVER () AS matching")
-        total = rows[0]["matching"] if rows else (0 if offset == 0 else self.count_generations(where))
-        for row in rows:
-            del row["matching"]
-        return rows, total
+        limit: int = 50, page: int = 1,
+    ) -> "HistoryPage":
+        """Page ``page`` (from 1; clamped to the pages there are) of the generations that match, by keyset.
 
-    def _select(self, where: HistoryFilter, sort: str, descending: bool, limit: int, offset: int,
-                extra: str) -> list[dict[str, Any]]:
-        if sort not in SORTABLE:
-            raise ValueError(f"cannot sort by {sort!r}; choose one of: {', '.join(SORTABLE)}")
-        clause, params = where.where()
+        The first and the last page are one seek each (the last read backwards); a page in between starts after
+        the row found by walking the sort's index alone (no row is read), from whichever end is nearer."""
+        total = self.count_generations(where)
+        pages = max(1, -(-total // limit))
+        page = min(max(1, int(page)), pages)
+        skipped = (page - 1) * limit  # rows before this page
+        after_it = max(0, total - skipped - limit)  # rows after it
+        if skipped <= after_it:
+            anchor = self._key_at(where, sort, descending, skipped - 1) if skipped else None
+            rows = self.query_generations(where, sort=sort, descending=descending, limit=limit, after=anchor)
+        else:
+            anchor = self._key_at(where, sort, not descending, after_it - 1) if after_it else None
+            rows = self.query_generations(where, sort=sort, descending=not descending, limit=min(limit, total - skipped),
+                                          after=anchor)[::-1]
+        return HistoryPage(rows, total, page, pages)
+
+    def _key_at(self, where: HistoryFilter, sort: str, descending: bool, index: int) -> tuple[Any, str] | None:
+        """The (sort key, id) of the row at ``index`` in this order, read from the sort's index (covering); None
+        when rows went away meanwhile (the page then starts at that end)."""
+        key, (clause, params) = sort_key(sort), where.where()
         order = "DESC" if descending else "ASC"
-        sql = f"{_RATED.format(extra=extra)}{clause} ORDER BY {sort} {order}, g.id {order} LIMIT ? OFFSET ?"
-        return self.query(sql, [*params, int(limit), int(offset)])
+        row = self.execute(f"SELECT {key}, g.id FROM generations g{clause} ORDER BY {key} {order}, g.id {order} "
+                           "LIMIT 1 OFFSET ?", [*params, index]).fetchone()
+        return None if row is None else tuple(row)
 
     def count_generations(self, where: HistoryFilter = HistoryFilter()) -> int:
         clause, params = where.where()
@@ -372,6 +402,16 @@ class Store:
                         remove_quietly(path)
                         orphans += 1
         return {"temp_files": removed_temp, "orphan_files": orphans}
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of History: its rows, how many generations match in all, which page it is, and of how many."""
+
+    rows: list[dict[str, Any]]
+    total: int
+    number: int
+    pages: int
 
 
 def utc_now(timespec: str = "milliseconds") -> str:

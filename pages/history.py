@@ -6,7 +6,7 @@ import json
 import streamlit as st
 
 from core import (
-    COMMON_SIZES, LINKS, SORTABLE, GenerationRequest, check_id, HistoryFilter, NotFoundError, V2IError, alignment,
+    COMMON_SIZES, LINKS, SORTABLE, GenerationRequest, check_id, HistoryFilter, HistoryPage, NotFoundError, V2IError, alignment,
     audit, collections, export_collection, export_csv, export_to_temp, export_zip, names_of, novelty_of, people, rate,
     rating_of, roles, stats, timefmt, trash,
 )
@@ -64,15 +64,13 @@ def picked_ids() -> tuple[str, ...] | None:
     return tuple(picked[:MAX_PICKED])
 
 
-def rows_page(where: HistoryFilter, order: dict) -> tuple[list[dict], int, int, int]:
-    """One query gives the page and the count (a search runs once); the page widget comes after it."""
-    page = st.session_state.get("history-page", 1)
-    rows, total = store.page_generations(where, offset=(page - 1) * order["limit"], **order)
-    pages = max(1, -(-total // order["limit"]))
-    if total and page > pages:  # the filters narrowed the rows: show the last page there is
-        page = st.session_state["history-page"] = pages
-        rows, total = store.page_generations(where, offset=(page - 1) * order["limit"], **order)
-    return rows, total, page, pages
+def rows_page(where: HistoryFilter, order: dict) -> HistoryPage:
+    """One page by keyset (any page is a seek, first or last); the page widget comes after it. Filters that narrow
+    the rows below the page asked for show the last page there is."""
+    page = store.page_generations(where, page=st.session_state.get("history-page", 1), **order)
+    if page.total and page.number != st.session_state.get("history-page", 1):
+        st.session_state["history-page"] = page.number
+    return page
 
 
 def linked_generation() -> dict | None:
@@ -308,7 +306,8 @@ if (linked := linked_generation()) is not None:
 where, order = filters()
 if note := where.search_terms.note:
     st.caption(note)
-rows, total, page, pages = rows_page(where, order)
+history = rows_page(where, order)
+rows, total, page, pages = history.rows, history.total, history.number, history.pages
 if total == 0:
     st.info("No generations match." if store.count_generations() else "No generations yet: make one on Generate.")
     trash_view()  # what was deleted can still come back

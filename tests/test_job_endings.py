@@ -46,7 +46,7 @@ def test_a_job_whose_ending_cannot_be_stored_ends_failed_once_the_store_answers(
     worker = Worker(settings, models, store, embed=False)
     job = running_job_that_fails(store, wav, worker)
     other = locked(store)
-    worker._run(job)  # raised StorageError out of the worker before: the job stayed "running" for ever
+    worker.run_jobs([job])  # raised StorageError out of the worker before: the job stayed "running" for ever
     other.rollback()
     queue = JobQueue(store)
     assert queue.get(job["id"])["status"] == RUNNING and len(worker.endings) == 1
@@ -65,7 +65,7 @@ def test_cancel_works_while_an_ending_waits_for_the_store(quick_lock, settings, 
     worker = Worker(settings, models, store, embed=False)
     job = running_job_that_fails(store, wav, worker)
     other = locked(store)
-    worker._run(job)
+    worker.run_jobs([job])
     other.rollback()
     queue = JobQueue(store)
     assert queue.cancel(job["id"]) == RUNNING  # asked while the worker could not store the ending

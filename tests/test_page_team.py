@@ -123,7 +123,7 @@ def test_a_finished_job_is_announced_wherever_its_person_is(app_env, data_dir, m
     job = queue.claim_next()  # this test runs it, not the app's worker
     no_exception(at.run())  # the page has seen it running
     assert "(1 running) Voice to Image" in str(at.get("iframe")[0].proto) if at.get("iframe") else True
-    Worker(settings, models, store, embed=False)._run(job)
+    Worker(settings, models, store, embed=False).run_jobs([job])
     no_exception(at.run())
     (toast,) = at.toast
     assert "fox\\.wav is ready" in toast.value and f"/history?id={queue.get(job['id'])['generation_id']}" in toast.value

@@ -22,7 +22,8 @@ def run(settings, models, store, data: bytes, progress=None, **kw):
 def test_a_recording_becomes_a_stored_generation_with_its_files(settings, models, store, wav):
     row = run(settings, models, store, wav)
     stored = store.get_generation(row["id"])
-    assert stored == row
+    assert {key: stored[key] for key in row} == row
+    assert (stored["rating_mean"], stored["rating_count"], stored["batch_size"]) == (None, 0, 1)  # unrated, alone
     assert store.file_path(row["image_path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert store.file_path(row["audio_path"]).read_bytes() == wav
     assert row["audio_sha256"] == hashlib.sha256(wav).hexdigest()

@@ -40,7 +40,7 @@ def test_one_pipeline_is_never_run_by_two_threads_at_once(settings, models, stor
 
     active, most = [0], [0]
     guard = threading.Lock()
-    real = core.pipeline.generate_image
+    real = core.pipeline.generate_images
 
     def watched(*args, **kwargs):
         with guard:
@@ -53,7 +53,7 @@ def test_one_pipeline_is_never_run_by_two_threads_at_once(settings, models, stor
             with guard:
                 active[0] -= 1
 
-    monkeypatch.setattr(core.pipeline, "generate_image", watched)
+    monkeypatch.setattr(core.pipeline, "generate_images", watched)
     errors = []
 
     def one(i):

@@ -41,13 +41,13 @@ def test_a_job_rests_whisper_and_clip_while_it_paints_and_they_come_back_bit_for
     whisper_before, clip_before = weights(whisper), weights(clip)
     embedding_before = embed_images(clip, [PICTURE])
     seen = []
-    real = core.pipeline.generate_image
+    real = core.pipeline.generate_images
 
     def spy(*args, **kwargs):
         seen.append((resting(whisper), resting(clip)))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(core.pipeline, "generate_image", spy)
+    monkeypatch.setattr(core.pipeline, "generate_images", spy)
     request = GenerationRequest("a.wav", options=GenerationOptions(steps=2, seed=1, width=64, height=64))
     row = run_generation(recording("wav"), request, settings=settings, models=cache, store=store)
     assert row["transcript"] is not None and seen == [(True, True)]  # whisper ran first, then both rested

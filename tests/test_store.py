@@ -190,17 +190,19 @@ def test_a_long_search_is_deduplicated_and_capped_and_says_so(store):
     assert len(many.words) == MAX_SEARCH_TERMS and many.shortened and "first 16 distinct words" in many.note
     plain = SearchTerms.of("Red fox red FOX")
     assert plain.words == ("red", "fox") and not plain.shortened and plain.note == ""
-    rows, total = store.page_generations(HistoryFilter(search="fox number " * 4000))
-    assert total == 1 and [r["id"] for r in rows] == [f"{1:032x}"]
+    page = store.page_generations(HistoryFilter(search="fox number " * 4000))
+    assert page.total == 1 and [r["id"] for r in page.rows] == [f"{1:032x}"]
 
 
-def test_one_query_gives_a_page_and_the_count_of_all_that_match(store):
+def test_a_page_comes_with_the_count_of_all_that_match_and_a_page_past_the_end_is_the_last(store):
     for i in range(7):
         store.insert_generation(row(i))
-    rows, total = store.page_generations(HistoryFilter(search="fox"), limit=3, offset=3)
-    assert total == 7 and len(rows) == 3 and "matching" not in rows[0]
-    assert store.page_generations(HistoryFilter(search="fox"), limit=3, offset=30) == ([], 7)
-    assert store.page_generations(HistoryFilter(search="zebra")) == ([], 0)
+    page = store.page_generations(HistoryFilter(search="fox"), limit=3, page=2)
+    assert (page.total, page.number, page.pages, len(page.rows)) == (7, 2, 3, 3)
+    past = store.page_generations(HistoryFilter(search="fox"), limit=3, page=30)
+    assert (past.number, [r["id"] for r in past.rows]) == (3, [f"{0:032x}"])  # newest first: the oldest is last
+    nothing = store.page_generations(HistoryFilter(search="zebra"))
+    assert (nothing.rows, nothing.total, nothing.pages) == ([], 0, 1)
 
 
 def test_a_full_database_is_a_storage_error_in_plain_words(store):

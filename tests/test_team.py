@@ -35,7 +35,7 @@ def test_alice_submits_ten_then_bob_one_and_bobs_runs_second(queue, settings, mo
     worker = Worker(settings, models, store, embed=False)
     while (job := worker.queue.claim_next()) is not None:
         started.append(job["id"])
-        worker._run(job)
+        worker.run_jobs([job])
     assert started[0] == alice[0] and started[1] == bob
     assert started[2:] == alice[1:]  # alice's own jobs keep their order
     generations = {r["audio_filename"]: r["created_by"] for r in store.query_generations(limit=20)}

@@ -144,13 +144,13 @@ def test_the_worker_tells_each_job_the_recipes_queued_after_it_in_the_fair_order
     from core.jobs import Worker
 
     seen: list = []
-    real = core.pipeline.generate_image
+    real = core.pipeline.generate_images
 
     def spy(*args, recipes_ahead=None, **kwargs):
         seen.append(recipes_ahead)
         return real(*args, recipes_ahead=recipes_ahead, **kwargs)
 
-    monkeypatch.setattr(core.pipeline, "generate_image", spy)
+    monkeypatch.setattr(core.pipeline, "generate_images", spy)
     queue = JobQueue(store)
     for person, recipe in (("ana", "turbo"), ("ana", "turbo"), ("bo", "default")):
         options = GenerationOptions.from_recipe(recipe, width=64, height=64, steps=2)
