@@ -2,7 +2,8 @@
 
 Full-size architectures with random weights (timing does not depend on weight values) are built once
 in the real on-disk formats and run through the project's own ``core`` code. Ratios come from one
-run, the recipes alternating, as medians of repeats.
+run, the recipes (turbo included, on a UNet of its own) alternating in rounds, each round printed, as
+medians of the rounds' ratios. On CUDA, images per second at batch 1, 2, 4 and 8 (``V2I_GPU_BATCH``).
 
 ``--quick`` times a few denoising steps of each recipe and the fixed costs (prompt encoding, latent
 set-up, VAE decode) in the same ``generate_image`` call, then counts UNet evaluations from each recipe's
@@ -97,20 +98,23 @@ def bench_sd(paths, quick: bool, repeats: int, device: str = "cpu") -> None:
     from core.models import load_stable_diffusion
 
     pipe = load_stable_diffusion(str(paths["sd"]), device)
-    names = ["original", "default", "fast"]
+    turbo_pipe = turbo_pipeline(paths, device)
+    names = ["original", "default", "fast", "turbo"]
+    pipes = {name: turbo_pipe if name == "turbo" else pipe for name in names}
     if device != "cpu":
         quick = False  # whole images: steps run asynchronously there
         for name in names:
-            _run_recipe(pipe, name, None)  # warm-up: kernels chosen, memory pooled
-    # Quick: 3 steps (4 for fast: full, shallow, shallow, full) give step costs and the fixed cost.
-    quick_steps = {"original": 3, "default": 3, "fast": 4}
+            _run_recipe(pipes[name], name, None)  # warm-up: kernels chosen, memory pooled
+    # Quick: 3 steps (4 for fast: full, shallow, shallow, full) give step costs and the fixed cost. Turbo's whole
+    # image is 4 steps: always made whole.
+    quick_steps = {"original": 3, "default": 3, "fast": 4, "turbo": None}
     images: dict[str, list[float]] = {n: [] for n in names}
     step_costs: dict[str, list[float]] = {n: [] for n in [*names, "fast_shallow"]}
     fixed_costs: dict[str, list[float]] = {n: [] for n in names}
     for round_ in range(repeats):
-        for name in names:  # the recipes alternate within each round
-            total, steps = _run_recipe(pipe, name, quick_steps[name] if quick else None)
-            if quick:
+        for name in names:  # the recipes alternate within each round: a load that comes and goes moves all alike
+            total, steps = _run_recipe(pipes[name], name, quick_steps[name] if quick else None)
+            if quick and name != "turbo":
                 # Callbacks mark the end of each step; their differences time steps 2..n. Step 1 costs
                 # what a full step costs; what is left of the call is the fixed cost.
                 if name == "fast":  # DeepCache every 3rd step: full, shallow, shallow, full
@@ -127,10 +131,14 @@ def bench_sd(paths, quick: bool, repeats: int, device: str = "cpu") -> None:
             else:
                 images[name].append(total)
             print(f"# round {round_ + 1} {name}: {images[name][-1]:.3g} s per image", flush=True)
+        print(f"# round {round_ + 1} against original: default {images['original'][-1] / images['default'][-1]:.2f}x, "
+              f"fast {images['original'][-1] / images['fast'][-1]:.2f}x, "
+              f"turbo {images['original'][-1] / images['turbo'][-1]:.2f}x", flush=True)
+    del turbo_pipe
     median = {n: statistics.median(v) for n, v in images.items()}
-    turbo = bench_turbo(paths, repeats, device)
-    out("sd_turbo_s_per_image", turbo, ".3g")
-    out("sd_turbo_speedup_vs_seed_recipe", median["original"] / turbo, ".3g")
+    out("sd_turbo_s_per_image", median["turbo"], ".3g")
+    out("sd_turbo_speedup_vs_seed_recipe", statistics.median(o / t for o, t in zip(images["original"], images["turbo"])),
+        ".3g")
     out("sd_original_s_per_image", median["original"], ".3g")
     out("sd_default_s_per_image", median["default"], ".3g")
     out("sd_fast_s_per_image", median["fast"], ".3g")
@@ -235,24 +243,44 @@ def preview_overhead_measured(pipe, repeats: int, interval_s: float | None = Non
     return 100 * (statistics.median(shown) - statistics.median(plain)) / statistics.median(plain)
 
 
-def bench_turbo(paths, repeats: int, device: str = "cpu") -> float:
-    """Seconds per whole turbo image (4 LCM steps at batch 1, TAESD decode), median of ``repeats`` after a warm-up:
-    the steady state of a streak of turbo images (on the CPU, the LoRA fused into the UNet)."""
+def turbo_pipeline(paths, device: str):
+    """The turbo recipe on a UNet of its own, warmed up: the steady state of a streak of turbo images (on the CPU,
+    the LoRA fused into the UNet), which alternating with the other recipes on one shared UNet would undo."""
     from core.diffusion import GenerationOptions, generate_image
     from core.models import add_turbo, load_stable_diffusion
 
     pipe = add_turbo(load_stable_diffusion(str(paths["sd"]), device), str(paths["lcm_lora"]), str(paths["taesd"]),
                      device)
     options = GenerationOptions.from_recipe("turbo", seed=0)
-    # Warm-up: a streak's first two images. The second fuses the LoRA into the shared UNet on the CPU, and the first
-    # fusing in a process is the first write to the UNet's file-mapped weights, which copies them (about 11 s, once).
+    # Warm-up: a streak's first two images. The second fuses the LoRA into the UNet on the CPU, and the first fusing
+    # in a process is the first write to the UNet's file-mapped weights, which copies them (about 11 s, once).
     warm_up = [_timed(lambda: generate_image(pipe, f"warm-up {i}", "", options)) for i in range(2)]
-    times = [_timed(lambda: generate_image(pipe, f"a lighthouse at dusk, turbo, {time.time()}", "", options))
-             for _ in range(max(repeats, 2))]
-    print(f"# turbo warm-up: {', '.join(f'{t:.3g}' for t in warm_up)} s; then {', '.join(f'{t:.3g}' for t in times)} "
-          "s per image", flush=True)
-    del pipe
-    return statistics.median(times)
+    print(f"# turbo warm-up: {', '.join(f'{t:.3g}' for t in warm_up)} s", flush=True)
+    return pipe
+
+
+def bench_batches(paths, repeats: int, device: str) -> None:
+    """Images per second when the worker paints 1, 2, 4 or 8 same-recipe jobs as one batch (each its own prompt and
+    seed), for the default and turbo recipes, and what a batch adds to its first job's wait against painting it
+    alone. On a GPU only: on the CPU a batch goes through the UNet one image at a time (core.diffusion)."""
+    from core.diffusion import GenerationOptions, Painting, generate_images
+    from core.models import load_stable_diffusion
+
+    pipes = {"default": load_stable_diffusion(str(paths["sd"]), device), "turbo": turbo_pipeline(paths, device)}
+    for name, pipe in pipes.items():
+        alone = None
+        for size in (1, 2, 4, 8):
+            def batch():
+                paintings = [Painting(f"a lighthouse at dusk, {i}, {time.time()}", "blurry",
+                                      GenerationOptions.from_recipe(name, seed=i)) for i in range(size)]
+                generate_images(pipe, paintings)
+
+            batch()  # warm-up at this size
+            seconds = statistics.median(_timed(batch) for _ in range(max(repeats, 3)))
+            alone = seconds if size == 1 else alone
+            out(f"sd_{name}_images_per_s_batch_{size}", size / seconds, ".2f")
+            out(f"sd_{name}_batch_{size}_first_job_added_s", seconds - alone, ".3f")
+    del pipes
 
 
 def preview_seconds(repeats: int = 50) -> float:
@@ -377,6 +405,10 @@ def main() -> None:
         bench_whisper(paths, max(repeats, 3))
     if "sd" in sections:
         bench_sd(paths, args.quick, repeats, args.device)
+        if args.device == "cuda":
+            bench_batches(paths, repeats, args.device)
+        else:
+            out("sd_batches", "not measured on the CPU (a batch is painted one image at a time there)")
         if args.compile and args.device == "cuda":
             bench_sd_compiled(paths, repeats)
     if "memory" in sections:

@@ -6,7 +6,8 @@ Prints the first render of the History page (a full script run under ``streamlit
 includes every query and thumbnail but not the browser's painting), a filtered render, and the SQL
 of one page (count + rows) with and without filters, as medians of repeats: the first, the middle and the last
 page newest first and sorted by another column (keyset: each is a seek), a full-text search, a generation opened
-by its id as a link does, and a page read while another connection holds the write lock (WAL: readers never wait).
+by its id as a link does, and a page read while another connection holds the write lock (WAL: readers never wait);
+then a backup: the database's snapshot alone, a whole first backup and a second one.
 A fifth of the generations carry ratings from four people.
 """
 
@@ -104,6 +105,23 @@ def bench_sql(store: Store, rows: int, repeats: int) -> None:
         print(f"history_page_during_write_ms: {page_ms(store, plain, repeats, page=last):.1f}")
 
 
+def bench_backup(store: Store, dest: Path) -> None:
+    """The database's consistent snapshot alone (VACUUM INTO, what a backup's first step takes), then a whole first
+    backup (every image and recording copied and hashed) and a second one (only what changed)."""
+    from core.backup import backup
+    from core.jobs import SERVER
+
+    dest.mkdir()
+    started = time.perf_counter()
+    store.db.execute("VACUUM INTO ?", [str(dest / "snapshot.db")])
+    print(f"backup_db_alone_s: {time.perf_counter() - started:.1f}")
+    print(f"backup_db_mb: {(dest / 'snapshot.db').stat().st_size / 1e6:.0f}")
+    for name in ("backup_first_s", "backup_again_s"):
+        started = time.perf_counter()
+        backup(store, dest / "team", SERVER)
+        print(f"{name}: {time.perf_counter() - started:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=10_000)
@@ -118,6 +136,7 @@ def main() -> None:
 
         store = Store(data_dir)
         bench_sql(store, args.rows, args.repeats * 4)
+        bench_backup(store, Path(folder) / "backups")
 
         os.environ.update(V2I_PROFILE="tiny", V2I_DATA_DIR=str(data_dir))
         from streamlit.testing.v1 import AppTest

@@ -69,7 +69,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         data_dir = Path(folder) / "data"
         fill(data_dir, args.rows)
-        os.environ.update(V2I_PROFILE="tiny", V2I_DATA_DIR=str(data_dir), V2I_CLIP_MODEL="openai/clip-vit-base-patch32")
+        # Every embedding is stored: the page's background worker must not reach for the hub (offline, it fails at once).
+        os.environ.update(V2I_PROFILE="tiny", V2I_DATA_DIR=str(data_dir), V2I_CLIP_MODEL="openai/clip-vit-base-patch32",
+                          HF_HUB_OFFLINE="1")
         from core import atlas, insights
         from core.config import load_settings
 

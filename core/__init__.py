@@ -36,6 +36,7 @@ from .pipeline import (
     ComputedGeneration, Transcription, compute_generation, doubt_of, run_generation, save_generation,
     transcribe_recording,
 )
+from .transcribe import DOUBTFUL_WORD, Word, doubtful_words_in
 from .people import MAX_NAME, UNKNOWN, Person, check_name, clean_text, email_allowed, local_person, name_or, normal_email
 from .paths import check_id
 from .pngmeta import read_parameters
@@ -43,6 +44,7 @@ from .prompt import DEFAULT_NEGATIVE_PROMPT, STYLES, EnhancedPrompt, enhance_pro
 from .request import GenerationRequest
 from .similarity import (
     SimilaritySet, alignment, alignment_summary, load_set, neighbours, novelty_of, said_vs_drawn, search,
+    set_version, stored_novelty,
 )
 from .stages import PROGRESS_STAGES, TIMED_STAGES, TIMING_COLUMNS, TIMINGS, timings_of
 from .store import SORTABLE, HistoryFilter, HistoryPage, Store, public_record
@@ -74,7 +76,7 @@ __all__ = [
     "Store", "HistoryFilter", "HistoryPage", "SORTABLE", "public_record", "check_id", "stats", "export_csv", "export_to_temp", "export_zip",
     "LINKS", "ExportLink",
     # similarity
-    "EmbeddingCache", "SimilaritySet", "load_set", "alignment", "alignment_summary", "neighbours", "novelty_of",
+    "EmbeddingCache", "SimilaritySet", "load_set", "set_version", "stored_novelty", "alignment", "alignment_summary", "neighbours", "novelty_of",
     "said_vs_drawn", "search", "Bands", "cluster_order", "kmeans_blocks", "near_duplicate_groups", "scan_earlier",
     "similarity_matrix",
     # analytics: modules, used as insights.report(...), atlas.update(...), abtest.start(...)
@@ -96,4 +98,6 @@ __all__ = [
     # speech into prompts
     "CleanedSpeech", "clean_speech", "speech_prompt", "check_terms", "doubt", "doubt_of", "vocabulary", "set_vocabulary",
     "DoubtfulSpeechError",
+    # every word whisper heard, with its place in the recording and its confidence
+    "Word", "DOUBTFUL_WORD", "doubtful_words_in",
 ]

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .embeddings import IMAGE
-from .store import RATINGS_PER_GENERATION, Store, utc_now
+from .store import Store, utc_now
 from .vectors import Bands
 
 N_NEIGHBORS = 15
@@ -37,15 +37,17 @@ class MapUpdate:
     fitted: int  # images laid out by a new fit (0: no fit this time)
     placed: int  # new images placed beside their neighbours
     seconds: float
+    waiting: int = 0  # images a fit would lay out, left to the worker's background upkeep (``fit_at_most``)
 
 
-def embedded(store: Store, model_id: str) -> tuple[list[str], np.ndarray]:
-    """Every generation with a stored image embedding, oldest first, and the embeddings as rows."""
+def embedded(store: Store, model_id: str, *, vectors: bool = True) -> tuple[list[str], np.ndarray]:
+    """Every generation with a stored image embedding, oldest first, and the embeddings as rows (``vectors=False``:
+    the ids alone, which is all an up-to-date map needs to know)."""
     rows = store.execute(
-        "SELECT g.id, e.vector FROM generations g JOIN embeddings e ON e.sha256 = g.image_sha256 "
+        f"SELECT g.id{', e.vector' if vectors else ''} FROM generations g JOIN embeddings e ON e.sha256 = g.image_sha256 "
         "AND e.model = ? AND e.kind = ? ORDER BY g.created_at, g.id", [model_id, IMAGE]).fetchall()
-    if not rows:
-        return [], np.zeros((0, 0), np.float32)
+    if not rows or not vectors:
+        return [r[0] for r in rows], np.zeros((0, 0), np.float32)
     return [r[0] for r in rows], np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
 
 
@@ -134,11 +136,14 @@ def place(new: np.ndarray, fitted: np.ndarray, fitted_xy: np.ndarray,
     return xy.astype(np.float32), fitted_cluster[nearest[:, 0]]
 
 
-def update(store: Store, model_id: str, *, refit: bool = False, seed: int = 0) -> MapUpdate:
+def update(store: Store, model_id: str, *, refit: bool = False, seed: int = 0,
+           fit_at_most: int | None = None) -> MapUpdate:
     """Bring the map up to date with the stored embeddings: place new images, or refit when asked, when there
-    is no map yet, or when placed images reach a fifth of the fitted ones. Deleted images leave the map."""
+    is no map yet, or when placed images reach a fifth of the fitted ones. Deleted images leave the map.
+    ``fit_at_most``: a fit of more images than this is left to the worker (the page's view stays quick; the map
+    it shows then is the last one, and ``waiting`` says how many images the fit will lay out)."""
     started = time.perf_counter()
-    ids, vectors = embedded(store, model_id)
+    ids, _ = embedded(store, model_id, vectors=False)  # ids first: an up-to-date map reads no vector
     mapped = {r["generation_id"]: r for r in store.query(
         "SELECT generation_id, x, y, cluster, how FROM map_points WHERE model = ?", [model_id])}
     position = {gid: i for i, gid in enumerate(ids)}
@@ -151,6 +156,9 @@ def update(store: Store, model_id: str, *, refit: bool = False, seed: int = 0) -
         if not ids:
             _replace_all(store, model_id, [])
             return MapUpdate(0, 0, time.perf_counter() - started)
+        if fit_at_most is not None and len(ids) > fit_at_most:
+            return MapUpdate(0, 0, time.perf_counter() - started, waiting=len(ids))
+        ids, vectors = embedded(store, model_id)
         xy, groups = fit(vectors, seed)
         _replace_all(store, model_id, [
             {"generation_id": gid, "model": model_id, "x": float(x), "y": float(y), "cluster": int(c), "how": FIT,
@@ -158,7 +166,11 @@ def update(store: Store, model_id: str, *, refit: bool = False, seed: int = 0) -
         return MapUpdate(len(ids), 0, time.perf_counter() - started)
     rows = []
     if new:
-        index = [position[gid] for gid in fitted]
+        ids, vectors = embedded(store, model_id)
+        position = {gid: i for i, gid in enumerate(ids)}
+        new = [gid for gid in new if gid in position]
+        index = [position[gid] for gid in fitted if gid in position]
+        fitted = [gid for gid in fitted if gid in position]
         xy, groups = place(vectors[[position[gid] for gid in new]], vectors[index],
                            np.array([[mapped[g]["x"], mapped[g]["y"]] for g in fitted], np.float32),
                            np.array([mapped[g]["cluster"] for g in fitted], np.int64))
@@ -185,8 +197,7 @@ def points(store: Store, model_id: str) -> list[dict[str, Any]]:
     return store.query(
         "SELECT m.generation_id AS id, m.x, m.y, m.cluster, m.how, g.created_at, coalesce(g.created_by, 'unknown') "
         "AS created_by, g.style, g.recipe, coalesce(g.language, 'unknown') AS language, g.transcript, g.image_path, "
-        "r.rating_mean AS stars FROM map_points m JOIN generations g ON g.id = m.generation_id "
-        f"LEFT JOIN ({RATINGS_PER_GENERATION}) r ON r.generation_id = m.generation_id "
+        "g.rating_mean AS stars FROM map_points m JOIN generations g ON g.id = m.generation_id "
         "WHERE m.model = ? ORDER BY g.created_at",
         [model_id])
 

@@ -75,6 +75,16 @@ def gpu_batch(settings: "Settings", device: str) -> int:
     return AUTO_GPU_BATCH if device.startswith("cuda") and not settings.compile_unet else 1
 
 
+VAD_MODES = ("auto", "on", "off")
+
+
+def _vad(name: str, text: str) -> str:
+    value = text.strip().lower() or "auto"
+    if value not in VAD_MODES:
+        raise ValueError(f"{name}={text!r} is not a choice; choose one of: {', '.join(VAD_MODES)}")
+    return value
+
+
 def _path(name: str, text: str) -> Path:
     return Path(text).expanduser()
 
@@ -206,6 +216,9 @@ SETTINGS: tuple[Setting, ...] = (
             "with `ray`: the CPUs each actor asks for (and its torch threads)"),
     Setting("V2I_RAY_GPUS_PER_WORKER", "ray_gpus_per_worker", "auto", _gpus,
             "with `ray`: the GPUs each actor asks for; `auto`: 1 where the cluster has GPUs, else 0"),
+    Setting("V2I_VAD", "vad", "auto", _vad,
+            "cut silence and long pauses with Silero VAD before whisper, and refuse a recording with no speech; "
+            "`auto`: on, except for the tiny profile's random-weight whisper (its test tones are not speech)"),
     Setting("V2I_GPU_BATCH", "gpu_batch", "auto", _batch,
             "at most this many queued jobs of one recipe, size and step count painted as one batch, taken in the "
             "queue's fair order; `auto`: 4 on CUDA (eager UNet), 1 (off) on the CPU or with `V2I_COMPILE`"),
@@ -257,10 +270,16 @@ class Settings:
     ray_cpus_per_worker: float = 1.0
     ray_gpus_per_worker: float | None = None  # None: 1 where the cluster has GPUs, else 0
     gpu_batch: int | None = None  # None: auto (core.config.gpu_batch)
+    vad: str = "auto"
 
     @property
     def is_tiny(self) -> bool:
         return self.profile == "tiny"
+
+    @property
+    def uses_vad(self) -> bool:
+        """Whether recordings go through voice activity detection before whisper (V2I_VAD)."""
+        return self.vad == "on" or self.vad == "auto" and not self.whisper_is_random
 
     @property
     def whisper_is_random(self) -> bool:

@@ -8,6 +8,7 @@ generation in ``alignment``). Used by the Insights page and ``python -m core rep
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -16,7 +17,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from .embeddings import EmbeddingCache
-from .store import RATINGS_PER_GENERATION, Store, utc_now
+from .store import Store, utc_now
+from .transcribe import doubtful_words_in
 
 CONFIDENCE = 0.95
 Z95 = 1.959963984540054  # the normal quantile for a two-sided 95% interval
@@ -104,9 +106,8 @@ def observations(store: Store, model_id: str) -> list[dict[str, Any]]:
         "SELECT g.id, g.created_at, coalesce(g.recipe, 'unknown') AS recipe, coalesce(g.style, 'none') AS style, "
         "g.scheduler, g.steps, coalesce(g.language, 'unknown') AS language, coalesce(g.task, 'transcribe') AS task, "
         "coalesce(g.created_by, 'unknown') AS created_by, g.t_total, g.avg_logprob, g.no_speech_prob, "
-        "g.prompt_truncated, g.transcript, g.prompt, r.rating_mean AS stars, r.rating_count AS raters, "
+        "g.prompt_truncated, g.transcript, g.prompt, g.rating_mean AS stars, g.rating_count AS raters, "
         "a.prompt AS alignment FROM generations g "
-        f"LEFT JOIN ({RATINGS_PER_GENERATION}) r ON r.generation_id = g.id "
         "LEFT JOIN alignment a ON a.generation_id = g.id AND a.model = ? ORDER BY g.created_at", [model_id])
 
 
@@ -168,23 +169,33 @@ class GroupRow:
                 "flagged": self.flagged}
 
 
-def group_rows(rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], str]) -> list[GroupRow]:
-    """Per value of ``key``: count, rating and alignment with intervals and verdicts against the rest, seconds."""
-    keys = [str(key(row)) for row in rows]
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for row, value in zip(rows, keys):
-        groups.setdefault(value, []).append(row)
+def figures(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stars, alignment and seconds of ``rows`` as arrays (NaN: none), what :func:`group_rows` masks."""
+    return tuple(np.array([np.nan if r[name] is None else r[name] for r in rows], np.float64)
+                 for name in ("stars", "alignment", "t_total"))
+
+
+def group_rows(rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], str],
+               columns: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> list[GroupRow]:
+    """Per value of ``key``: count, rating and alignment with intervals and verdicts against the rest, seconds.
+    The columns are arrays (``columns``: :func:`figures` of ``rows``, made once for every dimension), and each
+    group is a mask over them (100,000 rows: no list per group)."""
+    keys = np.array([str(key(row)) for row in rows], dtype=object)
+    stars, aligned, seconds = columns if columns is not None else figures(rows)
     out = []
-    for value, members in groups.items():
-        others = [row for row, other in zip(rows, keys) if other != value]
-        stars = [r["stars"] for r in members if r["stars"] is not None]
-        aligned = [r["alignment"] for r in members if r["alignment"] is not None]
-        seconds = [r["t_total"] for r in members if r["t_total"] is not None]
+    for value in dict.fromkeys(keys.tolist()):
+        inside = keys == value
+
+        def part(column: np.ndarray, mask: np.ndarray) -> list[float]:
+            values = column[mask]
+            return values[~np.isnan(values)].tolist()
+
+        times = part(seconds, inside)
         out.append(GroupRow(
-            value, len(members), mean_interval(stars),
-            compare(stars, [r["stars"] for r in others if r["stars"] is not None]),
-            mean_interval(aligned), compare(aligned, [r["alignment"] for r in others if r["alignment"] is not None]),
-            quantile(seconds, 0.5), quantile(seconds, 0.95)))
+            value, int(inside.sum()), mean_interval(part(stars, inside)),
+            compare(part(stars, inside), part(stars, ~inside)),
+            mean_interval(part(aligned, inside)), compare(part(aligned, inside), part(aligned, ~inside)),
+            quantile(times, 0.5), quantile(times, 0.95)))
     return sorted(out, key=lambda g: (-g.n, g.key))
 
 
@@ -211,12 +222,15 @@ def kept_share(transcript: str, prompt: str) -> float:
     return len(said & words_of(prompt)) / len(said) if said else 1.0
 
 
-def cause_of(row: dict[str, Any]) -> tuple[str, str]:
-    """The stage at fault and why, checked in the pipeline's order: what whisper heard, the prompt, the image."""
+def cause_of(row: dict[str, Any], words: list[dict] = ()) -> tuple[str, str]:
+    """The stage at fault and why, checked in the pipeline's order: what whisper heard (``words``: each with its
+    confidence), the prompt, the image."""
     if row["no_speech_prob"] is not None and row["no_speech_prob"] > WHISPER_NO_SPEECH:
         return "transcription", f"no-speech probability {row['no_speech_prob']:.2f} (over {WHISPER_NO_SPEECH})"
     if row["avg_logprob"] is not None and row["avg_logprob"] < WHISPER_LOG_PROB:
         return "transcription", f"low confidence: mean log-probability {row['avg_logprob']:.2f}"
+    if kept := doubtful_words_in(words, row["prompt"]):
+        return "transcription", f"the prompt kept words whisper doubted: {', '.join(kept)}"
     if row["prompt_truncated"]:
         return "prompt", "the prompt was cut at CLIP's 77 tokens"
     kept = kept_share(row["transcript"], row["prompt"])
@@ -225,23 +239,35 @@ def cause_of(row: dict[str, Any]) -> tuple[str, str]:
     return "generation", "the words and the prompt look fine; the image does not match them"
 
 
+def words_by_id(store: Store, ids: list[str]) -> dict[str, list[dict]]:
+    """Whisper's words of these generations (those that have any), by id."""
+    out = {}
+    for start in range(0, len(ids), 900):
+        chunk = ids[start:start + 900]
+        for gid, words in store.execute(f"SELECT id, words FROM generations WHERE words IS NOT NULL AND id IN "
+                                        f"({', '.join('?' for _ in chunk)})", chunk).fetchall():
+            out[gid] = json.loads(words)
+    return out
+
+
 def low_alignment_threshold(rows: list[dict[str, Any]]) -> float | None:
     aligned = [r["alignment"] for r in rows if r["alignment"] is not None]
     return float(np.quantile(aligned, LOW_ALIGNMENT_QUANTILE)) if len(aligned) >= MIN_FOR_QUANTILE else None
 
 
-def blame(rows: list[dict[str, Any]]) -> list[Blamed]:
+def blame(rows: list[dict[str, Any]], store: Store | None = None) -> list[Blamed]:
     """Every low-rated (mean stars at most 2) or poorly aligned (the history's lowest fifth) generation, with
-    the stage most likely at fault; oldest first."""
+    the stage most likely at fault; oldest first. With ``store``, whisper's words of those generations are read
+    too (only theirs), so a prompt that kept doubted words is blamed on transcription."""
     threshold = low_alignment_threshold(rows)
+    weak = [row for row in rows if row["stars"] is not None and row["stars"] <= LOW_STARS
+            or threshold is not None and row["alignment"] is not None and row["alignment"] < threshold]
+    heard = words_by_id(store, [row["id"] for row in weak]) if store is not None else {}
     out = []
-    for row in rows:
-        low_rated = row["stars"] is not None and row["stars"] <= LOW_STARS
-        poorly_aligned = threshold is not None and row["alignment"] is not None and row["alignment"] < threshold
-        if low_rated or poorly_aligned:
-            cause, why = cause_of(row)
-            out.append(Blamed(row["id"], row["created_at"], cause, why, _round(row["stars"]),
-                              _round(row["alignment"]), row["transcript"]))
+    for row in weak:
+        cause, why = cause_of(row, heard.get(row["id"], []))
+        out.append(Blamed(row["id"], row["created_at"], cause, why, _round(row["stars"]), _round(row["alignment"]),
+                          row["transcript"]))
     return out
 
 
@@ -302,11 +328,12 @@ class Report:
 
 def report(store: Store, model_id: str) -> Report:
     rows = observations(store, model_id)
+    columns = figures(rows)
     return Report(
         generations=len(rows), rated=sum(r["stars"] is not None for r in rows),
         aligned=sum(r["alignment"] is not None for r in rows),
-        sections={name: group_rows(rows, key) for name, (_, key) in DIMENSIONS.items()},
-        blamed=blame(rows), ab=win_rates(store))
+        sections={name: group_rows(rows, key, columns) for name, (_, key) in DIMENSIONS.items()},
+        blamed=blame(rows, store), ab=win_rates(store))
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:

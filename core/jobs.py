@@ -587,7 +587,8 @@ class Worker:
         from .insights import record_alignment
         from .similarity import missing_embeddings, record_novelty, skip_unreadable, texts_of
 
-        cache = EmbeddingCache(self.store, self.models.clip(), batch_size=batch)
+        # CLIP loads only when an image or a text must be embedded (upkeep with nothing new reads what is stored).
+        cache = EmbeddingCache(self.store, self.models.clip, model_id=self.settings.clip_embedding_id, batch_size=batch)
         total = 0
         while rows := missing_embeddings(self.store, cache.model_id, limit=batch):
             embedded, computed = cache.image_embeddings(rows)

@@ -213,6 +213,15 @@ def _v14_scale(db: sqlite_utils.Database) -> None:
         db.execute(f"CREATE INDEX IF NOT EXISTS generations_sort_{column} ON generations ({key}, id{also})")
 
 
+def _v15_words(db: sqlite_utils.Database) -> None:
+    # Every word whisper heard, as JSON [{"word", "start", "end", "probability"}] in the order spoken (seconds in the
+    # recording); what whisper heard when the person changed the transcript (NULL: unchanged); the stretches without
+    # speech cut before whisper, as JSON [[start, end]]; and the generation whose misheard words this one fixed.
+    for column in ("words", "heard", "speech_cut", "fixed_from"):
+        db["generations"].add_column(column, str)
+    db["generations"].create_index(["fixed_from"])
+
+
 MIGRATIONS = [
     ("0001_generations", _v1_generations), ("0002_jobs", _v2_jobs), ("0003_embeddings", _v3_embeddings),
     ("0004_deepcache", _v4_deepcache), ("0005_recipe", _v5_recipe),
@@ -220,7 +229,7 @@ MIGRATIONS = [
     ("0008_speech", _v8_speech), ("0009_turbo", _v9_turbo),
     ("0010_insights", _v10_insights), ("0011_revisions", _v11_revisions),
     ("0012_hardening", _v12_hardening), ("0013_api", _v13_api),
-    ("0014_scale", _v14_scale),
+    ("0014_scale", _v14_scale), ("0015_words", _v15_words),
 ]
 
 

@@ -331,12 +331,21 @@ class ModelCache:
 
         def load():
             # A whisper that an installed package ships (tiny.en) is converted once and read from the data folder.
-            from .whisper_ct2 import converted_checkpoint
+            from .whisper_ct2 import alignment_heads, converted_checkpoint, use_alignment_heads
 
             checkpoint = converted_checkpoint(name, self.settings.model_cache_dir)
-            return load_whisper(str(checkpoint) if checkpoint else name, self.device, int8=int8)
+            model = load_whisper(str(checkpoint) if checkpoint else name, self.device, int8=int8)
+            if checkpoint and (heads := alignment_heads(name)):  # the model's own, for its word timestamps
+                use_alignment_heads(model, heads)
+            return model
 
         return self._get(("whisper", name, int8), load, name)
+
+    def vad(self) -> LoadedModel:
+        """Silero VAD (from its package: no download), for cutting silence before whisper."""
+        from .vad import load_vad
+
+        return self._get(("vad",), load_vad, "silero-vad")
 
     def stable_diffusion(self, safety_checker: bool = False, turbo: bool = False) -> LoadedModel:
         """The SD pipeline; ``turbo``: the turbo recipe's pipeline (:func:`add_turbo`: TAESD as its decoder, the

@@ -15,7 +15,7 @@ import functools
 import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 from .audio import DecodedAudio, decode_audio
@@ -32,7 +32,8 @@ from .prompt import DEFAULT_NEGATIVE_PROMPT, MAX_PROMPT_TOKENS, EnhancedPrompt, 
 from .request import GenerationRequest
 from .speech import CleanedSpeech, doubt, speech_prompt, whisper_prompt
 from .store import Store, utc_now
-from .transcribe import Transcript, TranscribeOptions, not_understood_reason, transcribe
+from .transcribe import Transcript, TranscribeOptions, mostly_doubtful, not_understood_reason, transcribe
+from .vad import cut_silence
 
 # progress(stage, step, total): stage is one of PROGRESS_STAGES; step/total count denoising steps while generating.
 Progress = Callable[[str, int, int], None]
@@ -62,9 +63,12 @@ class ComputedGeneration:
 def transcribe_options(settings: Settings, translate: bool, vocabulary: tuple[str, ...] = ()) -> TranscribeOptions:
     """Decoding follows the model, not the profile: a real whisper decodes fully, even in the tiny profile."""
     prompt = whisper_prompt(vocabulary)
+    # Word timestamps place the words of what was said; a translation's words were never said (whisper warns so).
+    words = not translate
     if settings.whisper_is_random:  # random weights never grow confident: greedily and briefly, or every fallback runs
-        return TranscribeOptions(translate=translate, greedy=True, sample_len=16, initial_prompt=prompt)
-    return TranscribeOptions(translate=translate, initial_prompt=prompt)
+        return TranscribeOptions(translate=translate, greedy=True, sample_len=16, initial_prompt=prompt,
+                                 word_timestamps=words)
+    return TranscribeOptions(translate=translate, initial_prompt=prompt, word_timestamps=words)
 
 
 def transcribe_recording(data: bytes, *, settings: Settings, models: ModelCache, translate: bool = False,
@@ -81,16 +85,33 @@ def _transcribe(audio: DecodedAudio, settings: Settings, models: ModelCache, tra
                 vocabulary: tuple[str, ...] = ()) -> Transcript:
     if audio.is_silent:
         raise NoSpeechError("no speech was heard in the recording (it is silent)")
+    samples, cut = audio.samples, None
+    if settings.uses_vad:  # silence and long pauses cut before whisper: less to decode, nothing to invent over
+        vad = models.vad()
+        with vad.lock:
+            cut = cut_silence(vad.model, audio.samples)
+        if not cut.speech_found:
+            raise NoSpeechError("no speech was found in the recording (voice activity detection heard no voice), "
+                                "so there is nothing to make an image from")
+        samples = cut.samples
     whisper = models.whisper()
     options = transcribe_options(settings, translate, vocabulary)
     with whisper.use() as model:
-        return transcribe(model, audio.samples, options, device=whisper.device)
+        transcript = transcribe(model, samples, options, device=whisper.device)
+    if cut is None:
+        return transcript
+    return replace(transcript, speech_cut=cut.cut, words=tuple(
+        replace(w, start=round(cut.to_recording(w.start), 3), end=round(cut.to_recording(w.end), 3))
+        for w in transcript.words))
 
 
-def doubt_of(transcription: Transcription) -> str:
-    """Why these words are probably not what was said ("" when they look fine)."""
-    return not_understood_reason(transcription.transcript) or doubt(
-        transcription.transcript.text, transcription.transcript.no_speech_prob, transcription.audio.rms)
+def doubt_of(transcription: Transcription, settings: Settings | None = None) -> str:
+    """Why these words are probably not what was said ("" when they look fine). The word-level evidence counts
+    for a real whisper (the tiny profile's random one doubts every word)."""
+    transcript = transcription.transcript
+    words = () if settings is not None and settings.whisper_is_random else transcript.words
+    return not_understood_reason(transcript) or doubt(transcript.text, transcript.no_speech_prob,
+                                                      transcription.audio.rms) or mostly_doubtful(words)
 
 
 # -- the story of one generation ----------------------------------------------------------------------------
@@ -217,7 +238,8 @@ def prepare_generation(job: Job, *, settings: Settings, models: ModelCache) -> _
     transcript, seconds = _transcript_for(request, decoded, settings, models)
     timings["transcribe"] = seconds
     if request.transcript is None and not request.force:  # a guard before spending minutes on an invention
-        if reason := not_understood_reason(transcript) or doubt(transcript.text, transcript.no_speech_prob, decoded.rms):
+        if reason := not_understood_reason(transcript) or doubt(transcript.text, transcript.no_speech_prob, decoded.rms) \
+                or mostly_doubtful(() if settings.whisper_is_random else transcript.words):
             raise DoubtfulSpeechError(f"{reason}. Nothing was generated: transcribe it first and tick "
                                       "\"Generate anyway\" (on the command line, --force) if it is right")
     started -= 0.0 if request.transcript is None else seconds  # done before queueing: part of the total
@@ -286,7 +308,8 @@ def _transcript_for(request: GenerationRequest, audio: DecodedAudio, settings: S
     if not text:
         raise NoSpeechError("the transcript is empty: there is nothing to make an image from")
     task = "translate" if request.translate else "transcribe"
-    return Transcript(text, request.language or "unknown", task, float("nan"), float("nan")), request.transcribe_seconds or 0.0
+    return Transcript(text, request.language or "unknown", task, float("nan"), float("nan"), words=request.words,
+                      speech_cut=request.speech_cut), request.transcribe_seconds or 0.0
 
 
 def build_prompt(request: GenerationRequest, transcript: Transcript, sd: LoadedModel) -> tuple[EnhancedPrompt, CleanedSpeech]:
@@ -352,6 +375,7 @@ def describe(audio: bytes, decoded: DecodedAudio, request: GenerationRequest, tr
         "audio_duration": round(decoded.duration, 3),
         "audio_format": decoded.codec,
         "transcript": transcript.text,
+        **heard_fields(request, transcript),
         "language": transcript.language,
         "task": transcript.task,
         "avg_logprob": _finite(transcript.avg_logprob),
@@ -383,6 +407,16 @@ def describe(audio: bytes, decoded: DecodedAudio, request: GenerationRequest, tr
         "nsfw": None if generated.nsfw is None else int(generated.nsfw),
         **{f"t_{stage}": round(seconds, 4) for stage, seconds in timings.items()},
     }
+
+
+def heard_fields(request: GenerationRequest, transcript: Transcript) -> dict[str, Any]:
+    """What whisper heard, stored beside what was used: its words with their times and confidence, the text it
+    heard when the person changed it, the silences cut before it, and the generation this one fixes."""
+    heard = clean_text(request.heard or "")
+    return {"words": json.dumps([w.to_json() for w in transcript.words], ensure_ascii=False),
+            "heard": heard if heard and heard != transcript.text else None,
+            "speech_cut": json.dumps([list(span) for span in transcript.speech_cut]),
+            "fixed_from": request.fixed_from}
 
 
 class _timed:

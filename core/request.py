@@ -12,6 +12,7 @@ from .errors import InvalidOptionError
 from .people import clean_text
 from .prompt import DEFAULT_STYLE, check_style
 from .speech import check_terms
+from .transcribe import Word
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,11 @@ class GenerationRequest:
     force: bool = False  # generate even when the words look like whisper's hallucination over silence
     ab_run: str | None = None  # the A/B run this generation is one arm of (see core.insights.start_ab_run)
     source: str = "dashboard"  # where it was asked for: dashboard, cli or api (Overview counts by it)
+    # With ``transcript``: what the earlier "Transcribe" heard, kept beside the person's words.
+    heard: str | None = None  # whisper's text, when the person changed it
+    words: tuple[Word, ...] = ()  # whisper's words with their times and confidence
+    speech_cut: tuple[tuple[float, float], ...] = ()  # the silences cut before whisper
+    fixed_from: str | None = None  # the generation whose misheard words this one fixes (same seed and recipe)
 
     def __post_init__(self):
         # A file name is someone else's text: no controls or direction overrides (a U+202E would reverse the
@@ -58,6 +64,10 @@ class GenerationRequest:
             _check_known(GenerationOptions, options, "options")
             if "vocabulary" in data:
                 data["vocabulary"] = tuple(data["vocabulary"])
+            if "words" in data:
+                data["words"] = tuple(Word(**w) for w in data["words"] or ())
+            if "speech_cut" in data:
+                data["speech_cut"] = tuple(tuple(span) for span in data["speech_cut"] or ())
             return cls(**data, options=GenerationOptions(**options))
         except InvalidOptionError:
             raise

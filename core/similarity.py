@@ -3,9 +3,9 @@ the vector arithmetic itself lives in :mod:`core.vectors`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -21,6 +21,15 @@ class SimilaritySet:
     rows: list[dict[str, Any]]  # oldest first, only those with an embedding
     vectors: np.ndarray  # (n, dim) unit vectors, in the order of ``rows``
     computed: int  # embeddings this call had to compute
+    _derived: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def derived(self, name: str, compute: Callable[[], Any], *args) -> Any:
+        """``compute()``'s result, kept with this set under (``name``, ``args``): clusters, scans and orders are
+        computed once per set (a page keeps its set between views), never hashed from 200 MB of vectors."""
+        key = (name, *args)
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
 
     @cached_property
     def matrix(self) -> np.ndarray:
@@ -42,15 +51,51 @@ class SimilaritySet:
         return self.positions[generation_id]
 
 
+# What the Similarity page and the command line read of each generation in a set (its vector comes beside it).
+SET_COLUMNS = ("id", "created_at", "created_by", "transcript", "prompt", "image_path", "image_sha256", "language",
+               "style", "recipe")
+
+
 def load_set(store: Store, cache: EmbeddingCache, where: HistoryFilter = HistoryFilter()) -> SimilaritySet:
-    """Every generation matching ``where`` with its image embedding (computed now if missing)."""
-    rows = store.query_generations(where, sort="created_at", descending=False, limit=MAX_ROWS)
-    embeddings, computed = cache.image_embeddings(rows)
-    if computed:
-        record_novelty(store, cache)  # new embeddings: their novelty is stored too, for History's detail
-    rows = [row for row in rows if row["id"] in embeddings]
-    vectors = np.stack([embeddings[row["id"]] for row in rows]) if rows else np.zeros((0, 0), np.float32)
-    return SimilaritySet(rows, vectors, computed)
+    """Every generation matching ``where`` (oldest first, at most :data:`MAX_ROWS`) with its image embedding: the
+    stored ones read in the same query (one join: 0.4 s at 100,000), the missing ones computed now."""
+    clause, params = where.where()
+    cursor = store.execute(
+        f"SELECT {', '.join(f'g.{c}' for c in SET_COLUMNS)}, e.vector FROM generations g LEFT JOIN embeddings e "
+        f"ON e.sha256 = g.image_sha256 AND e.model = ? AND e.kind = ?{clause} ORDER BY g.created_at, g.id LIMIT ?",
+        [cache.model_id, IMAGE, *params, MAX_ROWS])
+    rows, vectors = [], {}
+    for *values, blob in cursor.fetchall():
+        row = dict(zip(SET_COLUMNS, values))
+        rows.append(row)
+        if blob is not None:
+            vectors[row["id"]] = np.frombuffer(blob, dtype=np.float32)
+    computed = 0
+    if missing := [row for row in rows if row["id"] not in vectors]:
+        fresh, computed = cache.image_embeddings(missing)
+        vectors.update(fresh)
+        if computed:
+            record_novelty(store, cache)  # new embeddings: their novelty is stored too, for History's detail
+    rows = [row for row in rows if row["id"] in vectors]
+    matrix = np.stack([vectors[row["id"]] for row in rows]) if rows else np.zeros((0, 0), np.float32)
+    return SimilaritySet(rows, matrix, computed)
+
+
+def set_version(store: Store, model_id: str) -> tuple:
+    """What changes whenever a set would: generations added or removed, embeddings stored (three index counts)."""
+    generations = store.execute("SELECT count(*), max(rowid) FROM generations").fetchone()
+    embedded = store.execute("SELECT count(*) FROM embeddings WHERE model = ? AND kind = ?", [model_id, IMAGE]).fetchone()
+    return (*generations, *embedded)
+
+
+def stored_novelty(store: Store, model_id: str, generation_ids: list[str]) -> dict[str, float | None]:
+    """The novelty :func:`record_novelty` stored for these generations (those without one are left out)."""
+    found = {}
+    for start in range(0, len(generation_ids), 900):
+        chunk = generation_ids[start:start + 900]
+        found.update(store.execute(f"SELECT generation_id, value FROM novelty WHERE model = ? AND generation_id IN "
+                                   f"({', '.join('?' for _ in chunk)})", [model_id, *chunk]).fetchall())
+    return found
 
 
 def neighbours(data: SimilaritySet, generation_id: str, k: int = 5) -> list[dict[str, Any]]:

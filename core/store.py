@@ -116,13 +116,6 @@ class HistoryFilter:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-# Each rated generation's mean stars and how many gave stars (a favourite mark alone gives none): one row per
-# generation, to LEFT JOIN on generation_id. The Insights report and the map read ratings through it; History reads
-# the same figures from generations.rating_mean/rating_count, which triggers on ratings keep (migration 0014).
-RATINGS_PER_GENERATION = ("SELECT generation_id, avg(stars) AS rating_mean, count(stars) AS rating_count "
-                          "FROM ratings GROUP BY generation_id")
-
-
 MAX_SEARCH_CHARS = 200  # a search reads at most this much of what was typed...
 MAX_SEARCH_TERMS = 16  # ...and at most this many distinct words of it
 
@@ -431,4 +424,7 @@ def public_record(row: dict[str, Any], collections: list[str] | None = None) -> 
     record["rating_mean"] = row.get("rating_mean")
     record["rating_count"] = row.get("rating_count") or 0
     record["collections"] = list(collections or [])
+    record["words"] = json.loads(row["words"]) if row.get("words") else []
+    record["speech_cut"] = json.loads(row["speech_cut"]) if row.get("speech_cut") else []
+    record["edited"] = row.get("heard") is not None  # the person changed what whisper heard (``heard``)
     return record

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -22,6 +24,74 @@ class TranscribeOptions:
     initial_prompt: str | None = None  # the team's vocabulary, so names and jargon are spelt right
     seed: int | None = None  # None: derived from the recording (``seed_of``)
     extra: tuple = ()  # more of whisper's DecodingOptions, as (name, value) pairs
+    word_timestamps: bool = True  # each word's start, end and probability (whisper's cross-attention alignment)
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word as whisper heard it: where it is in the recording (seconds) and how sure whisper was (0 to 1)."""
+
+    word: str
+    start: float
+    end: float
+    probability: float
+
+    @property
+    def doubtful(self) -> bool:
+        return self.probability < DOUBTFUL_WORD
+
+    def to_json(self) -> dict:
+        return {"word": self.word, "start": self.start, "end": self.end, "probability": self.probability}
+
+
+# Measured with tiny.en on espeak-ng speech: misheard words came back at 0.07-0.53 ("children" for "picture of",
+# "cliffhats" for "cliff at"), words heard right mostly above 0.8. Below this, a word is marked as doubtful.
+DOUBTFUL_WORD = 0.6
+
+
+_NOT_IN_A_WORD = re.compile(r"[^\w'-]")
+
+
+def _plain(word: str) -> str:
+    return _NOT_IN_A_WORD.sub("", word.lower())
+
+
+def doubtful_words_in(words: "Sequence[Word | dict]", text: str) -> list[str]:
+    """The words whisper doubted (:data:`DOUBTFUL_WORD`) that are still in ``text`` (the prompt about to be painted:
+    a doubted word the person fixed or left out is no longer a doubt), each once, in the order spoken."""
+    if not words:
+        return []
+    present = {_plain(w) for w in text.split()}
+    out = []
+    for w in words:
+        word, probability = (w.word, w.probability) if isinstance(w, Word) else (w["word"], w["probability"])
+        plain = _plain(word)
+        if probability < DOUBTFUL_WORD and plain and plain in present and plain not in out:
+            out.append(plain)
+    return out
+
+
+def mostly_doubtful(words: "Sequence[Word]") -> str:
+    """Word-level evidence for the hallucination guard: "" unless whisper doubted most of the words it heard."""
+    if len(words) < 2:
+        return ""
+    doubted = sum(w.doubtful for w in words)
+    if doubted / len(words) < MOSTLY_DOUBTFUL:
+        return ""
+    return (f"whisper was unsure of {doubted} of the {len(words)} words it heard (under {DOUBTFUL_WORD:.0%} "
+            "confidence each), so they are probably not what was said")
+
+
+MOSTLY_DOUBTFUL = 0.6  # the share of doubted words past which the words as a whole are doubted
+
+
+def words_of(segments: list[dict], shift: "Callable[[float], float] | None" = None) -> tuple[Word, ...]:
+    """whisper's word timestamps as :class:`Word` s, in the order spoken; ``shift`` maps a time in the audio whisper
+    heard back to the recording's own (when silence was cut before whisper)."""
+    shift = shift or (lambda t: t)
+    return tuple(Word(clean_text(w["word"]), round(shift(float(w["start"])), 3), round(shift(float(w["end"])), 3),
+                      round(float(w["probability"]), 4))
+                 for segment in segments for w in segment.get("words", []) if clean_text(w["word"]))
 
 
 @dataclass(frozen=True)
@@ -34,6 +104,12 @@ class Transcript:
     seed: int | None = None  # what whisper's temperature fallback sampled with (None: not transcribed here)
     understood: bool = True  # False: every temperature failed whisper's checks by far (``not_understood``)
     english_only: bool = False  # the model was an English-only (.en) one
+    words: tuple[Word, ...] = ()  # each word with its place in the recording and whisper's confidence
+    speech_cut: tuple[tuple[float, float], ...] = ()  # stretches without speech left out before whisper (seconds)
+
+    @property
+    def doubtful_words(self) -> tuple[Word, ...]:
+        return tuple(w for w in self.words if w.doubtful)
 
 
 # whisper.transcribe's own defaults: a segment whose words fail these at temperature 0 is decoded again at
@@ -71,7 +147,8 @@ def transcribe(model, samples: np.ndarray, options: TranscribeOptions = Transcri
     import whisper
 
     task = "translate" if options.translate else "transcribe"
-    kwargs = dict(task=task, language=options.language, fp16=(device == "cuda"), verbose=None)
+    kwargs = dict(task=task, language=options.language, fp16=(device == "cuda"), verbose=None,
+                  word_timestamps=options.word_timestamps)
     if options.greedy:
         kwargs.update(temperature=0.0, condition_on_previous_text=False)
     if options.sample_len:
@@ -98,6 +175,7 @@ def transcribe(model, samples: np.ndarray, options: TranscribeOptions = Transcri
         seed=seed,
         understood=understood,
         english_only=not getattr(model, "is_multilingual", True),
+        words=words_of(segments),
     )
 
 

@@ -275,3 +275,26 @@ def converted_checkpoint(name: str, cache_dir: str | Path) -> Path | None:
     if not target.is_file() or target.stat().st_mtime < source.stat().st_mtime:
         convert(source, target)
     return target
+
+
+def alignment_heads(name: str) -> list[tuple[int, int]]:
+    """The (decoder layer, head) pairs whose cross-attention follows the words, as the bundled model's own
+    ``config.json`` lists them ([] when it is not bundled): whisper's ``load_model`` of a file cannot know them and
+    would use every head of the upper half, which times words worse."""
+    import json
+
+    source = bundled_model_bin(name)
+    config = source.parent / "config.json" if source else None
+    if config is None or not config.is_file():
+        return []
+    return [(int(layer), int(head)) for layer, head in json.loads(config.read_text()).get("alignment_heads", [])]
+
+
+def use_alignment_heads(model, heads: list[tuple[int, int]]) -> None:
+    """Set a loaded whisper model's alignment heads (what ``Whisper.set_alignment_heads`` does from its packed form)."""
+    import torch
+
+    mask = torch.zeros(model.dims.n_text_layer, model.dims.n_text_head, dtype=torch.bool)
+    for layer, head in heads:
+        mask[layer, head] = True
+    model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)

@@ -9,9 +9,9 @@ import streamlit as st
 from core import (
     ACTIVE, COMMON_SIZES, DONE, DOWNLOADS, FAILED, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, PREVIEWS, QUEUED, RECIPES,
     RUNNING, SCHEDULERS, STYLES, TIMINGS, GenerationOptions, GenerationRequest, V2IError, abtest, catalog, doubt_of,
-    roles, set_vocabulary, speech_prompt, transcribe_recording, vocabulary,
+    roles, set_vocabulary, speech_prompt, transcribe_recording, vocabulary, Word, doubtful_words_in,
 )
-from ui import forms, render, resources
+from ui import words, forms, render, resources
 
 resources.ensure_navigation()
 
@@ -119,6 +119,11 @@ def page_request(name: str, key: str, chosen: PageSettings) -> GenerationRequest
         render.error(f"{name}: nothing was queued. The words may not be what was said: tick \"Generate anyway\" "
                      "if they are right, or edit the transcript.")
         return None
+    if draft and (doubted := misheard(draft, key)) and not st.session_state.get(f"force-{key}"):
+        render.error(f"{name}: nothing was queued. {len(doubted)} word(s) may be misheard: {', '.join(doubted)}. "
+                     "Fix them in the transcript (then rebuild the prompt) or in the prompt, or tick \"Generate "
+                     "anyway\" if they are right.")
+        return None
     return GenerationRequest(
         filename=name, style=chosen.style, negative_prompt=chosen.negative or None, translate=chosen.translate,
         options=options,
@@ -127,7 +132,18 @@ def page_request(name: str, key: str, chosen: PageSettings) -> GenerationRequest
         transcribe_seconds=draft["transcribe_s"] if draft else None,
         prompt=st.session_state.get(f"prompt-{key}") if draft else None,
         vocabulary=vocabulary(resources.store()), force=bool(st.session_state.get(f"force-{key}")),
+        heard=draft.get("heard") if draft else None,
+        words=tuple(Word(**w) for w in draft.get("words", ())) if draft else (),
+        speech_cut=tuple(tuple(span) for span in draft.get("speech_cut", ())) if draft else (),
     )
+
+
+def misheard(draft: dict, key: str) -> list[str]:
+    """The words whisper doubted that would reach the image: still in the prompt about to be painted (none for the
+    tiny profile's random-weight whisper, which doubts every word it makes up)."""
+    if settings.whisper_is_random:
+        return []
+    return doubtful_words_in(draft.get("words", ()), st.session_state.get(f"prompt-{key}") or "")
 
 
 def submit(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
@@ -180,7 +196,9 @@ def transcribe_source(name: str, data: bytes, key: str, chosen: PageSettings) ->
         return
     drafts[key] = {"language": result.transcript.language, "transcribe_s": result.transcribe_s,
                    "avg_logprob": result.transcript.avg_logprob, "no_speech_prob": result.transcript.no_speech_prob,
-                   "note": enhanced.note, "removed": spoken.note, "doubt": doubt_of(result)}
+                   "note": enhanced.note, "removed": spoken.note, "doubt": doubt_of(result, settings),
+                   "heard": result.transcript.text, "words": [w.to_json() for w in result.transcript.words],
+                   "speech_cut": [list(span) for span in result.transcript.speech_cut]}
     st.session_state[f"transcript-{key}"] = result.transcript.text
     st.session_state[f"prompt-{key}"] = enhanced.prompt
 
@@ -189,14 +207,20 @@ def source_panel(name: str, data: bytes, key: str, chosen: PageSettings) -> None
     """One recording: listen, transcribe, edit, generate."""
     with st.container(border=True):
         st.text(name)
-        if len(data) <= PREVIEW_LIMIT:
-            st.audio(bytes(data))
-        else:  # a player would keep one more copy of it in the server's memory
+        playable = len(data) <= PREVIEW_LIMIT  # a player would keep one more copy of a larger one in memory
+        if not playable:
             st.caption(f"{len(data) / 2**20:.0f} MB: too large to play here; it is transcribed all the same.")
         buttons = st.columns([1, 1, 4])
         if buttons[0].button("Transcribe", key=f"transcribe-{key}"):
             transcribe_source(name, data, key, chosen)
         draft = drafts.get(key)
+        if draft and draft.get("words"):  # the words as heard, doubtful ones marked; a word plays from where it was said
+            words.word_player(draft["words"], bytes(data) if playable else None, key)
+        elif playable:
+            st.audio(bytes(data))
+        if draft and draft.get("speech_cut"):
+            cut = sum(b - a for a, b in draft["speech_cut"])
+            st.caption(f"{cut:.1f} s without speech (silence, long pauses) was left out before whisper.")
         if draft:
             english_only = f" (whisper {settings.whisper_model} hears English only)" \
                 if settings.whisper_model.endswith(".en") else ""
@@ -217,8 +241,13 @@ def source_panel(name: str, data: bytes, key: str, chosen: PageSettings) -> None
             if draft.get("note"):
                 st.caption("Note")
                 st.text(draft["note"])
+            doubted = misheard(draft, key)
+            if doubted:
+                st.warning(render.escape_markdown(f"{len(doubted)} word(s) may be misheard: {', '.join(doubted)}. "
+                                                  "Listen to them above and fix them before generating."))
             if draft.get("doubt"):
                 st.warning(render.escape_markdown(f"Is this what was said? {draft['doubt']}."))
+            if doubted or draft.get("doubt"):
                 st.checkbox("Generate anyway", key=f"force-{key}")
         if buttons[1].button("Generate", key=f"generate-{key}", type="primary"):
             submit(name, data, key, chosen)

@@ -8,7 +8,7 @@ import streamlit as st
 from core import (
     Bands, HistoryFilter, ModelLoadError, V2IError, alignment, atlas, cluster_order, collect_all, collections,
     kmeans_blocks, load_set, names_of, near_duplicate_groups, neighbours, said_vs_drawn, scan_earlier, search,
-    roles, similarity_matrix, stats,
+    roles, set_version, similarity_matrix, stats, stored_novelty,
 )
 from ui import forms, render, resources
 
@@ -16,12 +16,20 @@ resources.ensure_navigation()
 
 DISPLAY_LIMIT = 300  # past this many images the heatmap shows clusters as blocks
 CONSISTENCY_SAMPLE = 1500  # generations used for the pairwise consistency scatter
+CHOOSER_LIMIT = 1000  # the newest images the choosers list (a link's pair is always there too)
+DUPLICATE_SCAN = 5000  # the newest images the near-duplicate scan covers on the page (all, up to this many)
+NOVELTY_ROWS = 1000  # the newest images whose novelty the table lists
+MAP_FIT_ON_PAGE = 5000  # a map fit of more images is left to the worker's background upkeep
+MAP_POINTS = 20_000  # past this many, the map draws an even sample (each point travels to the browser)
 store, cache = resources.store(), resources.embedding_cache()
 st.title("Similarity")
 
-cached_order = st.cache_data(show_spinner=False, max_entries=8)(cluster_order)
-cached_blocks = st.cache_data(show_spinner=False, max_entries=8)(kmeans_blocks)
-cached_scan = st.cache_data(show_spinner=False, max_entries=8)(scan_earlier)
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def shared_set(_where: HistoryFilter, key: tuple, version: tuple):
+    """The set for these filters, kept between views and people until a generation or an embedding is added or
+    removed (``version``): 100,000 rows and vectors are read once, not at every rerun."""
+    return load_set(store, cache, _where)
 
 # 1. Which images: the History filters.
 with st.container(border=True):
@@ -40,7 +48,7 @@ with st.expander("Similarity bands"):
 
 try:
     with st.spinner("Embedding images that have no embedding yet..."):
-        data = load_set(store, cache, where)
+        data = shared_set(where, (str(store.path), repr(where)), set_version(store, cache.model_id))
 except ModelLoadError as err:
     render.error(str(err))
     st.stop()
@@ -53,6 +61,9 @@ if n < 2:
 
 labels = {row["id"]: f"{row['created_at'][:19]}  {row['transcript'][:50]}" for row in data.rows}
 ids = data.ids
+# The choosers list the newest images (and a link's pair): a list of 100,000 would travel to every browser.
+linked = [v for v in (st.query_params.get("a"), st.query_params.get("b")) if v in data.positions]
+choices = list(dict.fromkeys([*linked, *reversed(ids[-CHOOSER_LIMIT:])]))
 
 
 def heatmap_chart(shown: list[dict], matrix: np.ndarray):
@@ -136,13 +147,13 @@ heatmap_tab, compare_tab, neighbours_tab, duplicates_tab, search_tab, consistenc
 with heatmap_tab:
     ordering = st.radio("Order", ["clusters", "time"], horizontal=True)
     if n <= DISPLAY_LIMIT:
-        order = cached_order(data.matrix) if ordering == "clusters" else np.arange(n)
+        order = data.derived("order", lambda: cluster_order(data.matrix)) if ordering == "clusters" else np.arange(n)
         shown = [data.rows[i] for i in order]
         st.altair_chart(heatmap_chart(shown, data.matrix[np.ix_(order, order)]))
     else:
         k = min(40, max(2, n // 25))
-        cluster_of, means = cached_blocks(data.vectors, k)
-        block_order = cached_order(means)
+        cluster_of, means = data.derived("blocks", lambda: kmeans_blocks(data.vectors, k), k)
+        block_order = data.derived("block order", lambda: cluster_order(means), k)
         sizes = np.bincount(cluster_of, minlength=len(means))
         names = [f"cluster {c} ({sizes[c]})" for c in block_order]
         figure = go.Figure(go.Heatmap(z=means[np.ix_(block_order, block_order)], x=names, y=names, colorscale="Viridis",
@@ -154,7 +165,7 @@ with heatmap_tab:
         chosen = st.selectbox("Zoom into a cluster", list(block_order), format_func=lambda c: f"cluster {c} ({sizes[c]})")
         members = np.flatnonzero(cluster_of == chosen)[:DISPLAY_LIMIT]
         sub = similarity_matrix(data.vectors[members])
-        inner_order = cached_order(sub)
+        inner_order = data.derived("cluster order", lambda: cluster_order(sub), k, chosen)
         inner = members[inner_order]
         inner_names = axis_labels([data.rows[i] for i in inner])
         st.plotly_chart(go.Figure(go.Heatmap(
@@ -165,8 +176,10 @@ with heatmap_tab:
 # 3. Two images side by side.
 with compare_tab:
     pick = st.columns(2)
-    first = pick[0].selectbox("Image A", ids, format_func=labels.get, key="compare-a")
-    second = pick[1].selectbox("Image B", ids, index=1, format_func=labels.get, key="compare-b")
+    first = pick[0].selectbox("Image A", choices, format_func=labels.get, key="compare-a")
+    second = pick[1].selectbox("Image B", choices, index=1, format_func=labels.get, key="compare-b")
+    if n > CHOOSER_LIMIT:
+        st.caption(f"The {CHOOSER_LIMIT} newest images are listed; a link (?a=ID&b=ID) compares any two.")
     score = data.score(first, second)
     st.metric("Cosine similarity", f"{score:.3f}", help="1.0 is identical")
     st.text(f"In plain words: {bands.describe(score)}")
@@ -182,7 +195,7 @@ with compare_tab:
 
 # 4. Nearest neighbours of one generation.
 with neighbours_tab:
-    centre = st.selectbox("Generation", ids, format_func=labels.get, key="neighbours-of")
+    centre = st.selectbox("Generation", choices, format_func=labels.get, key="neighbours-of")
     k = st.number_input("How many", min_value=1, max_value=min(20, n - 1), value=min(5, n - 1))
     for item in neighbours(data, centre, k):
         scored_result(item, described=True)
@@ -190,9 +203,11 @@ with neighbours_tab:
 # 5. Near-duplicates and novelty.
 with duplicates_tab:
     threshold = st.slider("Near-duplicate from", 0.5, 1.0, bands.near_identical, 0.01)
-    scan = cached_scan(data.vectors, threshold)
-    groups = near_duplicate_groups(scan.pairs, n)
-    st.text(f"{len(groups)} group(s) of near-duplicates at {threshold:.2f} or above")
+    first_scanned = max(0, n - DUPLICATE_SCAN)  # the newest images, all of them up to DUPLICATE_SCAN
+    scan = data.derived("scan", lambda: scan_earlier(data.vectors[first_scanned:], threshold), threshold)
+    groups = [[first_scanned + i for i in group] for group in near_duplicate_groups(scan.pairs, n - first_scanned)]
+    scope = f"among the newest {n - first_scanned}" if first_scanned else "among all images"
+    st.text(f"{len(groups)} group(s) of near-duplicates at {threshold:.2f} or above, {scope}")
     for group in groups[:20]:
         columns = st.columns(min(len(group), 6))
         for column, i in zip(columns, group):
@@ -200,9 +215,15 @@ with duplicates_tab:
                 image_of(data.rows[i])
     st.subheader("Novelty")
     st.caption("Each image's highest similarity to any earlier image: low is new, near 1 is a repeat.")
-    st.dataframe([{"created": r["created_at"], "id": r["id"], "novelty": None if np.isnan(v) else round(float(v), 4),
-                   "transcript": r["transcript"]} for r, v in zip(data.rows, scan.novelty)],
-                 hide_index=True, width="stretch")
+    if first_scanned:  # past the scan, the novelty the worker stored as images arrived (against every earlier one)
+        newest = data.rows[-NOVELTY_ROWS:][::-1]
+        stored = stored_novelty(store, cache.model_id, [r["id"] for r in newest])
+        novelty = [(r, stored.get(r["id"])) for r in newest]
+        st.caption(f"The newest {len(newest)} of {n}, as the worker stored them.")
+    else:
+        novelty = [(r, None if np.isnan(v) else round(float(v), 4)) for r, v in zip(data.rows, scan.novelty)]
+    st.dataframe([{"created": r["created_at"], "id": r["id"], "novelty": v, "transcript": r["transcript"]}
+                  for r, v in novelty], hide_index=True, width="stretch")
 
 # 6. Semantic search with CLIP's text tower.
 with search_tab:
@@ -300,15 +321,21 @@ def collect_picked(picked: list[str]) -> None:
 
 with map_tab:
     with st.spinner("Laying out the map (the first layout takes a few seconds per thousand images)..."):
-        moved = atlas.update(store, cache.model_id)
+        moved = atlas.update(store, cache.model_id, fit_at_most=MAP_FIT_ON_PAGE)
     points = [p for p in atlas.points(store, cache.model_id) if p["id"] in data.positions]
+    if moved.waiting:
+        st.info(f"The map's layout of {moved.waiting} images runs in the background when the queue is quiet (a few "
+                "minutes at this size): " + ("the last map is shown meanwhile." if points else "come back soon."))
+    drawn = points if len(points) <= MAP_POINTS else [points[i] for i in
+                                                       np.linspace(0, len(points) - 1, MAP_POINTS).astype(int)]
     colour = st.selectbox("Colour by", list(MAP_COLOURS), format_func=MAP_COLOURS.get, key="map-colour")
-    event = st.altair_chart(map_chart(points, colour), on_select="rerun", key="map-chart")
-    st.caption(f"{len(points)} images · UMAP of the CLIP image embeddings; near images look alike. "
+    event = st.altair_chart(map_chart(drawn, colour), on_select="rerun", key="map-chart") if drawn else None
+    sampled = f" (an even sample of {len(drawn)} is drawn)" if len(drawn) < len(points) else ""
+    st.caption(f"{len(points)} images{sampled} · UMAP of the CLIP image embeddings; near images look alike. "
                f"This view laid out {moved.fitted} and placed {moved.placed} new ones. Hover for the image; drag a "
                "box to pick.")
     box = (event.selection.get("box") if event else None) or {}
-    picked = atlas.within(points, box["x"], box["y"]) if box.get("x") and box.get("y") else []
+    picked = atlas.within(drawn, box["x"], box["y"]) if box.get("x") and box.get("y") else []
     if picked:
         st.subheader(f"{len(picked)} picked")
         shown_ids = picked[:24]

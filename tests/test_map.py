@@ -105,3 +105,25 @@ def test_a_box_on_the_map_picks_the_images_inside_it():
     points = [{"id": "a", "x": 0.0, "y": 0.0}, {"id": "b", "x": 2.0, "y": 2.0}, {"id": "c", "x": 5.0, "y": 1.0}]
     assert atlas.within(points, [3.0, -1.0], [-1.0, 2.5]) == ["a", "b"]
     assert atlas.within(points, [10.0, 11.0], [0.0, 1.0]) == []
+
+
+def test_a_fit_larger_than_the_page_allows_is_left_to_the_worker_and_the_last_map_stays(store):
+    store_images(store, themed_vectors(3, 4))
+    waited = atlas.update(store, MODEL, fit_at_most=10)
+    assert (waited.fitted, waited.placed, waited.waiting) == (0, 0, 12) and atlas.points(store, MODEL) == []
+    assert atlas.update(store, MODEL).fitted == 12  # the worker's upkeep has no limit
+    before = xy_of(store)
+    store_images(store, themed_vectors(3, 2, seed=5), start=12)  # 6 new: past a fifth, a refit is due
+    waited = atlas.update(store, MODEL, fit_at_most=10)
+    after = xy_of(store)
+    assert waited.waiting == 18 and set(after) == set(before) and all(np.array_equal(after[k], before[k]) for k in after)
+
+
+def test_an_up_to_date_map_reads_no_vector(store, monkeypatch):
+    store_images(store, themed_vectors(3, 4))
+    atlas.update(store, MODEL)
+    read = []
+    embedded = atlas.embedded
+    monkeypatch.setattr(atlas, "embedded", lambda *a, **kw: read.append(kw.get("vectors", True)) or embedded(*a, **kw))
+    assert atlas.update(store, MODEL, fit_at_most=10) == atlas.MapUpdate(0, 0, pytest.approx(0, abs=5), 0)
+    assert read == [False]

@@ -29,10 +29,11 @@ def test_heatmap_compare_neighbours_search_and_consistency_after_three_generatio
     plain_words = [t.value for t in at.main.text if t.value.startswith("In plain words: ")]
     assert plain_words and plain_words[0][len("In plain words: "):] in (
         "near-identical", "very similar", "moderately similar", "different")
-    # The neighbours tab lists the first image's two others, best first, as core ranks them.
+    # The neighbours tab lists the newest image's two others (the choosers list the newest first), best first, as
+    # core ranks them.
     data, cache = similarity_set(settings)
     transcript = {row["id"]: row["transcript"] for row in data.rows}
-    expected = neighbours(data, data.ids[0], 2)
+    expected = neighbours(data, data.ids[-1], 2)
     assert [t.value for t in at.tabs[2].text] == [
         line for item in expected
         for line in (f"{item['score']:.3f}  {Bands().describe(item['score'])}", transcript[item["id"]])]
