@@ -23,6 +23,14 @@ PINNED = {
     "openai/clip-vit-base-patch32": "c237dc49a33fc61debc9276459120b7eac67e7ef",  # the safetensors conversion
     "latent-consistency/lcm-lora-sdv1-5": "cf2fced511dbe7e26c8d1d397e728fbab875db4b",
     "madebyollin/taesd": "614f76814bbe30edbe2e627ace1c2234c81a2c0e",
+    # whisper in CTranslate2's format (V2I_WHISPER_BACKEND=faster): commits as a public project pinned them
+    # (its voice engine's "pinned upstream facts", recorded 2026-09/10; base's also in a second project's script).
+    "Systran/faster-whisper-tiny": "d90ca5fe260221311c53c58e660288d3deb8d356",
+    "Systran/faster-whisper-tiny.en": "0d3d19a32d3338f10357c0889762bd8d64bbdeba",
+    "Systran/faster-whisper-base": "ebe41f70d5b6dfa9166e2c581c45c9c0cfc57b66",
+    "Systran/faster-whisper-base.en": "3d3d5dee26484f91867d81cb899cfcf72b96be6c",
+    "Systran/faster-whisper-small": "536b0662742c02347bc0e980a01041f333bce120",
+    "Systran/faster-whisper-small.en": "d1d751a5f8271d482d14ca55d9e2deeebbae577f",
 }
 KNOWN_SIZES = {
     ("stable-diffusion-v1-5/stable-diffusion-v1-5", "unet/diffusion_pytorch_model.safetensors"): 3438167540,
@@ -227,7 +235,11 @@ def _whisper(settings: Settings) -> Model:
 
     from .whisper_ct2 import BUNDLED, bundled_model_bin
 
+    from .faster import FILES, REPOS, REQUIRED, backend_for
+
     name = settings.whisper_model
+    if backend_for(settings) == "faster" and name in REPOS and not bundled_model_bin(name):
+        return _hub("whisper", "Whisper (CTranslate2)", "whisper", REPOS[name], FILES, REQUIRED)
     if name in BUNDLED and bundled_model_bin(name):
         package = BUNDLED[name][0].replace("_", "-")
         return Model("whisper", "Whisper", "whisper", name, "bundled", f"{package} {_version(package)}")

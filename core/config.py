@@ -76,6 +76,14 @@ def gpu_batch(settings: "Settings", device: str) -> int:
 
 
 VAD_MODES = ("auto", "on", "off")
+WHISPER_BACKENDS = ("auto", "openai", "faster")
+
+
+def _backend(name: str, text: str) -> str:
+    value = text.strip().lower() or "auto"
+    if value not in WHISPER_BACKENDS:
+        raise ValueError(f"{name}={text!r} is not a whisper backend; choose one of: {', '.join(WHISPER_BACKENDS)}")
+    return value
 
 
 def _vad(name: str, text: str) -> str:
@@ -216,6 +224,9 @@ SETTINGS: tuple[Setting, ...] = (
             "with `ray`: the CPUs each actor asks for (and its torch threads)"),
     Setting("V2I_RAY_GPUS_PER_WORKER", "ray_gpus_per_worker", "auto", _gpus,
             "with `ray`: the GPUs each actor asks for; `auto`: 1 where the cluster has GPUs, else 0"),
+    Setting("V2I_WHISPER_BACKEND", "whisper_backend", "auto", _backend,
+            "`openai` (openai-whisper) or `faster` (faster-whisper, CTranslate2: the same words, faster); `auto`: "
+            "faster where the model is here in CTranslate2's format (the bundled tiny.en, or pulled), else openai"),
     Setting("V2I_VAD", "vad", "auto", _vad,
             "cut silence and long pauses with Silero VAD before whisper, and refuse a recording with no speech; "
             "`auto`: on, except for the tiny profile's random-weight whisper (its test tones are not speech)"),
@@ -271,6 +282,7 @@ class Settings:
     ray_gpus_per_worker: float | None = None  # None: 1 where the cluster has GPUs, else 0
     gpu_batch: int | None = None  # None: auto (core.config.gpu_batch)
     vad: str = "auto"
+    whisper_backend: str = "auto"
 
     @property
     def is_tiny(self) -> bool:

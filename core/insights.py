@@ -305,7 +305,35 @@ def win_rates(store: Store) -> list[dict[str, Any]]:
     return out
 
 
-# 6. The report: everything above, once.
+# 6. What mishearing costs: "fix and generate again" pairs (same seed and recipe, corrected words).
+
+def fix_costs(store: Store, model_id: str) -> list[dict[str, Any]]:
+    """Per spoken language: the pairs of a generation and its fix, and the mean change in stars and in alignment
+    from before to after the fix (over the pairs rated, or aligned, on both sides), with intervals."""
+    pairs = store.query(
+        "SELECT coalesce(o.language, 'unknown') AS language, o.rating_mean AS stars_before, "
+        "f.rating_mean AS stars_after, ao.prompt AS alignment_before, af.prompt AS alignment_after "
+        "FROM generations f JOIN generations o ON o.id = f.fixed_from "
+        "LEFT JOIN alignment ao ON ao.generation_id = o.id AND ao.model = ? "
+        "LEFT JOIN alignment af ON af.generation_id = f.id AND af.model = ? WHERE f.fixed_from IS NOT NULL",
+        [model_id, model_id])
+    out = []
+    for language in sorted({p["language"] for p in pairs}):
+        mine = [p for p in pairs if p["language"] == language]
+        row: dict[str, Any] = {"language": language, "pairs": len(mine)}
+        for figure in ("stars", "alignment"):
+            both = [p for p in mine if p[f"{figure}_before"] is not None and p[f"{figure}_after"] is not None]
+            gain = mean_interval(p[f"{figure}_after"] - p[f"{figure}_before"] for p in both)
+            row.update({f"{figure}_pairs": len(both),
+                        f"{figure}_before": _round(np.mean([p[f"{figure}_before"] for p in both])) if both else None,
+                        f"{figure}_after": _round(np.mean([p[f"{figure}_after"] for p in both])) if both else None,
+                        f"{figure}_gain": _round(gain.mean), f"{figure}_gain_lo": _round(gain.lo),
+                        f"{figure}_gain_hi": _round(gain.hi)})
+        out.append(row)
+    return out
+
+
+# 7. The report: everything above, once.
 
 @dataclass(frozen=True)
 class Report:
@@ -315,6 +343,7 @@ class Report:
     sections: dict[str, list[GroupRow]]
     blamed: list[Blamed]
     ab: list[dict[str, Any]]
+    fixes: list[dict[str, Any]] = ()
 
     @property
     def blame(self) -> list[dict[str, Any]]:
@@ -323,7 +352,8 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         return {"generations": self.generations, "rated": self.rated, "aligned": self.aligned,
                 **{name: [row.flat() for row in rows] for name, rows in self.sections.items()},
-                "blame": self.blame, "blamed": [asdict(b) for b in self.blamed], "ab": self.ab}
+                "blame": self.blame, "blamed": [asdict(b) for b in self.blamed], "ab": self.ab,
+                "fixes": list(self.fixes)}
 
 
 def report(store: Store, model_id: str) -> Report:
@@ -333,7 +363,7 @@ def report(store: Store, model_id: str) -> Report:
         generations=len(rows), rated=sum(r["stars"] is not None for r in rows),
         aligned=sum(r["alignment"] is not None for r in rows),
         sections={name: group_rows(rows, key, columns) for name, (_, key) in DIMENSIONS.items()},
-        blamed=blame(rows, store), ab=win_rates(store))
+        blamed=blame(rows, store), ab=win_rates(store), fixes=fix_costs(store, model_id))
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:

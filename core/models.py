@@ -287,7 +287,7 @@ class LoadedModel:
         and changes nothing, off the CPU, while the model is in use, or where the file cannot be written."""
         from .weights import ParkedTensors
 
-        if self.device != "cpu" or not self.lock.acquire(blocking=False):
+        if self.device != "cpu" or not _restable(self.model) or not self.lock.acquire(blocking=False):
             return False
         try:
             if self._parking is None:
@@ -298,6 +298,13 @@ class LoadedModel:
             return False
         finally:
             self.lock.release()
+
+
+def _restable(model) -> bool:
+    """A torch model (or a bundle around one) whose weights can rest in a file; CTranslate2's whisper cannot."""
+    import torch
+
+    return isinstance(model, torch.nn.Module) or isinstance(getattr(model, "model", None), torch.nn.Module)
 
 
 def _dense_parameters(model) -> dict:
@@ -325,17 +332,28 @@ class ModelCache:
             self._device = best_device()
         return self._device
 
-    def whisper(self) -> LoadedModel:
+    def whisper(self, backend: str | None = None) -> LoadedModel:
+        """Whisper through ``backend`` (default: :func:`core.faster.backend_for` the settings); ``"openai"`` is what
+        faster-whisper's recordings fall back to when whisper's checks ask for its seeded sampling."""
+        from .faster import backend_for, load_faster
+
         name = self.settings.whisper_model
         int8 = self.settings.whisper_int8
+        if (backend or backend_for(self.settings)) == "faster":  # CTranslate2's: its weights are not torch's to rest
+            return self._get(("whisper", name, int8, "faster"), lambda: load_faster(name, self.device, int8=int8),
+                             name)
 
         def load():
-            # A whisper that an installed package ships (tiny.en) is converted once and read from the data folder.
+            # A whisper that an installed package ships (tiny.en), or whose faster-whisper conversion was pulled and
+            # whose own checkpoint was not (the fallback of the faster backend), is converted once from
+            # CTranslate2's format and read from the data folder.
+            from .faster import ct2_folder
             from .whisper_ct2 import alignment_heads, converted_checkpoint, use_alignment_heads
 
-            checkpoint = converted_checkpoint(name, self.settings.model_cache_dir)
+            pulled = None if (whisper_cache_dir() / f"{name}.pt").is_file() else ct2_folder(name)
+            checkpoint = converted_checkpoint(name, self.settings.model_cache_dir, folder=pulled)
             model = load_whisper(str(checkpoint) if checkpoint else name, self.device, int8=int8)
-            if checkpoint and (heads := alignment_heads(name)):  # the model's own, for its word timestamps
+            if checkpoint and (heads := alignment_heads(name, pulled)):  # the model's own, for its word timestamps
                 use_alignment_heads(model, heads)
             return model
 

@@ -33,6 +33,7 @@ from .request import GenerationRequest
 from .speech import CleanedSpeech, doubt, speech_prompt, whisper_prompt
 from .store import Store, utc_now
 from .transcribe import Transcript, TranscribeOptions, mostly_doubtful, not_understood_reason, transcribe
+from .faster import NeedsFallback
 from .vad import cut_silence
 
 # progress(stage, step, total): stage is one of PROGRESS_STAGES; step/total count denoising steps while generating.
@@ -96,8 +97,13 @@ def _transcribe(audio: DecodedAudio, settings: Settings, models: ModelCache, tra
         samples = cut.samples
     whisper = models.whisper()
     options = transcribe_options(settings, translate, vocabulary)
-    with whisper.use() as model:
-        transcript = transcribe(model, samples, options, device=whisper.device)
+    try:
+        with whisper.use() as model:
+            transcript = transcribe(model, samples, options, device=whisper.device)
+    except NeedsFallback:  # faster-whisper's sampling cannot repeat itself: openai-whisper's seeded fallback does
+        whisper = models.whisper("openai")
+        with whisper.use() as model:
+            transcript = transcribe(model, samples, options, device=whisper.device)
     if cut is None:
         return transcript
     return replace(transcript, speech_cut=cut.cut, words=tuple(

@@ -4,14 +4,14 @@ queue (stored as a job's options) and "generate again" (rebuilt from a stored ro
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from .diffusion import GenerationOptions, check_inputs, recipe_of
 from .errors import InvalidOptionError
 from .people import clean_text
 from .prompt import DEFAULT_STYLE, check_style
-from .speech import check_terms
+from .speech import check_terms, speech_prompt
 from .transcribe import Word
 
 
@@ -87,6 +87,21 @@ class GenerationRequest:
             prompt=row["prompt"], negative_prompt=row.get("negative_prompt"), translate=row.get("task") == "translate",
             options=options, transcript=row["transcript"], language=row.get("language"),
         )
+
+    @classmethod
+    def fixing(cls, row: dict[str, Any], said: str) -> "GenerationRequest":
+        """The request that repaints a stored generation from corrected words ("fix and generate again"): the same
+        seed, recipe and settings, the prompt built from the corrected words, what whisper heard (and its words)
+        kept beside them, and the two linked (``fixed_from``), so what a misheard word cost can be measured."""
+        said = clean_text(said or "")
+        if not said or said == row["transcript"]:
+            raise InvalidOptionError("change the words first: they are the same as what whisper heard")
+        request = cls.from_row(row)
+        prompt = speech_prompt(said, row.get("language"), request.style, negative_prompt=row.get("negative_prompt"))
+        heard_words = tuple(Word(**w) for w in json.loads(row.get("words") or "[]"))
+        return replace(request, transcript=said, prompt=prompt[0].prompt, heard=row.get("heard") or row["transcript"],
+                       words=heard_words, speech_cut=tuple(tuple(s) for s in json.loads(row.get("speech_cut") or "[]")),
+                       fixed_from=row["id"])
 
 
 def _check_known(cls, data: Any, what: str) -> None:

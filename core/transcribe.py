@@ -143,6 +143,10 @@ def transcribe(model, samples: np.ndarray, options: TranscribeOptions = Transcri
     """Transcribe ``samples``, deterministically (the fallback's sampling is seeded from the recording); raises
     :class:`NoSpeechError` when nothing was said. Words whisper did not understand come back marked
     (``understood=False``): the pipeline's guard refuses them unless the person insists."""
+    from .faster import is_faster, transcribe_faster
+
+    if is_faster(model):
+        return transcribe_faster(model, samples, options)
     import torch
     import whisper
 

@@ -266,9 +266,10 @@ def bundled_model_bin(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def converted_checkpoint(name: str, cache_dir: str | Path) -> Path | None:
-    """The whisper checkpoint of bundled model ``name``, converted once into ``cache_dir``; None if not bundled."""
-    source = bundled_model_bin(name)
+def converted_checkpoint(name: str, cache_dir: str | Path, *, folder: Path | None = None) -> Path | None:
+    """The whisper checkpoint of bundled model ``name`` (or of the CTranslate2 model in ``folder``: a pulled
+    faster-whisper conversion), converted once into ``cache_dir``; None if there is neither."""
+    source = bundled_model_bin(name) or (folder / "model.bin" if folder and (folder / "model.bin").is_file() else None)
     if source is None:
         return None
     target = Path(cache_dir) / f"whisper-{name}-from-ct2.pt"
@@ -277,14 +278,14 @@ def converted_checkpoint(name: str, cache_dir: str | Path) -> Path | None:
     return target
 
 
-def alignment_heads(name: str) -> list[tuple[int, int]]:
-    """The (decoder layer, head) pairs whose cross-attention follows the words, as the bundled model's own
-    ``config.json`` lists them ([] when it is not bundled): whisper's ``load_model`` of a file cannot know them and
-    would use every head of the upper half, which times words worse."""
+def alignment_heads(name: str, folder: Path | None = None) -> list[tuple[int, int]]:
+    """The (decoder layer, head) pairs whose cross-attention follows the words, as the CTranslate2 model's own
+    ``config.json`` lists them (the bundled one, or the one in ``folder``; [] when there is none): whisper's
+    ``load_model`` of a file cannot know them and would use every head of the upper half, which times words worse."""
     import json
 
     source = bundled_model_bin(name)
-    config = source.parent / "config.json" if source else None
+    config = source.parent / "config.json" if source else (folder / "config.json" if folder else None)
     if config is None or not config.is_file():
         return []
     return [(int(layer), int(head)) for layer, head in json.loads(config.read_text()).get("alignment_heads", [])]

@@ -10,7 +10,7 @@ from core import (
     audit, collections, export_collection, export_csv, export_to_temp, export_zip, names_of, novelty_of, people, rate,
     rating_of, roles, stats, timefmt, trash,
 )
-from ui import forms, render, resources, serving
+from ui import forms, render, resources, serving, voice, words
 
 resources.ensure_navigation()
 
@@ -23,6 +23,8 @@ def filters() -> tuple[HistoryFilter, dict]:
     """The filter widgets; the ones worth sharing are bound to the URL's query parameters."""
     with st.container(border=True):
         top = st.columns([3, 2, 2, 2])
+        with top[0]:
+            voice.spoken_query("search", key="voice-search")
         search = top[0].text_input("Search transcripts and prompts", key="search", bind="query-params")
         since, until = forms.date_range(top[1], key="dates", bind="query-params")
         language = forms.any_select(top[2], "Language", stats.distinct_values(store, "language"))
@@ -127,10 +129,14 @@ def detail(row: dict, place: str) -> None:
                 forms.collection_picker(store, row["id"], person.id, key=f"{place}-collect-{row['id']}")
         with right:
             audio_path = store.file_path(row["audio_path"])
-            if audio_path.is_file():
-                st.audio(str(audio_path))
-            else:
+            heard = json_list_of_words(row.get("words"))
+            if not audio_path.is_file():
                 st.warning("The audio file is missing from the data folder.")
+                words.word_player(heard, None, f"{place}-{row['id']}", heard=row.get("heard"))
+            elif heard:  # the words as whisper heard them, doubtful ones marked; a word plays from where it was said
+                words.word_player(heard, audio_path.read_bytes(), f"{place}-{row['id']}", heard=row.get("heard"))
+            else:
+                st.audio(str(audio_path))
             render.labelled_text("Made by", names_of(store, [row["created_by"]]).get(row["created_by"], "unknown"))
             st.caption("Made")  # as words; the exact time on hover (and in exports)
             st.text(timefmt.readable(row["created_at"], tz=tz), help=timefmt.exact(row["created_at"], tz))
@@ -148,6 +154,15 @@ def detail(row: dict, place: str) -> None:
         with st.expander("All parameters"):
             st.json({k: v for k, v in row.items() if k not in ("transcript", "prompt", "negative_prompt")})
         actions(row, audio_path, place)
+
+
+def json_list_of_words(text: str | None) -> list[dict]:
+    try:
+        value = json.loads(text or "[]")
+    except ValueError:
+        return []
+    return [w for w in value if isinstance(w, dict) and {"word", "start", "end", "probability"} <= set(w)] \
+        if isinstance(value, list) else []
 
 
 def json_list(text: str | None) -> list[str]:
@@ -194,6 +209,22 @@ def actions(row: dict, audio_path, place: str) -> None:
         if row["width"] in COMMON_SIZES and row["width"] == row["height"]:
             st.session_state["prefill"]["size"] = row["width"]
         st.switch_page("pages/generate.py")
+    fix_and_generate_again(row, audio_path, place)
+
+
+def fix_and_generate_again(row: dict, audio_path, place: str) -> None:
+    """Correct what whisper misheard and paint again with the same seed and recipe; the two are linked, so Insights
+    can tell what the misheard words cost."""
+    with st.expander("Fix the words and generate again"):
+        fixed = st.text_area("What was said", value=row["transcript"], key=f"{place}-fix-{row['id']}")
+        if st.button("Fix and generate again", key=f"{place}-fix-go-{row['id']}"):
+            try:
+                request = GenerationRequest.fixing(row, fixed)
+                queue.submit(audio_path.read_bytes(), request, created_by=person.id)
+                resources.worker().wake()
+                st.success("Queued with the same seed and recipe: follow it on the Generate page.")
+            except (V2IError, ValueError, OSError) as err:
+                render.error(f"Could not queue it: {err}")
 
 
 EXPORTS = [("Export CSV", export_csv, "generations.csv", "text/csv"),

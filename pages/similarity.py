@@ -10,7 +10,7 @@ from core import (
     kmeans_blocks, load_set, names_of, near_duplicate_groups, neighbours, said_vs_drawn, scan_earlier, search,
     roles, set_version, similarity_matrix, stats, stored_novelty,
 )
-from ui import forms, render, resources
+from ui import forms, render, resources, voice
 
 resources.ensure_navigation()
 
@@ -227,7 +227,8 @@ with duplicates_tab:
 
 # 6. Semantic search with CLIP's text tower.
 with search_tab:
-    query = st.text_input("Describe the picture you are looking for")
+    voice.spoken_query("clip-search", key="voice-clip-search")
+    query = st.text_input("Describe the picture you are looking for", key="clip-search")
     if query.strip():
         for item in search(data, cache, query, k=min(12, n)):
             scored_result(item, described=False)

@@ -19,6 +19,7 @@ from helpers import random_whisper  # noqa: E402
 MARKERS_BY_FILE = {
     "test_ray.py": ("ray", "slow"),
     "test_real_whisper.py": ("real_models", "slow"),
+    "test_words_real.py": ("real_models", "slow"),
     "test_models_download.py": ("slow",),
     "test_api.py": ("slow",),
 }

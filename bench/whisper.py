@@ -1,0 +1,126 @@
+"""Two whispers and a VAD, with the real tiny.en (bundled, offline) on espeak-ng speech.
+
+    python -m bench.whisper [--repeats 3]
+
+1. The same weights through openai-whisper (fp32, the checkpoint converted from the bundled CTranslate2 model) and
+   faster-whisper (CTranslate2 fp32 and int8), word timestamps on as the app asks for them, the backends alternating
+   in rounds: ``whisper_tiny_en_openai_s``, ``whisper_tiny_en_faster_s``, ``whisper_tiny_en_faster_int8_s`` on a
+   clip of several sentences, and whether each gives the same words (``..._same_words``).
+2. Silence: the clip with 5 s of silence before and after and a 3 s pause in the middle, transcribed without and
+   with Silero VAD: whisper's seconds, and words placed in the silent stretches (invented text).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SENTENCES = ["Can you draw me a lighthouse on a cliff at sunset?", "I want a picture of a red fox in the snow.",
+             "Show me a garden full of sunflowers.", "Could you paint a pirate ship in a storm, please?",
+             "Let's see a penguin eating an ice cream.", "Please draw a small cat reading a book."]
+RATE = 16_000
+
+
+def speak(text: str) -> np.ndarray:
+    from core.audio import AudioLimits, decode_audio
+
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        raise SystemExit("espeak-ng is needed: apt-get install espeak-ng")
+    with tempfile.TemporaryDirectory() as folder:
+        wav = Path(folder) / "said.wav"
+        subprocess.run([espeak, "-s", "140", "-w", str(wav), text], check=True, capture_output=True)
+        return decode_audio(wav.read_bytes(), AudioLimits()).samples
+
+
+def silence(seconds: float, seed: int = 0) -> np.ndarray:
+    """Room tone: quiet noise at about -60 dBFS (true digital silence is too easy)."""
+    return (np.random.default_rng(seed).normal(0, 0.001, int(seconds * RATE))).astype(np.float32)
+
+
+def transcriber(backend: str, int8: bool):
+    from core.config import load_settings
+    from core.models import ModelCache
+    from core.pipeline import transcribe_options
+
+    settings = load_settings({"V2I_WHISPER_MODEL": "tiny.en", "V2I_WHISPER_BACKEND": backend,
+                              "V2I_WHISPER_INT8": "1" if int8 else "0", "V2I_VAD": "off"})
+    cache = ModelCache(settings, device="cpu")
+    return settings, cache, transcribe_options(settings, translate=False)
+
+
+def timed(action) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = action()
+    return time.perf_counter() - started, result
+
+
+def main() -> None:
+    from core.pipeline import _transcribe
+    from core.audio import DecodedAudio
+    from core.transcribe import transcribe
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    clip = np.concatenate([np.concatenate([speak(s), silence(0.4, i)]) for i, s in enumerate(SENTENCES)])
+    print(f"clip_s: {len(clip) / RATE:.1f}")
+
+    # 1. The backends, alternating in rounds.
+    runs = {"openai": transcriber("openai", False), "faster": transcriber("faster", False),
+            "faster_int8": transcriber("faster", True)}
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    words: dict[str, str] = {}
+    for name, (_, cache, options) in runs.items():  # warm-up: loading, and numba's compilation for openai's DTW
+        with cache.whisper().use() as model:
+            words[name] = transcribe(model, clip, options).text
+    for round_ in range(args.repeats):
+        for name, (_, cache, options) in runs.items():
+            with cache.whisper().use() as model:
+                took, result = timed(lambda: transcribe(model, clip, options))
+            seconds[name].append(took)
+            print(f"# round {round_ + 1} {name}: {took:.2f} s", flush=True)
+    for name in runs:
+        print(f"whisper_tiny_en_{name}_s: {statistics.median(seconds[name]):.2f}")
+    for name in ("faster", "faster_int8"):
+        print(f"whisper_tiny_en_{name}_same_words: {'yes' if words[name] == words['openai'] else 'no'}")
+        if words[name] != words["openai"]:
+            print(f"# openai: {words['openai']}\n# {name}: {words[name]}")
+        print(f"whisper_tiny_en_{name}_speedup: "
+              f"{statistics.median(o / f for o, f in zip(seconds['openai'], seconds[name])):.2f}")
+    print(f"# words: {words['openai']}")
+
+    # 2. Silence around and inside the speech, without and with VAD (the default backend).
+    from core.config import load_settings
+    from core.models import ModelCache
+
+    half = len(SENTENCES) // 2
+    first = np.concatenate([speak(s) for s in SENTENCES[:half]])
+    second = np.concatenate([speak(s) for s in SENTENCES[half:]])
+    quiet = np.concatenate([silence(5.0, 1), first, silence(3.0, 2), second, silence(5.0, 3)])
+    spoken = [(5.0, 5.0 + len(first) / RATE), (8.0 + len(first) / RATE, 8.0 + (len(first) + len(second)) / RATE)]
+    audio = DecodedAudio(quiet, "wav", "pcm_s16le", RATE, 1)
+    for mode in ("off", "on"):
+        settings = load_settings({"V2I_WHISPER_MODEL": "tiny.en", "V2I_VAD": mode})
+        cache = ModelCache(settings, device="cpu")
+        _transcribe(audio, settings, cache, False)  # warm-up
+        took = statistics.median(timed(lambda: _transcribe(audio, settings, cache, False))[0]
+                                 for _ in range(args.repeats))
+        heard = _transcribe(audio, settings, cache, False)
+        outside = [w.word for w in heard.words
+                   if not any(a - 0.3 <= (w.start + w.end) / 2 <= b + 0.3 for a, b in spoken)]
+        print(f"whisper_with_silence_vad_{mode}_s: {took:.2f}")
+        print(f"words_in_silence_vad_{mode}: {len(outside)}" + (f"  # {' '.join(outside)}" if outside else ""))
+        if mode == "on":
+            print(f"vad_cut_s: {sum(b - a for a, b in heard.speech_cut):.1f} of {len(quiet) / RATE:.1f}")
+
+
+if __name__ == "__main__":
+    main()
