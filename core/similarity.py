@@ -64,19 +64,23 @@ def load_set(store: Store, cache: EmbeddingCache, where: HistoryFilter = History
         f"SELECT {', '.join(f'g.{c}' for c in SET_COLUMNS)}, e.vector FROM generations g LEFT JOIN embeddings e "
         f"ON e.sha256 = g.image_sha256 AND e.model = ? AND e.kind = ?{clause} ORDER BY g.created_at, g.id LIMIT ?",
         [cache.model_id, IMAGE, *params, MAX_ROWS])
-    rows, vectors = [], {}
+    rows, blobs, missing = [], [], []
     for *values, blob in cursor.fetchall():
         row = dict(zip(SET_COLUMNS, values))
-        rows.append(row)
+        (missing if blob is None else rows).append(row)
         if blob is not None:
-            vectors[row["id"]] = np.frombuffer(blob, dtype=np.float32)
-    computed = 0
-    if missing := [row for row in rows if row["id"] not in vectors]:
-        fresh, computed = cache.image_embeddings(missing)
-        vectors.update(fresh)
-        if computed:
-            record_novelty(store, cache)  # new embeddings: their novelty is stored too, for History's detail
-    rows = [row for row in rows if row["id"] in vectors]
+            blobs.append(blob)
+    # The stored vectors as one buffer, already in the rows' order (100,000 small arrays stacked one by one cost a
+    # fifth of a second more).
+    stored = np.frombuffer(b"".join(blobs), np.float32).reshape(len(blobs), -1) if blobs else np.zeros((0, 0), np.float32)
+    if not missing:
+        return SimilaritySet(rows, stored, 0)
+    vectors = dict(zip((row["id"] for row in rows), stored))
+    fresh, computed = cache.image_embeddings(missing)
+    vectors.update(fresh)
+    if computed:
+        record_novelty(store, cache)  # new embeddings: their novelty is stored too, for History's detail
+    rows = sorted([*rows, *(row for row in missing if row["id"] in fresh)], key=lambda row: (row["created_at"], row["id"]))
     matrix = np.stack([vectors[row["id"]] for row in rows]) if rows else np.zeros((0, 0), np.float32)
     return SimilaritySet(rows, matrix, computed)
 

@@ -123,24 +123,35 @@ def near_duplicate_groups(pairs: np.ndarray, n: int) -> list[list[int]]:
     return sorted((g for g in groups if len(g) > 1), key=lambda g: (-len(g), g))
 
 
+KMEANS_FIT_SAMPLE = 20_000  # past this many vectors, the centres are fitted on an even sample of them
+
+
 def kmeans_blocks(vectors: np.ndarray, k: int, seed: int = 0, iterations: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """For sets too large to show cell by cell: spherical k-means labels (cosine, as matrix products),
     and the exact mean similarity between every two clusters (the mean of dot products is the dot
-    product of the means)."""
+    product of the means). Past :data:`KMEANS_FIT_SAMPLE` vectors the centres are fitted on a sample; every vector
+    is then assigned to its nearest centre, and the means are those of the clusters as assigned."""
+    from scipy.sparse import csr_matrix
+
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     k = max(1, min(k, len(vectors)))
     rng = np.random.default_rng(seed)
-    centres = vectors[rng.choice(len(vectors), k, replace=False)]
+    fitted = vectors if len(vectors) <= KMEANS_FIT_SAMPLE else vectors[np.sort(rng.choice(
+        len(vectors), KMEANS_FIT_SAMPLE, replace=False))]
+    centres = fitted[rng.choice(len(fitted), k, replace=False)]
+    ones = np.ones(len(fitted), np.float32)
     for _ in range(iterations):
-        labels = np.argmax(vectors @ centres.T, axis=1)
-        sums = np.zeros_like(centres)
-        np.add.at(sums, labels, vectors)
+        labels = np.argmax(fitted @ centres.T, axis=1)
+        # Each cluster's sum of vectors as one sparse product (np.add.at took 4.9 s at 100,000 images).
+        sums = csr_matrix((ones, (labels, np.arange(len(fitted)))), shape=(k, len(fitted))) @ fitted
         empty = ~sums.any(axis=1)
         sums[empty] = centres[empty]  # a cluster that lost all members keeps its centre
         centres = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
     labels = np.argmax(vectors @ centres.T, axis=1)
-    ids = np.unique(labels)
-    means = np.stack([vectors[labels == i].mean(axis=0) for i in ids])
+    ids, counts = np.unique(labels, return_counts=True)
+    sums = csr_matrix((np.ones(len(vectors), np.float32), (np.searchsorted(ids, labels), np.arange(len(vectors)))),
+                      shape=(len(ids), len(vectors))) @ vectors
+    means = sums / counts[:, None]
     return np.searchsorted(ids, labels), means @ means.T
 
 

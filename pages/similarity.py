@@ -20,7 +20,7 @@ CHOOSER_LIMIT = 1000  # the newest images the choosers list (a link's pair is al
 DUPLICATE_SCAN = 5000  # the newest images the near-duplicate scan covers on the page (all, up to this many)
 NOVELTY_ROWS = 1000  # the newest images whose novelty the table lists
 MAP_FIT_ON_PAGE = 5000  # a map fit of more images is left to the worker's background upkeep
-MAP_POINTS = 20_000  # past this many, the map draws an even sample (each point travels to the browser)
+MAP_POINTS = 10_000  # past this many, the map draws an even sample (each point travels to the browser)
 store, cache = resources.store(), resources.embedding_cache()
 st.title("Similarity")
 
@@ -235,16 +235,16 @@ with search_tab:
 
 # 7. Does what was said predict what was drawn? And does the enhancement help?
 with consistency_tab:
-    sample = data if n <= CONSISTENCY_SAMPLE else load_set(store, cache, HistoryFilter(ids=tuple(
-        np.random.default_rng(0).choice(ids, CONSISTENCY_SAMPLE, replace=False))))
-    result = said_vs_drawn(sample, cache)
+    sample = data if n <= CONSISTENCY_SAMPLE else data.derived("sample", lambda: load_set(store, cache, HistoryFilter(
+        ids=tuple(np.random.default_rng(0).choice(ids, CONSISTENCY_SAMPLE, replace=False)))))
+    result = data.derived("said vs drawn", lambda: said_vs_drawn(sample, cache))
     st.metric("Correlation (transcript similarity vs image similarity)", f"{result['correlation']:.3f}")
     shown = min(len(result["transcript"]), 5000)
     pick_pairs = np.random.default_rng(1).choice(len(result["transcript"]), shown, replace=False)
     st.plotly_chart(go.Figure(go.Scattergl(
         x=result["transcript"][pick_pairs], y=result["image"][pick_pairs], mode="markers", marker=dict(size=4),
     )).update_layout(xaxis_title="transcript similarity", yaxis_title="image similarity", height=420), width="stretch")
-    scores = alignment(cache, sample.rows)
+    scores = data.derived("alignment", lambda: alignment(cache, sample.rows))
     if scores:
         gains = np.array([s["gain"] for s in scores.values()])
         st.text(f"Image vs transcript: mean {np.mean([s['transcript'] for s in scores.values()]):.3f} · "
@@ -323,14 +323,18 @@ def collect_picked(picked: list[str]) -> None:
 with map_tab:
     with st.spinner("Laying out the map (the first layout takes a few seconds per thousand images)..."):
         moved = atlas.update(store, cache.model_id, fit_at_most=MAP_FIT_ON_PAGE)
-    points = [p for p in atlas.points(store, cache.model_id) if p["id"] in data.positions]
+    # The points as this set's view last saw them: read again when this view moved the map (or the set changed).
+    points = data.derived("map points", lambda: [p for p in atlas.points(store, cache.model_id)
+                                                 if p["id"] in data.positions], moved.fitted, moved.placed)
     if moved.waiting:
         st.info(f"The map's layout of {moved.waiting} images runs in the background when the queue is quiet (a few "
                 "minutes at this size): " + ("the last map is shown meanwhile." if points else "come back soon."))
     drawn = points if len(points) <= MAP_POINTS else [points[i] for i in
                                                        np.linspace(0, len(points) - 1, MAP_POINTS).astype(int)]
     colour = st.selectbox("Colour by", list(MAP_COLOURS), format_func=MAP_COLOURS.get, key="map-colour")
-    event = st.altair_chart(map_chart(drawn, colour), on_select="rerun", key="map-chart") if drawn else None
+    chart = data.derived("map chart", lambda: map_chart(drawn, colour), colour, len(drawn), moved.fitted,
+                         moved.placed) if drawn else None
+    event = st.altair_chart(chart, on_select="rerun", key="map-chart") if chart is not None else None
     sampled = f" (an even sample of {len(drawn)} is drawn)" if len(drawn) < len(points) else ""
     st.caption(f"{len(points)} images{sampled} · UMAP of the CLIP image embeddings; near images look alike. "
                f"This view laid out {moved.fitted} and placed {moved.placed} new ones. Hover for the image; drag a "

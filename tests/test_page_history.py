@@ -1,5 +1,6 @@
 from apptest import button, errors, no_exception, open_app, texts
 from helpers import files_under
+from core.synth import recording
 
 
 def test_an_empty_history_says_how_to_start(app_env):
@@ -204,3 +205,15 @@ def test_the_detail_says_when_in_words_with_the_exact_time_on_hover(app_env, mak
     at = open_app("pages/history.py")
     (made,) = [t for t in at.text if t.value == timefmt.readable(row["created_at"])]
     assert made.value == "just now" and made.proto.help == timefmt.exact(row["created_at"])
+
+
+def test_a_spoken_search_fills_the_search_box_with_what_was_heard(app_env, make_generation):
+    make_generation("a red fox in the snow")
+    at = open_app("pages/history.py")
+    at.audio_input(key="voice-search").set_value(("query.wav", recording("wav", seconds=1.5), "audio/wav"))
+    no_exception(at.run())
+    heard = at.text_input(key="search").value
+    assert heard and any(c.value == f"Heard: {heard}" for c in at.caption)  # the tiny whisper's words, as heard
+    at.text_input(key="search").set_value("fox")  # and the person can still edit them
+    no_exception(at.run())
+    assert at.text_input(key="search").value == "fox"

@@ -129,3 +129,36 @@ def test_faster_whisper_hands_over_to_the_seeded_fallback_when_whispers_checks_f
     assert needs_fallback([fine, {**fine, "avg_logprob": -1.4}])  # unsure
     assert needs_fallback([{**fine, "compression_ratio": 3.0}])  # repeating itself
     assert not needs_fallback([{**fine, "no_speech_prob": 0.9, "avg_logprob": -1.4}])  # silence: skipped, not retried
+
+
+def test_a_weak_image_whose_prompt_kept_doubted_words_is_blamed_on_transcription_naming_them(store):
+    from core import insights
+
+    with store.write() as db:
+        db["generations"].insert(row(1, transcript="roar me a cat", prompt="roar me a cat, detailed", avg_logprob=-0.2,
+                                     no_speech_prob=0.01, prompt_truncated=0, words=json.dumps(
+                                         [{"word": "roar", "start": 0.1, "end": 0.3, "probability": 0.12},
+                                          {"word": "cat", "start": 0.6, "end": 0.9, "probability": 0.95}])))
+        db["generations"].insert(row(2, transcript="a red fox", prompt="a red fox, detailed", avg_logprob=-0.2,
+                                     no_speech_prob=0.01, prompt_truncated=0))
+        db["ratings"].insert_all({"generation_id": f"{i:032x}", "person": "ann", "stars": 1, "favourite": 0,
+                                  "updated_at": "x"} for i in (1, 2))
+    blamed = {b.id: b for b in insights.report(store, "m").blamed}
+    assert (blamed[f"{1:032x}"].cause, blamed[f"{1:032x}"].why) == (
+        "transcription", "the prompt kept words whisper doubted: roar")
+    assert blamed[f"{2:032x}"].cause == "generation"
+
+
+def test_the_faster_backend_pulls_a_pinned_ctranslate2_conversion_for_the_sizes_it_knows(monkeypatch, tmp_path):
+    from core import catalog, load_settings
+    from core.faster import backend_for
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no whisper checkpoint cached
+    settings = load_settings({"V2I_WHISPER_MODEL": "base", "V2I_WHISPER_BACKEND": "faster"})
+    whisper = catalog.models(settings)[0]
+    assert (whisper.source, whisper.kind, whisper.pinned) == ("Systran/faster-whisper-base", "hub", True)
+    assert whisper.revision == "ebe41f70d5b6dfa9166e2c581c45c9c0cfc57b66" and "model.bin" in whisper.required
+    openai = load_settings({"V2I_WHISPER_MODEL": "base", "V2I_WHISPER_BACKEND": "openai"})
+    assert catalog.models(openai)[0].kind == "whisper"
+    assert backend_for(load_settings({"V2I_WHISPER_MODEL": "large-v3"})) == "openai"  # no pinned conversion
+    assert backend_for(load_settings({"V2I_WHISPER_MODEL": "tiny.en"})) == "faster"  # bundled: no download

@@ -28,4 +28,4 @@ def spoken_query(target: str, key: str, label: str = "Or search by voice") -> No
         return
     st.session_state[f"{key}-heard"] = digest
     st.session_state[target] = heard.transcript.text
-    st.caption(render.escape_markdown(f"Heard: {heard.transcript.text}"))
+    st.caption("Heard: " + render.escape_markdown(heard.transcript.text))

@@ -36,5 +36,6 @@ def word_player(words: list[dict], audio: bytes | None, key: str, *, heard: str 
         return
     picked = st.pills("Play from a word", list(range(len(words))), key=f"seek-{key}",
                       format_func=lambda i: f"{words[i]['word']} · {words[i]['start']:.1f}s")
-    start = 0.0 if picked is None else float(words[picked]["start"])
+    # Streamlit's player seeks to whole seconds: the second the word was said in.
+    start = 0 if picked is None else int(words[picked]["start"])
     st.audio(audio, start_time=start, autoplay=picked is not None)
