@@ -21,6 +21,7 @@ DUPLICATE_SCAN = 5000  # the newest images the near-duplicate scan covers on the
 NOVELTY_ROWS = 1000  # the newest images whose novelty the table lists
 MAP_FIT_ON_PAGE = 5000  # a map fit of more images is left to the worker's background upkeep
 MAP_POINTS = 10_000  # past this many, the map draws an even sample (each point travels to the browser)
+LAZY_TABS_FROM = 2000  # past this many images, only the open tab is computed
 store, cache = resources.store(), resources.embedding_cache()
 st.title("Similarity")
 
@@ -140,116 +141,132 @@ def scored_result(item, described: bool) -> None:
         st.text(row["transcript"])
 
 
+# Past LAZY_TABS_FROM images only the open tab's content runs (Streamlit's lazy tabs): at 100,000 every tab at once
+# made the first view 3.6 s; a small history keeps every tab ready at once.
+lazy = n > LAZY_TABS_FROM
+
+
+def showing(tab) -> bool:
+    return not lazy or tab.open
+
+
 heatmap_tab, compare_tab, neighbours_tab, duplicates_tab, search_tab, consistency_tab, map_tab = st.tabs(
-    ["Heatmap", "Compare", "Neighbours", "Duplicates & novelty", "Search", "Consistency", "Map"])
+    ["Heatmap", "Compare", "Neighbours", "Duplicates & novelty", "Search", "Consistency", "Map"],
+    key="similarity-tab", on_change="rerun" if lazy else "ignore")
 
 # 2. The heatmap: every cell up to the display limit, cluster blocks past it.
 with heatmap_tab:
-    ordering = st.radio("Order", ["clusters", "time"], horizontal=True)
-    if n <= DISPLAY_LIMIT:
-        order = data.derived("order", lambda: cluster_order(data.matrix)) if ordering == "clusters" else np.arange(n)
-        shown = [data.rows[i] for i in order]
-        st.altair_chart(heatmap_chart(shown, data.matrix[np.ix_(order, order)]))
-    else:
-        k = min(40, max(2, n // 25))
-        cluster_of, means = data.derived("blocks", lambda: kmeans_blocks(data.vectors, k), k)
-        block_order = data.derived("block order", lambda: cluster_order(means), k)
-        sizes = np.bincount(cluster_of, minlength=len(means))
-        names = [f"cluster {c} ({sizes[c]})" for c in block_order]
-        figure = go.Figure(go.Heatmap(z=means[np.ix_(block_order, block_order)], x=names, y=names, colorscale="Viridis",
-                                      hovertemplate="%{y} × %{x}<br>mean score %{z:.3f}<extra></extra>"))
-        figure.update_layout(height=700, yaxis=dict(autorange="reversed"))
-        st.caption(f"{n} images are more than {DISPLAY_LIMIT} cells a side: clusters are shown as blocks of their "
-                   "exact mean similarity. Zoom into one below.")
-        st.plotly_chart(figure, width="stretch")
-        chosen = st.selectbox("Zoom into a cluster", list(block_order), format_func=lambda c: f"cluster {c} ({sizes[c]})")
-        members = np.flatnonzero(cluster_of == chosen)[:DISPLAY_LIMIT]
-        sub = similarity_matrix(data.vectors[members])
-        inner_order = data.derived("cluster order", lambda: cluster_order(sub), k, chosen)
-        inner = members[inner_order]
-        inner_names = axis_labels([data.rows[i] for i in inner])
-        st.plotly_chart(go.Figure(go.Heatmap(
-            z=sub[np.ix_(inner_order, inner_order)], x=inner_names, y=inner_names,
-            colorscale="Viridis")).update_layout(height=600, yaxis=dict(autorange="reversed")),
-            width="stretch")
+    if showing(heatmap_tab):
+        ordering = st.radio("Order", ["clusters", "time"], horizontal=True)
+        if n <= DISPLAY_LIMIT:
+            order = data.derived("order", lambda: cluster_order(data.matrix)) if ordering == "clusters" else np.arange(n)
+            shown = [data.rows[i] for i in order]
+            st.altair_chart(heatmap_chart(shown, data.matrix[np.ix_(order, order)]))
+        else:
+            k = min(40, max(2, n // 25))
+            cluster_of, means = data.derived("blocks", lambda: kmeans_blocks(data.vectors, k), k)
+            block_order = data.derived("block order", lambda: cluster_order(means), k)
+            sizes = np.bincount(cluster_of, minlength=len(means))
+            names = [f"cluster {c} ({sizes[c]})" for c in block_order]
+            figure = go.Figure(go.Heatmap(z=means[np.ix_(block_order, block_order)], x=names, y=names, colorscale="Viridis",
+                                          hovertemplate="%{y} × %{x}<br>mean score %{z:.3f}<extra></extra>"))
+            figure.update_layout(height=700, yaxis=dict(autorange="reversed"))
+            st.caption(f"{n} images are more than {DISPLAY_LIMIT} cells a side: clusters are shown as blocks of their "
+                       "exact mean similarity. Zoom into one below.")
+            st.plotly_chart(figure, width="stretch")
+            chosen = st.selectbox("Zoom into a cluster", list(block_order), format_func=lambda c: f"cluster {c} ({sizes[c]})")
+            members = np.flatnonzero(cluster_of == chosen)[:DISPLAY_LIMIT]
+            sub = similarity_matrix(data.vectors[members])
+            inner_order = data.derived("cluster order", lambda: cluster_order(sub), k, chosen)
+            inner = members[inner_order]
+            inner_names = axis_labels([data.rows[i] for i in inner])
+            st.plotly_chart(go.Figure(go.Heatmap(
+                z=sub[np.ix_(inner_order, inner_order)], x=inner_names, y=inner_names,
+                colorscale="Viridis")).update_layout(height=600, yaxis=dict(autorange="reversed")),
+                width="stretch")
 
 # 3. Two images side by side.
 with compare_tab:
-    pick = st.columns(2)
-    first = pick[0].selectbox("Image A", choices, format_func=labels.get, key="compare-a")
-    second = pick[1].selectbox("Image B", choices, index=1, format_func=labels.get, key="compare-b")
-    if n > CHOOSER_LIMIT:
-        st.caption(f"The {CHOOSER_LIMIT} newest images are listed; a link (?a=ID&b=ID) compares any two.")
-    score = data.score(first, second)
-    st.metric("Cosine similarity", f"{score:.3f}", help="1.0 is identical")
-    st.text(f"In plain words: {bands.describe(score)}")
-    st.page_link("pages/similarity.py", label="A link to this comparison", query_params={"a": first, "b": second},
-                 icon=":material/link:")
-    sides = st.columns(2)
-    for side, generation_id in zip(sides, (first, second)):
-        row = data.rows[data.index(generation_id)]
-        with side:
-            image_of(row)
-            render.labelled_text("Transcript", row["transcript"])
-            render.labelled_text("Prompt", row["prompt"])
+    if showing(compare_tab):
+        pick = st.columns(2)
+        first = pick[0].selectbox("Image A", choices, format_func=labels.get, key="compare-a")
+        second = pick[1].selectbox("Image B", choices, index=1, format_func=labels.get, key="compare-b")
+        if n > CHOOSER_LIMIT:
+            st.caption(f"The {CHOOSER_LIMIT} newest images are listed; a link (?a=ID&b=ID) compares any two.")
+        score = data.score(first, second)
+        st.metric("Cosine similarity", f"{score:.3f}", help="1.0 is identical")
+        st.text(f"In plain words: {bands.describe(score)}")
+        st.page_link("pages/similarity.py", label="A link to this comparison", query_params={"a": first, "b": second},
+                     icon=":material/link:")
+        sides = st.columns(2)
+        for side, generation_id in zip(sides, (first, second)):
+            row = data.rows[data.index(generation_id)]
+            with side:
+                image_of(row)
+                render.labelled_text("Transcript", row["transcript"])
+                render.labelled_text("Prompt", row["prompt"])
 
 # 4. Nearest neighbours of one generation.
 with neighbours_tab:
-    centre = st.selectbox("Generation", choices, format_func=labels.get, key="neighbours-of")
-    k = st.number_input("How many", min_value=1, max_value=min(20, n - 1), value=min(5, n - 1))
-    for item in neighbours(data, centre, k):
-        scored_result(item, described=True)
+    if showing(neighbours_tab):
+        centre = st.selectbox("Generation", choices, format_func=labels.get, key="neighbours-of")
+        k = st.number_input("How many", min_value=1, max_value=min(20, n - 1), value=min(5, n - 1))
+        for item in neighbours(data, centre, k):
+            scored_result(item, described=True)
 
 # 5. Near-duplicates and novelty.
 with duplicates_tab:
-    threshold = st.slider("Near-duplicate from", 0.5, 1.0, bands.near_identical, 0.01)
-    first_scanned = max(0, n - DUPLICATE_SCAN)  # the newest images, all of them up to DUPLICATE_SCAN
-    scan = data.derived("scan", lambda: scan_earlier(data.vectors[first_scanned:], threshold), threshold)
-    groups = [[first_scanned + i for i in group] for group in near_duplicate_groups(scan.pairs, n - first_scanned)]
-    scope = f"among the newest {n - first_scanned}" if first_scanned else "among all images"
-    st.text(f"{len(groups)} group(s) of near-duplicates at {threshold:.2f} or above, {scope}")
-    for group in groups[:20]:
-        columns = st.columns(min(len(group), 6))
-        for column, i in zip(columns, group):
-            with column:
-                image_of(data.rows[i])
-    st.subheader("Novelty")
-    st.caption("Each image's highest similarity to any earlier image: low is new, near 1 is a repeat.")
-    if first_scanned:  # past the scan, the novelty the worker stored as images arrived (against every earlier one)
-        newest = data.rows[-NOVELTY_ROWS:][::-1]
-        stored = stored_novelty(store, cache.model_id, [r["id"] for r in newest])
-        novelty = [(r, stored.get(r["id"])) for r in newest]
-        st.caption(f"The newest {len(newest)} of {n}, as the worker stored them.")
-    else:
-        novelty = [(r, None if np.isnan(v) else round(float(v), 4)) for r, v in zip(data.rows, scan.novelty)]
-    st.dataframe([{"created": r["created_at"], "id": r["id"], "novelty": v, "transcript": r["transcript"]}
-                  for r, v in novelty], hide_index=True, width="stretch")
+    if showing(duplicates_tab):
+        threshold = st.slider("Near-duplicate from", 0.5, 1.0, bands.near_identical, 0.01)
+        first_scanned = max(0, n - DUPLICATE_SCAN)  # the newest images, all of them up to DUPLICATE_SCAN
+        scan = data.derived("scan", lambda: scan_earlier(data.vectors[first_scanned:], threshold), threshold)
+        groups = [[first_scanned + i for i in group] for group in near_duplicate_groups(scan.pairs, n - first_scanned)]
+        scope = f"among the newest {n - first_scanned}" if first_scanned else "among all images"
+        st.text(f"{len(groups)} group(s) of near-duplicates at {threshold:.2f} or above, {scope}")
+        for group in groups[:20]:
+            columns = st.columns(min(len(group), 6))
+            for column, i in zip(columns, group):
+                with column:
+                    image_of(data.rows[i])
+        st.subheader("Novelty")
+        st.caption("Each image's highest similarity to any earlier image: low is new, near 1 is a repeat.")
+        if first_scanned:  # past the scan, the novelty the worker stored as images arrived (against every earlier one)
+            newest = data.rows[-NOVELTY_ROWS:][::-1]
+            stored = stored_novelty(store, cache.model_id, [r["id"] for r in newest])
+            novelty = [(r, stored.get(r["id"])) for r in newest]
+            st.caption(f"The newest {len(newest)} of {n}, as the worker stored them.")
+        else:
+            novelty = [(r, None if np.isnan(v) else round(float(v), 4)) for r, v in zip(data.rows, scan.novelty)]
+        st.dataframe([{"created": r["created_at"], "id": r["id"], "novelty": v, "transcript": r["transcript"]}
+                      for r, v in novelty], hide_index=True, width="stretch")
 
 # 6. Semantic search with CLIP's text tower.
 with search_tab:
-    voice.spoken_query("clip-search", key="voice-clip-search")
-    query = st.text_input("Describe the picture you are looking for", key="clip-search")
-    if query.strip():
-        for item in search(data, cache, query, k=min(12, n)):
-            scored_result(item, described=False)
+    if showing(search_tab):
+        voice.spoken_query("clip-search", key="voice-clip-search")
+        query = st.text_input("Describe the picture you are looking for", key="clip-search")
+        if query.strip():
+            for item in search(data, cache, query, k=min(12, n)):
+                scored_result(item, described=False)
 
 # 7. Does what was said predict what was drawn? And does the enhancement help?
 with consistency_tab:
-    sample = data if n <= CONSISTENCY_SAMPLE else data.derived("sample", lambda: load_set(store, cache, HistoryFilter(
-        ids=tuple(np.random.default_rng(0).choice(ids, CONSISTENCY_SAMPLE, replace=False)))))
-    result = data.derived("said vs drawn", lambda: said_vs_drawn(sample, cache))
-    st.metric("Correlation (transcript similarity vs image similarity)", f"{result['correlation']:.3f}")
-    shown = min(len(result["transcript"]), 5000)
-    pick_pairs = np.random.default_rng(1).choice(len(result["transcript"]), shown, replace=False)
-    st.plotly_chart(go.Figure(go.Scattergl(
-        x=result["transcript"][pick_pairs], y=result["image"][pick_pairs], mode="markers", marker=dict(size=4),
-    )).update_layout(xaxis_title="transcript similarity", yaxis_title="image similarity", height=420), width="stretch")
-    scores = data.derived("alignment", lambda: alignment(cache, sample.rows))
-    if scores:
-        gains = np.array([s["gain"] for s in scores.values()])
-        st.text(f"Image vs transcript: mean {np.mean([s['transcript'] for s in scores.values()]):.3f} · "
-                f"image vs prompt: mean {np.mean([s['prompt'] for s in scores.values()]):.3f} · "
-                f"the enhanced prompt is closer in {100 * np.mean(gains > 0):.0f}% of generations")
+    if showing(consistency_tab):
+        sample = data if n <= CONSISTENCY_SAMPLE else data.derived("sample", lambda: load_set(store, cache, HistoryFilter(
+            ids=tuple(np.random.default_rng(0).choice(ids, CONSISTENCY_SAMPLE, replace=False)))))
+        result = data.derived("said vs drawn", lambda: said_vs_drawn(sample, cache))
+        st.metric("Correlation (transcript similarity vs image similarity)", f"{result['correlation']:.3f}")
+        shown = min(len(result["transcript"]), 5000)
+        pick_pairs = np.random.default_rng(1).choice(len(result["transcript"]), shown, replace=False)
+        st.plotly_chart(go.Figure(go.Scattergl(
+            x=result["transcript"][pick_pairs], y=result["image"][pick_pairs], mode="markers", marker=dict(size=4),
+        )).update_layout(xaxis_title="transcript similarity", yaxis_title="image similarity", height=420), width="stretch")
+        scores = data.derived("alignment", lambda: alignment(cache, sample.rows))
+        if scores:
+            gains = np.array([s["gain"] for s in scores.values()])
+            st.text(f"Image vs transcript: mean {np.mean([s['transcript'] for s in scores.values()]):.3f} · "
+                    f"image vs prompt: mean {np.mean([s['prompt'] for s in scores.values()]):.3f} · "
+                    f"the enhanced prompt is closer in {100 * np.mean(gains > 0):.0f}% of generations")
 
 # 8. The map of every image: UMAP of the embeddings, cached; hover for the thumbnail, box-select to open or collect.
 MAP_THUMBNAILS = 1500  # past this many points the hover shows words only (each thumbnail travels to the browser)
@@ -321,36 +338,37 @@ def collect_picked(picked: list[str]) -> None:
 
 
 with map_tab:
-    with st.spinner("Laying out the map (the first layout takes a few seconds per thousand images)..."):
-        moved = atlas.update(store, cache.model_id, fit_at_most=MAP_FIT_ON_PAGE)
-    # The points as this set's view last saw them: read again when this view moved the map (or the set changed).
-    points = data.derived("map points", lambda: [p for p in atlas.points(store, cache.model_id)
-                                                 if p["id"] in data.positions], moved.fitted, moved.placed)
-    if moved.waiting:
-        st.info(f"The map's layout of {moved.waiting} images runs in the background when the queue is quiet (a few "
-                "minutes at this size): " + ("the last map is shown meanwhile." if points else "come back soon."))
-    drawn = points if len(points) <= MAP_POINTS else [points[i] for i in
-                                                       np.linspace(0, len(points) - 1, MAP_POINTS).astype(int)]
-    colour = st.selectbox("Colour by", list(MAP_COLOURS), format_func=MAP_COLOURS.get, key="map-colour")
-    chart = data.derived("map chart", lambda: map_chart(drawn, colour), colour, len(drawn), moved.fitted,
-                         moved.placed) if drawn else None
-    event = st.altair_chart(chart, on_select="rerun", key="map-chart") if chart is not None else None
-    sampled = f" (an even sample of {len(drawn)} is drawn)" if len(drawn) < len(points) else ""
-    st.caption(f"{len(points)} images{sampled} · UMAP of the CLIP image embeddings; near images look alike. "
-               f"This view laid out {moved.fitted} and placed {moved.placed} new ones. Hover for the image; drag a "
-               "box to pick.")
-    box = (event.selection.get("box") if event else None) or {}
-    picked = atlas.within(drawn, box["x"], box["y"]) if box.get("x") and box.get("y") else []
-    if picked:
-        st.subheader(f"{len(picked)} picked")
-        shown_ids = picked[:24]
-        columns = st.columns(6)
-        for i, generation_id in enumerate(shown_ids):
-            with columns[i % 6]:
-                image_of(data.rows[data.index(generation_id)])
-        if len(picked) > len(shown_ids):
-            st.caption(f"The first {len(shown_ids)} are shown here; all {len(picked)} open in History.")
-        st.page_link("pages/history.py", label=f"Open the {min(len(picked), 200)} picked in History",
-                     query_params={"ids": ",".join(picked[:200])}, icon=":material/open_in_new:")
-        if roles.allowed(resources.person(), "collect"):
-            collect_picked(picked)
+    if showing(map_tab):
+        with st.spinner("Laying out the map (the first layout takes a few seconds per thousand images)..."):
+            moved = atlas.update(store, cache.model_id, fit_at_most=MAP_FIT_ON_PAGE)
+        # The points as this set's view last saw them: read again when this view moved the map (or the set changed).
+        points = data.derived("map points", lambda: [p for p in atlas.points(store, cache.model_id)
+                                                     if p["id"] in data.positions], moved.fitted, moved.placed)
+        if moved.waiting:
+            st.info(f"The map's layout of {moved.waiting} images runs in the background when the queue is quiet (a few "
+                    "minutes at this size): " + ("the last map is shown meanwhile." if points else "come back soon."))
+        drawn = points if len(points) <= MAP_POINTS else [points[i] for i in
+                                                           np.linspace(0, len(points) - 1, MAP_POINTS).astype(int)]
+        colour = st.selectbox("Colour by", list(MAP_COLOURS), format_func=MAP_COLOURS.get, key="map-colour")
+        chart = data.derived("map chart", lambda: map_chart(drawn, colour), colour, len(drawn), moved.fitted,
+                             moved.placed) if drawn else None
+        event = st.altair_chart(chart, on_select="rerun", key="map-chart") if chart is not None else None
+        sampled = f" (an even sample of {len(drawn)} is drawn)" if len(drawn) < len(points) else ""
+        st.caption(f"{len(points)} images{sampled} · UMAP of the CLIP image embeddings; near images look alike. "
+                   f"This view laid out {moved.fitted} and placed {moved.placed} new ones. Hover for the image; drag a "
+                   "box to pick.")
+        box = (event.selection.get("box") if event else None) or {}
+        picked = atlas.within(drawn, box["x"], box["y"]) if box.get("x") and box.get("y") else []
+        if picked:
+            st.subheader(f"{len(picked)} picked")
+            shown_ids = picked[:24]
+            columns = st.columns(6)
+            for i, generation_id in enumerate(shown_ids):
+                with columns[i % 6]:
+                    image_of(data.rows[data.index(generation_id)])
+            if len(picked) > len(shown_ids):
+                st.caption(f"The first {len(shown_ids)} are shown here; all {len(picked)} open in History.")
+            st.page_link("pages/history.py", label=f"Open the {min(len(picked), 200)} picked in History",
+                         query_params={"ids": ",".join(picked[:200])}, icon=":material/open_in_new:")
+            if roles.allowed(resources.person(), "collect"):
+                collect_picked(picked)

@@ -130,3 +130,27 @@ def test_a_collection_name_in_a_toast_is_text_never_a_link_or_an_image():
     assert "](" not in message.replace("\\](", "").replace("\\]\\(", "")
     assert message == "Added 3 to " + render.escape_markdown(hostile)
     assert "\\!\\[x\\]\\(http" in message
+
+
+def test_past_two_thousand_images_only_the_open_tab_is_computed(app_env, settings):
+    """At 100,000 images every tab at once made the first view 3.6 s: a large history gets lazy tabs."""
+    import numpy as np
+
+    from core.embeddings import IMAGE, normalise
+
+    store = Store(settings.data_dir)
+    vectors = normalise(np.random.default_rng(0).normal(size=(2100, 16))).astype(np.float32)
+    with store.write() as db:
+        db["generations"].insert_all({
+            "id": f"{i:032x}", "created_at": f"2026-11-{1 + i // 100:02d}T10:00:{i % 60:02d}.{i:06d}",
+            "transcript": f"words {i}", "prompt": f"prompt {i}", "image_path": f"images/{i:032x}.png",
+            "audio_path": f"audio/{i:032x}.wav", "image_sha256": f"{i:064x}"} for i in range(2100))
+        db["embeddings"].insert_all({"sha256": f"{i:064x}", "model": settings.clip_embedding_id, "kind": IMAGE,
+                                     "dim": 16, "vector": v.tobytes(), "created_at": "x"} for i, v in enumerate(vectors))
+    at = open_app("pages/similarity.py")
+    assert status_line(at).startswith("2100 images · embeddings computed now: 0")
+    assert [t.label for t in at.tabs][:2] == ["Heatmap", "Compare"]
+    assert not at.metric and len(at.get("plotly_chart")) == 2  # the heatmap's blocks and zoom; no other tab ran
+    at.session_state["similarity-tab"] = "Compare"
+    no_exception(at.run())
+    assert [m.label for m in at.metric] == ["Cosine similarity"] and len(at.get("plotly_chart")) == 0
