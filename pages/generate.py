@@ -214,7 +214,7 @@ def source_panel(name: str, data: bytes, key: str, chosen: PageSettings) -> None
         if buttons[0].button("Transcribe", key=f"transcribe-{key}"):
             transcribe_source(name, data, key, chosen)
         draft = drafts.get(key)
-        if draft and draft.get("words"):  # the words as heard, doubtful ones marked; a word plays from where it was said
+        if draft and draft.get("words"):  # the words as heard, doubtful ones marked; a word plays from its second
             words.word_player(draft["words"], bytes(data) if playable else None, key)
         elif playable:
             st.audio(bytes(data))

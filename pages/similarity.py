@@ -159,7 +159,8 @@ with heatmap_tab:
     if showing(heatmap_tab):
         ordering = st.radio("Order", ["clusters", "time"], horizontal=True)
         if n <= DISPLAY_LIMIT:
-            order = data.derived("order", lambda: cluster_order(data.matrix)) if ordering == "clusters" else np.arange(n)
+            order = (data.derived("order", lambda: cluster_order(data.matrix)) if ordering == "clusters"
+                     else np.arange(n))
             shown = [data.rows[i] for i in order]
             st.altair_chart(heatmap_chart(shown, data.matrix[np.ix_(order, order)]))
         else:
@@ -168,13 +169,15 @@ with heatmap_tab:
             block_order = data.derived("block order", lambda: cluster_order(means), k)
             sizes = np.bincount(cluster_of, minlength=len(means))
             names = [f"cluster {c} ({sizes[c]})" for c in block_order]
-            figure = go.Figure(go.Heatmap(z=means[np.ix_(block_order, block_order)], x=names, y=names, colorscale="Viridis",
+            figure = go.Figure(go.Heatmap(z=means[np.ix_(block_order, block_order)], x=names, y=names,
+                                          colorscale="Viridis",
                                           hovertemplate="%{y} × %{x}<br>mean score %{z:.3f}<extra></extra>"))
             figure.update_layout(height=700, yaxis=dict(autorange="reversed"))
             st.caption(f"{n} images are more than {DISPLAY_LIMIT} cells a side: clusters are shown as blocks of their "
                        "exact mean similarity. Zoom into one below.")
             st.plotly_chart(figure, width="stretch")
-            chosen = st.selectbox("Zoom into a cluster", list(block_order), format_func=lambda c: f"cluster {c} ({sizes[c]})")
+            chosen = st.selectbox("Zoom into a cluster", list(block_order),
+                                  format_func=lambda c: f"cluster {c} ({sizes[c]})")
             members = np.flatnonzero(cluster_of == chosen)[:DISPLAY_LIMIT]
             sub = similarity_matrix(data.vectors[members])
             inner_order = data.derived("cluster order", lambda: cluster_order(sub), k, chosen)
@@ -252,15 +255,17 @@ with search_tab:
 # 7. Does what was said predict what was drawn? And does the enhancement help?
 with consistency_tab:
     if showing(consistency_tab):
-        sample = data if n <= CONSISTENCY_SAMPLE else data.derived("sample", lambda: load_set(store, cache, HistoryFilter(
-            ids=tuple(np.random.default_rng(0).choice(ids, CONSISTENCY_SAMPLE, replace=False)))))
+        sampled_ids = lambda: tuple(np.random.default_rng(0).choice(ids, CONSISTENCY_SAMPLE, replace=False))  # noqa: E731
+        sample = data if n <= CONSISTENCY_SAMPLE else data.derived(
+            "sample", lambda: load_set(store, cache, HistoryFilter(ids=sampled_ids())))
         result = data.derived("said vs drawn", lambda: said_vs_drawn(sample, cache))
         st.metric("Correlation (transcript similarity vs image similarity)", f"{result['correlation']:.3f}")
         shown = min(len(result["transcript"]), 5000)
         pick_pairs = np.random.default_rng(1).choice(len(result["transcript"]), shown, replace=False)
         st.plotly_chart(go.Figure(go.Scattergl(
             x=result["transcript"][pick_pairs], y=result["image"][pick_pairs], mode="markers", marker=dict(size=4),
-        )).update_layout(xaxis_title="transcript similarity", yaxis_title="image similarity", height=420), width="stretch")
+        )).update_layout(xaxis_title="transcript similarity", yaxis_title="image similarity", height=420),
+            width="stretch")
         scores = data.derived("alignment", lambda: alignment(cache, sample.rows))
         if scores:
             gains = np.array([s["gain"] for s in scores.values()])
