@@ -83,7 +83,9 @@ def transcribe_recording(data: bytes, *, settings: Settings, models: ModelCache,
 
 
 def _transcribe(audio: DecodedAudio, settings: Settings, models: ModelCache, translate: bool,
-                vocabulary: tuple[str, ...] = ()) -> Transcript:
+                vocabulary: tuple[str, ...] = (), force: bool = False) -> Transcript:
+    """Whisper's words for ``audio``, its silences cut first (V2I_VAD); a recording without speech is refused
+    unless ``force`` (the person insists: then whisper hears all of it)."""
     if audio.is_silent:
         raise NoSpeechError("no speech was heard in the recording (it is silent)")
     samples, cut = audio.samples, None
@@ -91,10 +93,13 @@ def _transcribe(audio: DecodedAudio, settings: Settings, models: ModelCache, tra
         vad = models.vad()
         with vad.lock:
             cut = cut_silence(vad.model, audio.samples)
-        if not cut.speech_found:
+        if not cut.speech_found and force:
+            cut = None  # the person insists: whisper hears all of it
+        elif not cut.speech_found:
             raise NoSpeechError("no speech was found in the recording (voice activity detection heard no voice), "
-                                "so there is nothing to make an image from")
-        samples = cut.samples
+                                "so there is nothing to make an image from. If someone does speak in it, tick "
+                                "\"Generate anyway\" (on the command line, --force)")
+        samples = audio.samples if cut is None else cut.samples
     whisper = models.whisper()
     options = transcribe_options(settings, translate, vocabulary)
     try:
@@ -308,7 +313,7 @@ def _transcript_for(request: GenerationRequest, audio: DecodedAudio, settings: S
     """Whisper's transcript and its seconds, or the person's own text and the seconds it took then."""
     if request.transcript is None:
         tick = time.perf_counter()
-        transcript = _transcribe(audio, settings, models, request.translate, request.vocabulary)
+        transcript = _transcribe(audio, settings, models, request.translate, request.vocabulary, request.force)
         return transcript, time.perf_counter() - tick
     text = clean_text(request.transcript)
     if not text:

@@ -83,8 +83,15 @@ def test_list_tells_a_newcomer_each_default_model_its_pinned_commit_and_its_down
     assert listed["sd"]["download_size"] == sum(KNOWN_SIZES[(repo, name)] for name in SD_WEIGHTS + (
         "tokenizer/vocab.json", "tokenizer/merges.txt"))  # fp32 on the CPU; never the root checkpoints
     assert 4.2e9 < listed["sd"]["download_size"] < 4.3e9
-    assert listed["whisper"]["revision"] in __import__("whisper")._MODELS["base"]  # whisper's URL pins the SHA-256
-    assert listed["whisper"]["download_size"] == WHISPER_SIZES["base"]
+    # Whisper base through faster-whisper (V2I_WHISPER_BACKEND=auto, nothing cached): its pinned CTranslate2 conversion.
+    faster = "Systran/faster-whisper-base"
+    assert (listed["whisper"]["source"], listed["whisper"]["revision"]) == (faster, PINNED[faster])
+    assert listed["whisper"]["pinned"] and not listed["whisper"]["cached"]
+    monkeypatch.setenv("V2I_WHISPER_BACKEND", "openai")
+    assert main(["models", "list", "--json"]) == 0
+    whisper = next(row for row in json.loads(capsys.readouterr().out) if row["key"] == "whisper")
+    assert whisper["revision"] in __import__("whisper")._MODELS["base"]  # whisper's URL pins the SHA-256
+    assert whisper["download_size"] == WHISPER_SIZES["base"]
 
     assert main(["models", "list"]) == 0
     text = capsys.readouterr().out
@@ -247,7 +254,8 @@ def test_whisper_is_pulled_by_whisper_s_own_download_which_checks_its_checksum(t
     digest = hashlib.sha256(checkpoint).hexdigest()
     (tmp_path / "mirror" / digest).mkdir(parents=True)
     (tmp_path / "mirror" / digest / "small.pt").write_bytes(checkpoint)
-    env = hub_env(Hub(url="http://127.0.0.1:9"), tmp_path, tiny_models_dir, V2I_WHISPER_MODEL="small")
+    env = hub_env(Hub(url="http://127.0.0.1:9"), tmp_path, tiny_models_dir, V2I_WHISPER_MODEL="small",
+                  V2I_WHISPER_BACKEND="openai")  # whisper's own checkpoint (auto would pull the CTranslate2 one)
     url = (tmp_path / "mirror" / digest / "small.pt").as_uri()
     pulled = subprocess.run([sys.executable, "-c", f"import sys, whisper; whisper._MODELS['small'] = {url!r}; "
                              "from core.cli import main; sys.exit(main(['models', 'pull', 'whisper']))"],

@@ -189,8 +189,11 @@ def test_bob_cannot_trash_alices_image_she_trashes_and_restores_it_whole_and_a_v
     pick(alice, made["id"][:8])
     alice.get_by_role("button", name="Move 1 to the trash").click()
     settle(alice)
+    # The question first (a busy machine may still be drawing the page when settle() returns), then the answer.
+    expect(alice.get_by_text("Move 1 generation(s) to the trash?", exact=False)).to_be_visible()
     alice.get_by_role("button", name="Yes, move them to the trash").click()
     settle(alice)
+    expect(alice.get_by_text("Trash (1)", exact=True)).to_be_visible()
     assert made["id"] not in [r["id"] for r in store.query_generations(limit=1000)]
     assert not store.query("SELECT * FROM ratings WHERE generation_id = ?", [made["id"]])
     bob.goto(f"{server.url}/history?id={made['id']}")  # his link no longer opens it
@@ -201,6 +204,7 @@ def test_bob_cannot_trash_alices_image_she_trashes_and_restores_it_whole_and_a_v
     settle(alice)
     alice.get_by_role("button", name="Restore it").click()
     settle(alice)
+    expect(alice.get_by_text("Trash (0)", exact=True)).to_be_visible()  # the restore's rerun has been drawn
     assert made["id"] in [r["id"] for r in store.query_generations(limit=1000)]
     assert {table: store.query(f"SELECT * FROM {table} WHERE generation_id = ?", [made["id"]])
             for table in ("ratings", "collection_items")} == before
