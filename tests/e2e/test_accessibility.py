@@ -100,7 +100,7 @@ def test_history_finds_an_image_again_by_keyboard_and_shows_the_exact_time_on_ho
     page = context.new_page()
     page.goto(f"{populated.url}/history")
     settle(page)
-    for _ in range(120):
+    for _ in range(160):  # the filters (a spoken search among them), the table, the exports come first
         page.keyboard.press("Tab")
         label = page.evaluate("document.activeElement && (document.activeElement.closest('[data-testid=stSelectbox]')"
                               " || {}).innerText || ''")
