@@ -10,7 +10,7 @@ from .store import Store, utc_now
 
 ACTIONS = ("delete", "restore", "purge", "empty trash", "rate", "collect", "uncollect", "vote", "vocabulary",
            "export", "role refusal", "failed sign-in", "queue pause", "queue resume", "queue reorder", "backup",
-           "restore backup", "account")
+           "restore backup", "account", "skip", "sweep")
 
 
 def record_in(db, person: Person | str | None, action: str, target: str | None = None,

@@ -230,6 +230,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("V2I_VAD", "vad", "auto", _vad,
             "cut silence and long pauses with Silero VAD before whisper, and refuse a recording with no speech; "
             "`auto`: on, except for the tiny profile's random-weight whisper (its test tones are not speech)"),
+    Setting("V2I_REVIEWS_PER_IMAGE", "reviews_per_image", "3", _whole("a whole number of ratings"),
+            "the Review page deals each image until this many different people have rated it"),
     Setting("V2I_GPU_BATCH", "gpu_batch", "auto", _batch,
             "at most this many queued jobs of one recipe, size and step count painted as one batch, taken in the "
             "queue's fair order; `auto`: 4 on CUDA (eager UNet), 1 (off) on the CPU or with `V2I_COMPILE`"),
@@ -283,6 +285,7 @@ class Settings:
     gpu_batch: int | None = None  # None: auto (core.config.gpu_batch)
     vad: str = "auto"
     whisper_backend: str = "auto"
+    reviews_per_image: int = 3
 
     @property
     def is_tiny(self) -> bool:

@@ -1,26 +1,32 @@
-"""Insights: what makes a good image, and for whom. Every figure carries its count and a 95% interval, and a
-group is called better or worse than the rest only when the difference is significant (Welch's t-test, 5%).
+"""Insights: what makes a good image, and for whom. Every figure carries its count and a 95% interval that stays
+on its scale, and a group is called better or worse than the rest only when the difference survives the table's
+false discovery rate (the methods: :mod:`core.statistics`, named on the page and in README).
 
 The unit is a generation: its rating is the mean of the stars people gave it (a generation three people rated
-counts once, not three times), its alignment the CLIP similarity of its image and its prompt (stored once per
-generation in ``alignment``). Used by the Insights page and ``python -m core report``: both read
+counts once, not three times), optionally blind ratings only and adjusted for each rater's offset; its alignment
+is the CLIP similarity of its image and its prompt (stored once per generation in ``alignment``). The team's
+agreement is :mod:`core.agreement`'s. Used by the Insights page and ``python -m core report``: both read
 :func:`report`, so they show the same numbers."""
 
 from __future__ import annotations
 
 import json
-import math
 import re
-from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 
+from . import agreement as agree
 from .embeddings import EmbeddingCache
+from .statistics import (
+    ALIGNMENT, HIGHER, LOWER, METHODS, SAME, STARS, TOO_FEW, Estimate, RaterOffset, adjusted_p, adjusted_stars,
+    bounded_mean, fit_raters, mean_interval, rank_test, verdicts, welch_test,
+)
 from .store import Store, utc_now
 from .transcribe import doubtful_words_in
 
-CONFIDENCE = 0.95
+__all__ = ["HIGHER", "LOWER", "SAME", "TOO_FEW", "Estimate", "METHODS", "report", "Report", "GroupRow"]
 Z95 = 1.959963984540054  # the normal quantile for a two-sided 95% interval
 LOW_STARS = 2.0  # a generation rated at most this (mean stars) is low-rated
 LOW_ALIGNMENT_QUANTILE = 0.2  # ...or aligned worse than this share of the history
@@ -28,43 +34,11 @@ MIN_FOR_QUANTILE = 10  # fewer aligned generations than this: no "poorly aligned
 WHISPER_NO_SPEECH = 0.6  # whisper's own no_speech_threshold
 WHISPER_LOG_PROB = -1.0  # whisper's own logprob_threshold
 DRIFT_KEPT = 0.5  # a prompt that keeps less than this share of the transcript's words has drifted from it
-HIGHER, LOWER, SAME, TOO_FEW = "higher", "lower", "not significant", "too few"
 CAUSES = ("transcription", "prompt", "generation")
+GAIN_OF_STARS, GAIN_OF_ALIGNMENT = (-4.0, 4.0), (-2.0, 2.0)  # the scales of a change in each
 
 
-# 1. Intervals and comparisons.
-
-@dataclass(frozen=True)
-class Estimate:
-    """A mean (or a share) over ``n`` observations with its 95% interval; None where ``n`` is too small."""
-
-    n: int
-    mean: float | None = None
-    lo: float | None = None
-    hi: float | None = None
-
-    def text(self, digits: int = 2) -> str:
-        if self.mean is None:
-            return f"n={self.n}"
-        if self.lo is None:
-            return f"{self.mean:.{digits}f} (n={self.n})"
-        return f"{self.mean:.{digits}f} [{self.lo:.{digits}f}, {self.hi:.{digits}f}] (n={self.n})"
-
-
-def mean_interval(values: Iterable[float]) -> Estimate:
-    """The mean with Student's t interval (no interval for fewer than two values)."""
-    from scipy.stats import t
-
-    data = np.asarray([v for v in values if v is not None and v == v], dtype=np.float64)
-    n = len(data)
-    if n == 0:
-        return Estimate(0)
-    mean = float(data.mean())
-    if n < 2:
-        return Estimate(1, mean)
-    half = float(t.ppf(0.5 + CONFIDENCE / 2, n - 1) * data.std(ddof=1) / math.sqrt(n))
-    return Estimate(n, mean, mean - half, mean + half)
-
+# 1. Shares.
 
 def proportion_interval(successes: int, n: int) -> Estimate:
     """A share with Wilson's score interval (sound near 0 and 1 and for small n, unlike mean ± 2 SE)."""
@@ -73,24 +47,8 @@ def proportion_interval(successes: int, n: int) -> Estimate:
     p = successes / n
     denominator = 1 + Z95 ** 2 / n
     centre = (p + Z95 ** 2 / (2 * n)) / denominator
-    half = Z95 * math.sqrt(p * (1 - p) / n + Z95 ** 2 / (4 * n ** 2)) / denominator
+    half = Z95 * (p * (1 - p) / n + Z95 ** 2 / (4 * n ** 2)) ** 0.5 / denominator
     return Estimate(n, p, max(0.0, centre - half), min(1.0, centre + half))
-
-
-def compare(inside: list[float], outside: list[float]) -> str:
-    """Is ``inside`` higher or lower than ``outside``, at 5% (Welch's t-test)? Or not significantly, or too few."""
-    from scipy.stats import ttest_ind
-
-    inside, outside = [v for v in inside if v == v], [v for v in outside if v == v]
-    if len(inside) < 2 or len(outside) < 2:
-        return TOO_FEW
-    a, b = np.asarray(inside, np.float64), np.asarray(outside, np.float64)
-    if np.ptp(a) == 0 and np.ptp(b) == 0:  # no spread on either side: the t statistic is undefined
-        return SAME if a.mean() == b.mean() else (HIGHER if a.mean() > b.mean() else LOWER)
-    p = ttest_ind(a, b, equal_var=False).pvalue
-    if not p < 0.05:
-        return SAME
-    return HIGHER if a.mean() > b.mean() else LOWER
 
 
 def quantile(values: list[float], q: float) -> float | None:
@@ -100,15 +58,96 @@ def quantile(values: list[float], q: float) -> float | None:
 
 # 2. The observations: one row per generation, with its mean rating and its alignment.
 
-def observations(store: Store, model_id: str) -> list[dict[str, Any]]:
-    """Every generation with what the report groups by, its mean stars (None: unrated) and alignment."""
+@dataclass(frozen=True)
+class Reading:
+    """How the ratings are read: every rating or blind ones only, as given or adjusted for each rater's offset."""
+
+    blind_only: bool = False
+    adjusted: bool = False
+
+    @property
+    def words(self) -> str:
+        return (("blind ratings only" if self.blind_only else "all ratings") +
+                (", adjusted for each rater's offset" if self.adjusted else ""))
+
+
+def ratings(store: Store, blind_only: bool = False) -> list[dict[str, Any]]:
+    """Every star given (one per person and generation), with the generation's month and maker."""
     return store.query(
+        "SELECT r.generation_id, r.person, r.stars, r.blind, g.created_at, g.created_by FROM ratings r "
+        "JOIN generations g ON g.id = r.generation_id WHERE r.stars IS NOT NULL"
+        + (" AND r.blind = 1" if blind_only else "") + " ORDER BY g.created_at, r.generation_id, r.person")
+
+
+@dataclass(frozen=True)
+class Judgements:
+    """The ratings as the report reads them: each generation's mean stars and raters, each rater's offset."""
+
+    stars: dict[str, float]
+    raters: dict[str, int]
+    offsets: list[RaterOffset]
+
+
+def judge(given: list[dict[str, Any]], adjusted: bool = False) -> Judgements:
+    """Each generation's mean stars (less its raters' offsets when ``adjusted``) and each rater's offset."""
+    ids = list(dict.fromkeys(r["generation_id"] for r in given))
+    people = sorted({r["person"] for r in given})
+    items = np.array(_indices([r["generation_id"] for r in given], ids), np.int64)
+    raters = np.array(_indices([r["person"] for r in given], people), np.int64)
+    stars = np.array([r["stars"] for r in given], np.float64)
+    offsets = fit_raters(items, raters, stars)
+    counted = adjusted_stars(items, raters, stars, offsets) if adjusted else stars
+    per_item = np.bincount(items, minlength=len(ids))
+    means = np.bincount(items, counted, minlength=len(ids)) / np.maximum(per_item, 1)
+    return Judgements(dict(zip(ids, means.tolist())), dict(zip(ids, per_item.tolist())),
+                      rater_offsets(items, raters, stars, offsets, people))
+
+
+def _indices(values: list[str], order: list[str]) -> list[int]:
+    where = {value: i for i, value in enumerate(order)}
+    return [where[v] for v in values]
+
+
+def rater_offsets(items: np.ndarray, raters: np.ndarray, stars: np.ndarray, offsets: np.ndarray,
+                  people: list[str]) -> list[RaterOffset]:
+    """Each rater's offset, with a 95% interval from the model's residuals on their ratings of images someone
+    else rated too (fewer than three such ratings: no interval)."""
+    size = int(items.max()) + 1 if len(items) else 0
+    shared = np.bincount(items, minlength=size)[items] >= 2
+    per_image = np.maximum(np.bincount(items[shared], minlength=size), 1)
+    image = np.bincount(items[shared], stars[shared] - offsets[raters[shared]], minlength=size) / per_image
+    residuals = stars - image[items] - offsets[raters]
+    out = []
+    for index, person in enumerate(people):
+        mine = shared & (raters == index)
+        if not mine.any():
+            out.append(RaterOffset(person, 0, None))
+            continue
+        offset = float(offsets[index])
+        spread = mean_interval(residuals[mine])
+        half = None if spread.lo is None else (spread.hi - spread.lo) / 2
+        out.append(RaterOffset(person, int(mine.sum()), round(offset, 4),
+                               None if half is None else round(max(GAIN_OF_STARS[0], offset - half), 4),
+                               None if half is None else round(min(GAIN_OF_STARS[1], offset + half), 4)))
+    return out
+
+
+def observations(store: Store, model_id: str, reading: Reading = Reading(),
+                 judged: Judgements | None = None) -> list[dict[str, Any]]:
+    """Every generation with what the report groups by, its mean stars (None: unrated, as ``reading`` counts
+    them) and alignment."""
+    rows = store.query(
         "SELECT g.id, g.created_at, coalesce(g.recipe, 'unknown') AS recipe, coalesce(g.style, 'none') AS style, "
         "g.scheduler, g.steps, coalesce(g.language, 'unknown') AS language, coalesce(g.task, 'transcribe') AS task, "
         "coalesce(g.created_by, 'unknown') AS created_by, g.t_total, g.avg_logprob, g.no_speech_prob, "
         "g.prompt_truncated, g.transcript, g.prompt, g.rating_mean AS stars, g.rating_count AS raters, "
         "a.prompt AS alignment FROM generations g "
         "LEFT JOIN alignment a ON a.generation_id = g.id AND a.model = ? ORDER BY g.created_at", [model_id])
+    if reading != Reading() or judged is not None:
+        judged = judged or judge(ratings(store, reading.blind_only), reading.adjusted)
+        for row in rows:
+            row["stars"], row["raters"] = judged.stars.get(row["id"]), judged.raters.get(row["id"], 0)
+    return rows
 
 
 def record_alignment(store: Store, cache: EmbeddingCache, *, compute: bool = False, limit: int = 100_000) -> int:
@@ -153,6 +192,8 @@ class GroupRow:
     alignment_vs_rest: str
     seconds_p50: float | None
     seconds_p95: float | None
+    rating_q: float | None = None  # the rank test's p-value, adjusted over the table (Benjamini-Hochberg)
+    alignment_q: float | None = None  # Welch's, likewise
 
     @property
     def flagged(self) -> bool:
@@ -166,7 +207,7 @@ class GroupRow:
                 "alignment_mean": _round(self.alignment.mean), "alignment_lo": _round(self.alignment.lo),
                 "alignment_hi": _round(self.alignment.hi), "alignment_vs_rest": self.alignment_vs_rest,
                 "seconds_p50": _round(self.seconds_p50), "seconds_p95": _round(self.seconds_p95),
-                "flagged": self.flagged}
+                "rating_q": _round(self.rating_q), "alignment_q": _round(self.alignment_q), "flagged": self.flagged}
 
 
 def figures(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -177,25 +218,30 @@ def figures(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def group_rows(rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], str],
                columns: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> list[GroupRow]:
-    """Per value of ``key``: count, rating and alignment with intervals and verdicts against the rest, seconds.
-    The columns are arrays (``columns``: :func:`figures` of ``rows``, made once for every dimension), and each
-    group is a mask over them (100,000 rows: no list per group)."""
+    """Per value of ``key``: count, rating and alignment with intervals, each tested against the rest (stars by
+    rank, alignment by Welch's t), the table's verdicts keeping the false discovery rate (Benjamini-Hochberg), and
+    seconds. The columns are arrays (``columns``: :func:`figures` of ``rows``, made once for every dimension),
+    and each group is a mask over them (100,000 rows: no list per group)."""
     keys = np.array([str(key(row)) for row in rows], dtype=object)
     stars, aligned, seconds = columns if columns is not None else figures(rows)
+    groups = list(dict.fromkeys(keys.tolist()))
+    masks = [keys == value for value in groups]
+
+    def part(column: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        values = column[mask]
+        return values[~np.isnan(values)]
+
+    rating_tests = [rank_test(part(stars, m), part(stars, ~m)) for m in masks]
+    alignment_tests = [welch_test(part(aligned, m), part(aligned, ~m)) for m in masks]
+    rating_says, alignment_says = verdicts(rating_tests), verdicts(alignment_tests)
+    rating_q, alignment_q = adjusted_p(rating_tests), adjusted_p(alignment_tests)
     out = []
-    for value in dict.fromkeys(keys.tolist()):
-        inside = keys == value
-
-        def part(column: np.ndarray, mask: np.ndarray) -> list[float]:
-            values = column[mask]
-            return values[~np.isnan(values)].tolist()
-
-        times = part(seconds, inside)
+    for i, (value, inside) in enumerate(zip(groups, masks)):
+        times = part(seconds, inside).tolist()
         out.append(GroupRow(
-            value, int(inside.sum()), mean_interval(part(stars, inside)),
-            compare(part(stars, inside), part(stars, ~inside)),
-            mean_interval(part(aligned, inside)), compare(part(aligned, inside), part(aligned, ~inside)),
-            quantile(times, 0.5), quantile(times, 0.95)))
+            value, int(inside.sum()), bounded_mean(part(stars, inside), STARS), rating_says[i],
+            bounded_mean(part(aligned, inside), ALIGNMENT), alignment_says[i],
+            quantile(times, 0.5), quantile(times, 0.95), rating_q[i], alignment_q[i]))
     return sorted(out, key=lambda g: (-g.n, g.key))
 
 
@@ -323,7 +369,8 @@ def fix_costs(store: Store, model_id: str) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"language": language, "pairs": len(mine)}
         for figure in ("stars", "alignment"):
             both = [p for p in mine if p[f"{figure}_before"] is not None and p[f"{figure}_after"] is not None]
-            gain = mean_interval(p[f"{figure}_after"] - p[f"{figure}_before"] for p in both)
+            gain = bounded_mean((p[f"{figure}_after"] - p[f"{figure}_before"] for p in both),
+                                GAIN_OF_STARS if figure == "stars" else GAIN_OF_ALIGNMENT)
             row.update({f"{figure}_pairs": len(both),
                         f"{figure}_before": _round(np.mean([p[f"{figure}_before"] for p in both])) if both else None,
                         f"{figure}_after": _round(np.mean([p[f"{figure}_after"] for p in both])) if both else None,
@@ -333,7 +380,30 @@ def fix_costs(store: Store, model_id: str) -> list[dict[str, Any]]:
     return out
 
 
-# 7. The report: everything above, once.
+# 7. The team's agreement.
+
+@dataclass(frozen=True)
+class TeamAgreement:
+    """Krippendorff's alpha over the ratings read, overall, per month the images were made and per pair of raters,
+    and the images the raters disagree on most."""
+
+    overall: agree.Agreement
+    periods: dict[str, agree.Agreement]
+    pairs: dict[tuple[str, str], agree.Agreement]
+    disagreements: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.overall.flat(), "periods": {k: v.flat() for k, v in self.periods.items()},
+                "pairs": [{"raters": list(k), **v.flat()} for k, v in self.pairs.items()],
+                "disagreements": self.disagreements}
+
+
+def team_agreement(given: list[dict[str, Any]]) -> TeamAgreement:
+    return TeamAgreement(agree.agreement(given), agree.by_period(given), agree.by_pair(given),
+                         agree.disagreements(given))
+
+
+# 8. The report: everything above, once.
 
 @dataclass(frozen=True)
 class Report:
@@ -344,6 +414,9 @@ class Report:
     blamed: list[Blamed]
     ab: list[dict[str, Any]]
     fixes: list[dict[str, Any]] = ()
+    reading: Reading = Reading()
+    agreement: TeamAgreement | None = None
+    raters: list[RaterOffset] = field(default_factory=list)
 
     @property
     def blame(self) -> list[dict[str, Any]]:
@@ -351,19 +424,24 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         return {"generations": self.generations, "rated": self.rated, "aligned": self.aligned,
+                "reading": asdict(self.reading), "methods": METHODS,
                 **{name: [row.flat() for row in rows] for name, rows in self.sections.items()},
                 "blame": self.blame, "blamed": [asdict(b) for b in self.blamed], "ab": self.ab,
-                "fixes": list(self.fixes)}
+                "fixes": list(self.fixes), "agreement": self.agreement.to_json() if self.agreement else None,
+                "raters": [asdict(r) for r in self.raters]}
 
 
-def report(store: Store, model_id: str) -> Report:
-    rows = observations(store, model_id)
+def report(store: Store, model_id: str, reading: Reading = Reading()) -> Report:
+    given = ratings(store, reading.blind_only)
+    judged = judge(given, reading.adjusted)
+    rows = observations(store, model_id, reading, judged)
     columns = figures(rows)
     return Report(
         generations=len(rows), rated=sum(r["stars"] is not None for r in rows),
         aligned=sum(r["alignment"] is not None for r in rows),
         sections={name: group_rows(rows, key, columns) for name, (_, key) in DIMENSIONS.items()},
-        blamed=blame(rows, store), ab=win_rates(store), fixes=fix_costs(store, model_id))
+        blamed=blame(rows, store), ab=win_rates(store), fixes=fix_costs(store, model_id), reading=reading,
+        agreement=team_agreement(given), raters=judged.offsets)
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:

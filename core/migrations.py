@@ -222,6 +222,21 @@ def _v15_words(db: sqlite_utils.Database) -> None:
     db["generations"].create_index(["fixed_from"])
 
 
+def _v16_judging(db: sqlite_utils.Database) -> None:
+    # Blind review: a rating made on the Review page, before the maker's name or anyone's stars were shown (1), or
+    # anywhere else (0), and the reviewer's short note. Images a person chose to skip are not dealt to them again.
+    db["ratings"].add_column("blind", int, not_null_default=0)
+    db["ratings"].add_column("note", str)
+    db["review_skips"].create({"generation_id": str, "person": str, "skipped_at": str},
+                              pk=("generation_id", "person"))
+    # Sweeps: a run varies one to three settings over a grid, as JSON [{"name", "values"}]; an A/B run is the
+    # one-axis case, so the runs from before are given their one axis.
+    db["ab_runs"].add_column("axes", str)
+    db.execute("UPDATE ab_runs SET axes = json_array(json_object('name', variable, 'values', json(arms)))")
+    # Who made an image, found fast: the review deals images that someone else made, oldest first.
+    db["generations"].create_index(["rating_count", "created_at"], if_not_exists=True)
+
+
 MIGRATIONS = [
     ("0001_generations", _v1_generations), ("0002_jobs", _v2_jobs), ("0003_embeddings", _v3_embeddings),
     ("0004_deepcache", _v4_deepcache), ("0005_recipe", _v5_recipe),
@@ -230,6 +245,7 @@ MIGRATIONS = [
     ("0010_insights", _v10_insights), ("0011_revisions", _v11_revisions),
     ("0012_hardening", _v12_hardening), ("0013_api", _v13_api),
     ("0014_scale", _v14_scale), ("0015_words", _v15_words),
+    ("0016_judging", _v16_judging),
 ]
 
 

@@ -7,9 +7,11 @@ from typing import Any, Iterable
 
 from .audit import record_in
 from .errors import InvalidOptionError, NotFoundError
-from .people import Person, check_name
+from .people import Person, check_name, clean_text
 from .speech import check_terms
 from .store import Store, utc_now
+
+MAX_NOTE = 500  # characters of a reviewer's note
 
 
 def remember_person(store: Store, person: Person) -> None:
@@ -68,26 +70,40 @@ def check_stars(stars: Any) -> int:
 
 
 def rate(store: Store, generation_id: str, person: str, *, stars: int | None = None,
-         favourite: bool | None = None) -> dict[str, Any]:
-    """Set this person's stars (1 to 5) and/or favourite mark on a generation; returns their rating."""
+         favourite: bool | None = None, blind: bool = False, note: str | None = None) -> dict[str, Any]:
+    """Set this person's stars (1 to 5) and/or favourite mark on a generation; returns their rating. ``blind``: the
+    stars were given without seeing who made the image or how others rated it (the Review page, ``rate --blind``);
+    stars given any other way mark the rating seen. ``note``: a short remark kept with the rating."""
     if stars is not None:
         check_stars(stars)
-    store.get_generation(generation_id)  # a clear error for an unknown id
+    if blind and stars is None:
+        raise InvalidOptionError("a blind rating needs stars (1 to 5)")
+    if note is not None:
+        if len(note) > MAX_NOTE:
+            raise InvalidOptionError(f"a note is at most {MAX_NOTE} characters, not {len(note)}")
+        note = clean_text(note, MAX_NOTE) or None
+    row = store.get_generation(generation_id)  # a clear error for an unknown id
+    if blind and row.get("created_by") == person:
+        raise InvalidOptionError(f"a blind rating is of an image someone else made; {person} made {generation_id}")
     with store.write() as db:
-        db.execute("INSERT INTO ratings (generation_id, person, stars, favourite, updated_at) VALUES (?, ?, ?, ?, ?) "
-                   "ON CONFLICT(generation_id, person) DO UPDATE SET stars = coalesce(?, stars), "
-                   "favourite = coalesce(?, favourite), updated_at = excluded.updated_at",
-                   [generation_id, person, stars, int(bool(favourite)), utc_now("seconds"),
-                    stars, None if favourite is None else int(favourite)])
-        record_in(db, person, "rate", generation_id, f"stars {stars}, favourite {favourite}")
+        db.execute("INSERT INTO ratings (generation_id, person, stars, favourite, updated_at, blind, note) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(generation_id, person) DO UPDATE SET "
+                   "stars = coalesce(?, stars), favourite = coalesce(?, favourite), updated_at = excluded.updated_at, "
+                   "blind = CASE WHEN ? IS NULL THEN blind ELSE excluded.blind END, note = coalesce(?, note)",
+                   [generation_id, person, stars, int(bool(favourite)), utc_now("seconds"), int(blind), note,
+                    stars, None if favourite is None else int(favourite), stars, note])
+        record_in(db, person, "rate", generation_id,
+                  f"stars {stars}, favourite {favourite}" + (", blind" if blind else ""))
     return rating_of(store, generation_id, person)
 
 
 def rating_of(store: Store, generation_id: str, person: str) -> dict[str, Any]:
-    rows = store.query("SELECT stars, favourite FROM ratings WHERE generation_id = ? AND person = ?",
+    rows = store.query("SELECT stars, favourite, blind, note FROM ratings WHERE generation_id = ? AND person = ?",
                        [generation_id, person])
-    return {"stars": rows[0]["stars"], "favourite": bool(rows[0]["favourite"])} if rows else \
-        {"stars": None, "favourite": False}
+    if not rows:
+        return {"stars": None, "favourite": False, "blind": False, "note": None}
+    return {"stars": rows[0]["stars"], "favourite": bool(rows[0]["favourite"]), "blind": bool(rows[0]["blind"]),
+            "note": rows[0]["note"]}
 
 
 def collections(store: Store) -> list[dict[str, Any]]:

@@ -3,7 +3,8 @@
 import pytest
 
 from core import insights
-from core.insights import Estimate, blame, cause_of, compare, kept_share, mean_interval, proportion_interval
+from core.insights import blame, cause_of, kept_share, proportion_interval
+from core.statistics import STARS, bounded_mean
 from core.team import rate
 
 MODEL = "clip-test"
@@ -27,34 +28,6 @@ def add(store, i, *, recipe="default", style="none", language="en", task="transc
     return gid
 
 
-def test_mean_interval_matches_a_hand_computed_t_interval():
-    # mean 5, sample sd sqrt(32/7), t(0.975, 7) = 2.364624: half-width 2.364624 * 2.138090 / sqrt(8) = 1.787482
-    estimate = mean_interval([2, 4, 4, 4, 5, 5, 7, 9])
-    assert estimate.n == 8 and estimate.mean == 5.0
-    assert estimate.lo == pytest.approx(3.212518, abs=1e-5) and estimate.hi == pytest.approx(6.787482, abs=1e-5)
-
-
-def test_one_value_has_a_mean_but_no_interval_and_none_has_neither():
-    assert mean_interval([3.0]) == Estimate(1, 3.0)
-    assert mean_interval([]) == Estimate(0)
-    assert mean_interval([None, float("nan")]) == Estimate(0)
-
-
-def test_wilson_interval_matches_the_published_value_for_8_of_10():
-    estimate = proportion_interval(8, 10)
-    assert estimate.mean == 0.8
-    assert estimate.lo == pytest.approx(0.4902, abs=1e-4) and estimate.hi == pytest.approx(0.9433, abs=1e-4)
-    assert proportion_interval(0, 5).lo == 0.0 and proportion_interval(5, 5).hi == 1.0
-
-
-def test_compare_says_higher_lower_not_significant_or_too_few():
-    assert compare([5, 5, 4, 5, 4, 5], [1, 2, 1, 2, 1, 1]) == "higher"
-    assert compare([1, 2, 1, 2, 1, 1], [5, 5, 4, 5, 4, 5]) == "lower"
-    assert compare([3, 4, 3, 4], [4, 3, 4, 3]) == "not significant"
-    assert compare([5], [1, 2, 3]) == "too few"
-    assert compare([5, 5], [1, 1]) == "higher"  # no spread on either side, yet plainly different
-
-
 def test_what_works_groups_by_recipe_with_counts_intervals_and_verdicts(store):
     for i in range(6):
         add(store, i, recipe="turbo", stars=1 + i % 2, alignment=0.20, t_total=2.0)
@@ -65,7 +38,7 @@ def test_what_works_groups_by_recipe_with_counts_intervals_and_verdicts(store):
     recipes = {row.key: row for row in report.sections["recipes"]}
     assert recipes["default"].n == 7 and recipes["default"].rating.n == 6 and recipes["turbo"].n == 6
     assert recipes["turbo"].rating.mean == pytest.approx(1.5)
-    assert recipes["turbo"].rating == mean_interval([1, 2, 1, 2, 1, 2])
+    assert recipes["turbo"].rating == bounded_mean([1, 2, 1, 2, 1, 2], STARS)
     assert recipes["turbo"].rating_vs_rest == "lower" and recipes["default"].rating_vs_rest == "higher"
     assert recipes["turbo"].alignment_vs_rest == "lower" and recipes["turbo"].flagged
     assert recipes["turbo"].seconds_p50 == 2.0
