@@ -332,21 +332,29 @@ def blame_counts(blamed: list[Blamed]) -> list[dict[str, Any]]:
 # 5. A/B runs: win rates.
 
 def win_rates(store: Store) -> list[dict[str, Any]]:
-    """For each variable and arm: votes in runs that included it, wins, and the win rate with its interval."""
-    from .abtest import arm_of
+    """For each setting a run varied and each of its values: the votes in runs that tried that value, the votes
+    won by a cell with it, and the win rate with its interval. In an A/B run (one axis) that is each arm's win
+    rate; in a sweep a vote for "steps 8 · guidance 4" counts for steps 8 and for guidance 4 (chance: one in
+    as many values as the axis has)."""
+    from .sweep import axes_of, value_in
 
-    rows = store.query(
-        "SELECT r.id AS run_id, r.variable, v.generation_id AS winner, g.id, g.recipe, g.style FROM ab_votes v "
-        "JOIN ab_runs r ON r.id = v.run_id JOIN generations g ON g.ab_run = r.id")
+    runs = {run["id"]: axes_of(run) for run in store.query("SELECT id, axes FROM ab_runs")}
+    painted: dict[str, list[dict[str, Any]]] = {}  # a run's images still here: a deleted cell is not in the race
+    for row in store.query("SELECT * FROM generations WHERE ab_run IN (SELECT run_id FROM ab_votes)"):
+        painted.setdefault(row["ab_run"], []).append(row)
     tally: dict[tuple[str, str], list[int]] = {}
-    for row in rows:  # one row per vote and arm of the voted run
-        counts = tally.setdefault((row["variable"], arm_of(row, row["variable"])), [0, 0])
-        counts[0] += 1
-        counts[1] += row["id"] == row["winner"]
+    for vote in store.query("SELECT v.run_id, g.* FROM ab_votes v JOIN generations g ON g.id = v.generation_id"):
+        for axis in runs.get(vote["run_id"], ()):
+            tried = {axis.text(value_in(row, axis.name)) for row in painted[vote["run_id"]]}
+            won = axis.text(value_in(vote, axis.name))
+            for value in tried:
+                counts = tally.setdefault((axis.name, value), [0, 0])
+                counts[0] += 1
+                counts[1] += value == won
     out = []
-    for (variable, arm), (votes, wins) in sorted(tally.items()):
-        rate = proportion_interval(wins, votes)
-        out.append({"variable": variable, "key": arm, "n": votes, "wins": wins, "win_rate": _round(rate.mean),
+    for (variable, arm), (n, wins) in sorted(tally.items()):
+        rate = proportion_interval(wins, n)
+        out.append({"variable": variable, "key": arm, "n": n, "wins": wins, "win_rate": _round(rate.mean),
                     "win_rate_lo": _round(rate.lo), "win_rate_hi": _round(rate.hi)})
     return out
 

@@ -74,7 +74,7 @@ def test_a_run_is_painted_side_by_side_and_votes_give_win_rates(store, settings,
 
 
 def test_a_vote_for_an_image_outside_the_run_is_refused(store):
-    with pytest.raises(NotFoundError, match="no A/B run with id nope"):
+    with pytest.raises(NotFoundError, match="no sweep or A/B run with id nope"):
         abtest.vote(store, "nope", "x", "bob")
 
 

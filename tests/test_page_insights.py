@@ -11,11 +11,14 @@ from core.synth import recording
 
 
 def history(make_generation, store):
-    """Two languages, two styles, two people; the French ones rated low."""
+    """Two languages, two styles, two people; the French ones rated low (five of each: three against three is too
+    few for a rank test to call anything at 5%)."""
     made = []
     for i, (language, style, person, stars) in enumerate([
             ("en", "none", "ann", 5), ("en", "watercolor", "ann", 4), ("en", "none", "bob", 5),
-            ("fr", "watercolor", "bob", 1), ("fr", "none", "bob", 2), ("fr", "none", "ann", 1)]):
+            ("en", "watercolor", "ann", 4), ("en", "none", "bob", 5),
+            ("fr", "watercolor", "bob", 1), ("fr", "none", "bob", 2), ("fr", "none", "ann", 1),
+            ("fr", "watercolor", "ann", 2), ("fr", "none", "bob", 1)]):
         row = make_generation(f"picture number {i}", language=language, style=style, seed=i, created_by=person)
         rate(store, row["id"], "rater", stars=stars)
         made.append(row)
@@ -30,7 +33,7 @@ def test_with_no_generations_the_page_says_what_to_do(app_env):
 def test_what_works_shows_the_reports_numbers_for_each_dimension(app_env, settings, make_generation, store):
     history(make_generation, store)
     at = open_app("pages/insights.py")
-    assert [m.value for m in at.metric] == ["6", "6", "6"]
+    assert [m.value for m in at.metric] == ["10", "10", "10"]
     report = insights.report(store, settings.clip_embedding_id)
     for dimension, label in [("recipes", "Recipe"), ("styles", "Style"), ("people", "Person")]:
         at.radio[0].set_value(dimension)
@@ -49,9 +52,9 @@ def test_a_language_that_does_worse_is_flagged_with_its_counts(app_env, make_gen
     at = open_app("pages/insights.py")
     warnings = [w.value.replace("\\", "") for w in at.tabs[3].warning]
     assert len(warnings) == 1 and warnings[0].startswith("Spoken language fr does significantly worse")
-    assert "(n=3)" in warnings[0]
+    assert "(n=5)" in warnings[0]
     languages = at.tabs[3].dataframe[0].value
-    assert sorted(zip(languages["Spoken language"], languages["n"])) == [("en", 3), ("fr", 3)]
+    assert sorted(zip(languages["Spoken language"], languages["n"])) == [("en", 5), ("fr", 5)]
 
 
 def test_stage_blame_lists_the_weak_images_with_a_link_to_each(app_env, make_generation, store):
@@ -59,9 +62,10 @@ def test_stage_blame_lists_the_weak_images_with_a_link_to_each(app_env, make_gen
     at = open_app("pages/insights.py")
     counts = at.tabs[2].dataframe[0].value
     assert list(counts["cause"]) == ["transcription", "prompt", "generation"]
-    assert counts["n"].sum() == 3  # the three rated 2 stars or less
     items = at.tabs[2].dataframe[1].value
-    assert sorted(items["open"]) == sorted(f"history?id={row['id']}" for row in made[3:])
+    # The five rated 2 stars or less, and (ten images are aligned) the lowest fifth of alignment.
+    assert {f"history?id={row['id']}" for row in made[5:]} <= set(items["open"])
+    assert counts["n"].sum() == len(items) <= 7
 
 
 def test_an_ab_run_from_generate_is_voted_on_insights(app_env, data_dir):

@@ -105,7 +105,7 @@ def test_ratings_have_a_mean_and_count_and_filter_and_sort(make_generation, stor
     rate(store, a["id"], "ben", stars=4)
     rate(store, b["id"], "ana", stars=2, favourite=True)
     rate(store, b["id"], "ana", stars=3)  # a change of mind keeps the favourite mark
-    assert rating_of(store, b["id"], "ana") == {"stars": 3, "favourite": True}
+    assert rating_of(store, b["id"], "ana") == {"stars": 3, "favourite": True, "blind": False, "note": None}
     rows = {r["id"]: r for r in store.query_generations()}
     assert (rows[a["id"]]["rating_mean"], rows[a["id"]]["rating_count"]) == (4.5, 2)
     assert (rows[c["id"]]["rating_mean"], rows[c["id"]]["rating_count"]) == (None, 0)
