@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from . import audit, cli_api, cli_people, cli_safety
-from .cli_common import person_of
+from . import audit, cli_api, cli_judging, cli_people, cli_safety
+from .cli_common import each_file as _each_file, embedding_cache as _embedding_cache, person_of
 from .catalog import GROUPS
 from .config import load_settings
 from .errors import InvalidOptionError, StorageError, V2IError
@@ -22,11 +22,8 @@ from .diffusion import MAX_GUIDANCE, MAX_SEED, MAX_SIDE, MAX_STEPS, RECIPES, SCH
 from .models import shared_models
 from .pipeline import run_generation
 from .prompt import DEFAULT_STYLE, STYLES
-from .request import GenerationRequest
 from .store import HistoryFilter, Store, public_record
-from .team import (
-    collect, collections, collections_of, rate, remember_person, resolve_person, uncollect, vocabulary,
-)
+from .team import collect, collections, collections_of, rate, resolve_person, uncollect
 
 
 class _Parser(argparse.ArgumentParser):
@@ -97,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     rate.add_argument("id")
     rate.add_argument("--stars", type=_ranged(int, 1, 5, "a whole number"), default=None)
     rate.add_argument("--favourite", action="store_true", help="mark it one of your favourites")
+    rate.add_argument("--blind", action="store_true",
+                      help="rated without seeing who made it or others' stars (someone else's image)")
+    rate.add_argument("--note", default=None, help="a short note kept with the rating")
     rate.add_argument("--as", dest="person", default=None, metavar="NAME")
     rate.add_argument("--json", action="store_true")
 
@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--csv", type=Path, default=None, metavar="FILE")
     export.add_argument("--zip", type=Path, default=None, metavar="FILE",
                         help="their images, with a manifest.csv of their rows")
+    export.add_argument("--preferences", type=Path, default=None, metavar="DIR",
+                        help="every vote and every blind-rating gap of two stars as (prompt, chosen, rejected) pairs: "
+                             "a Hugging Face image dataset (metadata.jsonl and images/) in a new folder")
 
     history = commands.add_parser("history", parents=[filters], help="stored generations, newest first")
     history.add_argument("--limit", type=LIMIT, default=20)
@@ -144,10 +147,6 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument("-k", type=K, default=10)
     find.add_argument("--json", action="store_true")
 
-    insight = commands.add_parser("report", help="what works: ratings, alignment and seconds by recipe, style, "
-                                                 "language, person; stage blame; A/B win rates (95%% intervals)")
-    insight.add_argument("--json", action="store_true")
-
     mapped = commands.add_parser("map", help="every stored image's place on the 2D map (UMAP of CLIP embeddings)")
     mapped.add_argument("--refit", action="store_true", help="lay out every image anew rather than place new ones")
     mapped.add_argument("--json", action="store_true")
@@ -164,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="only what this recipe needs (default: every recipe)")
     pulling.add_argument("--safety-checker", action="store_true", help="SD's safety checker as well")
     cli_people.add_parser(commands)
+    cli_judging.add_parsers(commands, options)
     cli_safety.add_parsers(commands)
     cli_api.add_parsers(commands)
     cli_api.add_hook_parsers(commands)
@@ -186,42 +186,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 _person = person_of
-
-
-def _requests(args, settings, store):
-    """(path, bytes, request) per readable file; an unreadable one is reported and skipped."""
-    overrides = {name: value for name, value in (("steps", args.steps), ("scheduler", args.scheduler)) if value is not None}
-    options = GenerationOptions.from_recipe(
-        args.recipe or settings.recipe, guidance=args.guidance, seed=args.seed, width=args.size, height=args.size,
-        safety_checker=args.safety_checker, **overrides,
-    )
-    terms = vocabulary(store)  # the team's vocabulary, read once for all the files
-    for path in args.files:
-        try:
-            data = path.read_bytes()
-        except OSError as err:
-            print(f"{path}: cannot read the file ({err.strerror or err})", file=sys.stderr)
-            yield path, None, None
-            continue
-        yield path, data, GenerationRequest(filename=path.name, style=args.style, prompt=args.prompt,
-                                            negative_prompt=args.negative, translate=args.translate, options=options,
-                                            vocabulary=terms, force=args.force, source="cli")
-
-
-def _each_file(args, settings, store, act) -> int:
-    """``act(path, data, request)`` for each file; one that fails prints a line naming it and the reason, and the
-    others still run. Returns the exit status."""
-    failed = 0
-    for path, data, request in _requests(args, settings, store):
-        if data is None:
-            failed += 1
-            continue
-        try:
-            act(path, data, request)
-        except (V2IError, ValueError) as err:
-            print(f"{path}: {err}", file=sys.stderr)
-            failed += 1
-    return 1 if failed else 0
 
 
 def _generate(args, settings, store) -> int:
@@ -302,7 +266,8 @@ def _rate(args, settings, store) -> int:
     if args.stars is None and not args.favourite:
         raise InvalidOptionError("say what to record: --stars N (1 to 5) and/or --favourite")
     person = _person(args, settings, store, "rate")
-    rating = rate(store, check_id(args.id), person.id, stars=args.stars, favourite=True if args.favourite else None)
+    rating = rate(store, check_id(args.id), person.id, stars=args.stars, favourite=True if args.favourite else None,
+                  blind=args.blind, note=args.note)
     print(json.dumps({"id": args.id, **rating}) if args.json else
           f"{args.id}: {rating['stars'] or 'no'} stars{', a favourite' if rating['favourite'] else ''} from {person.id}")
     return 0
@@ -336,8 +301,10 @@ def _filter_of(args, store) -> HistoryFilter:
 
 
 def _export(args, settings, store) -> int:
-    if args.csv is None and args.zip is None:
-        raise InvalidOptionError("say where to write: --csv FILE and/or --zip FILE")
+    if args.csv is None and args.zip is None and args.preferences is None:
+        raise InvalidOptionError("say where to write: --csv FILE, --zip FILE and/or --preferences DIR")
+    if args.preferences is not None:
+        cli_judging.export_preferences(args, settings, store)
     where = _filter_of(args, store)
     for path, export in ((args.csv, export_csv), (args.zip, export_collection)):
         if path is None:
@@ -453,41 +420,6 @@ def _search(args, settings, store) -> int:
     return 0
 
 
-def _embedding_cache(settings, store):
-    """CLIP embeddings, with the model loaded only if something is not embedded yet."""
-    from .embeddings import EmbeddingCache
-
-    return EmbeddingCache(store, lambda: shared_models(settings).clip(), model_id=settings.clip_embedding_id)
-
-
-def _report(args, settings, store) -> int:
-    from .insights import DIMENSIONS, record_alignment, report
-
-    cache = _embedding_cache(settings, store)
-    record_alignment(store, cache, compute=True)
-    result = report(store, cache.model_id)
-    if args.json:
-        print(json.dumps(result.to_json()))
-        return 0
-    print(f"{result.generations} generations, {result.rated} rated, {result.aligned} with CLIP alignment "
-          f"(means with 95% intervals; 'vs rest' is Welch's t-test at 5%)")
-    for name, (title, _) in DIMENSIONS.items():
-        print(f"\n{title}")
-        for row in result.sections[name]:
-            print(f"  {row.key:<28} n={row.n:<5} rating {row.rating.text()} {row.rating_vs_rest}; "
-                  f"alignment {row.alignment.text(3)} {row.alignment_vs_rest}"
-                  f"{'  FLAGGED' if row.flagged else ''}")
-    print("\nStage blame (low-rated or poorly aligned images)")
-    for row in result.blame:
-        print(f"  {row['cause']:<14} {row['n']} of {row['of']}")
-    if result.ab:
-        print("\nA/B win rates")
-        for row in result.ab:
-            print(f"  {row['variable']} {row['key']:<20} {row['wins']} of {row['n']} votes "
-                  f"[{row['win_rate_lo']:.2f}, {row['win_rate_hi']:.2f}]")
-    return 0
-
-
 def _map(args, settings, store) -> int:
     from .atlas import points, update
     from .insights import record_alignment
@@ -550,5 +482,6 @@ COMMANDS = {
     "generate": _generate, "submit": _submit, "jobs": _jobs, "worker": _worker, "rate": _rate, "collect": _collect,
     "collections": _collections, "export": _export, "history": _history, "show": _show,
     "similarity": _similarity, "neighbours": _neighbours, "search": _search,
-    "report": _report, "map": _map, "models": _models, "people": cli_people.run, **cli_safety.COMMANDS, **cli_api.COMMANDS,
+    "map": _map, "models": _models, "people": cli_people.run, **cli_safety.COMMANDS, **cli_api.COMMANDS,
+    **cli_judging.COMMANDS,
 }

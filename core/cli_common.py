@@ -1,11 +1,18 @@
 """What every command group of ``python -m core`` shares: who is asking (``--as NAME``, else the local user) and
-whether their role allows it."""
+whether their role allows it; the recordings a command was given, each with its request."""
 
 from __future__ import annotations
 
+import sys
+
 from . import roles
+from .diffusion import GenerationOptions
+from .embeddings import EmbeddingCache
+from .errors import V2IError
+from .models import shared_models
 from .people import Person, check_name, local_person
-from .team import remember_person
+from .request import GenerationRequest
+from .team import remember_person, vocabulary
 
 
 def person_of(args, settings, store, action: str | None = None) -> Person:
@@ -22,3 +29,44 @@ def person_of(args, settings, store, action: str | None = None) -> Person:
         roles.require(store, person, action)
     remember_person(store, person)
     return person
+
+
+def requests_of(args, settings, store):
+    """(path, bytes, request) per readable file; an unreadable one is reported and skipped."""
+    overrides = {name: value for name, value in (("steps", args.steps), ("scheduler", args.scheduler)) if value is not None}
+    options = GenerationOptions.from_recipe(
+        args.recipe or settings.recipe, guidance=args.guidance, seed=args.seed, width=args.size, height=args.size,
+        safety_checker=args.safety_checker, **overrides,
+    )
+    terms = vocabulary(store)  # the team's vocabulary, read once for all the files
+    for path in args.files:
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            print(f"{path}: cannot read the file ({err.strerror or err})", file=sys.stderr)
+            yield path, None, None
+            continue
+        yield path, data, GenerationRequest(filename=path.name, style=args.style, prompt=args.prompt,
+                                            negative_prompt=args.negative, translate=args.translate, options=options,
+                                            vocabulary=terms, force=args.force, source="cli")
+
+
+def each_file(args, settings, store, act) -> int:
+    """``act(path, data, request)`` for each file; one that fails prints a line naming it and the reason, and the
+    others still run. Returns the exit status."""
+    failed = 0
+    for path, data, request in requests_of(args, settings, store):
+        if data is None:
+            failed += 1
+            continue
+        try:
+            act(path, data, request)
+        except (V2IError, ValueError) as err:
+            print(f"{path}: {err}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+def embedding_cache(settings, store) -> EmbeddingCache:
+    """CLIP embeddings, with the model loaded only if something is not embedded yet."""
+    return EmbeddingCache(store, lambda: shared_models(settings).clip(), model_id=settings.clip_embedding_id)

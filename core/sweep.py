@@ -229,6 +229,11 @@ def runs(store: Store, person: str | None = None, limit: int = 20, run_id: str |
     return out
 
 
+def find_run(store: Store, text: str) -> str:
+    """A run's full id from its id or a unique prefix of six characters or more."""
+    return store.resolve_id(text, "ab_runs", "run")
+
+
 def run_of(store: Store, run_id: str, person: str | None = None) -> dict[str, Any]:
     found = runs(store, person, 1, run_id)
     if not found:
