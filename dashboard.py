@@ -23,6 +23,7 @@ try:
         st.Page("pages/generate.py", title="Generate", icon=":material/mic:"),
         st.Page("pages/history.py", title="History", icon=":material/history:"),
         st.Page("pages/similarity.py", title="Similarity", icon=":material/grid_on:"),
+        st.Page("pages/review.py", title="Review", icon=":material/rate_review:"),
         st.Page("pages/insights.py", title="Insights", icon=":material/insights:"),
     ])
     resources.set_person(person)

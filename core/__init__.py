@@ -7,14 +7,15 @@ Where things live: ``audio`` decodes, ``transcribe`` runs whisper, ``prompt`` tu
 ``diffusion`` paints with Stable Diffusion, ``pipeline`` tells the whole story of one generation (compute,
 then save), ``request`` describes what a person asked for, ``store``/``migrations``/``paths`` keep it,
 ``jobs`` queues it (``cluster`` runs it on Ray actors), ``embeddings``/``similarity``/``vectors`` compare
-images, ``atlas`` maps them, ``stats``, ``insights`` (what works, stage blame, A/B win rates; ``abtest`` runs
-them) and ``export`` read the history, ``models``/``tiny`` load the models (``catalog`` says which,
+images, ``atlas`` maps them, ``stats``, ``insights`` (what works, stage blame, win rates, with
+``statistics`` and ``agreement`` as its methods), ``review`` (blind ratings), ``sweep`` and ``abtest`` (grids of
+settings, votes; ``contact_sheet`` draws them), ``preferences`` and ``export`` read the history, ``models``/``tiny`` load the models (``catalog`` says which,
 pinned where, cached or not; ``downloads`` fetches them), ``config`` reads the settings.
 """
 
 from . import (
-    abtest, accounts, atlas, audit, backup, catalog, insights, provenance, roles, stats, timefmt, tokens, trash,
-    webhooks,
+    abtest, accounts, agreement, atlas, audit, backup, catalog, contact_sheet, insights, preferences, provenance,
+    review, roles, statistics, stats, sweep, timefmt, tokens, trash, webhooks,
 )
 from .audio import DecodedAudio, decode_audio
 from .config import PROFILES, SETTINGS, Settings, load_settings
@@ -81,6 +82,9 @@ __all__ = [
     "similarity_matrix",
     # analytics: modules, used as insights.report(...), atlas.update(...), abtest.start(...)
     "insights", "atlas", "abtest",
+    # judging as a team: review.next_image(...), sweep.start(...), contact_sheet.contact_sheet(...),
+    # preferences.export_preferences(...); the methods: statistics (intervals, tests), agreement (alpha)
+    "review", "sweep", "contact_sheet", "preferences", "statistics", "agreement",
     # per-person passwords: accounts.sign_in(...), accounts.change_password(...)
     "accounts",
     # keeping the team's work safe: roles.require(...), trash.delete(...) / restore(...), audit.trail(...)
