@@ -103,3 +103,19 @@ def grid_of_sheet(data: bytes) -> dict[str, Any]:
     """The grid a contact sheet carries (what :func:`contact_sheet` wrote into its ``parameters`` chunk)."""
     with Image.open(io.BytesIO(data)) as image:
         return json.loads(image.text["parameters"])
+
+
+def wipe(left_path, right_path, position: float) -> Image.Image:
+    """Two images as one, split at ``position`` (0 to 100, percent of the width from the left): the left image
+    left of the split, the right image right of it, and a thin line between (the right one is resized to the
+    left's size if they differ)."""
+    if not 0 <= position <= 100:
+        raise ValueError(f"the split is a percentage from 0 to 100, not {position!r}")
+    with Image.open(left_path) as a, Image.open(right_path) as b:
+        left, right = a.convert("RGB"), b.convert("RGB").resize(a.size)
+    split = round(left.width * position / 100)
+    out = right.copy()
+    out.paste(left.crop((0, 0, split, left.height)), (0, 0))
+    if 0 < split < left.width:
+        ImageDraw.Draw(out).line([(split, 0), (split, left.height)], fill=BACKGROUND, width=max(1, left.width // 256))
+    return out

@@ -13,8 +13,11 @@ No pair comes from a person's own image: a vote or rating by whoever made either
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import tempfile
+import zipfile
 from dataclasses import asdict, dataclass
 from itertools import combinations
 from pathlib import Path
@@ -130,3 +133,15 @@ def _write(store: Store, folder: Path) -> int:
     temporary.write_text("".join(json.dumps(row) + "\n" for row in written), encoding="utf-8")
     temporary.replace(folder / METADATA)
     return len(written)
+
+
+def preferences_zip(store: Store) -> bytes:
+    """The same dataset as one ZIP (``metadata.jsonl`` and ``images/`` at its root), for a download button."""
+    with tempfile.TemporaryDirectory(prefix="v2i-preferences-") as folder:
+        export_preferences(store, Path(folder) / "preferences")
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
+            for path in sorted((Path(folder) / "preferences").rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(Path(folder) / "preferences").as_posix())
+        return out.getvalue()

@@ -11,7 +11,7 @@ from core import (
     RUNNING, SCHEDULERS, STYLES, TIMINGS, GenerationOptions, GenerationRequest, V2IError, abtest, catalog, doubt_of,
     roles, set_vocabulary, speech_prompt, transcribe_recording, vocabulary, Word, doubtful_words_in,
 )
-from ui import words, forms, render, resources
+from ui import forms, render, resources, runs, words
 
 resources.ensure_navigation()
 
@@ -252,6 +252,8 @@ def source_panel(name: str, data: bytes, key: str, chosen: PageSettings) -> None
         if buttons[1].button("Generate", key=f"generate-{key}", type="primary"):
             submit(name, data, key, chosen)
         ab_run_form(name, data, key, chosen)
+        runs.sweep_form(name, data, key, lambda: page_request(name, key, chosen), queue, person,
+                        resources.worker().wake)
 
 
 def elapsed(job) -> float:

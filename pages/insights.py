@@ -1,20 +1,32 @@
 """Insights: what makes a good image, and for whom. Ratings, CLIP alignment and seconds by recipe, style,
-scheduler, language, task and person (each mean with its count and 95% interval), A/B runs and their votes,
-the stage most likely at fault for each weak image, and fairness across spoken languages."""
+scheduler, language, task and person (each mean with its count and 95% interval), sweeps and A/B runs and their
+votes, the stage most likely at fault for each weak image, fairness across spoken languages, and whether the
+team's raters agree (with the preference data to download)."""
 
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import ModelLoadError, abtest, insights, roles
-from ui import render, resources
+from core import ModelLoadError, insights, statistics, sweep
+from ui import judging, render, resources, runs
 
 resources.ensure_navigation()
 
 store, cache, person = resources.store(), resources.embedding_cache(), resources.person()
 st.title("Insights")
-st.caption("Every mean comes with its count (n) and a 95% interval. \"vs rest\" compares a group with all the others "
-           "(Welch's t-test at 5%): \"not significant\" means the difference may be chance. A generation's rating is "
-           "the mean of its stars; its alignment is the CLIP similarity of its image and its prompt.")
+st.caption("Every mean comes with its count (n) and a 95% interval that stays on its scale; under three values: "
+           "\"too few\", no interval. \"vs rest\" compares a group with all the others, and a table's verdicts keep "
+           "the false discovery rate at 5%: \"not significant\" means the difference may be chance. A generation's "
+           "rating is the mean of its stars; its alignment is the CLIP similarity of its image and its prompt.")
+with st.expander("How these numbers are made"):
+    st.markdown("\n".join(f"- **{what}**: {how}" for what, how in statistics.METHODS.items()))
+reading_choice = st.columns(2)
+reading = insights.Reading(
+    blind_only=reading_choice[0].toggle("Blind ratings only", key="reading-blind",
+                                        help="Count only stars given on the Review page, before the maker and "
+                                             "others' stars were shown."),
+    adjusted=reading_choice[1].toggle("Adjust for each rater", key="reading-adjusted",
+                                      help="Read each rating less its rater's offset (how much harsher or kinder "
+                                           "than the team they are on the same images)."))
 
 try:
     with st.spinner("Scoring images that have no alignment yet..."):
@@ -22,7 +34,7 @@ try:
 except ModelLoadError as err:
     render.error(str(err))
     st.stop()
-report = insights.report(store, cache.model_id)
+report = insights.report(store, cache.model_id, reading)
 if report.generations == 0:
     st.info("No generations yet: make a few on Generate, rate them on History, and come back.")
     st.stop()
@@ -58,7 +70,8 @@ def interval_chart(rows: list[insights.GroupRow], measure: str, title: str) -> N
     st.plotly_chart(figure, width="stretch")
 
 
-works_tab, ab_tab, blame_tab, languages_tab = st.tabs(["What works", "A/B runs", "Stage blame", "Languages"])
+works_tab, ab_tab, blame_tab, languages_tab, agreement_tab = st.tabs(
+    ["What works", "Sweeps and A/B runs", "Stage blame", "Languages", "Agreement"])
 
 # 1. What works, by one dimension at a time.
 with works_tab:
@@ -72,38 +85,23 @@ with works_tab:
     with charts[1]:
         interval_chart(report.sections[dimension], "alignment", "Mean CLIP alignment")
 
-# 2. A/B runs: the images side by side, a vote each, and the win rates.
+# 2. Sweeps and A/B runs: the images in their grid, a vote each, the contact sheet, and the win rates.
 with ab_tab:
-    st.caption("Start a run on Generate (\"A/B run\" under a recording): one recording, several recipes or styles, "
-               "one seed. Vote for the better image; a later vote replaces yours.")
+    st.caption("Start a run on Generate under a recording: an A/B run (several recipes or styles) or a sweep (a "
+               "grid of up to three settings), at one seed. Vote for the best image; a later vote replaces yours. "
+               "In a sweep a vote counts for each of the cell's values.")
     if report.ab:
         st.dataframe([{"compares": r["variable"], "arm": r["key"], "votes (n)": r["n"], "wins": r["wins"],
                        "win rate": r["win_rate"], "95% interval": f"[{r['win_rate_lo']:.2f}, {r['win_rate_hi']:.2f}]"}
                       for r in report.ab], hide_index=True, width="stretch")
     linked = st.query_params.get("run")
-    runs = abtest.runs(store, person.id)
+    shown = sweep.runs(store, person.id)
     if linked:
-        runs = [run for run in runs if run["id"] == linked] or runs
-    if not runs:
-        st.info("No A/B runs yet.")
-    for run in runs:
-        with st.container(border=True):
-            st.text(f"{run['filename']} · {run['variable']}: {' vs '.join(run['arms'])} · seed {run['seed']}")
-            if len(run["generations"]) < len(run["arms"]):
-                st.caption(f"{len(run['generations'])} of {len(run['arms'])} images made so far.")
-            columns = st.columns(max(1, len(run["generations"])))
-            for column, generation in zip(columns, run["generations"]):
-                with column:
-                    render.show_image_or_missing(store.file_path(generation["image_path"]),
-                                                 caption=abtest.arm_of(generation, run["variable"]),
-                                                 alt=render.alt_text(generation))
-                    chosen = run["mine"] == generation["id"]
-                    if roles.allowed(person, "vote") and st.button(
-                            "Your pick" if chosen else "This one is better", key=f"vote-{generation['id']}",
-                            disabled=chosen or len(run["generations"]) < 2):
-                        abtest.vote(store, run["id"], generation["id"], person.id)
-                        st.rerun()
-                    st.text(f"votes: {run['votes'][generation['id']]}")
+        shown = [run for run in shown if run["id"] == linked] or sweep.runs(store, person.id, run_id=linked) or shown
+    if not shown:
+        st.info("No sweeps or A/B runs yet.")
+    for run in shown:
+        runs.show_run(store, run, person)
 
 # 3. Stage blame: which stage let each weak image down, over time.
 with blame_tab:
@@ -158,3 +156,7 @@ with languages_tab:
         group_table(report.sections[name], label)
     interval_chart(report.sections["languages"], "alignment", "Mean CLIP alignment by spoken language")
     interval_chart(report.sections["languages"], "rating", "Mean rating by spoken language")
+
+# 5. Whether the team agrees, each rater's offset, and the preference data.
+with agreement_tab:
+    judging.agreement_panel(store, report)

@@ -10,7 +10,7 @@ from core import (
     kmeans_blocks, load_set, names_of, near_duplicate_groups, neighbours, said_vs_drawn, scan_earlier, search,
     roles, set_version, similarity_matrix, stats, stored_novelty,
 )
-from ui import forms, render, resources, voice
+from ui import compare, forms, render, resources, voice
 
 resources.ensure_navigation()
 
@@ -201,11 +201,15 @@ with compare_tab:
         st.text(f"In plain words: {bands.describe(score)}")
         st.page_link("pages/similarity.py", label="A link to this comparison", query_params={"a": first, "b": second},
                      icon=":material/link:")
+        view = st.radio("View", ["Side by side", "Slider"], horizontal=True, key="compare-view")
+        pair = [data.rows[data.index(generation_id)] for generation_id in (first, second)]
+        if view == "Slider":
+            compare.slider_compare(*(store.file_path(row["image_path"]) for row in pair), ("A", "B"), "compare")
         sides = st.columns(2)
-        for side, generation_id in zip(sides, (first, second)):
-            row = data.rows[data.index(generation_id)]
+        for side, row in zip(sides, pair):
             with side:
-                image_of(row)
+                if view == "Side by side":
+                    image_of(row)
                 render.labelled_text("Transcript", row["transcript"])
                 render.labelled_text("Prompt", row["prompt"])
 

@@ -90,7 +90,7 @@ def test_an_ab_run_from_generate_is_voted_on_insights(app_env, data_dir):
     at.switch_page("pages/insights.py")
     at.query_params["run"] = run_id
     no_exception(at.run())
-    assert len(at.image) == 2
+    assert len(at.image) == 3  # the two arms side by side, and the slider's view of both
     no_exception(button(at, "This one is better", index=1).click().run())
     [vote] = store.query("SELECT * FROM ab_votes")
     assert vote["run_id"] == run_id and vote["person"] == local_person().id

@@ -79,3 +79,15 @@ def test_the_command_line_writes_the_dataset(judged, tmp_path, capsys, settings)
     assert len((tmp_path / "out" / "metadata.jsonl").read_text().splitlines()) == 2
     trail = Store(settings.data_dir).query("SELECT action, detail FROM audit WHERE action = 'export'")
     assert trail == [{"action": "export", "detail": "2 preference pair(s)"}]
+
+
+def test_the_insights_download_is_the_same_dataset_zipped(judged, store, tmp_path):
+    import io
+    import zipfile
+
+    from core.preferences import preferences_zip
+
+    with zipfile.ZipFile(io.BytesIO(preferences_zip(store))) as archive:
+        names = set(archive.namelist())
+        rows = [json.loads(line) for line in archive.read("metadata.jsonl").decode().splitlines()]
+    assert len(rows) == 2 and {r["chosen_file_name"] for r in rows} | {r["rejected_file_name"] for r in rows} <= names
