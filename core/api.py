@@ -72,6 +72,8 @@ class RateLimit:
 class Rating(BaseModel):
     stars: int | None = None
     favourite: bool | None = None
+    blind: bool = False  # given without seeing the image's maker or others' stars (someone else's image only)
+    note: str | None = None
 
 
 class CollectionItem(BaseModel):
@@ -219,7 +221,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     def put_rating(generation_id: str, rating: Rating, person: Caller):
         roles.require(store, person, "rate", target=generation_id)
         return rate(store, generation_row(generation_id)["id"], person.id, stars=rating.stars,
-                    favourite=rating.favourite)
+                    favourite=rating.favourite, blind=rating.blind, note=rating.note)
 
     @app.post(f"{PREFIX}/collections/{{name}}/items", status_code=201, summary="Add a generation to a collection")
     def add_item(name: str, item: CollectionItem, person: Caller):

@@ -3,7 +3,7 @@ until you have rated (blind), so every image gathers V2I_REVIEWS_PER_IMAGE ratin
 
 import streamlit as st
 
-from core import review, roles
+from core import names_of, review, roles
 from ui import render, resources
 
 resources.ensure_navigation()
@@ -22,14 +22,15 @@ if not roles.allowed(person, "rate"):
 shown = st.session_state.get("review-revealed")
 if shown:  # 2. What the reviewer may see now that they have rated: the maker, and everyone's stars and notes.
     seen = review.revealed(store, shown)
-    st.success(f"Your rating is saved. The image was made by {seen['created_by'] or 'unknown'}.")
+    names = names_of(store, [seen["created_by"], *(r["person"] for r in seen["ratings"])])
+    st.success(f"Your rating is saved. The image was made by {names.get(seen['created_by'], 'unknown')}.")
     row = store.get_generation(shown)
     columns = st.columns([2, 3])
     with columns[0]:
         render.show_image_or_missing(store.file_path(row["image_path"]), alt=render.alt_text(row))
     with columns[1]:
-        st.dataframe([{"person": r["person"], "stars": r["stars"], "blind": bool(r["blind"]), "note": r["note"] or ""}
-                      for r in seen["ratings"]], hide_index=True, width="stretch")
+        st.dataframe([{"person": names.get(r["person"], r["person"]), "stars": r["stars"], "blind": bool(r["blind"]),
+                       "note": r["note"] or ""} for r in seen["ratings"]], hide_index=True, width="stretch")
         st.page_link("pages/history.py", label="Open it in History", query_params={"id": shown},
                      icon=":material/open_in_new:")
     if st.button("Next image", type="primary", key="review-next"):

@@ -89,8 +89,12 @@ def test_a_recording_in_the_job_polled_to_done_and_the_image_out_identical(api):
     assert short.status_code == 200 and short.json()["id"] == row["id"]  # a unique prefix of 6 or more will do
     listed = httpx.get(f"{url}/api/v1/generations", headers=auth(people["bob"]), params={"search": "boat"}).json()
     assert [g["id"] for g in listed["generations"]] == [row["id"]] and listed["generations"][0]["created_by"] == "alice"
-    rated = httpx.put(f"{url}/api/v1/generations/{row['id']}/rating", headers=auth(people["bob"]), json={"stars": 4})
-    assert rated.status_code == 200 and rated.json()["stars"] == 4
+    rated = httpx.put(f"{url}/api/v1/generations/{row['id']}/rating", headers=auth(people["bob"]),
+                      json={"stars": 4, "blind": True, "note": "calm"})
+    assert rated.status_code == 200 and rated.json() == {"stars": 4, "favourite": False, "blind": True, "note": "calm"}
+    own = httpx.put(f"{url}/api/v1/generations/{row['id']}/rating", headers=auth(people["alice"]),
+                    json={"stars": 5, "blind": True})
+    assert own.status_code == 422 and "someone else made" in own.json()["error"]  # nobody rates their own blind
     added = httpx.post(f"{url}/api/v1/collections/Keepers/items", headers=auth(people["bob"]),
                        json={"generation_id": row["id"]})
     assert added.status_code == 201 and added.json()["collection"] == "Keepers"

@@ -25,6 +25,32 @@ def test_report_json_gives_every_section_with_counts_and_intervals(settings, mak
     assert [b["id"] for b in printed["blamed"]] == [second["id"]]  # rated 1 star
 
 
+def test_report_json_keeps_intervals_on_the_scale_and_says_too_few_with_agreement_and_offsets(
+        settings, make_generation, store, capsys):
+    """Two people and a handful of ratings: what used to print "4.50 [-1.85, 10.85]" for 1-to-5 stars."""
+    made = [make_generation(f"picture {i}", seed=i, created_by="ann", style=("watercolor" if i < 5 else "none"))
+            for i in range(7)]
+    for i, row in enumerate(made):
+        rate(store, row["id"], "bob", stars=[5, 4, 5, 4, 5, 2, 1][i], blind=True)
+        rate(store, row["id"], "cat", stars=[4, 4, 5, 3, 4, 1, 2][i], blind=True)
+    assert main(["report", "--json", "--blind-only"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    rows = [row for name in insights.DIMENSIONS for row in printed[name]]
+    for row in rows:
+        if row["rating_lo"] is not None:
+            assert 1 <= row["rating_lo"] <= row["rating_mean"] <= row["rating_hi"] <= 5, row
+        if row["rated"] < 3:
+            assert row["rating_vs_rest"] == "too few" and row["rating_lo"] is None and row["rating_hi"] is None
+    styles = {row["key"]: row for row in printed["styles"]}
+    assert styles["none"]["rated"] == 2 and styles["none"]["rating_vs_rest"] == "too few"
+    agreement = printed["agreement"]
+    assert set(agreement) >= {"alpha", "lo", "hi", "n_items", "n_raters"}
+    assert (agreement["n_items"], agreement["n_raters"]) == (7, 2) and agreement["lo"] <= agreement["alpha"]
+    offsets = {r["person"]: r["offset"] for r in printed["raters"]}
+    assert offsets["cat"] < 0 < offsets["bob"]  # cat is the harsher, by about half a star
+    assert printed["reading"] == {"blind_only": True, "adjusted": False}
+
+
 def test_report_in_words_names_each_section(settings, make_generation, capsys):
     make_generation()
     assert main(["report"]) == 0
