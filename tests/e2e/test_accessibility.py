@@ -31,12 +31,16 @@ def serious(page) -> list[str]:
 
 @pytest.fixture(scope="module")
 def populated(server, models):
+    from core import rate
+
     for i in range(3):
-        server.add_generation(models, f"a fox number {i} in the snow", frequency=300 + 100 * i)
+        made = server.add_generation(models, f"a fox number {i} in the snow", frequency=300 + 100 * i)
+        for person, stars in (("ann", 1 + i), ("bob", 3 + i)):  # the Agreement tab's offsets and disagreements
+            rate(server.store(), made["id"], person, stars=min(stars, 5), blind=True)
     return server
 
 
-@pytest.mark.parametrize("path", ["/", "/generate", "/history", "/similarity", "/insights"])
+@pytest.mark.parametrize("path", ["/", "/generate", "/history", "/similarity", "/review", "/insights"])
 def test_every_page_and_tab_has_no_critical_or_serious_violation(page, populated, path):
     page.goto(f"{populated.url}{path}")
     settle(page)
@@ -53,7 +57,7 @@ def test_every_page_and_tab_has_no_critical_or_serious_violation(page, populated
     assert problems == []
 
 
-@pytest.mark.parametrize("path", ["/", "/history", "/insights"])
+@pytest.mark.parametrize("path", ["/", "/history", "/review", "/insights"])
 def test_the_dark_theme_has_no_critical_or_serious_violation_either(browser, populated, path):
     context = browser.new_context(viewport={"width": 1400, "height": 1100}, color_scheme="dark")
     page = context.new_page()
