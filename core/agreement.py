@@ -48,11 +48,28 @@ class Agreement:
 
 def value_counts(ratings: list[dict[str, Any]]) -> np.ndarray:
     """One row per image rated by two people or more: how many gave it 1, 2, 3, 4 and 5 stars."""
-    by_item: dict[str, np.ndarray] = {}
+    if not ratings:
+        return np.zeros((0, len(VALUES)), np.int64)
+    _, items = codes(ratings)
+    stars = np.array([r["stars"] for r in ratings], np.int64) - 1
+    counts = np.bincount(items * len(VALUES) + stars, minlength=(items.max() + 1) * len(VALUES))
+    counts = counts.reshape(-1, len(VALUES))
+    return counts[counts.sum(axis=1) >= 2]
+
+
+def codes(ratings: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """The images rated (in order of first rating) and each rating's index among them (a dict: no string sort)."""
+    index: dict[str, int] = {}
+    items = np.array([index.setdefault(r["generation_id"], len(index)) for r in ratings], np.int64)
+    return np.array(list(index), dtype=object), items
+
+
+def pairable(ratings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ratings of images rated by two people or more (the only ones alpha can use)."""
+    seen: dict[str, int] = {}
     for r in ratings:
-        by_item.setdefault(r["generation_id"], np.zeros(len(VALUES), np.int64))[int(r["stars"]) - 1] += 1
-    rows = [counts for counts in by_item.values() if counts.sum() >= 2]
-    return np.array(rows, np.int64).reshape(-1, len(VALUES))
+        seen[r["generation_id"]] = seen.get(r["generation_id"], 0) + 1
+    return [r for r in ratings if seen[r["generation_id"]] >= 2]
 
 
 def coincidences(counts: np.ndarray) -> np.ndarray:
@@ -112,7 +129,7 @@ def agreement(ratings: list[dict[str, Any]], resamples: int = RESAMPLES) -> Agre
 def by_period(ratings: list[dict[str, Any]], resamples: int = RESAMPLES) -> dict[str, Agreement]:
     """Alpha per month the images were made (``created_at``'s year and month), oldest first."""
     months: dict[str, list[dict[str, Any]]] = {}
-    for r in ratings:
+    for r in pairable(ratings):
         months.setdefault(r["created_at"][:7], []).append(r)
     return {month: agreement(rows, resamples) for month, rows in sorted(months.items())}
 
@@ -120,7 +137,7 @@ def by_period(ratings: list[dict[str, Any]], resamples: int = RESAMPLES) -> dict
 def by_pair(ratings: list[dict[str, Any]], resamples: int = RESAMPLES) -> dict[tuple[str, str], Agreement]:
     """Alpha of each pair of raters over the images both rated (pairs with too few shared images are left out)."""
     by_person: dict[str, dict[str, dict[str, Any]]] = {}
-    for r in ratings:
+    for r in pairable(ratings):
         by_person.setdefault(r["person"], {})[r["generation_id"]] = r
     out = {}
     for a, b in combinations(sorted(by_person), 2):
@@ -132,12 +149,19 @@ def by_pair(ratings: list[dict[str, Any]], resamples: int = RESAMPLES) -> dict[t
 
 def disagreements(ratings: list[dict[str, Any]], limit: int = 10) -> list[dict[str, Any]]:
     """The images whose raters disagree most (widest spread of stars, then most raters), to discuss."""
-    by_item: dict[str, list[int]] = {}
-    for r in ratings:
-        by_item.setdefault(r["generation_id"], []).append(int(r["stars"]))
-    spread = [{"generation_id": g, "stars": sorted(s), "spread": max(s) - min(s), "raters": len(s)}
-              for g, s in by_item.items() if len(s) >= 2 and max(s) > min(s)]
-    return sorted(spread, key=lambda d: (-d["spread"], -d["raters"], d["generation_id"]))[:limit]
+    if not ratings:
+        return []
+    ids, items = codes(ratings)
+    stars = np.array([r["stars"] for r in ratings], np.int64)
+    high = np.full(len(ids), 0)
+    low = np.full(len(ids), len(VALUES) + 1)
+    np.maximum.at(high, items, stars)
+    np.minimum.at(low, items, stars)
+    raters = np.bincount(items, minlength=len(ids))
+    spread = high - low
+    chosen = [i for i in np.lexsort((ids.astype(str), -raters, -spread)) if spread[i] > 0][:limit]
+    return [{"generation_id": ids[i], "stars": sorted(stars[items == i].tolist()), "spread": int(spread[i]),
+             "raters": int(raters[i])} for i in chosen]
 
 
 def _round(value: float | None) -> float | None:

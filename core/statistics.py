@@ -57,7 +57,11 @@ class Estimate:
 
 
 def clean(values: Iterable[float | None]) -> np.ndarray:
-    data = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    """The values as floats, without None or NaN (an array of floats is taken as it is: no loop over it)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+        data = values.astype(np.float64, copy=False)
+    else:
+        data = np.asarray([v for v in values if v is not None], dtype=np.float64)
     return data[~np.isnan(data)]
 
 
