@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -51,11 +51,6 @@ def proportion_interval(successes: int, n: int) -> Estimate:
     return Estimate(n, p, max(0.0, centre - half), min(1.0, centre + half))
 
 
-def quantile(values: list[float], q: float) -> float | None:
-    values = [v for v in values if v is not None]
-    return float(np.quantile(values, q)) if values else None
-
-
 # 2. The observations: one row per generation, with its mean rating and its alignment.
 
 @dataclass(frozen=True)
@@ -72,12 +67,13 @@ class Reading:
 
 
 def ratings(store: Store, blind_only: bool = False) -> list[dict[str, Any]]:
-    """Every star given (one per person and generation), with the generation's month and maker."""
-    given = store.query(  # ratings first: the join looks each one's generation up (not 100,000 rows walked)
-        "SELECT r.generation_id, r.person, r.stars, r.blind, g.created_at, g.created_by FROM ratings r "
+    """Every star given (one per person and generation), with when the generation was made."""
+    names = ("generation_id", "person", "stars", "blind", "created_at")
+    given = store.execute(  # ratings first: the join looks each one's generation up (not 100,000 rows walked)
+        "SELECT r.generation_id, r.person, r.stars, r.blind, g.created_at FROM ratings r "
         "CROSS JOIN generations g ON g.id = r.generation_id WHERE r.stars IS NOT NULL"
-        + (" AND r.blind = 1" if blind_only else ""))
-    return sorted(given, key=lambda r: (r["created_at"], r["generation_id"], r["person"]))
+        + (" AND r.blind = 1" if blind_only else "")).fetchall()
+    return [dict(zip(names, row)) for row in sorted(given, key=lambda r: (r[4], r[0], r[1]))]
 
 
 @dataclass(frozen=True)
@@ -133,15 +129,18 @@ def rater_offsets(items: np.ndarray, raters: np.ndarray, stars: np.ndarray, offs
     return out
 
 
-def observations(store: Store, model_id: str, reading: Reading = Reading(),
-                 judged: Judgements | None = None) -> list[dict[str, Any]]:
+def observations(store: Store, model_id: str, reading: Reading = Reading(), judged: Judgements | None = None,
+                 texts: bool = True) -> list[dict[str, Any]]:
     """Every generation with what the report groups by, its mean stars (None: unrated, as ``reading`` counts
-    them) and alignment."""
+    them) and alignment; with ``texts``, its transcript and prompt too (the report reads those for weak images
+    only: :func:`blame`)."""
     rows = store.query(
         "SELECT g.id, g.created_at, coalesce(g.recipe, 'unknown') AS recipe, coalesce(g.style, 'none') AS style, "
-        "g.scheduler, g.steps, coalesce(g.language, 'unknown') AS language, coalesce(g.task, 'transcribe') AS task, "
+        "g.scheduler, g.steps, g.scheduler || ' · ' || g.steps || ' steps' AS schedule, "
+        "coalesce(g.language, 'unknown') AS language, coalesce(g.task, 'transcribe') AS task, "
         "coalesce(g.created_by, 'unknown') AS created_by, g.t_total, g.avg_logprob, g.no_speech_prob, "
-        "g.prompt_truncated, g.transcript, g.prompt, g.rating_mean AS stars, g.rating_count AS raters, "
+        "g.prompt_truncated, " + ("g.transcript, g.prompt, " if texts else "") +
+        "g.rating_mean AS stars, g.rating_count AS raters, "
         "a.prompt AS alignment FROM generations g "
         "LEFT JOIN alignment a ON a.generation_id = g.id AND a.model = ? ORDER BY g.created_at", [model_id])
     if reading != Reading() or judged is not None:
@@ -173,13 +172,14 @@ def record_alignment(store: Store, cache: EmbeddingCache, *, compute: bool = Fal
 
 # 3. What works: one row per value of each dimension.
 
-DIMENSIONS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
-    "recipes": ("Recipe", lambda row: row["recipe"]),
-    "styles": ("Style", lambda row: row["style"]),
-    "schedulers": ("Scheduler and steps", lambda row: f"{row['scheduler']} · {row['steps']} steps"),
-    "languages": ("Spoken language", lambda row: row["language"]),
-    "tasks": ("Task", lambda row: row["task"]),
-    "people": ("Person", lambda row: row["created_by"]),
+# Each table: its title and the column of :func:`observations` it groups by.
+DIMENSIONS: dict[str, tuple[str, str]] = {
+    "recipes": ("Recipe", "recipe"),
+    "styles": ("Style", "style"),
+    "schedulers": ("Scheduler and steps", "schedule"),
+    "languages": ("Spoken language", "language"),
+    "tasks": ("Task", "task"),
+    "people": ("Person", "created_by"),
 }
 
 
@@ -217,16 +217,17 @@ def figures(rows: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndar
                  for name in ("stars", "alignment", "t_total"))
 
 
-def group_rows(rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], str],
+def group_rows(rows: list[dict[str, Any]], key: str,
                columns: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> list[GroupRow]:
-    """Per value of ``key``: count, rating and alignment with intervals, each tested against the rest (stars by
+    """Per value of column ``key``: count, rating and alignment with intervals, each tested against the rest (stars by
     rank, alignment by Welch's t), the table's verdicts keeping the false discovery rate (Benjamini-Hochberg), and
     seconds. The columns are arrays (``columns``: :func:`figures` of ``rows``, made once for every dimension),
     and each group is a mask over them (100,000 rows: no list per group)."""
-    keys = np.array([str(key(row)) for row in rows], dtype=object)
+    index: dict[Any, int] = {}  # each value's number, in order of first appearance: masks compare integers
+    codes = np.fromiter((index.setdefault(row[key], len(index)) for row in rows), np.int64, len(rows))
     stars, aligned, seconds = columns if columns is not None else figures(rows)
-    groups = list(dict.fromkeys(keys.tolist()))
-    masks = [keys == value for value in groups]
+    groups = [str(value) for value in index]
+    masks = [codes == i for i in range(len(groups))]
 
     def part(column: np.ndarray, mask: np.ndarray) -> np.ndarray:
         values = column[mask]
@@ -238,11 +239,12 @@ def group_rows(rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], str],
     rating_q, alignment_q = adjusted_p(rating_tests), adjusted_p(alignment_tests)
     out = []
     for i, (value, inside) in enumerate(zip(groups, masks)):
-        times = part(seconds, inside).tolist()
+        times = part(seconds, inside)
+        p50, p95 = np.quantile(times, [0.5, 0.95]).tolist() if len(times) else (None, None)
         out.append(GroupRow(
             value, int(inside.sum()), bounded_mean(part(stars, inside), STARS), rating_says[i],
-            bounded_mean(part(aligned, inside), ALIGNMENT), alignment_says[i],
-            quantile(times, 0.5), quantile(times, 0.95), rating_q[i], alignment_q[i]))
+            bounded_mean(part(aligned, inside), ALIGNMENT), alignment_says[i], p50, p95, rating_q[i],
+            alignment_q[i]))
     return sorted(out, key=lambda g: (-g.n, g.key))
 
 
@@ -286,14 +288,16 @@ def cause_of(row: dict[str, Any], words: list[dict] = ()) -> tuple[str, str]:
     return "generation", "the words and the prompt look fine; the image does not match them"
 
 
-def words_by_id(store: Store, ids: list[str]) -> dict[str, list[dict]]:
-    """Whisper's words of these generations (those that have any), by id."""
+def texts_by_id(store: Store, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The transcript, prompt and whisper's words (JSON, or None) of these generations, by id: what blame reads
+    for the weak images only (the report's 100,000 rows carry no text)."""
     out = {}
     for start in range(0, len(ids), 900):
         chunk = ids[start:start + 900]
-        for gid, words in store.execute(f"SELECT id, words FROM generations WHERE words IS NOT NULL AND id IN "
-                                        f"({', '.join('?' for _ in chunk)})", chunk).fetchall():
-            out[gid] = json.loads(words)
+        for gid, transcript, prompt, words in store.execute(
+                f"SELECT id, transcript, prompt, words FROM generations WHERE id IN ({', '.join('?' for _ in chunk)})",
+                chunk).fetchall():
+            out[gid] = {"transcript": transcript, "prompt": prompt, "words": words}
     return out
 
 
@@ -304,15 +308,18 @@ def low_alignment_threshold(rows: list[dict[str, Any]]) -> float | None:
 
 def blame(rows: list[dict[str, Any]], store: Store | None = None) -> list[Blamed]:
     """Every low-rated (mean stars at most 2) or poorly aligned (the history's lowest fifth) generation, with
-    the stage most likely at fault; oldest first. With ``store``, whisper's words of those generations are read
-    too (only theirs), so a prompt that kept doubted words is blamed on transcription."""
+    the stage most likely at fault; oldest first. With ``store``, the texts and whisper's words of those
+    generations are read (only theirs), so a prompt that kept doubted words is blamed on transcription; without
+    it, ``rows`` carry their transcript and prompt."""
     threshold = low_alignment_threshold(rows)
     weak = [row for row in rows if row["stars"] is not None and row["stars"] <= LOW_STARS
             or threshold is not None and row["alignment"] is not None and row["alignment"] < threshold]
-    heard = words_by_id(store, [row["id"] for row in weak]) if store is not None else {}
+    said = texts_by_id(store, [row["id"] for row in weak]) if store is not None else {}
     out = []
     for row in weak:
-        cause, why = cause_of(row, heard.get(row["id"], []))
+        texts = said.get(row["id"], {})
+        row = {**row, **{k: v for k, v in texts.items() if k != "words"}}
+        cause, why = cause_of(row, json.loads(texts["words"]) if texts.get("words") else [])
         out.append(Blamed(row["id"], row["created_at"], cause, why, _round(row["stars"]), _round(row["alignment"]),
                           row["transcript"]))
     return out
@@ -446,7 +453,7 @@ class Report:
 def report(store: Store, model_id: str, reading: Reading = Reading()) -> Report:
     given = ratings(store, reading.blind_only)
     judged = judge(given, reading.adjusted)
-    rows = observations(store, model_id, reading, judged)
+    rows = observations(store, model_id, reading, judged, texts=False)
     columns = figures(rows)
     return Report(
         generations=len(rows), rated=sum(r["stars"] is not None for r in rows),
