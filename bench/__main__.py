@@ -232,7 +232,7 @@ def _unet_tflop(pipe, device: str) -> float:
 def preview_overhead_measured(pipe, repeats: int, interval_s: float | None = None) -> float:
     """Percent a default image takes longer with the worker's preview than without (whole images, alternating);
     ``interval_s`` 0 previews every step."""
-    from core.jobs import Previews
+    from core.progress import Previews
 
     previews = Previews()
     plain, shown = [], []
@@ -288,7 +288,7 @@ def preview_seconds(repeats: int = 50) -> float:
     import torch
 
     from core.diffusion import latent_preview
-    from core.jobs import Previews
+    from core.progress import Previews
 
     latents, previews = torch.randn(1, 4, 64, 64), Previews()
     return statistics.median(_timed(lambda: previews.update("bench", latent_preview(latents))) for _ in range(repeats))

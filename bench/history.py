@@ -109,7 +109,7 @@ def bench_backup(store: Store, dest: Path) -> None:
     """The database's consistent snapshot alone (VACUUM INTO, what a backup's first step takes), then a whole first
     backup (every image and recording copied and hashed) and a second one (only what changed)."""
     from core.backup import backup
-    from core.jobs import SERVER
+    from core.worker import SERVER
 
     dest.mkdir()
     started = time.perf_counter()
@@ -158,7 +158,7 @@ def main() -> None:
             at.run()
 
         print(f"history_page_filtered_render_s: {median_time(search, args.repeats) / 2:.2f}")
-        from core.jobs import stop_workers
+        from core.executors import stop_workers
 
         stop_workers()
 

@@ -124,7 +124,7 @@ def main() -> None:
         assert not at.exception, [e.value for e in at.exception]
         assert any(" · UMAP of the CLIP image embeddings" in c.value for c in at.caption), "the map did not render"
         print(f"similarity_page_with_map_{size}_render_s: {median_time(lambda: at.run(), args.repeats):.2f}")
-        from core.jobs import stop_workers
+        from core.executors import stop_workers
 
         stop_workers()
 

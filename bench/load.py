@@ -110,7 +110,8 @@ def ray_main(args) -> None:
 
     from core.cluster import RayWorker, connect
     from core.config import load_settings
-    from core.jobs import JobQueue, Worker
+    from core.jobs import JobQueue
+    from core.worker import Worker
     from core.models import ModelCache
     from core.store import Store
     from core.tiny import ensure_tiny_models, tiny_model_paths

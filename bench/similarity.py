@@ -112,7 +112,7 @@ def main() -> None:
         status = next(t.value for t in at.main.text if "embeddings computed now" in t.value)
         assert status.startswith(f"{args.rows} images · embeddings computed now: 0"), status
         print(f"similarity_page_{args.rows // 1000}k_render_s: {median_time(lambda: at.run(), args.repeats):.2f}")
-        from core.jobs import stop_workers
+        from core.executors import stop_workers
 
         stop_workers()
 

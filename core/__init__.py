@@ -6,7 +6,8 @@ tests may reach further). Heavy libraries (torch, whisper, diffusers, transforme
 Where things live: ``audio`` decodes, ``transcribe`` runs whisper, ``prompt`` turns words into a prompt,
 ``diffusion`` paints with Stable Diffusion, ``pipeline`` tells the whole story of one generation (compute,
 then save), ``request`` describes what a person asked for, ``store``/``migrations``/``paths`` keep it,
-``jobs`` queues it (``cluster`` runs it on Ray actors), ``embeddings``/``similarity``/``vectors`` compare
+``jobs`` queues it, ``worker`` runs it (``executors`` picks this process's worker or ``cluster``'s Ray actors;
+``upkeep`` embeds and maps new images when the queue is quiet), ``embeddings``/``similarity``/``vectors`` compare
 images, ``atlas`` maps them, ``stats``, ``insights`` (what works, stage blame, win rates, with
 ``statistics`` and ``agreement`` as its methods), ``review`` (blind ratings), ``sweep`` and ``abtest`` (grids of
 settings, votes; ``contact_sheet`` draws them), ``preferences`` and ``export`` read the history, ``models``/``tiny`` load the models (``catalog`` says which,
@@ -28,10 +29,10 @@ from .errors import (
     StorageError, V2IError,
 )
 from .export import LINKS, ExportLink, export_collection, export_csv, export_to_temp, export_zip
-from .jobs import (
-    ACTIVE, CANCELLED, DONE, DOWNLOADS, FAILED, PREVIEWS, QUEUED, RUNNING, JobQueue, Quota, QuotaError, Worker, start_worker,
-    stop_workers,
-)
+from .executors import start_worker, stop_workers
+from .jobs import ACTIVE, CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobQueue, Quota, QuotaError
+from .progress import DOWNLOADS, PREVIEWS
+from .worker import Worker
 from .models import ModelCache, best_device, shared_models
 from .pipeline import (
     ComputedGeneration, Transcription, compute_generation, doubt_of, run_generation, save_generation,

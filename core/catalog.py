@@ -16,22 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Settings
+from .faster import FILES, REPOS, REQUIRED, backend_for
+from .hub import PINNED, is_commit, snapshot_folder, split_revision, whisper_cache_dir
 
-# The commits the default models are pinned to, and the exact size of each weights file at that commit.
-PINNED = {
-    "stable-diffusion-v1-5/stable-diffusion-v1-5": "451f4fe16113bff5a5d2269ed5ad43b0592e9a14",
-    "openai/clip-vit-base-patch32": "c237dc49a33fc61debc9276459120b7eac67e7ef",  # the safetensors conversion
-    "latent-consistency/lcm-lora-sdv1-5": "cf2fced511dbe7e26c8d1d397e728fbab875db4b",
-    "madebyollin/taesd": "614f76814bbe30edbe2e627ace1c2234c81a2c0e",
-    # whisper in CTranslate2's format (V2I_WHISPER_BACKEND=faster): commits as a public project pinned them
-    # (its voice engine's "pinned upstream facts", recorded 2026-09/10; base's also in a second project's script).
-    "Systran/faster-whisper-tiny": "d90ca5fe260221311c53c58e660288d3deb8d356",
-    "Systran/faster-whisper-tiny.en": "0d3d19a32d3338f10357c0889762bd8d64bbdeba",
-    "Systran/faster-whisper-base": "ebe41f70d5b6dfa9166e2c581c45c9c0cfc57b66",
-    "Systran/faster-whisper-base.en": "3d3d5dee26484f91867d81cb899cfcf72b96be6c",
-    "Systran/faster-whisper-small": "536b0662742c02347bc0e980a01041f333bce120",
-    "Systran/faster-whisper-small.en": "d1d751a5f8271d482d14ca55d9e2deeebbae577f",
-}
+__all__ = ["PINNED", "split_revision", "snapshot_folder", "Model", "ModelState", "models", "GROUPS", "size_text"]
+
+# The exact size of each weights file at the pinned commit (core.hub.PINNED).
 KNOWN_SIZES = {
     ("stable-diffusion-v1-5/stable-diffusion-v1-5", "unet/diffusion_pytorch_model.safetensors"): 3438167540,
     ("stable-diffusion-v1-5/stable-diffusion-v1-5", "unet/diffusion_pytorch_model.fp16.safetensors"): 1719125304,
@@ -72,7 +62,7 @@ class Model:
 
     @property
     def pinned(self) -> bool:
-        return self.kind in ("whisper", "bundled", "folder") or _is_commit(self.revision or "")
+        return self.kind in ("whisper", "bundled", "folder") or is_commit(self.revision or "")
 
     def known_size(self) -> int | None:
         """Bytes to download, from the catalog's data (None where it does not know them; `pull` asks the hub)."""
@@ -99,14 +89,6 @@ class ModelState:
         return {"key": m.key, "label": m.label, "group": m.group, "source": m.source, "kind": m.kind,
                 "revision": m.revision, "pinned": m.pinned, "cached": self.cached, "size_on_disk": self.size_on_disk,
                 "download_size": None if self.cached else m.known_size(), "where": self.where}
-
-
-def split_revision(source: str) -> tuple[str, str | None]:
-    """``owner/name@commit`` -> (``owner/name``, ``commit``); a folder path is left whole."""
-    if "@" in source and not os.path.exists(source):
-        name, _, revision = source.rpartition("@")
-        return name, revision or None
-    return source, None
 
 
 def models(settings: Settings, *, recipes: tuple[str, ...] | None = None, safety_checker: bool = False,
@@ -148,7 +130,7 @@ def revisions(settings: Settings, *, turbo: bool) -> dict[str, str | None]:
 
 
 def _resolved(model: Model) -> str | None:
-    if model.kind != "hub" or _is_commit(model.revision or ""):
+    if model.kind != "hub" or is_commit(model.revision or ""):
         return model.revision
     folder = snapshot_folder(model.source, model.revision)
     return folder.name if folder else model.revision
@@ -165,7 +147,6 @@ def state_of(model: Model, settings: Settings) -> ModelState:
         source = bundled_model_bin(model.source)
         return ModelState(model, source is not None, _size(source) if source else 0, str(source or ""))
     if model.kind == "whisper":
-        from .models import whisper_cache_dir
 
         path = whisper_cache_dir() / f"{model.source}.pt"
         whole = path.is_file() and path.stat().st_size == WHISPER_SIZES.get(model.source, path.stat().st_size)
@@ -179,23 +160,6 @@ def state_of(model: Model, settings: Settings) -> ModelState:
     cached = all((snapshot / name).is_file() and KNOWN_SIZES.get((model.source, name), _size(snapshot / name))
                  == _size(snapshot / name) for name in model.required)
     return ModelState(model, cached, sum(p.stat().st_size for p in files), str(snapshot))
-
-
-def snapshot_folder(repo_id: str, revision: str | None) -> Path | None:
-    """The cache's folder for ``repo_id`` at ``revision`` (a commit, or a branch the cache has a ref for)."""
-    from huggingface_hub.file_download import repo_folder_name
-
-    from .models import hf_cache_dir
-
-    storage = hf_cache_dir() / repo_folder_name(repo_id=repo_id, repo_type="model")
-    revision = revision or "main"
-    if not _is_commit(revision):
-        ref = storage / "refs" / revision
-        if not ref.is_file():
-            return None
-        revision = ref.read_text().strip()
-    folder = storage / "snapshots" / revision
-    return folder if folder.is_dir() else None
 
 
 def size_text(n: int | None) -> str:
@@ -235,7 +199,6 @@ def _whisper(settings: Settings) -> Model:
 
     from .whisper_ct2 import BUNDLED, bundled_model_bin
 
-    from .faster import FILES, REPOS, REQUIRED, backend_for
 
     name = settings.whisper_model
     if backend_for(settings) == "faster" and name in REPOS and not bundled_model_bin(name):
@@ -270,10 +233,6 @@ def _sd_files(variant: str, safety_checker: bool) -> tuple[tuple[str, ...], tupl
 
 def _matches(name: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
-
-
-def _is_commit(revision: str) -> bool:
-    return len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
 
 
 def _size(path: Path | None) -> int:

@@ -15,7 +15,8 @@ from .catalog import GROUPS
 from .config import load_settings
 from .errors import InvalidOptionError, StorageError, V2IError
 from .export import export_collection, export_csv
-from .jobs import JobQueue, worker_for
+from .jobs import JobQueue
+from .executors import worker_for
 from .paths import check_id
 from .people import Person, check_name, local_person
 from .diffusion import MAX_GUIDANCE, MAX_SEED, MAX_SIDE, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions

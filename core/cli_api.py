@@ -36,7 +36,7 @@ def _serve(args, settings, store) -> int:
 
     app = create_app(settings, store)
     if args.worker:
-        from .jobs import start_worker
+        from .executors import start_worker
         from .models import shared_models
 
         app.state.worker = start_worker(settings, shared_models(settings))

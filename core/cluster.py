@@ -21,7 +21,9 @@ from typing import Any
 
 from .config import Settings
 from .errors import CancelledError, StorageError, V2IError
-from .jobs import DOWNLOADS, FAILED, PREVIEWS, Worker, ending_of
+from .progress import DOWNLOADS, PREVIEWS
+from .jobs import FAILED, ending_of
+from .worker import Worker
 from .models import ModelCache
 from .people import UNKNOWN
 from .store import Store

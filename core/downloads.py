@@ -20,6 +20,7 @@ from typing import Callable
 
 from . import catalog
 from .catalog import GROUPS, Model, ModelState, size_text as gb
+from .hub import hf_cache_dir, whisper_cache_dir
 from .config import Settings
 from .errors import ModelLoadError
 
@@ -107,7 +108,6 @@ def plan(settings: Settings, group: str = "all", *, recipes: tuple[str, ...] | N
 def check_space(planned: Plan) -> None:
     """Refuse before downloading a byte when a disk has too little room for what goes onto it (the hub cache,
     and whisper's cache, which may be on another disk)."""
-    from .models import whisper_cache_dir
 
     need: dict[int, tuple[Path, int]] = {}
     for model in planned.models:
@@ -151,7 +151,6 @@ def fetch_missing(settings: Settings, groups: tuple[str, ...], *, recipes: tuple
 
 
 def cache_folder() -> Path:
-    from .models import hf_cache_dir
 
     return hf_cache_dir()
 
@@ -395,7 +394,6 @@ def _pull_whisper(model: Model, tally: _Tally, bars: bool) -> None:
     """whisper's own download (it checks the SHA-256 in the URL), its bar reporting to ``tally``."""
     import whisper
 
-    from .models import whisper_cache_dir
 
     with _whisper_guard:  # whisper's bar is a module attribute: one download at a time swaps it
         original = whisper.tqdm

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelLoadError, NoSpeechError
+from .hub import PINNED, snapshot_folder, whisper_cache_dir
 from .prompt import clean_text
-from .transcribe import (
+from .transcript import (
     COMPRESSION_RATIO_THRESHOLD, LOGPROB_THRESHOLD, Transcript, TranscribeOptions, seed_of,
     words_of,
 )
@@ -51,7 +52,6 @@ def needs_fallback(segments: list[dict]) -> bool:
 
 def ct2_folder(name: str) -> Path | None:
     """Where whisper ``name`` is on this machine in CTranslate2's format (None when it is not)."""
-    from .catalog import PINNED, snapshot_folder
     from .whisper_ct2 import bundled_model_bin
 
     if bundled := bundled_model_bin(name):
@@ -75,7 +75,6 @@ def backend_for(settings) -> str:
         return "openai"
     if ct2_folder(name):
         return "faster"
-    from .models import whisper_cache_dir
 
     return "faster" if name in REPOS and not (whisper_cache_dir() / f"{name}.pt").is_file() else "openai"
 

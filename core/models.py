@@ -13,11 +13,14 @@ import os
 import threading
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from .config import Settings
 from .errors import ModelLoadError
+from .faster import backend_for, ct2_folder, load_faster
+from .hub import PINNED, hf_cache_dir, split_revision, whisper_cache_dir
+
+__all__ = ["ModelCache", "best_device", "shared_models", "whisper_cache_dir", "hf_cache_dir"]
 
 
 def best_device() -> str:
@@ -30,16 +33,6 @@ def best_device() -> str:
     if mps is not None and mps.is_available():
         return "mps"
     return "cpu"
-
-
-def whisper_cache_dir() -> Path:
-    return Path(os.getenv("XDG_CACHE_HOME", Path.home() / ".cache")) / "whisper"
-
-
-def hf_cache_dir() -> Path:
-    from huggingface_hub import constants
-
-    return Path(constants.HF_HUB_CACHE)
 
 
 def _quiet_libraries() -> None:
@@ -111,7 +104,6 @@ _PULL_GROUP = {"Stable Diffusion": "sd", "CLIP": "clip", "CLIP processor": "clip
 
 def hub_reference(model_id: str) -> tuple[str, str | None]:
     """(id, commit) to load: ``owner/name@commit`` as given, a default id at its pinned commit, else (id, None)."""
-    from .catalog import PINNED, split_revision
 
     source, revision = split_revision(model_id)
     return source, revision or PINNED.get(source)
@@ -335,7 +327,6 @@ class ModelCache:
     def whisper(self, backend: str | None = None) -> LoadedModel:
         """Whisper through ``backend`` (default: :func:`core.faster.backend_for` the settings); ``"openai"`` is what
         faster-whisper's recordings fall back to when whisper's checks ask for its seeded sampling."""
-        from .faster import backend_for, load_faster
 
         name = self.settings.whisper_model
         int8 = self.settings.whisper_int8
@@ -347,7 +338,6 @@ class ModelCache:
             # A whisper that an installed package ships (tiny.en), or whose faster-whisper conversion was pulled and
             # whose own checkpoint was not (the fallback of the faster backend), is converted once from
             # CTranslate2's format and read from the data folder.
-            from .faster import ct2_folder
             from .whisper_ct2 import alignment_heads, converted_checkpoint, use_alignment_heads
 
             pulled = None if (whisper_cache_dir() / f"{name}.pt").is_file() else ct2_folder(name)

@@ -110,7 +110,7 @@ def app_env(tiny_env, monkeypatch):
     monkeypatch.setattr(app_test, "PagesManager", WarmPagesManager)
     monkeypatch.setattr(PagesManager, "uses_pages_directory", None)
     yield tiny_env
-    from core.jobs import stop_workers
+    from core.executors import stop_workers
 
     stop_workers()
 

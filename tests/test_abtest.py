@@ -7,7 +7,8 @@ import pytest
 from core import abtest, insights
 from core.diffusion import GenerationOptions
 from core.errors import InvalidOptionError, NotFoundError
-from core.jobs import CANCELLED, JobQueue, Quota, QuotaError, Worker
+from core.jobs import CANCELLED, JobQueue, Quota, QuotaError
+from core.worker import Worker
 from core.request import GenerationRequest
 
 FAST = GenerationOptions(steps=2, width=64, height=64)

@@ -157,7 +157,7 @@ def test_a_backup_killed_part_way_leaves_the_previous_one_whole(store, data_dir,
 
 def test_the_server_backs_up_on_schedule_and_records_a_failure(settings, models, store, tmp_path):
     from core.audit import trail
-    from core.jobs import Worker
+    from core.worker import Worker
 
     add_rows(store, 2)
     worker = Worker(settings.with_overrides(backup_dir=str(tmp_path / "scheduled"), backup_keep=2), models, store,

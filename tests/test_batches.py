@@ -123,7 +123,8 @@ from dataclasses import replace  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from core.config import gpu_batch, load_settings  # noqa: E402
-from core.jobs import CANCELLED, DONE, FAILED, JobQueue, Worker  # noqa: E402
+from core.jobs import CANCELLED, DONE, FAILED, JobQueue  # noqa: E402
+from core.worker import Worker
 from core.pipeline import run_generation  # noqa: E402
 from core.request import GenerationRequest  # noqa: E402
 

@@ -86,7 +86,7 @@ def test_alignment_compares_the_image_with_what_was_said_and_prompted(make_gener
 
 
 def test_the_worker_embeds_new_images_when_idle(settings, models, store, make_generation):
-    from core.jobs import Worker
+    from core.worker import Worker
 
     make_generation()
     worker = Worker(settings, models, store)
@@ -122,7 +122,7 @@ def test_reading_a_novelty_reads_one_row_at_any_history_size(make_generation, st
 
 
 def test_the_backfill_goes_on_past_images_whose_files_are_missing(settings, models, store, make_generation, data_dir):
-    from core.jobs import Worker
+    from core.worker import Worker
 
     missing = [make_generation(f"gone {i}", seed=i) for i in range(33)]  # more than one batch, all oldest
     for row in missing:

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from core.diffusion import GenerationOptions
-from core.jobs import CANCELLED, FAILED, RUNNING, JobQueue, Worker
+from core.jobs import CANCELLED, FAILED, RUNNING, JobQueue
+from core.worker import Worker
 from core.request import GenerationRequest
 
 FAST = GenerationOptions(steps=2, width=64, height=64)
@@ -107,9 +108,9 @@ def test_a_job_whose_worker_process_ended_on_this_machine_is_recovered_at_once(s
 
 
 def test_the_heartbeat_renews_a_running_jobs_lease(settings, models, store, wav, monkeypatch):
-    import core.jobs
+    import core.worker
 
-    monkeypatch.setattr(core.jobs, "HEARTBEAT_S", 0.05)
+    monkeypatch.setattr(core.worker, "HEARTBEAT_S", 0.05)
     queue = JobQueue(store)
     worker = Worker(settings, models, store, embed=False)
     job_id = queue.submit(wav, GenerationRequest(options=FAST))

@@ -3,7 +3,8 @@ from helpers import files_under, wait_until
 
 from core.errors import AudioError, InvalidOptionError
 from core.diffusion import GenerationOptions
-from core.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobQueue, Worker
+from core.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobQueue
+from core.worker import Worker
 from core.request import GenerationRequest
 
 FAST = GenerationOptions(steps=2, width=64, height=64)

@@ -92,9 +92,9 @@ def test_a_batch_is_transcribed_and_generated_in_one_go(app_env, data_dir):
 
 
 def test_a_queued_job_can_be_cancelled_from_the_page(app_env, data_dir, monkeypatch):
-    import core.jobs
+    import core.worker
 
-    monkeypatch.setattr(core.jobs.Worker, "run_pending", lambda self: 0)  # keep the job waiting in the queue
+    monkeypatch.setattr(core.worker.Worker, "run_pending", lambda self: 0)  # keep the job waiting in the queue
     at = open_app("pages/generate.py")
     upload(at, ("speech.wav", recording("wav"), "audio/wav"))
     no_exception(button(at, "Generate").click().run())

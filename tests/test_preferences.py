@@ -7,7 +7,8 @@ import pytest
 from core import Store, rate, sweep
 from core.cli import main
 from core.errors import InvalidOptionError, StorageError
-from core.jobs import JobQueue, Worker
+from core.jobs import JobQueue
+from core.worker import Worker
 from core.preferences import export_preferences, pairs
 from core.request import GenerationRequest
 from core.diffusion import GenerationOptions

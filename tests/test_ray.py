@@ -10,7 +10,8 @@ from helpers import wait_until
 
 from core.cluster import ClusterUnavailableError, RayWorker, probe
 from core.diffusion import GenerationOptions
-from core.jobs import CANCELLED, DONE, RUNNING, JobQueue, worker_for
+from core.jobs import CANCELLED, DONE, RUNNING, JobQueue
+from core.executors import worker_for
 from core.request import GenerationRequest
 
 ray = pytest.importorskip("ray")
@@ -176,7 +177,7 @@ def test_the_worker_command_runs_the_queue_on_ray_actors(tiny_env, store, wav, m
 def test_the_dashboard_runs_a_job_on_ray_and_says_when_the_cluster_is_out_of_reach(app_env, data_dir, monkeypatch):
     from apptest import button, no_exception, open_app
 
-    from core.jobs import stop_workers
+    from core.executors import stop_workers
     from core.store import Store
     from core.synth import recording
 

@@ -13,7 +13,8 @@ from core.synth import recording
 from helpers import ROOT, files_under, wait_until
 
 from core.diffusion import GenerationOptions
-from core.jobs import FAILED, JobQueue, Worker
+from core.jobs import FAILED, JobQueue
+from core.worker import Worker
 from core.pipeline import run_generation
 from core.request import GenerationRequest
 from core.store import Store
@@ -78,7 +79,7 @@ WORKER = """
 import os, sys
 sys.path.insert(0, {root!r})
 from core.config import load_settings
-from core.jobs import Worker
+from core.worker import Worker
 from core.models import ModelCache
 from core.store import Store
 settings = load_settings()

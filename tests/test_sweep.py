@@ -9,7 +9,8 @@ from core import contact_sheet, insights, sweep
 from core.cli import main
 from core.diffusion import GenerationOptions
 from core.errors import InvalidOptionError
-from core.jobs import CANCELLED, DONE, JobQueue, Quota, QuotaError, Worker
+from core.jobs import CANCELLED, DONE, JobQueue, Quota, QuotaError
+from core.worker import Worker
 from core.request import GenerationRequest
 
 FAST = GenerationOptions(steps=2, width=64, height=64)

@@ -141,7 +141,7 @@ def test_a_known_streak_fuses_at_its_first_run_when_the_switch_pays_and_never_wh
 
 def test_the_worker_tells_each_job_the_recipes_queued_after_it_in_the_fair_order(settings, models, store, monkeypatch):
     import core.pipeline
-    from core.jobs import Worker
+    from core.worker import Worker
 
     seen: list = []
     real = core.pipeline.generate_images

@@ -14,7 +14,8 @@ import pytest
 from core import Person, webhooks
 from core.diffusion import GenerationOptions
 from core.errors import InvalidOptionError
-from core.jobs import JobQueue, Worker
+from core.jobs import JobQueue
+from core.worker import Worker
 from core.request import GenerationRequest
 
 ANA = Person("ana", "Ana", "member", "cli")
