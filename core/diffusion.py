@@ -310,7 +310,7 @@ def _use_adapter(pipe, recipes_ahead: Sequence[str] | None = None) -> None:
     if not getattr(unet, "_hf_peft_config_loaded", False):
         return
     name = _adapters.get(pipe)
-    layers = _lora_layers(unet)
+    layers = lora_layers(unet)
     merged = any(layer.merged for _, layer in layers)
     if name and merged:
         return  # fused already: the last run was turbo too
@@ -336,7 +336,7 @@ def _use_adapter(pipe, recipes_ahead: Sequence[str] | None = None) -> None:
     _last_adapter[unet] = name
 
 
-def _lora_weights(unet) -> dict:
+def lora_weights(unet) -> dict:
     """The adapter's own parameters (peft's ``lora_A``/``lora_B``), by name."""
     return {name: param for name, param in unet.named_parameters() if ".lora_" in name}
 
@@ -350,7 +350,7 @@ def _park_lora(unet) -> None:
     if unet not in _parking:
         _parking[unet] = ParkedTensors()  # closed, and so gone, with the UNet
     try:
-        _parking[unet].park(_lora_weights(unet))
+        _parking[unet].park(lora_weights(unet))
     except OSError:
         return
     release_free_memory()
@@ -359,10 +359,10 @@ def _park_lora(unet) -> None:
 def _unpark_lora(unet) -> None:
     """The LoRA's own weights back, bit for bit, before it runs beside the layers or fuses."""
     if unet in _parking:
-        _parking[unet].unpark(_lora_weights(unet))
+        _parking[unet].unpark(lora_weights(unet))
 
 
-def _lora_layers(unet) -> list:
+def lora_layers(unet) -> list:
     """(path in the UNet, layer) of each layer the adapter wraps."""
     from peft.tuners.tuners_utils import BaseTunerLayer
 
@@ -376,7 +376,7 @@ def _checkpoint_of(unet) -> list:
         from .weights import checkpoint_files, checkpoint_names
 
         files = checkpoint_files(unet.config._name_or_path or "")
-        needed = {f"{path}.weight" for path, _ in _lora_layers(unet)}
+        needed = {f"{path}.weight" for path, _ in lora_layers(unet)}
         _sources[unet] = files if files and needed <= checkpoint_names(files) else []
     return _sources[unet]
 

@@ -30,7 +30,7 @@ def lean_decoder(decoder, *, rows: int = BAND_ROWS, min_pixels: int = MIN_PIXELS
         if isinstance(module, torch.nn.SiLU):
             module.inplace = True
         elif _bandable(module):
-            module.forward = types.MethodType(_banded_forward(rows, min_pixels), module)
+            module.forward = types.MethodType(banded_forward(rows, min_pixels), module)
             changed += 1
     return changed
 
@@ -43,7 +43,7 @@ def _bandable(module) -> bool:
             and module.dilation == (1, 1) and module.groups == 1 and module.padding_mode == "zeros")
 
 
-def _banded_forward(rows: int, min_pixels: int):
+def banded_forward(rows: int, min_pixels: int):
     import torch
     import torch.nn.functional as F
 

@@ -269,7 +269,7 @@ class LoadedModel:
         the model."""
         with self.lock:
             if self._parking is not None:
-                self._parking.unpark(_dense_parameters(self.model))
+                self._parking.unpark(dense_parameters(self.model))
             yield self.model
 
     def rest(self) -> bool:
@@ -284,7 +284,7 @@ class LoadedModel:
         try:
             if self._parking is None:
                 self._parking = ParkedTensors()
-            self._parking.park(_dense_parameters(self.model))
+            self._parking.park(dense_parameters(self.model))
             return True
         except OSError:  # a full disk: the weights stay in memory
             return False
@@ -299,7 +299,7 @@ def _restable(model) -> bool:
     return isinstance(model, torch.nn.Module) or isinstance(getattr(model, "model", None), torch.nn.Module)
 
 
-def _dense_parameters(model) -> dict:
+def dense_parameters(model) -> dict:
     """The parameters of ``model`` (a module, or a bundle whose ``model`` is one) that can rest in a file: dense
     ones (int8-quantised layers keep their packed weights outside the parameters, and in memory)."""
     import torch

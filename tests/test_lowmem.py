@@ -16,7 +16,7 @@ def count_conv2d_calls(patch, calls):
 def test_a_banded_convolution_computes_the_whole_convolution_band_by_band(kernel):
     import torch
 
-    from core.lowmem import _banded_forward
+    from core.lowmem import banded_forward
 
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(16, 24, kernel, padding=kernel // 2)
@@ -24,7 +24,7 @@ def test_a_banded_convolution_computes_the_whole_convolution_band_by_band(kernel
     whole, calls = conv(x), []
     with torch.no_grad(), pytest.MonkeyPatch.context() as patch:
         count_conv2d_calls(patch, calls)
-        banded = _banded_forward(rows=8, min_pixels=0)(conv, x)
+        banded = banded_forward(rows=8, min_pixels=0)(conv, x)
     halo = kernel // 2  # rows read beyond each band on either side, zeros past the image's edges
     assert [shape[2] for shape in calls] == [8 + 2 * halo] * 4 + [5 + 2 * halo]
     # oneDNN may pick another kernel for a band of a small layer (last bits differ); the real decoder's: below
@@ -36,24 +36,24 @@ def test_at_the_decoders_real_width_the_bands_give_the_same_values_bit_for_bit()
     full-size decoder gives the whole decode's pixels exactly (docs/performance.md, "Memory")."""
     import torch
 
-    from core.lowmem import BAND_ROWS, _banded_forward
+    from core.lowmem import BAND_ROWS, banded_forward
 
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(128, 128, 3, padding=1)
     x = torch.randn(1, 128, 128, 128)
     with torch.no_grad():
-        assert torch.equal(_banded_forward(rows=BAND_ROWS, min_pixels=0)(conv, x), conv(x))
+        assert torch.equal(banded_forward(rows=BAND_ROWS, min_pixels=0)(conv, x), conv(x))
 
 
 def test_small_inputs_run_whole():
     import torch
 
-    from core.lowmem import _banded_forward
+    from core.lowmem import banded_forward
 
     conv, calls = torch.nn.Conv2d(4, 4, 3, padding=1), []
     with torch.no_grad(), pytest.MonkeyPatch.context() as patch:
         count_conv2d_calls(patch, calls)
-        _banded_forward(rows=8, min_pixels=64 * 64)(conv, torch.randn(1, 4, 32, 32))
+        banded_forward(rows=8, min_pixels=64 * 64)(conv, torch.randn(1, 4, 32, 32))
     assert len(calls) == 1
 
 

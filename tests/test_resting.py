@@ -11,7 +11,7 @@ from PIL import Image
 from core import ModelCache, run_generation
 from core.diffusion import GenerationOptions
 from core.embeddings import embed_images
-from core.models import LoadedModel, _dense_parameters
+from core.models import LoadedModel, dense_parameters
 from core.request import GenerationRequest
 from core.synth import recording
 from core.weights import ParkedTensors
@@ -26,11 +26,11 @@ def cache(settings):
 
 
 def weights(loaded: LoadedModel) -> dict:
-    return {name: param.detach().clone() for name, param in _dense_parameters(loaded.model).items()}
+    return {name: param.detach().clone() for name, param in dense_parameters(loaded.model).items()}
 
 
 def resting(loaded: LoadedModel) -> bool:
-    return all(param.numel() == 0 for param in _dense_parameters(loaded.model).values())
+    return all(param.numel() == 0 for param in dense_parameters(loaded.model).values())
 
 
 def test_a_job_rests_whisper_and_clip_while_it_paints_and_they_come_back_bit_for_bit(settings, cache, store,

@@ -10,7 +10,7 @@ from helpers import wait_until
 
 from core import InvalidOptionError, JobQueue, Store, load_settings, read_parameters, run_generation
 from core.cli import main
-from core.diffusion import RECIPES, GenerationOptions, _lora_weights
+from core.diffusion import RECIPES, GenerationOptions, lora_weights
 from core.request import GenerationRequest
 from core.synth import recording
 
@@ -81,9 +81,9 @@ def sharing_pipelines(sd_model: str, settings):
 
 def fused(unet) -> bool:
     """Whether the LoRA is fused into the UNet's weights (peft's layers say so)."""
-    from core.diffusion import _lora_layers
+    from core.diffusion import lora_layers
 
-    return any(layer.merged for _, layer in _lora_layers(unet))
+    return any(layer.merged for _, layer in lora_layers(unet))
 
 
 TURBO, DEFAULT = (GenerationOptions.from_recipe(r, seed=3, width=64, height=64, steps=2) for r in ("turbo", "default"))
@@ -103,21 +103,21 @@ def test_turbo_runs_in_a_row_fuse_into_the_shared_unet_and_other_recipes_get_the
 
     generate_image(turbo, "a red fox", "", TURBO)
     assert not fused(plain.unet)  # a first turbo run: the adapter beside the layers
-    lora = {k: v.clone() for k, v in _lora_weights(plain.unet).items()}
+    lora = {k: v.clone() for k, v in lora_weights(plain.unet).items()}
     generate_image(turbo, "a red fox", "", TURBO)
     assert fused(plain.unet)  # the second in a row: fused, no adapter beside the layers
     assert any(not torch.equal(base_weights()[k], checkpoint[k]) for k in checkpoint)
-    assert all(v.numel() == 0 for v in _lora_weights(plain.unet).values())  # the LoRA's own weights parked
+    assert all(v.numel() == 0 for v in lora_weights(plain.unet).values())  # the LoRA's own weights parked
     generate_image(turbo, "a red fox", "", TURBO)  # turbo again: still fused, nothing to do
     assert fused(plain.unet)
     generate_image(plain, "a red fox", "", DEFAULT)
     assert not fused(plain.unet)
     assert all(torch.equal(base_weights()[k], checkpoint[k]) for k in checkpoint)  # bit for bit
-    assert all(v.numel() == 0 for v in _lora_weights(plain.unet).values())  # still parked: not needed
+    assert all(v.numel() == 0 for v in lora_weights(plain.unet).values())  # still parked: not needed
     generate_image(turbo, "a red fox", "", TURBO)  # a lone turbo run: the adapter beside the layers again
     assert not fused(plain.unet)
-    assert all(torch.equal(v, lora[k]) for k, v in _lora_weights(plain.unet).items())  # read back bit for bit
-    assert len(lora) == len(_lora_weights(plain.unet)) > 0
+    assert all(torch.equal(v, lora[k]) for k, v in lora_weights(plain.unet).items())  # read back bit for bit
+    assert len(lora) == len(lora_weights(plain.unet)) > 0
 
 
 def test_a_known_streak_fuses_at_its_first_run_when_the_switch_pays_and_never_when_it_does_not(settings):
@@ -171,7 +171,7 @@ def test_where_the_lora_cannot_be_parked_it_stays_in_memory_and_turbo_still_runs
     plain, turbo = sharing_pipelines(settings.sd_model, settings)
     for run in (turbo, turbo, plain, turbo):
         generate_image(run, "a red fox", "", TURBO if run is turbo else DEFAULT)
-        assert all(v.numel() > 0 for v in _lora_weights(plain.unet).values())
+        assert all(v.numel() > 0 for v in lora_weights(plain.unet).values())
 
 
 def test_turbo_runs_between_other_recipes_keep_the_adapter_and_pay_no_switch(settings):
@@ -182,9 +182,9 @@ def test_turbo_runs_between_other_recipes_keep_the_adapter_and_pay_no_switch(set
     for _ in range(2):  # as a fair queue interleaves two people's recipes
         painted.append(np.asarray(generate_image(turbo, "a red fox", "", TURBO).image))
         assert not fused(plain.unet) and plain.unet.active_adapters() == ["lcm"]
-        assert all(v.numel() > 0 for v in _lora_weights(plain.unet).values())
+        assert all(v.numel() > 0 for v in lora_weights(plain.unet).values())
         generate_image(plain, "a red fox", "", DEFAULT)
-        assert all(v.numel() == 0 for v in _lora_weights(plain.unet).values())  # idle: parked in its file
+        assert all(v.numel() == 0 for v in lora_weights(plain.unet).values())  # idle: parked in its file
     assert np.array_equal(painted[0], painted[1])  # the adapter read back from its file paints as it did
 
 
