@@ -55,7 +55,8 @@ def _timed(action) -> float:
 
 def _run_recipe(pipe, name: str, steps: int | None, preview=None, preview_interval_s: float | None = None):
     """One generate_image call through core; returns (total seconds, seconds of each step)."""
-    from core.diffusion import PREVIEW_INTERVAL_S, GenerationOptions, check_inputs, generate_image
+    from core.diffusion import PREVIEW_INTERVAL_S, generate_image
+    from core.recipes import GenerationOptions, check_inputs
 
     options = GenerationOptions.from_recipe(name, seed=0)
     if steps is not None:
@@ -81,7 +82,7 @@ def _evaluations(pipe, name: str) -> tuple[int, int]:
     """(full, shallow) UNet evaluations for the recipe's whole image, from its own scheduler."""
     import diffusers
 
-    from core.diffusion import RECIPES, SCHEDULERS
+    from core.recipes import RECIPES, SCHEDULERS
 
     recipe = RECIPES[name]
     spec = SCHEDULERS[recipe.scheduler]
@@ -180,7 +181,9 @@ def bench_sd_compiled(paths, repeats: int) -> None:
     recipe is left out: its attention slicing swaps the UNet's attention processors, which would recompile.)"""
     import threading
 
-    from core.diffusion import GenerationOptions, generate_image
+    from core.diffusion import generate_image
+
+    from core.recipes import GenerationOptions
     from core.models import add_turbo, load_stable_diffusion
 
     pipe = load_stable_diffusion(str(paths["sd"]), "cuda", compile_unet=True)
@@ -246,7 +249,8 @@ def preview_overhead_measured(pipe, repeats: int, interval_s: float | None = Non
 def turbo_pipeline(paths, device: str):
     """The turbo recipe on a UNet of its own, warmed up: the steady state of a streak of turbo images (on the CPU,
     the LoRA fused into the UNet), which alternating with the other recipes on one shared UNet would undo."""
-    from core.diffusion import GenerationOptions, generate_image
+    from core.diffusion import generate_image
+    from core.recipes import GenerationOptions
     from core.models import add_turbo, load_stable_diffusion
 
     pipe = add_turbo(load_stable_diffusion(str(paths["sd"]), device), str(paths["lcm_lora"]), str(paths["taesd"]),
@@ -263,7 +267,8 @@ def bench_batches(paths, repeats: int, device: str) -> None:
     """Images per second when the worker paints 1, 2, 4 or 8 same-recipe jobs as one batch (each its own prompt and
     seed), for the default and turbo recipes, and what a batch adds to its first job's wait against painting it
     alone. On a GPU only: on the CPU a batch goes through the UNet one image at a time (core.diffusion)."""
-    from core.diffusion import GenerationOptions, Painting, generate_images
+    from core.diffusion import Painting, generate_images
+    from core.recipes import GenerationOptions
     from core.models import load_stable_diffusion
 
     pipes = {"default": load_stable_diffusion(str(paths["sd"]), device), "turbo": turbo_pipeline(paths, device)}

@@ -37,7 +37,7 @@ def _recording(i: int) -> bytes:
 def _submitter_process(env: dict, process: int, threads: int, each: int, deadline: float, results) -> None:
     os.environ.update(env)
     from core.config import load_settings
-    from core.diffusion import GenerationOptions
+    from core.recipes import GenerationOptions
     from core.models import shared_models
     from core.pipeline import run_generation
     from core.request import GenerationRequest
@@ -84,7 +84,7 @@ def _reader(data_dir: Path, stop: threading.Event, counts: dict) -> None:
 
 
 def _equal_jobs(queue, count: int, person: str = "bench") -> None:
-    from core.diffusion import GenerationOptions
+    from core.recipes import GenerationOptions
     from core.request import GenerationRequest
 
     for i in range(count):

@@ -3,15 +3,21 @@
 This module is the public API: the pages, ``ui/`` and the command line import from ``core`` only (bench and
 tests may reach further). Heavy libraries (torch, whisper, diffusers, transformers) load lazily, on first use.
 
-Where things live: ``audio`` decodes, ``transcribe`` runs whisper, ``prompt`` turns words into a prompt,
-``diffusion`` paints with Stable Diffusion, ``pipeline`` tells the whole story of one generation (compute,
-then save), ``request`` describes what a person asked for, ``store``/``migrations``/``paths`` keep it,
-``jobs`` queues it, ``worker`` runs it (``executors`` picks this process's worker or ``cluster``'s Ray actors;
-``upkeep`` embeds and maps new images when the queue is quiet), ``embeddings``/``similarity``/``vectors`` compare
-images, ``atlas`` maps them, ``stats``, ``insights`` (what works, stage blame, win rates, with
-``statistics`` and ``agreement`` as its methods), ``review`` (blind ratings), ``sweep`` and ``abtest`` (grids of
-settings, votes; ``contact_sheet`` draws them), ``preferences`` and ``export`` read the history, ``models``/``tiny`` load the models (``catalog`` says which,
-pinned where, cached or not; ``downloads`` fetches them), ``config`` reads the settings.
+Where things live:
+- a generation: ``audio`` decodes, ``vad`` cuts silence, ``transcribe`` (openai-whisper) or ``faster``
+  (faster-whisper) hear it as a ``transcript``, ``speech``/``prompt`` make the prompt, ``recipes`` says what may be
+  asked (no model), ``diffusion`` paints, ``pipeline`` tells one generation's whole story, ``request`` describes
+  what a person asked for;
+- running it: ``jobs`` queues it, ``worker`` runs it (``executors`` picks this process's worker or ``cluster``'s
+  Ray actors; ``upkeep`` embeds and maps new images when the queue is quiet; ``progress`` holds live previews);
+- models: ``models``/``tiny`` load them, ``hub`` knows the caches and pins, ``catalog`` says which and whether
+  cached, ``downloads`` fetches them;
+- the history: ``store``/``migrations``/``paths`` keep it, ``export``, ``trash``, ``backup`` and ``audit`` guard it;
+- analytics: ``embeddings``/``similarity``/``vectors`` compare images, ``atlas`` maps them, ``stats`` and
+  ``insights`` read the history (``statistics`` and ``agreement`` are Insights' methods);
+- judging: ``review`` (blind ratings), ``sweep`` and ``abtest`` (grids of settings and votes; ``contact_sheet``
+  draws them), ``preferences`` (the votes as a dataset);
+- ``config`` reads the settings.
 """
 
 from . import (
@@ -20,7 +26,7 @@ from . import (
 )
 from .audio import DecodedAudio, decode_audio
 from .config import PROFILES, SETTINGS, Settings, load_settings
-from .diffusion import (
+from .recipes import (
     COMMON_SIZES, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions, check_inputs, recipe_of,
 )
 from .embeddings import EmbeddingCache

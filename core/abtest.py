@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .diffusion import RECIPES
+from .recipes import RECIPES
 from .errors import InvalidOptionError
 from .jobs import JobQueue
 from .prompt import STYLES

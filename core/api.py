@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from . import disk, roles, stats, tokens
 from .config import Settings
-from .diffusion import GenerationOptions
+from .recipes import GenerationOptions
 from .errors import (
     AudioError, DoubtfulSpeechError, InvalidOptionError, NoSpeechError, NotFoundError, StorageError, V2IError,
 )

@@ -95,7 +95,7 @@ def models(settings: Settings, *, recipes: tuple[str, ...] | None = None, safety
            device: str = "cpu") -> list[Model]:
     """Every model these settings load for ``recipes`` (default: every recipe): whisper, SD (with the turbo
     recipe's LoRA and decoder when a turbo recipe is among them) and CLIP, with the files each one reads."""
-    from .diffusion import RECIPES
+    from .recipes import RECIPES
 
     recipes = tuple(RECIPES) if recipes is None else recipes
     variant = ".fp16" if device == "cuda" else ""  # fp16 weights where the GPU runs fp16; fp32 on the CPU

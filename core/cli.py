@@ -19,7 +19,7 @@ from .jobs import JobQueue
 from .executors import worker_for
 from .paths import check_id
 from .people import Person, check_name, local_person
-from .diffusion import MAX_GUIDANCE, MAX_SEED, MAX_SIDE, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions
+from .recipes import MAX_GUIDANCE, MAX_SEED, MAX_SIDE, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions
 from .models import shared_models
 from .pipeline import run_generation
 from .prompt import DEFAULT_STYLE, STYLES

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from . import roles
-from .diffusion import GenerationOptions
+from .recipes import GenerationOptions
 from .embeddings import EmbeddingCache
 from .errors import V2IError
 from .models import shared_models

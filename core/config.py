@@ -8,6 +8,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .recipes import RECIPES
+
 PROFILES = ("default", "tiny")
 
 DEFAULT_WHISPER_MODEL = "base"
@@ -16,14 +18,6 @@ DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 DEFAULT_MAX_AUDIO_SECONDS = 600.0
 DEFAULT_LCM_LORA = "latent-consistency/lcm-lora-sdv1-5"
 DEFAULT_TAESD = "madebyollin/taesd"
-
-
-def _recipe(name: str, text: str) -> str:
-    from .diffusion import RECIPES
-
-    if text not in RECIPES:
-        raise ValueError(f"{name}={text!r} is not a recipe; choose one of: {', '.join(RECIPES)}")
-    return text
 
 
 def _choice(choices, what: str, default: str, *, lower: bool = True) -> Callable[[str, str], str]:
@@ -148,7 +142,8 @@ SETTINGS: tuple[Setting, ...] = (
             "turbo runs follow one another, the UNet's own weights read back exactly for the other recipes; on CUDA "
             "fused into a UNet of its own"),
     Setting("V2I_TAESD", "taesd", DEFAULT_TAESD, _text, "the `turbo` recipe's tiny decoder (a hub id or folder)"),
-    Setting("V2I_RECIPE", "recipe", "default", _recipe, "the recipe Generate and the CLI start from"),
+    Setting("V2I_RECIPE", "recipe", "default", _choice(RECIPES, "a recipe", "default", lower=False),
+            "the recipe Generate and the CLI start from"),
     Setting("V2I_MAX_AUDIO_SECONDS", "max_audio_seconds", "600", _positive("a number of seconds"),
             "longest accepted recording"),
     Setting("V2I_MAX_UPLOAD_MB", "max_upload_mb", "200", _positive("a number of megabytes"),

@@ -381,7 +381,8 @@ class ModelCache:
         minutes."""
         if self.device != "cuda":
             return False
-        from .diffusion import GenerationOptions, generate_image
+        from .diffusion import generate_image
+        from .recipes import GenerationOptions
 
         recipes = ["default", "turbo"] if self.settings.recipe == "turbo" else ["default"]
         for recipe in recipes:

@@ -21,7 +21,8 @@ from typing import Any, Callable, Sequence
 from .audio import DecodedAudio, decode_audio
 from .catalog import revisions
 from .config import Settings
-from .diffusion import RECIPES, GeneratedImage, GenerationOptions, Painting, count_clip_tokens, generate_images
+from .diffusion import GeneratedImage, Painting, count_clip_tokens, generate_images
+from .recipes import RECIPES, GenerationOptions
 from .errors import DoubtfulSpeechError, NoSpeechError
 from .models import LoadedModel, ModelCache
 from .paths import AUDIO, IMAGES, new_id, relative_name, remove_quietly, write_atomic

@@ -17,7 +17,7 @@ def a1111_parameters(meta: dict[str, Any]) -> str:
     """``prompt``, ``Negative prompt: ...``, then ``Steps: N, Sampler: ..., CFG scale: ..., Seed: ..., ...``.
 
     ``meta`` is a generation's stored columns (``prompt``, ``steps``, ``scheduler``, ``sd_model``...)."""
-    from .diffusion import SCHEDULERS
+    from .recipes import SCHEDULERS
 
     settings = [
         ("Steps", meta["steps"]),

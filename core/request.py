@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from .diffusion import GenerationOptions, check_inputs, recipe_of
+from .recipes import GenerationOptions, check_inputs, recipe_of
 from .errors import InvalidOptionError
 from .people import clean_text
 from .prompt import DEFAULT_STYLE, check_style

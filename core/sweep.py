@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from .audit import record_in
-from .diffusion import MAX_GUIDANCE, MAX_SEED, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions, check_recipe
+from .recipes import MAX_GUIDANCE, MAX_SEED, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions, check_recipe
 from .errors import InvalidOptionError, NotFoundError
 from .prompt import STYLES, check_style
 from .request import GenerationRequest

@@ -118,7 +118,7 @@ def app_env(tiny_env, monkeypatch):
 @pytest.fixture
 def make_generation(settings, models, store):
     """Store a real generation (tiny models, 2 steps, 64x64) and return its row."""
-    from core.diffusion import GenerationOptions
+    from core.recipes import GenerationOptions
     from core.pipeline import run_generation
     from core.request import GenerationRequest
 

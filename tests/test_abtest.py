@@ -5,7 +5,7 @@ import json
 import pytest
 
 from core import abtest, insights
-from core.diffusion import GenerationOptions
+from core.recipes import GenerationOptions
 from core.errors import InvalidOptionError, NotFoundError
 from core.jobs import CANCELLED, JobQueue, Quota, QuotaError
 from core.worker import Worker

@@ -4,7 +4,9 @@ pixels), each keeps its own prompt, seed and guidance, progress and cancel stay 
 import numpy as np
 import pytest
 
-from core.diffusion import SCHEDULERS, GenerationOptions, Painting, batch_key, generate_image, generate_images
+from core.diffusion import Painting, batch_key, generate_image, generate_images
+
+from core.recipes import SCHEDULERS, GenerationOptions
 from core.errors import CancelledError, InvalidOptionError
 
 SMALL = dict(steps=3, width=64, height=64)

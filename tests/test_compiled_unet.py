@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from core import CancelledError
-from core.diffusion import GenerationOptions, generate_image, is_compiled
+from core.diffusion import generate_image, is_compiled
+from core.recipes import GenerationOptions
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from core.diffusion import GenerationOptions
+from core.recipes import GenerationOptions
 from core.jobs import CANCELLED, FAILED, RUNNING, JobQueue
 from core.worker import Worker
 from core.request import GenerationRequest

@@ -2,7 +2,7 @@ import pytest
 from helpers import files_under, wait_until
 
 from core.errors import AudioError, InvalidOptionError
-from core.diffusion import GenerationOptions
+from core.recipes import GenerationOptions
 from core.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobQueue
 from core.worker import Worker
 from core.request import GenerationRequest

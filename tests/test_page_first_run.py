@@ -5,7 +5,7 @@ from apptest import no_exception, open_app
 
 from core import DOWNLOADS, JobQueue, Store
 from core.catalog import size_text
-from core.diffusion import GenerationOptions
+from core.recipes import GenerationOptions
 from core.request import GenerationRequest
 from core.synth import recording
 

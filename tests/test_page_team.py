@@ -6,7 +6,7 @@ from helpers import wait_until
 from streamlit.testing.v1 import AppTest
 
 from core import FAILED, JobQueue, Store, collect, rate
-from core.diffusion import GenerationOptions
+from core.recipes import GenerationOptions
 from core.request import GenerationRequest
 from core.synth import recording
 

@@ -5,7 +5,7 @@ from core.synth import recording
 from helpers import files_under
 
 from core.errors import AudioError, CancelledError, InvalidOptionError, NoSpeechError, StorageError
-from core.diffusion import GenerationOptions
+from core.recipes import GenerationOptions
 from core.pipeline import run_generation
 from core.request import GenerationRequest
 from core.pngmeta import read_parameters

@@ -11,7 +11,7 @@ from core.jobs import JobQueue
 from core.worker import Worker
 from core.preferences import export_preferences, pairs
 from core.request import GenerationRequest
-from core.diffusion import GenerationOptions
+from core.recipes import GenerationOptions
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ from apptest import no_exception, open_app
 from helpers import files_under
 
 from core import PREVIEWS, JobQueue, Store, Worker
-from core.diffusion import GenerationOptions, generate_image, latent_preview
+from core.diffusion import generate_image, latent_preview
+from core.recipes import GenerationOptions
 from core.request import GenerationRequest
 from core.synth import recording
 

@@ -9,7 +9,7 @@ import pytest
 from helpers import wait_until
 
 from core.cluster import ClusterUnavailableError, RayWorker, probe
-from core.diffusion import GenerationOptions
+from core.recipes import GenerationOptions
 from core.jobs import CANCELLED, DONE, RUNNING, JobQueue
 from core.executors import worker_for
 from core.request import GenerationRequest

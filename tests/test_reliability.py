@@ -12,7 +12,7 @@ import pytest
 from core.synth import recording
 from helpers import ROOT, files_under, wait_until
 
-from core.diffusion import GenerationOptions
+from core.recipes import GenerationOptions
 from core.jobs import FAILED, JobQueue
 from core.worker import Worker
 from core.pipeline import run_generation

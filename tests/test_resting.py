@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from core import ModelCache, run_generation
-from core.diffusion import GenerationOptions
+from core.recipes import GenerationOptions
 from core.embeddings import embed_images
 from core.models import LoadedModel, dense_parameters
 from core.request import GenerationRequest

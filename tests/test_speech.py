@@ -9,7 +9,7 @@ from helpers import files_under
 
 from core import DoubtfulSpeechError, InvalidOptionError, Store, clean_speech, doubt, set_vocabulary, vocabulary
 from core.cli import main
-from core.diffusion import GenerationOptions
+from core.recipes import GenerationOptions
 from core.pipeline import run_generation
 from core.request import GenerationRequest
 from core.synth import recording

@@ -7,7 +7,7 @@ from PIL import Image
 
 from core import contact_sheet, insights, sweep
 from core.cli import main
-from core.diffusion import GenerationOptions
+from core.recipes import GenerationOptions
 from core.errors import InvalidOptionError
 from core.jobs import CANCELLED, DONE, JobQueue, Quota, QuotaError
 from core.worker import Worker

@@ -11,7 +11,7 @@ from core import (
     Worker, collect, collections, collections_of, export_collection, names_of, rate, rating_of, remember_person,
     uncollect,
 )
-from core.diffusion import GenerationOptions
+from core.recipes import GenerationOptions
 from core.request import GenerationRequest
 
 FAST = GenerationOptions(steps=2, width=64, height=64)

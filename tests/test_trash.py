@@ -45,7 +45,7 @@ def test_a_member_cannot_delete_someone_elses_image_and_is_told_why(store, make_
 def test_delete_then_restore_brings_back_the_row_ratings_votes_and_collections_exactly(store, make_generation,
                                                                                        settings, models, wav, data_dir):
     from core import JobQueue, Worker
-    from core.diffusion import GenerationOptions
+    from core.recipes import GenerationOptions
     from core.request import GenerationRequest
 
     run_id = abtest.start(JobQueue(store), wav, GenerationRequest(transcript="a fox", language="en", options=

@@ -10,7 +10,8 @@ from helpers import wait_until
 
 from core import InvalidOptionError, JobQueue, Store, load_settings, read_parameters, run_generation
 from core.cli import main
-from core.diffusion import RECIPES, GenerationOptions, lora_weights
+from core.diffusion import lora_weights
+from core.recipes import RECIPES, GenerationOptions
 from core.request import GenerationRequest
 from core.synth import recording
 
@@ -47,7 +48,9 @@ def test_a_turbo_generation_stores_its_recipe_lora_and_decoder(settings, models,
 def test_turbo_shares_the_unet_and_its_lora_changes_turbo_runs_only(models):
     import torch
 
-    from core.diffusion import GenerationOptions, generate_image
+    from core.diffusion import generate_image
+
+    from core.recipes import GenerationOptions
 
     plain = models.stable_diffusion()
     default = GenerationOptions(steps=2, seed=3, width=64, height=64)
@@ -205,7 +208,9 @@ def test_fused_turbo_has_a_unet_of_its_own_that_paints_as_the_adapter_does(model
     """The GPU's form (own_unet defaults to True on CUDA), run here on the CPU through the same code."""
     import torch
 
-    from core.diffusion import GenerationOptions, generate_image
+    from core.diffusion import generate_image
+
+    from core.recipes import GenerationOptions
     from core.models import add_turbo, load_stable_diffusion
 
     base = load_stable_diffusion(settings.sd_model, "cpu")

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from core import Person, webhooks
-from core.diffusion import GenerationOptions
+from core.recipes import GenerationOptions
 from core.errors import InvalidOptionError
 from core.jobs import JobQueue
 from core.worker import Worker
