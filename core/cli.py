@@ -9,47 +9,20 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from . import audit, cli_api, cli_judging, cli_people, cli_safety
-from .cli_common import each_file as _each_file, embedding_cache as _embedding_cache, person_of
-from .catalog import GROUPS
+from . import audit, cli_api, cli_judging, cli_models, cli_people, cli_safety, cli_similarity, cli_team
+from .cli_common import LIMIT, Parser as _Parser, each_file as _each_file, person_of, ranged as _ranged
 from .config import load_settings
 from .errors import InvalidOptionError, StorageError, V2IError
 from .export import export_collection, export_csv
 from .jobs import JobQueue
 from .executors import worker_for
-from .paths import check_id
 from .people import Person, check_name, local_person
 from .recipes import MAX_GUIDANCE, MAX_SEED, MAX_SIDE, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions
 from .models import shared_models
 from .pipeline import run_generation
 from .prompt import DEFAULT_STYLE, STYLES
 from .store import HistoryFilter, Store, public_record
-from .team import collect, collections, collections_of, rate, resolve_person, uncollect
-
-
-class _Parser(argparse.ArgumentParser):
-    """Bad arguments give one line on stderr (``error: ...``) and exit status 2, as the library's errors do."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {self.prog}: {message}\n")
-
-
-def _ranged(kind: type, low, high, what: str):
-    """An argparse type: a number of ``kind`` from ``low`` to ``high``; the error names the value and the range."""
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if not (low <= value <= high) or value != value:
-            raise argparse.ArgumentTypeError(f"{text} is out of range: {what} from {low} to {high}")
-        return value
-
-    return parse
-
-
-LIMIT = _ranged(int, 1, 10_000, "a whole number")
-K = _ranged(int, 1, 1_000, "a whole number")
+from .team import collections_of, resolve_person
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,26 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run the job queue in this process, in its fair order")
     worker.add_argument("--until-empty", action="store_true", help="stop when no job is left (default: run on)")
 
-    rate = commands.add_parser("rate", help="give a generation 1 to 5 stars, and/or mark it a favourite")
-    rate.add_argument("id")
-    rate.add_argument("--stars", type=_ranged(int, 1, 5, "a whole number"), default=None)
-    rate.add_argument("--favourite", action="store_true", help="mark it one of your favourites")
-    rate.add_argument("--blind", action="store_true",
-                      help="rated without seeing who made it or others' stars (someone else's image)")
-    rate.add_argument("--note", default=None, help="a short note kept with the rating")
-    rate.add_argument("--as", dest="person", default=None, metavar="NAME")
-    rate.add_argument("--json", action="store_true")
-
-    collect = commands.add_parser("collect", help="add a generation to a shared collection, or take it out")
-    collect.add_argument("id")
-    where = collect.add_mutually_exclusive_group(required=True)
-    where.add_argument("--into", metavar="NAME", help="the collection (made on first use)")
-    where.add_argument("--remove-from", metavar="NAME")
-    collect.add_argument("--as", dest="person", default=None, metavar="NAME")
-
-    listed = commands.add_parser("collections", help="every collection and its size")
-    listed.add_argument("--json", action="store_true")
-
     filters = _Parser(add_help=False)  # what history and export select by
     filters.add_argument("--search", default=None, help="full-text search over transcript and prompt")
     filters.add_argument("--by", default=None, metavar="NAME", help="made by this person (a name or an email)")
@@ -135,34 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
 
 
-    similar = commands.add_parser("similarity", help="pairwise cosine similarity of all stored images (CLIP)")
-    similar.add_argument("--json", action="store_true")
-
-    near = commands.add_parser("neighbours", help="the stored images most like this generation's")
-    near.add_argument("id")
-    near.add_argument("-k", type=K, default=5)
-    near.add_argument("--json", action="store_true")
-
-    find = commands.add_parser("search", help="stored images that best match some words (CLIP)")
-    find.add_argument("text")
-    find.add_argument("-k", type=K, default=10)
-    find.add_argument("--json", action="store_true")
-
-    mapped = commands.add_parser("map", help="every stored image's place on the 2D map (UMAP of CLIP embeddings)")
-    mapped.add_argument("--refit", action="store_true", help="lay out every image anew rather than place new ones")
-    mapped.add_argument("--json", action="store_true")
-
-    held = commands.add_parser("models", help="the models this server loads: list them, or download them")
-    model_commands = held.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
-    listing = model_commands.add_parser("list", help="each model, its pinned revision, cached or not, its size")
-    listing.add_argument("--json", action="store_true")
-    pulling = model_commands.add_parser("pull", help="download exactly the files the app loads (resumes; checks "
-                                                     "free disk space first)")
-    pulling.add_argument("group", nargs="?", default="all", choices=GROUPS + ("all",),
-                         help="whisper, sd (with the turbo recipe's LoRA and decoder), clip, or all (default)")
-    pulling.add_argument("--recipe", default=None, choices=tuple(RECIPES),
-                         help="only what this recipe needs (default: every recipe)")
-    pulling.add_argument("--safety-checker", action="store_true", help="SD's safety checker as well")
+    cli_team.add_parsers(commands)
+    cli_similarity.add_parsers(commands)
+    cli_models.add_parsers(commands)
     cli_people.add_parser(commands)
     cli_judging.add_parsers(commands, options)
     cli_safety.add_parsers(commands)
@@ -263,35 +191,6 @@ def _worker(args, settings, store) -> int:
     return 0
 
 
-def _rate(args, settings, store) -> int:
-    if args.stars is None and not args.favourite:
-        raise InvalidOptionError("say what to record: --stars N (1 to 5) and/or --favourite")
-    person = _person(args, settings, store, "rate")
-    rating = rate(store, check_id(args.id), person.id, stars=args.stars, favourite=True if args.favourite else None,
-                  blind=args.blind, note=args.note)
-    print(json.dumps({"id": args.id, **rating}) if args.json else
-          f"{args.id}: {rating['stars'] or 'no'} stars{', a favourite' if rating['favourite'] else ''} from {person.id}")
-    return 0
-
-
-def _collect(args, settings, store) -> int:
-    person = _person(args, settings, store, "collect")
-    check_id(args.id)
-    if args.into is not None:
-        name = collect(store, args.id, args.into, person.id)
-        print(f"{args.id} is in {name!r}")
-    else:
-        uncollect(store, args.id, args.remove_from, person.id)
-        print(f"{args.id} is no longer in {args.remove_from!r}")
-    return 0
-
-
-def _collections(args, settings, store) -> int:
-    for row in collections(store):
-        print(json.dumps(row, ensure_ascii=False) if args.json else f"{row['name']}  ({row['size']})")
-    return 0
-
-
 def _filter_of(args, store) -> HistoryFilter:
     def who(text):
         return None if text is None else resolve_person(store, check_name(text, "name"))
@@ -376,113 +275,10 @@ def _show(args, settings, store) -> int:
     return 0
 
 
-
-
-def _similarity_set(settings, store):
-    from .similarity import load_set
-    from .embeddings import EmbeddingCache
-
-    cache = EmbeddingCache(store, shared_models(settings).clip())
-    return load_set(store, cache), cache
-
-
-def _similarity(args, settings, store) -> int:
-    data, _ = _similarity_set(settings, store)
-    result = {"ids": data.ids, "matrix": [[round(float(v), 6) for v in row] for row in data.matrix],
-              "computed_embeddings": data.computed}
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(f"{len(data.ids)} images; {data.computed} embeddings computed now")
-        for generation_id, row in zip(data.ids, data.matrix):
-            print(generation_id[:8], " ".join(f"{v:5.2f}" for v in row))
-    return 0
-
-
-def _print_scored(items, as_json: bool) -> None:
-    for item in items:
-        print(json.dumps(item) if as_json else f"{item['id']}  {item['score']:.4f}")
-
-
-def _neighbours(args, settings, store) -> int:
-    from .similarity import neighbours
-
-    store.get_generation(args.id)  # a clear error for a malformed or unknown id
-    data, _ = _similarity_set(settings, store)
-    _print_scored(neighbours(data, args.id, args.k), args.json)
-    return 0
-
-
-def _search(args, settings, store) -> int:
-    from .similarity import search
-
-    data, cache = _similarity_set(settings, store)
-    _print_scored(search(data, cache, args.text, args.k), args.json)
-    return 0
-
-
-def _map(args, settings, store) -> int:
-    from .atlas import points, update
-    from .insights import record_alignment
-
-    cache = _embedding_cache(settings, store)
-    record_alignment(store, cache, compute=True)  # embeds what is missing (images and their texts)
-    done = update(store, cache.model_id, refit=args.refit)
-    rows = [{"id": p["id"], "x": round(p["x"], 4), "y": round(p["y"], 4), "cluster": p["cluster"]}
-            for p in points(store, cache.model_id)]
-    if args.json:
-        print(json.dumps(rows))
-    else:
-        print(f"{len(rows)} images on the map ({done.fitted} laid out now, {done.placed} placed, {done.seconds:.1f} s)")
-        for row in rows:
-            print(f"{row['id']}  {row['x']:8.3f} {row['y']:8.3f}  cluster {row['cluster']}")
-    return 0
-
-
-def _models(args, settings, store) -> int:
-    from . import catalog, downloads
-    from .models import best_device
-
-    device = best_device()
-    if args.models_command == "list":
-        states = catalog.states(settings, device=device)
-        if args.json:
-            print(json.dumps([state.to_json() for state in states]))
-            return 0
-        print(f"Models for this server ({settings.profile} profile, {device}); sizes are what a pull downloads")
-        for state in states:
-            m = state.model
-            status = f"cached, {catalog.size_text(state.size_on_disk)} on disk" if state.cached else \
-                f"not cached, about {catalog.size_text(m.known_size())} to download"
-            print(f"  {m.label:<24} {m.source}  @ {m.revision}  {status}")
-        wanted = [state for state in states if not state.cached]
-        if wanted:
-            known = [state.model.known_size() for state in wanted]
-            total = "an unknown size" if None in known else f"about {catalog.size_text(sum(known))}"
-            print(f"To download them ({total}): python -m core models pull all")
-        return 0
-    recipes = (args.recipe,) if args.recipe else None
-    print(f"Looking up the files of the {args.group} models...", flush=True)
-    planned = downloads.plan(settings, args.group, recipes=recipes, safety_checker=args.safety_checker, device=device,
-                             verify_cached=True)
-    if not planned.models:
-        print("Nothing to download: every model is already on this machine, and its files check out.")
-        return 0
-    for model in planned.models:
-        print(f"  {model.state.model.label:<24} {model.state.model.source}  @ {model.commit}  "
-              f"{catalog.size_text(model.to_download)} in {sum(not f.cached for f in model.files)} files")
-    print(f"Total to download: {catalog.size_text(planned.total)}", flush=True)
-    downloads.check_space(planned)
-    downloads.pull(planned)
-    print("Done: every model is on this machine.")
-    return 0
-
-
 ID_COMMANDS = ("show", "rate", "collect", "delete", "neighbours")
 COMMANDS = {
-    "generate": _generate, "submit": _submit, "jobs": _jobs, "worker": _worker, "rate": _rate, "collect": _collect,
-    "collections": _collections, "export": _export, "history": _history, "show": _show,
-    "similarity": _similarity, "neighbours": _neighbours, "search": _search,
-    "map": _map, "models": _models, "people": cli_people.run, **cli_safety.COMMANDS, **cli_api.COMMANDS,
+    "generate": _generate, "submit": _submit, "jobs": _jobs, "worker": _worker, "export": _export,
+    "history": _history, "show": _show, "people": cli_people.run, **cli_team.COMMANDS, **cli_similarity.COMMANDS,
+    **cli_models.COMMANDS, **cli_safety.COMMANDS, **cli_api.COMMANDS,
     **cli_judging.COMMANDS,
 }

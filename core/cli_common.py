@@ -3,6 +3,7 @@ whether their role allows it; the recordings a command was given, each with its 
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from . import roles
@@ -70,3 +71,28 @@ def each_file(args, settings, store, act) -> int:
 def embedding_cache(settings, store) -> EmbeddingCache:
     """CLIP embeddings, with the model loaded only if something is not embedded yet."""
     return EmbeddingCache(store, lambda: shared_models(settings).clip(), model_id=settings.clip_embedding_id)
+
+
+class Parser(argparse.ArgumentParser):
+    """Bad arguments give one line on stderr (``error: ...``) and exit status 2, as the library's errors do."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
+def ranged(kind: type, low, high, what: str):
+    """An argparse type: a number of ``kind`` from ``low`` to ``high``; the error names the value and the range."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not (low <= value <= high) or value != value:
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {what} from {low} to {high}")
+        return value
+
+    return parse
+
+
+LIMIT = ranged(int, 1, 10_000, "a whole number")
+K = ranged(int, 1, 1_000, "a whole number")
