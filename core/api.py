@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel
@@ -80,18 +80,67 @@ class CollectionItem(BaseModel):
     generation_id: str
 
 
+@dataclass
+class Api:
+    """What every route shares: the settings, the store and queue, the rate limit, and who is asking."""
+
+    settings: Settings
+    store: Store
+    queue: JobQueue
+    limit: RateLimit
+
+    def caller(self, request: Request) -> Person:
+        header = request.headers.get("Authorization", "")
+        token = header[len("Bearer "):].strip() if header.startswith("Bearer ") else ""
+        person_id = tokens.person_of_token(self.store, token) if token else None
+        if person_id is None:
+            raise ApiError(401, "a valid personal token is needed: Authorization: Bearer TOKEN "
+                                "(python -m core tokens create --as NAME, or the dashboard's Account panel)",
+                           {"WWW-Authenticate": "Bearer"})
+        self.limit.check(tokens.token_hash(token))
+        name = names_of(self.store, [person_id]).get(person_id, person_id)
+        source = request.client.host if request.client else "api"
+        return roles.role_for(Person(person_id, name, source=f"api {source}"), self.settings.admins,
+                              self.settings.viewers)
+
+    def owned_job(self, job_id: str, person: Person) -> dict[str, Any]:
+        check_id(job_id)
+        job = self.queue.get(job_id)
+        if job["created_by"] != person.id and person.role != roles.ADMIN:
+            raise NotFoundError(f"no job of yours with id {job_id}")
+        return job
+
+    def job_json(self, job: dict[str, Any]) -> dict[str, Any]:
+        queue = self.queue
+        eta = queue.eta_seconds(job["id"], stats.typical_seconds(self.store)) if job["status"] == "queued" else None
+        return {"id": job["id"], "status": job["status"], "stage": job["stage"], "step": job["step"],
+                "total_steps": job["total_steps"], "position": queue.position(job["id"]),
+                "eta_s": None if eta is None else round(eta, 1),
+                "generation_id": job["generation_id"], "error": job["error"], "created_by": job["created_by"],
+                "created_at": job["created_at"], "finished_at": job["finished_at"]}
+
+    def generation_row(self, generation_id: str) -> dict[str, Any]:
+        return self.store.get_generation(self.store.resolve_id(generation_id))  # a whole id or a unique prefix
+
+
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
-    """The API for one data folder."""
+    """The API for one data folder: its errors as JSON, then its routes by group."""
     store = store or Store(settings.data_dir)
-    queue = JobQueue.for_settings(store, settings)
-    limit = RateLimit(settings.api_rate_per_minute)
+    api = Api(settings, store, JobQueue.for_settings(store, settings), RateLimit(settings.api_rate_per_minute))
     app = FastAPI(title="Voice to Image API", version="1",
                   description="Send a recording, follow its job, fetch the image; browse, rate and collect. "
                               "Authenticate with a personal token: `Authorization: Bearer TOKEN` "
                               "(`python -m core tokens create --as NAME`).")
-    app.state.store, app.state.queue = store, queue
+    app.state.store, app.state.queue = store, api.queue
+    errors_as_json(app)
+    app.include_router(job_routes(api))
+    app.include_router(generation_routes(api))
+    app.include_router(health_route(app, api))
+    return app
 
-    # -- errors, always JSON ------------------------------------------------------------------------------------
+
+def errors_as_json(app: FastAPI) -> None:
+    """Every error is JSON ``{"error": ...}`` with its status; an unexpected one says only that the log has it."""
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, err: ApiError):
@@ -114,41 +163,13 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         return JSONResponse({"error": "the server could not do that (the server log has the details)"},
                             status_code=500)
 
-    # -- who is asking --------------------------------------------------------------------------------------------
 
-    def caller(request: Request) -> Person:
-        header = request.headers.get("Authorization", "")
-        token = header[len("Bearer "):].strip() if header.startswith("Bearer ") else ""
-        person_id = tokens.person_of_token(store, token) if token else None
-        if person_id is None:
-            raise ApiError(401, "a valid personal token is needed: Authorization: Bearer TOKEN "
-                                "(python -m core tokens create --as NAME, or the dashboard's Account panel)",
-                           {"WWW-Authenticate": "Bearer"})
-        limit.check(tokens._hash(token))
-        name = names_of(store, [person_id]).get(person_id, person_id)
-        source = request.client.host if request.client else "api"
-        return roles.role_for(Person(person_id, name, source=f"api {source}"), settings.admins, settings.viewers)
+def job_routes(api: Api) -> APIRouter:
+    """Queue a recording, follow its job, cancel it."""
+    router, store, queue, settings = APIRouter(), api.store, api.queue, api.settings
+    Caller = Annotated[Person, Depends(api.caller)]
 
-    Caller = Annotated[Person, Depends(caller)]
-
-    def owned_job(job_id: str, person: Person) -> dict[str, Any]:
-        check_id(job_id)
-        job = queue.get(job_id)
-        if job["created_by"] != person.id and person.role != roles.ADMIN:
-            raise NotFoundError(f"no job of yours with id {job_id}")
-        return job
-
-    def job_json(job: dict[str, Any]) -> dict[str, Any]:
-        eta = queue.eta_seconds(job["id"], stats.typical_seconds(store)) if job["status"] == "queued" else None
-        return {"id": job["id"], "status": job["status"], "stage": job["stage"], "step": job["step"],
-                "total_steps": job["total_steps"], "position": queue.position(job["id"]),
-                "eta_s": None if eta is None else round(eta, 1),
-                "generation_id": job["generation_id"], "error": job["error"], "created_by": job["created_by"],
-                "created_at": job["created_at"], "finished_at": job["finished_at"]}
-
-    # -- jobs ---------------------------------------------------------------------------------------------------
-
-    @app.post(f"{PREFIX}/jobs", status_code=201, summary="Queue one recording as a job")
+    @router.post(f"{PREFIX}/jobs", status_code=201, summary="Queue one recording as a job")
     async def submit(request: Request, person: Caller, file: Annotated[UploadFile, File()],
                      recipe: Annotated[str | None, Form()] = None, steps: Annotated[int | None, Form()] = None,
                      seed: Annotated[int | None, Form()] = None, guidance: Annotated[float | None, Form()] = None,
@@ -169,23 +190,29 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                                      translate=translate, options=options, force=force, source="api",
                                      **({"style": style} if style else {}))
         job_id = queue.submit(audio, request_, created_by=person.id)
-        return job_json(queue.get(job_id))
+        return api.job_json(queue.get(job_id))
 
-    @app.get(f"{PREFIX}/jobs/{{job_id}}", summary="A job's status, stage, step, place and generation")
+    @router.get(f"{PREFIX}/jobs/{{job_id}}", summary="A job's status, stage, step, place and generation")
     def job(job_id: str, person: Caller):
-        return job_json(owned_job(job_id, person))
+        return api.job_json(api.owned_job(job_id, person))
 
-    @app.delete(f"{PREFIX}/jobs/{{job_id}}", summary="Cancel a job (queued: at once; running: at its next step)")
+    @router.delete(f"{PREFIX}/jobs/{{job_id}}", summary="Cancel a job (queued: at once; running: at its next step)")
     def cancel(job_id: str, person: Caller):
-        job = owned_job(job_id, person)
+        job = api.owned_job(job_id, person)
         if job["status"] not in ACTIVE:
             raise ApiError(409, f"job {job_id} is {job['status']}: only a queued or running job can be cancelled")
         queue.cancel(job_id)
-        return job_json(queue.get(job_id))
+        return api.job_json(queue.get(job_id))
 
-    # -- generations --------------------------------------------------------------------------------------------
+    return router
 
-    @app.get(f"{PREFIX}/generations", summary="Stored generations, newest first (history's filters)")
+
+def generation_routes(api: Api) -> APIRouter:
+    """Browse the history, fetch an image or a recording, rate, collect."""
+    router, store = APIRouter(), api.store
+    Caller = Annotated[Person, Depends(api.caller)]
+
+    @router.get(f"{PREFIX}/generations", summary="Stored generations, newest first (history's filters)")
     def generations(person: Caller, search: str | None = None, by: str | None = None, collection: str | None = None,
                     min_rating: float | None = None, limit: int = 20, offset: int = 0):
         if not 1 <= limit <= 500 or offset < 0:
@@ -198,40 +225,42 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         return JSONResponse({"total": store.count_generations(where), "limit": limit, "offset": offset,
                              "generations": [public_record(r, kept[r["id"]]) for r in rows]})
 
-    def generation_row(generation_id: str) -> dict[str, Any]:
-        return store.get_generation(store.resolve_id(generation_id))  # a whole id or a unique prefix of 6 or more
-
-    @app.get(f"{PREFIX}/generations/{{generation_id}}", summary="One generation, all its fields")
+    @router.get(f"{PREFIX}/generations/{{generation_id}}", summary="One generation, all its fields")
     def generation(generation_id: str, person: Caller):
-        row = generation_row(generation_id)
+        row = api.generation_row(generation_id)
         return public_record(row, collections_of(store, [row["id"]])[row["id"]])
 
-    @app.get(f"{PREFIX}/generations/{{generation_id}}/image", summary="The PNG, as stored")
+    @router.get(f"{PREFIX}/generations/{{generation_id}}/image", summary="The PNG, as stored")
     def image(generation_id: str, person: Caller):
-        row = generation_row(generation_id)
+        row = api.generation_row(generation_id)
         return FileResponse(store.file_path(row["image_path"]), media_type="image/png", filename=f"{row['id']}.png")
 
-    @app.get(f"{PREFIX}/generations/{{generation_id}}/audio", summary="The original recording, as stored")
+    @router.get(f"{PREFIX}/generations/{{generation_id}}/audio", summary="The original recording, as stored")
     def audio(generation_id: str, person: Caller):
-        row = generation_row(generation_id)
+        row = api.generation_row(generation_id)
         path = store.file_path(row["audio_path"])
         return FileResponse(path, filename=f"{row['id']}{path.suffix}")
 
-    @app.put(f"{PREFIX}/generations/{{generation_id}}/rating", summary="Your stars (1-5) and/or favourite mark")
+    @router.put(f"{PREFIX}/generations/{{generation_id}}/rating", summary="Your stars (1-5) and/or favourite mark")
     def put_rating(generation_id: str, rating: Rating, person: Caller):
         roles.require(store, person, "rate", target=generation_id)
-        return rate(store, generation_row(generation_id)["id"], person.id, stars=rating.stars,
+        return rate(store, api.generation_row(generation_id)["id"], person.id, stars=rating.stars,
                     favourite=rating.favourite, blind=rating.blind, note=rating.note)
 
-    @app.post(f"{PREFIX}/collections/{{name}}/items", status_code=201, summary="Add a generation to a collection")
+    @router.post(f"{PREFIX}/collections/{{name}}/items", status_code=201, summary="Add a generation to a collection")
     def add_item(name: str, item: CollectionItem, person: Caller):
         roles.require(store, person, "collect", target=item.generation_id)
-        stored = collect(store, generation_row(item.generation_id)["id"], name, person.id)
+        stored = collect(store, api.generation_row(item.generation_id)["id"], name, person.id)
         return {"collection": stored, "generation_id": item.generation_id}
 
-    # -- health -------------------------------------------------------------------------------------------------
+    return router
 
-    @app.get(f"{PREFIX}/health", summary="Database, worker, queue and disk, without a token")
+
+def health_route(app: FastAPI, api: Api) -> APIRouter:
+    """Database, worker, queue and disk, without a token."""
+    router, store, queue = APIRouter(), api.store, api.queue
+
+    @router.get(f"{PREFIX}/health", summary="Database, worker, queue and disk, without a token")
     def health():
         try:
             store.query("SELECT 1")
@@ -244,4 +273,4 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         return {"database": database, "worker_alive": alive, "queue_length": counts["queued"],
                 "running": counts["running"], "free_disk_mb": round(disk.free_bytes(store.data_dir) / 2 ** 20)}
 
-    return app
+    return router

@@ -25,11 +25,9 @@ from .store import HistoryFilter, Store, public_record
 from .team import collections_of, resolve_person
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m core", description="Voice to image: speech in, stored image out.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    options = _Parser(add_help=False)  # what generate and submit share
+def generation_options() -> argparse.ArgumentParser:
+    """What generate, submit and sweep share: the recordings, who asks, and the image's settings."""
+    options = _Parser(add_help=False)
     options.add_argument("files", nargs="+", type=Path, metavar="FILE")
     options.add_argument("--as", dest="person", default=None, metavar="NAME",
                          help="who is asking (default: V2I_USER, else the OS user name)")
@@ -52,7 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument("--force", action="store_true",
                          help="generate even when the words look like whisper's invention over silence")
     options.add_argument("--json", action="store_true", help="print one JSON object per line")
+    return options
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m core", description="Voice to image: speech in, stored image out.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    options = generation_options()
     commands.add_parser("generate", parents=[options], help="one stored generation per recording, made now")
     commands.add_parser("submit", parents=[options], help="queue one job per recording (a worker makes them)")
 

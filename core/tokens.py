@@ -17,7 +17,7 @@ from .store import Store, utc_now
 PREFIX = "v2i_"
 
 
-def _hash(token: str) -> str:
+def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -27,7 +27,7 @@ def create(store: Store, person: Person, name: str = "token") -> dict[str, Any]:
     token = PREFIX + secrets.token_urlsafe(32)
     token_id = new_id()
     with store.write() as db:
-        db["api_tokens"].insert({"id": token_id, "person": person.id, "name": name, "token_hash": _hash(token),
+        db["api_tokens"].insert({"id": token_id, "person": person.id, "name": name, "token_hash": token_hash(token),
                                  "created_at": utc_now()})
         record_in(db, person, "account", token_id, f"API token {name!r} created")
     return {"id": token_id, "name": name, "token": token}
@@ -54,5 +54,5 @@ def person_of_token(store: Store, token: str) -> str | None:
     """The person a live token acts as (None for an unknown or revoked token)."""
     if not token.startswith(PREFIX) or len(token) > 200:
         return None
-    rows = store.query("SELECT id, person FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", [_hash(token)])
+    rows = store.query("SELECT id, person FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL", [token_hash(token)])
     return rows[0]["person"] if rows else None
