@@ -184,10 +184,10 @@ def bench_sd_compiled(paths, repeats: int) -> None:
     from core.diffusion import generate_image
 
     from core.recipes import GenerationOptions
-    from core.models import add_turbo, load_stable_diffusion
+    from core.models import add_adapter, load_stable_diffusion
 
     pipe = load_stable_diffusion(str(paths["sd"]), "cuda", compile_unet=True)
-    turbo = add_turbo(pipe, str(paths["lcm_lora"]), str(paths["taesd"]), "cuda", compile_unet=True)
+    turbo = add_adapter(pipe, str(paths["lcm_lora"]), str(paths["taesd"]), "cuda", compile_unet=True)
     pipes = {"turbo": turbo, "default": pipe, "fast": pipe}
 
     def image_in_a_thread(name: str) -> float:
@@ -251,9 +251,9 @@ def turbo_pipeline(paths, device: str):
     the LoRA fused into the UNet), which alternating with the other recipes on one shared UNet would undo."""
     from core.diffusion import generate_image
     from core.recipes import GenerationOptions
-    from core.models import add_turbo, load_stable_diffusion
+    from core.models import add_adapter, load_stable_diffusion
 
-    pipe = add_turbo(load_stable_diffusion(str(paths["sd"]), device), str(paths["lcm_lora"]), str(paths["taesd"]),
+    pipe = add_adapter(load_stable_diffusion(str(paths["sd"]), device), str(paths["lcm_lora"]), str(paths["taesd"]),
                      device)
     options = GenerationOptions.from_recipe("turbo", seed=0)
     # Warm-up: a streak's first two images. The second fuses the LoRA into the UNet on the CPU, and the first fusing

@@ -68,7 +68,7 @@ def job(loaded, options, negative="blurry"):
 
 job(sd, GenerationOptions(steps=2, seed=0))
 steps["generated"] = gb()
-turbo = models.stable_diffusion(turbo=True)
+turbo = models.stable_diffusion(recipe="turbo")
 steps["turbo_loaded"] = gb()
 for _ in range(2):  # the second turbo run in a row fuses the LoRA into the UNet
     job(turbo, GenerationOptions.from_recipe("turbo", steps=1, seed=0), negative="")

@@ -18,6 +18,7 @@ from pathlib import Path
 from .config import Settings
 from .faster import FILES, REPOS, REQUIRED, backend_for
 from .hub import PINNED, is_commit, snapshot_folder, split_revision, whisper_cache_dir
+from .recipes import RECIPES, Part, Recipe
 
 __all__ = ["PINNED", "split_revision", "snapshot_folder", "Model", "ModelState", "models", "GROUPS", "size_text"]
 
@@ -95,18 +96,12 @@ def models(settings: Settings, *, recipes: tuple[str, ...] | None = None, safety
            device: str = "cpu") -> list[Model]:
     """Every model these settings load for ``recipes`` (default: every recipe): whisper, SD (with the turbo
     recipe's LoRA and decoder when a turbo recipe is among them) and CLIP, with the files each one reads."""
-    from .recipes import RECIPES
-
     recipes = tuple(RECIPES) if recipes is None else recipes
     variant = ".fp16" if device == "cuda" else ""  # fp16 weights where the GPU runs fp16; fp32 on the CPU
     found = [_whisper(settings),
              _hub("sd", "Stable Diffusion", "sd", settings.sd_model, *_sd_files(variant, safety_checker))]
-    if any(RECIPES[name].turbo for name in recipes):
-        found.append(_hub("lora", "LCM-LoRA (turbo)", "sd", settings.lcm_lora,
-                          ("pytorch_lora_weights.safetensors",), ("pytorch_lora_weights.safetensors",)))
-        found.append(_hub("decoder", "TAESD decoder (turbo)", "sd", settings.taesd,
-                          ("config.json", "diffusion_pytorch_model.safetensors"),
-                          ("config.json", "diffusion_pytorch_model.safetensors")))
+    found += list({part.key: part_model(kind, part, settings)
+                   for name in recipes for kind, part in parts(RECIPES[name])}.values())
     found.append(_hub("clip", "CLIP", "clip", settings.clip_model, ("*.json", "*.txt", "model.safetensors"),
                       ("config.json", "model.safetensors")))
     return found
@@ -121,11 +116,25 @@ def missing(settings: Settings, **kwargs) -> list[ModelState]:
     return [state for state in states(settings, **kwargs) if not state.cached]
 
 
-def revisions(settings: Settings, *, turbo: bool) -> dict[str, str | None]:
+def parts(recipe: Recipe) -> list[tuple[str, Part]]:
+    """The models a recipe adds to Stable Diffusion, each with its kind: its adapter and its decoder."""
+    return [(kind, part) for kind, part in (("adapter", recipe.adapter), ("decoder", recipe.decoder)) if part]
+
+
+# What a recipe's part reads, by kind: a LoRA in diffusers' format, or a decoder in AutoencoderTiny's.
+PART_FILES = {"adapter": ("pytorch_lora_weights.safetensors",),
+              "decoder": ("config.json", "diffusion_pytorch_model.safetensors")}
+
+
+def part_model(kind: str, part: Part, settings: Settings) -> Model:
+    return _hub(part.key, part.label, "sd", getattr(settings, part.setting), PART_FILES[kind], PART_FILES[kind])
+
+
+def revisions(settings: Settings, *, recipe: str = "default") -> dict[str, str | None]:
     """What each generation records: every model's commit (the pinned one, or the one a branch resolved to in
     the cache), whisper's checkpoint checksum, the package a bundled model came in, or "local folder"."""
-    keys = ("whisper", "sd", "clip") + (("lora", "decoder") if turbo else ())
-    found = {m.key: m for m in models(settings, recipes=("turbo",) if turbo else ("default",))}
+    keys = ("whisper", "sd", "clip") + tuple(part.key for _, part in parts(RECIPES[recipe]))
+    found = {m.key: m for m in models(settings, recipes=(recipe,))}
     return {key: _resolved(found[key]) for key in keys}
 
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from .errors import InvalidOptionError
+from .adapters import UNetAdapters
 from .lowmem import release_free_memory
 from .recipes import (
-    SCHEDULERS, RECIPES, GenerationOptions,
+    SCHEDULERS, GenerationOptions,
 )
 
 
@@ -132,125 +133,6 @@ def count_clip_tokens(pipe, text: str) -> int:
     return len(pipe.tokenizer(text, truncation=False).input_ids) - 2
 
 
-_adapters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # pipeline -> the adapter its runs switch on
-_sources: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> its checkpoint files, if restorable
-_fused: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> True while a LoRA fusing changed it
-_last_adapter: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> the adapter its last run used
-_parking: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # UNet -> where its LoRA weights wait when idle
-
-
-def set_adapter(pipe, name: str | None) -> None:
-    """Runs of ``pipe`` switch the UNet's adapter ``name`` on (the turbo view's LCM-LoRA), fused into the weights
-    while such runs follow one another, where the UNet's checkpoint can give the weights back; runs of any other
-    pipeline sharing that UNet switch every adapter off (and get the checkpoint's weights back), so their images
-    are exactly what they were."""
-    _adapters[pipe] = name
-
-
-# On the CPU an unfused adapter costs about 4.4 s a turbo image; fusing it (6.2 s) and later reading the UNet's
-# own weights back (4.5 s) cost 10.7 s a streak (docs/performance.md, "The adapter's price"): fusing pays from the
-# third turbo image in a row.
-FUSE_FROM_STREAK = 3
-
-
-def _fuses_now(unet, name: str, recipes_ahead: Sequence[str] | None) -> bool:
-    """Whether this turbo run fuses the adapter (not fused yet). Where the runs to come are known (the worker's
-    queue), when this run and the turbo runs right after it make a streak of :data:`FUSE_FROM_STREAK`; where
-    they are not, from the second turbo run in a row."""
-    if recipes_ahead is None:
-        return _last_adapter.get(unet) == name
-    streak = 1
-    for recipe in recipes_ahead:
-        if not (recipe in RECIPES and RECIPES[recipe].turbo):
-            break
-        streak += 1
-    return streak >= FUSE_FROM_STREAK
-
-
-def _use_adapter(pipe, recipes_ahead: Sequence[str] | None = None) -> None:
-    """Set the shared UNet's adapters for a run of ``pipe`` (the caller holds the UNet's lock).
-
-    Where the UNet's own weights can be read back from its checkpoint, the adapter is fused into the weights for
-    a streak of turbo runs that pays for the switch (:func:`_fuses_now`; an unfused adapter costs 17% of a turbo
-    image on the CPU, fusing and reading back about 11 s), and a run of another recipe gets the checkpoint's
-    weights back, exactly, before it starts. A lone turbo run between others, as a fair queue of several people
-    makes them, keeps the adapter beside the layers and pays no switch. While the adapter is idle (fused, or
-    another recipe running) its own weights wait in a file (:func:`_park_lora`)."""
-    unet = pipe.unet
-    if not getattr(unet, "_hf_peft_config_loaded", False):
-        return
-    name = _adapters.get(pipe)
-    layers = lora_layers(unet)
-    merged = any(layer.merged for _, layer in layers)
-    if name and merged:
-        return  # fused already: the last run was turbo too
-    if _fused.pop(unet, False):  # a fusing changed the weights: the checkpoint's are read back, exactly
-        from .weights import restore
-
-        for _, layer in layers:
-            layer.merged_adapters.clear()  # peft's bookkeeping (its unfuse would subtract the parked LoRA, inexactly)
-        restore({f"{path}.{kind}": getattr(layer.get_base_layer(), kind)
-                 for path, layer in layers for kind in ("weight", "bias")
-                 if getattr(layer.get_base_layer(), kind, None) is not None}, _checkpoint_of(unet))
-    if name:
-        _unpark_lora(unet)
-        pipe.enable_lora()
-        pipe.set_adapters([name])
-        if _fuses_now(unet, name, recipes_ahead) and _checkpoint_of(unet):
-            unet.fuse_lora(adapter_names=[name])
-            _fused[unet] = True
-            _park_lora(unet)  # fused: its own weights wait in a file until it runs beside the layers again
-    else:
-        pipe.disable_lora()
-        _park_lora(unet)  # idle while other recipes run
-    _last_adapter[unet] = name
-
-
-def lora_weights(unet) -> dict:
-    """The adapter's own parameters (peft's ``lora_A``/``lora_B``), by name."""
-    return {name: param for name, param in unet.named_parameters() if ".lora_" in name}
-
-
-def _park_lora(unet) -> None:
-    """Free the LoRA's own weights while they are idle (fused, or other recipes running): 0.27 GB in fp32 for the
-    LCM-LoRA, written once (0.75 s) to an unnamed temporary file that goes with the UNet, read back in 0.15 s.
-    Where the file cannot be written (a full disk), they stay in memory."""
-    from .weights import ParkedTensors
-
-    if unet not in _parking:
-        _parking[unet] = ParkedTensors()  # closed, and so gone, with the UNet
-    try:
-        _parking[unet].park(lora_weights(unet))
-    except OSError:
-        return
-    release_free_memory()
-
-
-def _unpark_lora(unet) -> None:
-    """The LoRA's own weights back, bit for bit, before it runs beside the layers or fuses."""
-    if unet in _parking:
-        _parking[unet].unpark(lora_weights(unet))
-
-
-def lora_layers(unet) -> list:
-    """(path in the UNet, layer) of each layer the adapter wraps."""
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
-    return [(path, module) for path, module in unet.named_modules() if isinstance(module, BaseTunerLayer)]
-
-
-def _checkpoint_of(unet) -> list:
-    """The UNet's checkpoint files when they hold every weight the adapter would change, else [] (then the
-    adapter is never fused into the shared weights)."""
-    if unet not in _sources:
-        from .weights import checkpoint_files, checkpoint_names
-
-        files = checkpoint_files(unet.config._name_or_path or "")
-        needed = {f"{path}.weight" for path, _ in lora_layers(unet)}
-        _sources[unet] = files if files and needed <= checkpoint_names(files) else []
-    return _sources[unet]
-
-
 @dataclass(frozen=True)
 class Painting:
     """One image of a batch: its words, its options (with a seed), and where its progress and preview go."""
@@ -279,23 +161,19 @@ def generate_image(
     progress: ProgressCallback | None = None,
     preview: PreviewCallback | None = None,
     preview_interval_s: float = PREVIEW_INTERVAL_S,
-    recipes_ahead: Sequence[str] | None = None,
 ):
     """Run the pipeline once. ``options`` must have passed :func:`check_inputs` and carry a seed. ``preview``,
     when given, receives the image as it forms after the first step and then at most every
-    ``preview_interval_s`` (nothing of it is stored). ``recipes_ahead``: the recipes of the runs known to come
-    next in this process, in order (the worker's queue), or None; they decide when the turbo LoRA is fused into
-    a shared UNet (:func:`_fuses_now`), never what is painted. A CUDA or compiled pipeline makes the image on
-    the process's device thread (:func:`on_device_thread`); the callbacks are called there."""
+    ``preview_interval_s`` (nothing of it is stored). A CUDA or compiled pipeline makes the image on the
+    process's device thread (:func:`on_device_thread`); the callbacks are called there."""
     (made,) = generate_images(pipe, [Painting(prompt, negative_prompt, options, progress, preview)],
-                              preview_interval_s=preview_interval_s, recipes_ahead=recipes_ahead)
+                              preview_interval_s=preview_interval_s)
     if isinstance(made, BaseException):
         raise made
     return made
 
 
-def generate_images(pipe, paintings: Sequence[Painting], *, preview_interval_s: float = PREVIEW_INTERVAL_S,
-                    recipes_ahead: Sequence[str] | None = None) -> list:
+def generate_images(pipe, paintings: Sequence[Painting], *, preview_interval_s: float = PREVIEW_INTERVAL_S) -> list:
     """Paint ``paintings`` (which share a :func:`batch_key`) as one batch: the UNet sees them all at once, each
     with its own prompt, seed and guidance, so each equals the image made alone with its seed (bit for bit on
     the CPU; within the device's rounding on a GPU). Returns, in order, a :class:`GeneratedImage` or the error
@@ -308,7 +186,7 @@ def generate_images(pipe, paintings: Sequence[Painting], *, preview_interval_s: 
     for painting in paintings:
         if painting.options.seed is None:
             raise InvalidOptionError("seed must be chosen before generating (use GenerationOptions.with_seed)")
-    make = functools.partial(_paint, pipe, list(paintings), preview_interval_s, recipes_ahead)
+    make = functools.partial(_paint, pipe, list(paintings), preview_interval_s)
     return on_device_thread(make) if runs_on_device_thread(pipe) else make()
 
 
@@ -391,7 +269,7 @@ def _one_image_at_a_time(view, images: int, guided: bool, deepcache: bool):
                 delattr(module, name)
 
 
-def _paint(pipe, paintings: list[Painting], preview_interval_s: float, recipes_ahead):
+def _paint(pipe, paintings: list[Painting], preview_interval_s: float):
     """:func:`generate_images`, on the thread that makes them."""
     import diffusers
     import torch
@@ -400,7 +278,8 @@ def _paint(pipe, paintings: list[Painting], preview_interval_s: float, recipes_a
     guided = options.guidance > 1.0
     # 1. A private scheduler for this call, from the model's own scheduler configuration; the UNet's adapters
     #    as this pipeline wants them (the turbo view shares its UNet with the plain pipeline).
-    _use_adapter(pipe, recipes_ahead)
+    if getattr(pipe.unet, "_hf_peft_config_loaded", False):
+        UNetAdapters.of(pipe.unet).prepare(pipe)
     spec = SCHEDULERS[options.scheduler]
     scheduler = getattr(diffusers, spec.class_name).from_config(pipe.scheduler.config, **dict(spec.config))
     components = {**pipe.components, "scheduler": scheduler}

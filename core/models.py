@@ -13,12 +13,14 @@ import os
 import threading
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from .config import Settings
 from .errors import ModelLoadError
 from .faster import backend_for, ct2_folder, load_faster
+from .adapters import ATTRIBUTE, UNetAdapters
 from .hub import PINNED, hf_cache_dir, split_revision, whisper_cache_dir
+from .recipes import RECIPES
 
 __all__ = ["ModelCache", "best_device", "shared_models", "whisper_cache_dir", "hf_cache_dir"]
 
@@ -141,7 +143,7 @@ def _from_pretrained(cls, model_id: str, what: str, **kwargs):
 
 
 def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = False, compile_unet: bool = False):
-    """The SD 1.5 pipeline (the turbo recipe adds its LoRA and decoder with :func:`add_turbo`)."""
+    """The SD 1.5 pipeline (the turbo recipe adds its LoRA and decoder with :func:`add_adapter`)."""
     _quiet_libraries()
     import torch
     from diffusers import StableDiffusionPipeline
@@ -177,52 +179,51 @@ def compiled(unet):
     return torch.compile(unet, mode="reduce-overhead", fullgraph=True)
 
 
-def add_turbo(pipe, lora: str, decoder: str, device: str, *, own_unet: bool | None = None,
-              compile_unet: bool = False):
-    """The turbo recipe's pipeline: ``pipe``'s text encoder and tokenizer, TAESD as its decoder, and the
-    LCM-LoRA on the UNet. Call it holding ``pipe``'s lock.
+def add_adapter(pipe, lora: str, decoder: str | None, device: str, *, name: str = "lcm",
+                own_unet: bool | None = None, compile_unet: bool = False):
+    """The pipeline of a recipe with an adapter (the turbo recipe's: the LCM-LoRA, and TAESD as its decoder):
+    ``pipe``'s text encoder and tokenizer, the LoRA ``lora`` on the UNet as adapter ``name``, and the decoder
+    ``decoder`` (None: SD's own VAE). Call it holding ``pipe``'s lock.
 
     ``own_unet`` (the default on CUDA): a UNet of its own with the LoRA fused into its weights once. A GPU has
     the memory for a second fp16 UNet (1.7 GB), and there an unfused adapter's extra kernels cost a third of a
     step. Otherwise the UNet is shared (one in memory, not two: 3.4 GB less on the CPU): the LoRA joins it as
-    the peft adapter ``lcm``, fused into its weights while turbo runs follow one another and taken out again,
-    exactly, before another recipe runs (:func:`core.diffusion.set_adapter`), so the other recipes' images
-    stay bit for bit what they were."""
+    the peft adapter ``name``, fused into its weights while that recipe's runs follow one another and taken out
+    again, exactly, before another recipe runs (:class:`core.adapters.UNetAdapters`), so the other recipes'
+    images stay bit for bit what they were."""
     from diffusers import AutoencoderTiny
 
-    from .diffusion import is_compiled, set_adapter
+    from .diffusion import is_compiled
 
     own_unet = device == "cuda" if own_unet is None else own_unet
-    vae = _from_pretrained(AutoencoderTiny, decoder, "tiny decoder", dtype=pipe.dtype).to(device)
+    vae = pipe.vae if decoder is None else _from_pretrained(AutoencoderTiny, decoder, "tiny decoder",
+                                                              dtype=pipe.dtype).to(device)
     if own_unet:
         unet = copy.deepcopy(pipe.unet._orig_mod if is_compiled(pipe.unet) else pipe.unet)  # eager, not compiled
         turbo = type(pipe)(**{**pipe.components, "unet": unet, "vae": vae}, requires_safety_checker=False)
-        _load_lora(turbo, lora)
-        turbo.fuse_lora(components=["unet"], adapter_names=[LCM_ADAPTER])
+        _load_lora(turbo, lora, name)
+        turbo.fuse_lora(components=["unet"], adapter_names=[name])
         turbo.unload_lora_weights()  # the adapter's layers go; its effect stays in the weights
         if compile_unet:
             turbo.unet = compiled(turbo.unet)
     else:
-        _load_lora(pipe, lora)
+        _load_lora(pipe, lora, name)
         pipe.disable_lora()  # off until a turbo run switches it on
         turbo = type(pipe)(**{**pipe.components, "vae": vae}, requires_safety_checker=False)
-        set_adapter(turbo, LCM_ADAPTER)
+        UNetAdapters.of(pipe.unet).assign(turbo, name)
     turbo.set_progress_bar_config(disable=True)
     return turbo
 
 
-LCM_ADAPTER = "lcm"
-
-
-def _load_lora(pipe, lora: str) -> None:
-    """Load a LoRA into the UNet as the adapter ``lcm`` (diffusers' loader, which needs peft)."""
+def _load_lora(pipe, lora: str, name: str) -> None:
+    """Load a LoRA into the UNet as the adapter ``name`` (diffusers' loader, which needs peft)."""
     if os.path.isdir(lora):
         where: dict[str, Any] = {}
     else:
         lora, revision = hub_reference(lora)
         where = {"local_files_only": _offline(), "revision": revision}
     try:
-        pipe.load_lora_weights(lora, adapter_name=LCM_ADAPTER, **where)
+        pipe.load_lora_weights(lora, adapter_name=name, **where)
     except Exception as err:
         raise ModelLoadError(f"could not load the LoRA {lora!r} ({_first_sentence(err)}). It is looked for in the "
                              f"Hugging Face cache {hf_cache_dir()}. Fix: `python -m core models pull sd` with network "
@@ -316,6 +317,7 @@ class ModelCache:
         self._device = device
         self._models: dict[tuple, LoadedModel] = {}
         self._guard = threading.Lock()
+        self.coming: tuple[str, ...] | None = None  # the recipes the worker runs next (:meth:`expect`)
         self._key_locks: dict[tuple, threading.Lock] = {}
 
     @property
@@ -355,24 +357,42 @@ class ModelCache:
 
         return self._get(("vad",), load_vad, "silero-vad")
 
-    def stable_diffusion(self, safety_checker: bool = False, turbo: bool = False) -> LoadedModel:
-        """The SD pipeline; ``turbo``: the turbo recipe's pipeline (:func:`add_turbo`: TAESD as its decoder, the
-        text encoder and the lock shared; on the CPU the UNet too, the LCM-LoRA on it for turbo runs only)."""
+    def stable_diffusion(self, safety_checker: bool = False, recipe: str = "default") -> LoadedModel:
+        """The SD pipeline for ``recipe``: SD's own, or for a recipe with an adapter (a LoRA) and perhaps a decoder
+        of its own, a pipeline sharing SD's text encoder and lock (:func:`add_adapter`; on the CPU the UNet too,
+        the LoRA on it for that recipe's runs only). Which LoRA and decoder: the settings the recipe names."""
         model_id, compile_unet = self.settings.sd_model, self.settings.compile_unet
         base = self._get(
             ("sd", model_id, safety_checker),
             lambda: load_stable_diffusion(model_id, self.device, safety_checker=safety_checker, compile_unet=compile_unet),
             model_id,
         )
-        if not turbo:
+        spec = RECIPES[recipe]
+        if spec.adapter is None:
             return base
-        lora, decoder = self.settings.lcm_lora, self.settings.taesd
+        lora = getattr(self.settings, spec.adapter.setting)
+        decoder = None if spec.decoder is None else getattr(self.settings, spec.decoder.setting)
 
-        def load_turbo():
+        def load_with_adapter():
             with base.lock:  # the LoRA joins (or copies) the shared UNet: not while another job uses it
-                return add_turbo(base.model, lora, decoder, self.device, compile_unet=compile_unet)
+                return add_adapter(base.model, lora, decoder, self.device, name=spec.adapter.name or spec.adapter.key,
+                                   compile_unet=compile_unet)
 
-        return self._get(("sd-turbo", model_id, safety_checker, lora, decoder), load_turbo, model_id, lock=base.lock)
+        found = self._get(("sd-adapter", model_id, safety_checker, lora, decoder), load_with_adapter, model_id,
+                          lock=base.lock)
+        unet = getattr(found.model, "unet", None)
+        if unet is not None and ATTRIBUTE in unet.__dict__:  # a UNet shared with SD's own pipeline: told what comes
+            UNetAdapters.of(unet).expect(self.coming)
+        return found
+
+    def expect(self, recipes: Sequence[str] | None) -> None:
+        """What the worker runs next (its queue's recipes, in order): a shared UNet's adapters fuse only for a
+        streak that pays for the switch (:meth:`core.adapters.UNetAdapters.fuses_now`). Never changes a pixel."""
+        self.coming = None if recipes is None else tuple(recipes)
+        for loaded in list(self._models.values()):
+            unet = getattr(loaded.model, "unet", None)
+            if unet is not None and ATTRIBUTE in unet.__dict__:
+                UNetAdapters.of(unet).expect(self.coming)
 
     def warm_up(self) -> bool:
         """On a GPU: load SD and run two 512x512 steps, so compilation and kernel selection happen at start,
@@ -386,7 +406,7 @@ class ModelCache:
 
         recipes = ["default", "turbo"] if self.settings.recipe == "turbo" else ["default"]
         for recipe in recipes:
-            sd = self.stable_diffusion(turbo=recipe == "turbo")
+            sd = self.stable_diffusion(recipe=recipe)
             with sd.lock:
                 generate_image(sd.model, "warm-up", "", GenerationOptions.from_recipe(recipe, steps=2, seed=0))
         return True

@@ -141,15 +141,13 @@ def run_generation(
     created_by: str = UNKNOWN,
     preview: Callable[[Any], None] | None = None,
     download: Callable[[str, int, int], None] | None = None,
-    recipes_ahead: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Compute the generation, then store it as made by ``created_by``. Returns the stored row.
 
     ``on_stored(db, row)`` runs inside the transaction that inserts the row, so what it writes lands with it.
-    ``recipes_ahead``: the recipes of the jobs this process runs next, when known (see :func:`generate_image`).
     """
     computed = compute_generation(audio, request, settings=settings, models=models, progress=progress,
-                                  preview=preview, download=download, recipes_ahead=recipes_ahead)
+                                  preview=preview, download=download)
     (progress or _silent)("save", computed.fields["steps"], computed.fields["steps"])
     return save_generation(computed, store, on_stored=on_stored, created_by=created_by)
 
@@ -157,13 +155,12 @@ def run_generation(
 def compute_generation(
     audio: bytes, request: GenerationRequest, *, settings: Settings, models: ModelCache, progress: Progress | None = None,
     preview: Callable[[Any], None] | None = None, download: Callable[[str, int, int], None] | None = None,
-    recipes_ahead: Sequence[str] | None = None,
 ) -> ComputedGeneration:
     """Decode, transcribe, build the prompt, make the image and describe it; stores nothing. ``preview`` receives
     the image as it forms (a small RGB array after each denoising step); ``download(model, done, total)`` the
     bytes of each missing model while it downloads (a first run with the real models)."""
     job = Job(audio, request, progress, preview, download)
-    (made,) = compute_generations([job], settings=settings, models=models, recipes_ahead=recipes_ahead)
+    (made,) = compute_generations([job], settings=settings, models=models)
     if isinstance(made, BaseException):
         raise made
     return made
@@ -199,8 +196,7 @@ class _Prepared:
         (self.job.progress or _silent)(stage, step, total)
 
 
-def compute_generations(jobs: Sequence[Job], *, settings: Settings, models: ModelCache,
-                        recipes_ahead: Sequence[str] | None = None) -> list[ComputedGeneration | BaseException]:
+def compute_generations(jobs: Sequence[Job], *, settings: Settings, models: ModelCache) -> list[ComputedGeneration | BaseException]:
     """:func:`compute_generation` for jobs whose images can be painted as one batch (same recipe, size, steps:
     :func:`core.diffusion.batch_key`), each with its own words, seed and guidance. Returns, in order, each job's
     result or the error that ended it: one job's bad recording or cancel never ends another."""
@@ -216,7 +212,7 @@ def compute_generations(jobs: Sequence[Job], *, settings: Settings, models: Mode
         models.rest_idle()
         order = list(prepared)
         tick = time.perf_counter()
-        painted = make_images([prepared[i] for i in order], recipes_ahead)
+        painted = make_images([prepared[i] for i in order])
         seconds = time.perf_counter() - tick
         for i, generated in zip(order, painted):  # 6. Describe each: one set of fields for the row and the PNG
             results[i] = generated if isinstance(generated, BaseException) else finish_generation(
@@ -233,9 +229,8 @@ def prepare_generation(job: Job, *, settings: Settings, models: ModelCache) -> _
     request = job.request.check()
     options = request.options.with_seed()
     report("load", 0, 0)
-    turbo = RECIPES[options.recipe].turbo
     fetch_models(request, settings, models, report, job.download)  # a first run: what is missing comes down first
-    sd = models.stable_diffusion(safety_checker=options.safety_checker, turbo=turbo)
+    sd = models.stable_diffusion(safety_checker=options.safety_checker, recipe=options.recipe)
     if request.transcript is None:
         models.whisper()
     started = time.perf_counter()
@@ -367,20 +362,20 @@ def _throttled(call: Callable[[str, int, int], None], every_s: float = 0.5) -> C
     return throttled
 
 
-def make_images(prepared: Sequence[_Prepared], recipes_ahead: Sequence[str] | None = None) -> list:
+def make_images(prepared: Sequence[_Prepared]) -> list:
     """Paint the prepared jobs' images as one batch on their (shared) pipeline, holding its lock."""
     sd = prepared[0].sd
     paintings = [Painting(p.prompt.prompt, p.prompt.negative_prompt, p.options,
                           progress=functools.partial(p.report, "generate"), preview=p.job.preview) for p in prepared]
     with sd.lock:
-        return generate_images(sd.model, paintings, recipes_ahead=recipes_ahead)
+        return generate_images(sd.model, paintings)
 
 
 def describe(audio: bytes, decoded: DecodedAudio, request: GenerationRequest, transcript: Transcript,
              prompt: EnhancedPrompt, options: GenerationOptions, generated: GeneratedImage,
              timings: dict[str, float], settings: Settings, device: str) -> dict[str, Any]:
     """The stored columns of a generation (also what its PNG's parameters are written from)."""
-    turbo = RECIPES[options.recipe].turbo
+    recipe = RECIPES[options.recipe]
     return {
         "audio_filename": clean_text(request.filename)[:255],
         "audio_sha256": hashlib.sha256(audio).hexdigest(),
@@ -400,8 +395,8 @@ def describe(audio: bytes, decoded: DecodedAudio, request: GenerationRequest, tr
         "recipe": options.recipe,
         "ab_run": request.ab_run,
         "source": request.source,
-        "lora": settings.lcm_lora if turbo else None,
-        "decoder": settings.taesd if turbo else "vae",
+        "lora": getattr(settings, recipe.adapter.setting) if recipe.adapter else None,
+        "decoder": getattr(settings, recipe.decoder.setting) if recipe.decoder else "vae",
         "seed": generated.seed,
         "steps": options.steps,
         "guidance": float(options.guidance),
@@ -412,7 +407,7 @@ def describe(audio: bytes, decoded: DecodedAudio, request: GenerationRequest, tr
         "whisper_model": settings.whisper_model,
         "sd_model": settings.sd_model,
         "clip_model": settings.clip_model,
-        "model_revisions": json.dumps(revisions(settings, turbo=turbo)),
+        "model_revisions": json.dumps(revisions(settings, recipe=options.recipe)),
         "profile": settings.profile,
         "device": device,
         "safety_checker": int(options.safety_checker),

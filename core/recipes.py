@@ -40,13 +40,28 @@ SCHEDULERS: dict[str, Scheduler] = {
 
 
 @dataclass(frozen=True)
+class Part:
+    """A model a recipe adds to Stable Diffusion: the setting that names it (a hub id or a folder), the key it is
+    listed and recorded under (``models list``, each generation's revisions), its name for people, and for a LoRA
+    the adapter name it is loaded under (recipes sharing a UNet need names of their own)."""
+
+    setting: str
+    key: str
+    label: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class Recipe:
     scheduler: str
     steps: int
     deepcache_interval: int = 0  # 0: off; N: the UNet's deep branch runs every N-th step (DeepCache)
     note: str = ""
     guidance: float | None = None  # None: the person's (7.5 by default); 1.0 runs the UNet once per step
-    turbo: bool = False  # the LCM-LoRA on the UNet (core.models.add_turbo) and TAESD as the decoder
+    # A LoRA on the UNet (diffusers' format): on a GPU fused once into a UNet of its own; on the CPU it joins the
+    # shared UNet and is fused for streaks of its runs (core.adapters), so other recipes' images never change.
+    adapter: Part | None = None
+    decoder: Part | None = None  # a VAE decoder of its own (diffusers' AutoencoderTiny format); None: SD's VAE
     max_steps: int = 150
 
 
@@ -60,8 +75,9 @@ RECIPES = {
     "original": Recipe("pndm", 50, note="PNDM (PLMS), 50 steps"),
     # Latent consistency distillation (Luo et al. 2023) as a LoRA for SD 1.5: 4 steps without guidance (the UNet
     # runs once per step, at batch 1), and the tiny autoencoder TAESD as the decoder. Fastest; some detail lost.
-    "turbo": Recipe("lcm", 4, guidance=1.0, turbo=True, max_steps=8,
-                    note="LCM-LoRA, 4 steps, no guidance, TAESD decoder"),
+    "turbo": Recipe("lcm", 4, guidance=1.0, max_steps=8, note="LCM-LoRA, 4 steps, no guidance, TAESD decoder",
+                    adapter=Part("lcm_lora", "lora", "LCM-LoRA (turbo)", name="lcm"),
+                    decoder=Part("taesd", "decoder", "TAESD decoder (turbo)")),
 }
 DEFAULT_SCHEDULER = RECIPES["default"].scheduler
 DEFAULT_STEPS = RECIPES["default"].steps

@@ -210,8 +210,8 @@ class Worker:
             except Exception as err:  # noqa: BLE001 (unreadable options: that job fails, saying why)
                 computed[i] = err
         try:
-            made = compute_generations(list(work.values()), settings=self.settings, models=self.models,
-                                       recipes_ahead=[queued["recipe"] for queued in self.queue.order()])
+            self.models.expect([queued["recipe"] for queued in self.queue.order()])  # when a LoRA fusing pays
+            made = compute_generations(list(work.values()), settings=self.settings, models=self.models)
         except Exception as err:  # noqa: BLE001 (the batch itself broke: each of its jobs ends saying why)
             made = [err] * len(work)
         for i, result in zip(work, made):

@@ -99,7 +99,7 @@ def test_when_every_image_is_cancelled_the_batch_stops_at_that_step(models):
 
 
 def test_a_turbo_batch_equals_each_image_alone(models):
-    sd = models.stable_diffusion(turbo=True)
+    sd = models.stable_diffusion(recipe="turbo")
     options = [GenerationOptions.from_recipe("turbo", seed=s, width=64, height=64) for s in (3, 4)]
     batch = generate_images(sd.model, [Painting(p, "", o) for (p, _), o in zip(WORDS, options)])
     for (prompt, _), option, made in zip(WORDS, options, batch):

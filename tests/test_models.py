@@ -127,7 +127,7 @@ def test_a_gpu_warms_up_the_pipelines_the_server_starts_from(settings, monkeypat
 
     painted = []
     monkeypatch.setattr(core.models, "load_stable_diffusion", lambda *args, **kwargs: "sd")
-    monkeypatch.setattr(core.models, "add_turbo", lambda pipe, *args, **kwargs: f"{pipe}+turbo")
+    monkeypatch.setattr(core.models, "add_adapter", lambda pipe, *args, **kwargs: f"{pipe}+turbo")
     monkeypatch.setattr(core.diffusion, "generate_image",
                         lambda pipe, prompt, negative, options: painted.append((pipe, options.recipe, options.steps)))
     cache = ModelCache(replace(settings, recipe=recipe), device="cuda")

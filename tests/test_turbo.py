@@ -10,7 +10,7 @@ from helpers import wait_until
 
 from core import InvalidOptionError, JobQueue, Store, load_settings, read_parameters, run_generation
 from core.cli import main
-from core.diffusion import lora_weights
+from core.adapters import lora_weights
 from core.recipes import RECIPES, GenerationOptions
 from core.request import GenerationRequest
 from core.synth import recording
@@ -19,7 +19,8 @@ from core.synth import recording
 def test_the_turbo_recipe_is_lcm_at_4_steps_without_guidance():
     options = GenerationOptions.from_recipe("turbo", guidance=7.5)  # the default guidance gives way to the recipe's
     assert (options.scheduler, options.steps, options.guidance, options.recipe) == ("lcm", 4, 1.0, "turbo")
-    assert RECIPES["turbo"].turbo and not RECIPES["default"].turbo
+    assert RECIPES["turbo"].adapter.setting == "lcm_lora" and RECIPES["turbo"].decoder.setting == "taesd"
+    assert RECIPES["default"].adapter is None and RECIPES["default"].decoder is None
     assert GenerationOptions.from_recipe("turbo", steps=8).steps == 8
 
 
@@ -56,7 +57,7 @@ def test_turbo_shares_the_unet_and_its_lora_changes_turbo_runs_only(models):
     default = GenerationOptions(steps=2, seed=3, width=64, height=64)
     with plain.lock:
         before = np.asarray(generate_image(plain.model, "a red fox", "", default).image)
-    turbo = models.stable_diffusion(turbo=True)
+    turbo = models.stable_diffusion(recipe="turbo")
     assert turbo.model.unet is plain.model.unet and turbo.lock is plain.lock  # one UNet in memory, one lock
     assert type(turbo.model.vae).__name__ == "AutoencoderTiny" and type(plain.model.vae).__name__ == "AutoencoderKL"
     fast = GenerationOptions.from_recipe("turbo", seed=3, width=64, height=64)
@@ -76,15 +77,15 @@ def test_turbo_shares_the_unet_and_its_lora_changes_turbo_runs_only(models):
 
 def sharing_pipelines(sd_model: str, settings):
     """A plain pipeline and a turbo one sharing its UNet, fresh (the session's are shared by other tests)."""
-    from core.models import add_turbo, load_stable_diffusion
+    from core.models import add_adapter, load_stable_diffusion
 
     plain = load_stable_diffusion(sd_model, "cpu")
-    return plain, add_turbo(plain, settings.lcm_lora, settings.taesd, "cpu")
+    return plain, add_adapter(plain, settings.lcm_lora, settings.taesd, "cpu")
 
 
 def fused(unet) -> bool:
     """Whether the LoRA is fused into the UNet's weights (peft's layers say so)."""
-    from core.diffusion import lora_layers
+    from core.adapters import lora_layers
 
     return any(layer.merged for _, layer in lora_layers(unet))
 
@@ -124,13 +125,15 @@ def test_turbo_runs_in_a_row_fuse_into_the_shared_unet_and_other_recipes_get_the
 
 
 def test_a_known_streak_fuses_at_its_first_run_when_the_switch_pays_and_never_when_it_does_not(settings):
-    from core.diffusion import FUSE_FROM_STREAK, generate_image
+    from core.adapters import FUSE_FROM_STREAK, UNetAdapters
+    from core.diffusion import generate_image
 
     assert FUSE_FROM_STREAK == 3
     plain, turbo = sharing_pipelines(settings.sd_model, settings)
 
     def run(pipe, ahead):
-        generate_image(pipe, "a red fox", "", TURBO if pipe is turbo else DEFAULT, recipes_ahead=ahead)
+        UNetAdapters.of(plain.unet).expect(ahead)  # what the worker says is coming
+        generate_image(pipe, "a red fox", "", TURBO if pipe is turbo else DEFAULT)
         return fused(plain.unet)
 
     assert not run(turbo, ["turbo", "default", "turbo", "turbo"])  # a streak of 2: the adapter costs less
@@ -142,18 +145,19 @@ def test_a_known_streak_fuses_at_its_first_run_when_the_switch_pays_and_never_wh
     assert not run(turbo, ["no-such-recipe", "turbo", "turbo"])  # what is not a turbo recipe ends a streak
 
 
-def test_the_worker_tells_each_job_the_recipes_queued_after_it_in_the_fair_order(settings, models, store, monkeypatch):
-    import core.pipeline
+def test_the_worker_tells_the_models_the_recipes_queued_after_each_job_in_the_fair_order(settings, models, store,
+                                                                                        monkeypatch):
+    from core.adapters import UNetAdapters
     from core.worker import Worker
 
     seen: list = []
-    real = core.pipeline.generate_images
+    real = UNetAdapters.prepare
 
-    def spy(*args, recipes_ahead=None, **kwargs):
-        seen.append(recipes_ahead)
-        return real(*args, recipes_ahead=recipes_ahead, **kwargs)
+    def spy(self, pipe):  # what the shared UNet's adapters were told when each image is painted
+        seen.append(list(self.coming) if self.coming is not None else None)
+        return real(self, pipe)
 
-    monkeypatch.setattr(core.pipeline, "generate_images", spy)
+    monkeypatch.setattr(UNetAdapters, "prepare", spy)
     queue = JobQueue(store)
     for person, recipe in (("ana", "turbo"), ("ana", "turbo"), ("bo", "default")):
         options = GenerationOptions.from_recipe(recipe, width=64, height=64, steps=2)
@@ -211,15 +215,15 @@ def test_fused_turbo_has_a_unet_of_its_own_that_paints_as_the_adapter_does(model
     from core.diffusion import generate_image
 
     from core.recipes import GenerationOptions
-    from core.models import add_turbo, load_stable_diffusion
+    from core.models import add_adapter, load_stable_diffusion
 
     base = load_stable_diffusion(settings.sd_model, "cpu")
-    fused = add_turbo(base, settings.lcm_lora, settings.taesd, "cpu", own_unet=True)
+    fused = add_adapter(base, settings.lcm_lora, settings.taesd, "cpu", own_unet=True)
     assert fused.unet is not base.unet and fused.text_encoder is base.text_encoder
     assert not getattr(fused.unet, "_hf_peft_config_loaded", False)  # fused into the weights: no adapter layers
     assert not getattr(base.unet, "_hf_peft_config_loaded", False)  # and the plain UNet is untouched
     fast = GenerationOptions.from_recipe("turbo", seed=3, width=64, height=64)
-    adapter = models.stable_diffusion(turbo=True)
+    adapter = models.stable_diffusion(recipe="turbo")
     with adapter.lock:
         expected = np.asarray(generate_image(adapter.model, "a red fox", "", fast).image, dtype=int)
     painted = np.asarray(generate_image(fused, "a red fox", "", fast).image, dtype=int)
