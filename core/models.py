@@ -404,7 +404,7 @@ class ModelCache:
         from .diffusion import generate_image
         from .recipes import GenerationOptions
 
-        recipes = ["default", "turbo"] if self.settings.recipe == "turbo" else ["default"]
+        recipes = list(dict.fromkeys(["default", self.settings.recipe]))  # and the recipe the server starts from
         for recipe in recipes:
             sd = self.stable_diffusion(recipe=recipe)
             with sd.lock:
