@@ -271,27 +271,12 @@ def _one_image_at_a_time(view, images: int, guided: bool, deepcache: bool):
 
 def _paint(pipe, paintings: list[Painting], preview_interval_s: float):
     """:func:`generate_images`, on the thread that makes them."""
-    import diffusers
     import torch
 
     options = paintings[0].options  # what the batch shares (batch_key)
     guided = options.guidance > 1.0
-    # 1. A private scheduler for this call, from the model's own scheduler configuration; the UNet's adapters
-    #    as this pipeline wants them (the turbo view shares its UNet with the plain pipeline).
-    if getattr(pipe.unet, "_hf_peft_config_loaded", False):
-        UNetAdapters.of(pipe.unet).prepare(pipe)
-    spec = SCHEDULERS[options.scheduler]
-    scheduler = getattr(diffusers, spec.class_name).from_config(pipe.scheduler.config, **dict(spec.config))
-    components = {**pipe.components, "scheduler": scheduler}
-    if options.deepcache_interval > 1:
-        # DeepCache rewires the UNet's blocks, which a compiled UNet (V2I_COMPILE) cannot follow: it gets the
-        # eager module under the compiled one (the same weights).
-        components["unet"] = pipe.unet._orig_mod if is_compiled(pipe.unet) else pipe.unet
-    dtype = getattr(pipe.unet, "dtype", torch.float32)
-    guidance = torch.tensor([float(p.options.guidance) for p in paintings], dtype=dtype,
-                            device=pipe.device).view(-1, 1, 1, 1)
-    view = _guided_view(type(pipe), guidance, guided)(**components)
-    view.set_progress_bar_config(disable=True)
+    # 1. A view of the pipeline for this call: its own scheduler, the UNet's adapters as it wants them.
+    view = _view_for(pipe, paintings, guided)
     # 2. Seeded noise on the CPU, one generator per image, so a seed gives the same image on any device and in
     #    any batch.
     generators = [torch.Generator("cpu").manual_seed(p.options.seed) for p in paintings]
@@ -310,9 +295,10 @@ def _paint(pipe, paintings: list[Painting], preview_interval_s: float):
     prompt_embeds = torch.cat([positive for positive, _ in encoded])
     negative_embeds = torch.cat([negative for _, negative in encoded]) if guided else None
     # 4. Denoise and decode (DeepCache wraps the shared UNet for this call only: we hold its lock).
+    deepcache = options.deepcache_interval > 1
     try:
-        with _deepcache(view, options.deepcache_interval), _one_image_at_a_time(view, len(paintings), guided, options.deepcache_interval > 1), \
-                torch.inference_mode():
+        with _deepcache(view, options.deepcache_interval), _one_image_at_a_time(view, len(paintings), guided,
+                                                                                deepcache), torch.inference_mode():
             result = view(
                 prompt_embeds=prompt_embeds,
                 negative_prompt_embeds=negative_embeds,
@@ -323,7 +309,7 @@ def _paint(pipe, paintings: list[Painting], preview_interval_s: float):
                 generator=generators,
                 callback_on_step_end=on_step_end,
             )
-    except BaseException as err:
+    except BaseException:
         if len(batch.ended) == len(paintings):  # every painting left: each with its own reason
             return [batch.ended[i] for i in range(len(paintings))]
         raise
@@ -331,11 +317,41 @@ def _paint(pipe, paintings: list[Painting], preview_interval_s: float):
         if not on_gpu:
             release_free_memory()  # the decoder's, and a cancelled run's
     # 5. One result per painting: its image, or why it left.
+    return _results(pipe, paintings, batch, result)
+
+
+def _view_for(pipe, paintings: list[Painting], guided: bool):
+    """A light view of ``pipe`` for one call: a private scheduler from the model's own configuration, each image's
+    guidance, and the shared UNet's adapters set as this pipeline wants them (the turbo view shares the UNet)."""
+    import diffusers
+    import torch
+
+    options = paintings[0].options
+    if getattr(pipe.unet, "_hf_peft_config_loaded", False):
+        UNetAdapters.of(pipe.unet).prepare(pipe)
+    spec = SCHEDULERS[options.scheduler]
+    scheduler = getattr(diffusers, spec.class_name).from_config(pipe.scheduler.config, **dict(spec.config))
+    components = {**pipe.components, "scheduler": scheduler}
+    if options.deepcache_interval > 1:
+        # DeepCache rewires the UNet's blocks, which a compiled UNet (V2I_COMPILE) cannot follow: it gets the
+        # eager module under the compiled one (the same weights).
+        components["unet"] = pipe.unet._orig_mod if is_compiled(pipe.unet) else pipe.unet
+    dtype = getattr(pipe.unet, "dtype", torch.float32)
+    guidance = torch.tensor([float(p.options.guidance) for p in paintings], dtype=dtype,
+                            device=pipe.device).view(-1, 1, 1, 1)
+    view = _guided_view(type(pipe), guidance, guided)(**components)
+    view.set_progress_bar_config(disable=True)
+    return view
+
+
+def _results(pipe, paintings: list[Painting], batch: "_Batch", result) -> list:
+    """One result per painting: its image, or the error it left with."""
+    sampler = SCHEDULERS[paintings[0].options.scheduler].sampler
     nsfw_flags = result.nsfw_content_detected
     return [batch.ended[i] if i in batch.ended else GeneratedImage(
         image=result.images[i],
         seed=painting.options.seed,
-        sampler=spec.sampler,
+        sampler=sampler,
         nsfw=bool(nsfw_flags[i]) if nsfw_flags is not None else None,
         prompt_tokens=count_clip_tokens(pipe, painting.prompt),
     ) for i, painting in enumerate(paintings)]
