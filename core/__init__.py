@@ -14,7 +14,7 @@ Where things live:
   cached, ``downloads`` fetches them;
 - the history: ``store``/``migrations``/``paths`` keep it, ``export``, ``trash``, ``backup`` and ``audit`` guard it;
 - analytics: ``embeddings``/``similarity``/``vectors`` compare images, ``atlas`` maps them, ``stats`` and
-  ``insights`` read the history (``statistics`` and ``agreement`` are Insights' methods);
+  ``insights`` read the history (``judgements``, ``statistics`` and ``agreement`` are its methods);
 - judging: ``review`` (blind ratings), ``sweep`` and ``abtest`` (grids of settings and votes; ``contact_sheet``
   draws them), ``preferences`` (the votes as a dataset);
 - ``config`` reads the settings.
