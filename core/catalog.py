@@ -19,6 +19,7 @@ from .config import Settings
 from .faster import FILES, REPOS, REQUIRED, backend_for
 from .hub import PINNED, is_commit, snapshot_folder, split_revision, whisper_cache_dir
 from .recipes import RECIPES, Part, Recipe
+from .whisper_ct2 import BUNDLED, bundled_model_bin
 
 __all__ = ["PINNED", "split_revision", "snapshot_folder", "Model", "ModelState", "models", "GROUPS", "size_text"]
 
@@ -151,8 +152,6 @@ def state_of(model: Model, settings: Settings) -> ModelState:
         built_on_use = settings.is_tiny and path.is_relative_to(settings.tiny_models_dir)  # the tiny profile builds it
         return ModelState(model, path.exists() or built_on_use, _size(path), str(path))
     if model.kind == "bundled":
-        from .whisper_ct2 import bundled_model_bin
-
         source = bundled_model_bin(model.source)
         return ModelState(model, source is not None, _size(source) if source else 0, str(source or ""))
     if model.kind == "whisper":
@@ -206,7 +205,6 @@ def group_names() -> str:
 def _whisper(settings: Settings) -> Model:
     import whisper
 
-    from .whisper_ct2 import BUNDLED, bundled_model_bin
 
 
     name = settings.whisper_model

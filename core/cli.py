@@ -10,17 +10,18 @@ from pathlib import Path
 from typing import Sequence
 
 from . import audit, cli_api, cli_judging, cli_models, cli_people, cli_safety, cli_similarity, cli_team
+from .catalog import size_text
 from .cli_common import LIMIT, Parser as _Parser, each_file as _each_file, person_of, ranged as _ranged
 from .config import load_settings
 from .errors import InvalidOptionError, StorageError, V2IError
+from .executors import worker_for
 from .export import export_collection, export_csv
 from .jobs import JobQueue
-from .executors import worker_for
-from .people import Person, check_name, local_person
-from .recipes import MAX_GUIDANCE, MAX_SEED, MAX_SIDE, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions
 from .models import shared_models
+from .people import Person, check_name, local_person
 from .pipeline import run_generation
 from .prompt import DEFAULT_STYLE, STYLES
+from .recipes import MAX_GUIDANCE, MAX_SEED, MAX_SIDE, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions
 from .store import HistoryFilter, Store, public_record
 from .team import collections_of, resolve_person
 
@@ -142,8 +143,6 @@ def _generate(args, settings, store) -> int:
 
 def _print_download(model: str, done: int, total: int) -> None:
     """A first run downloads the missing models before the job: say so, with the bytes (twice a second at most)."""
-    from .catalog import size_text
-
     print(f"downloading {model}: {size_text(done)} of {size_text(total)}", file=sys.stderr, flush=True)
 
 

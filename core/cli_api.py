@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 from . import tokens, webhooks
+from .api import create_app
 from .cli_common import person_of
+from .executors import start_worker
+from .models import shared_models
 
 
 def add_parsers(commands) -> None:
@@ -32,13 +35,9 @@ def _serve(args, settings, store) -> int:
     # Deferred: uvicorn and FastAPI load only for `serve`, and the models only with --worker.
     import uvicorn
 
-    from .api import create_app
 
     app = create_app(settings, store)
     if args.worker:
-        from .executors import start_worker
-        from .models import shared_models
-
         app.state.worker = start_worker(settings, shared_models(settings))
     print(f"The API listens on http://{args.host}:{args.port}/api/v1 (docs: /docs)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=False)

@@ -9,6 +9,7 @@ from pathlib import Path
 from . import audit, contact_sheet, preferences, sweep
 from .cli_common import each_file, embedding_cache, person_of
 from .errors import StorageError
+from .insights import DIMENSIONS, Reading, record_alignment, report
 from .jobs import JobQueue
 
 
@@ -83,8 +84,6 @@ def export_preferences(args, settings, store) -> None:
 
 
 def _report(args, settings, store) -> int:
-    from .insights import DIMENSIONS, Reading, record_alignment, report
-
     cache = embedding_cache(settings, store)
     record_alignment(store, cache, compute=True)
     result = report(store, cache.model_id, Reading(args.blind_only, args.adjusted))

@@ -21,12 +21,14 @@ from typing import Any
 
 from .config import Settings
 from .errors import CancelledError, StorageError, V2IError
-from .progress import DOWNLOADS, PREVIEWS
 from .jobs import FAILED, ending_of
-from .worker import Worker
 from .models import ModelCache
 from .people import UNKNOWN
+from .pipeline import compute_generation, save_generation
+from .progress import DOWNLOADS, PREVIEWS
+from .request import GenerationRequest
 from .store import Store
+from .worker import Worker
 
 STATUS_EVERY_S = 0.25  # how often a running job's progress is read from its actor
 WAIT_S = 0.2  # the longest one round waits for a result
@@ -57,9 +59,6 @@ class GenerationActor:
         return os.getpid()
 
     def compute(self, job_id: str, audio: bytes, request_json: str):
-        from .pipeline import compute_generation
-        from .request import GenerationRequest
-
         with self._guard:
             cancel = self._cancel.setdefault(job_id, threading.Event())
             self._status[job_id] = {"stage": "starting", "step": 0, "total": 0, "preview": None, "downloads": {}}
@@ -304,7 +303,6 @@ class RayWorker(Worker):
         """Store a finished job, or record why it did not finish; returns 1 when the job ended (0: retried)."""
         import ray
 
-        from .pipeline import save_generation
 
         job = flight.job
         try:

@@ -8,7 +8,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .audio import AudioLimits
 from .recipes import RECIPES
+from .tiny import tiny_model_paths
+from .whisper_ct2 import bundled_model_bin
 
 PROFILES = ("default", "tiny")
 
@@ -278,8 +281,6 @@ class Settings:
     @property
     def whisper_is_random(self) -> bool:
         """The tiny profile's random-weight whisper: it never grows confident, so it is decoded briefly."""
-        from .tiny import tiny_model_paths
-
         return Path(self.whisper_model) == tiny_model_paths(self.tiny_models_dir).whisper
 
     @property
@@ -304,8 +305,6 @@ class Settings:
 
     @property
     def audio_limits(self):
-        from .audio import AudioLimits
-
         return AudioLimits(max_seconds=self.max_audio_seconds, max_bytes=int(self.max_upload_mb * 2**20))
 
     def with_overrides(self, **changes) -> "Settings":
@@ -322,8 +321,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if given.get("profile") == "tiny":
         # The tiny profile's ids point at folders it builds itself, but it hears with the real English whisper
         # when a package ships one (no network needed); explicit overrides still win.
-        from .tiny import tiny_model_paths
-        from .whisper_ct2 import bundled_model_bin
 
         paths = tiny_model_paths(tiny_dir)
         whisper = "tiny.en" if bundled_model_bin("tiny.en") else str(paths.whisper)

@@ -20,9 +20,10 @@ from typing import Callable
 
 from . import catalog
 from .catalog import GROUPS, Model, ModelState, size_text as gb
-from .hub import hf_cache_dir, whisper_cache_dir
 from .config import Settings
 from .errors import ModelLoadError
+from .hub import hf_cache_dir, whisper_cache_dir
+from .models import best_device
 
 # on_bytes(label, done, total): a model's bytes downloaded so far, of its total.
 OnBytes = Callable[[str, int, int], None]
@@ -95,7 +96,6 @@ def plan(settings: Settings, group: str = "all", *, recipes: tuple[str, ...] | N
     listing and the catalog's sizes): a damaged file is removed and planned again, so a pull repairs it."""
     if group not in GROUPS + ("all",):
         raise ValueError(f"unknown model group {group!r}; choose one of: {catalog.group_names()}")
-    from .models import best_device
 
     device = device or best_device()
     wanted = [state for state in catalog.states(settings, recipes=recipes, safety_checker=safety_checker, device=device)

@@ -22,6 +22,7 @@ import numpy as np
 from .errors import ModelLoadError, NoSpeechError
 from .hub import PINNED, snapshot_folder, whisper_cache_dir
 from .prompt import clean_text
+from .whisper_ct2 import bundled_model_bin
 from .transcript import (
     COMPRESSION_RATIO_THRESHOLD, LOGPROB_THRESHOLD, Transcript, TranscribeOptions, seed_of,
     words_of,
@@ -52,8 +53,6 @@ def needs_fallback(segments: list[dict]) -> bool:
 
 def ct2_folder(name: str) -> Path | None:
     """Where whisper ``name`` is on this machine in CTranslate2's format (None when it is not)."""
-    from .whisper_ct2 import bundled_model_bin
-
     if bundled := bundled_model_bin(name):
         return bundled.parent
     if name in REPOS:

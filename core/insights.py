@@ -19,12 +19,14 @@ import numpy as np
 
 from .embeddings import EmbeddingCache
 from .judgements import GAIN_OF_STARS, Judgements, Reading, TeamAgreement, judge, ratings, team_agreement
+from .similarity import alignment
+from .store import Store, utc_now
+from .sweep import axes_of, value_in
+from .transcribe import doubtful_words_in
 from .statistics import (
     ALIGNMENT, HIGHER, LOWER, METHODS, SAME, STARS, TOO_FEW, Estimate, RaterOffset, adjusted_p, bounded_mean,
     rank_test, verdicts, welch_test,
 )
-from .store import Store, utc_now
-from .transcribe import doubtful_words_in
 
 __all__ = ["HIGHER", "LOWER", "SAME", "TOO_FEW", "Estimate", "METHODS", "report", "Report", "GroupRow", "Reading",
            "Judgements", "judge", "ratings", "team_agreement"]
@@ -78,8 +80,6 @@ def observations(store: Store, model_id: str, reading: Reading = Reading(), judg
 def record_alignment(store: Store, cache: EmbeddingCache, *, compute: bool = False, limit: int = 100_000) -> int:
     """Store the CLIP alignment of every generation that has none yet; returns how many were stored. With
     ``compute=False`` only generations whose image and texts are already embedded are scored (no model)."""
-    from .similarity import alignment
-
     rows = store.query(
         "SELECT g.* FROM generations g LEFT JOIN alignment a ON a.generation_id = g.id AND a.model = ? "
         "WHERE a.generation_id IS NULL AND g.id NOT IN (SELECT generation_id FROM embedding_skips WHERE model = ?) "
@@ -269,8 +269,6 @@ def win_rates(store: Store) -> list[dict[str, Any]]:
     won by a cell with it, and the win rate with its interval. In an A/B run (one axis) that is each arm's win
     rate; in a sweep a vote for "steps 8 · guidance 4" counts for steps 8 and for guidance 4 (chance: one in
     as many values as the axis has)."""
-    from .sweep import axes_of, value_in
-
     runs = {run["id"]: axes_of(run) for run in store.query("SELECT id, axes FROM ab_runs")}
     painted: dict[str, list[dict[str, Any]]] = {}  # a run's images still here: a deleted cell is not in the race
     for row in store.query("SELECT * FROM generations WHERE ab_run IN (SELECT run_id FROM ab_votes)"):

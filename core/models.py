@@ -15,12 +15,18 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from .adapters import ATTRIBUTE, UNetAdapters
 from .config import Settings
+from .diffusion import generate_image, is_compiled
 from .errors import ModelLoadError
 from .faster import backend_for, ct2_folder, load_faster
-from .adapters import ATTRIBUTE, UNetAdapters
 from .hub import PINNED, hf_cache_dir, split_revision, whisper_cache_dir
-from .recipes import RECIPES
+from .lowmem import lean_decoder, release_free_memory
+from .recipes import RECIPES, GenerationOptions
+from .tiny import ensure_tiny_models
+from .vad import load_vad
+from .weights import ParkedTensors
+from .whisper_ct2 import alignment_heads, converted_checkpoint, use_alignment_heads
 
 __all__ = ["ModelCache", "best_device", "shared_models", "whisper_cache_dir", "hf_cache_dir"]
 
@@ -159,8 +165,6 @@ def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = 
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)  # callers show their own progress
     if device == "cpu":
-        from .lowmem import lean_decoder
-
         lean_decoder(pipe.vae.decoder)  # the same pixels in less memory: the decode is the image's peak
     if device == "cuda":
         # PyTorch's SDPA attention is diffusers' default; channels_last suits the GPU's convolution kernels.
@@ -193,7 +197,6 @@ def add_adapter(pipe, lora: str, decoder: str | None, device: str, *, name: str 
     images stay bit for bit what they were."""
     from diffusers import AutoencoderTiny
 
-    from .diffusion import is_compiled
 
     own_unet = device == "cuda" if own_unet is None else own_unet
     vae = pipe.vae if decoder is None else _from_pretrained(AutoencoderTiny, decoder, "tiny decoder",
@@ -278,8 +281,6 @@ class LoadedModel:
         never change; :class:`core.weights.ParkedTensors`), so that they do not add to another model's peak: on
         the CPU, whisper's and CLIP's while Stable Diffusion paints. :meth:`use` reads them back. Returns False,
         and changes nothing, off the CPU, while the model is in use, or where the file cannot be written."""
-        from .weights import ParkedTensors
-
         if self.device != "cpu" or not _restable(self.model) or not self.lock.acquire(blocking=False):
             return False
         try:
@@ -340,7 +341,6 @@ class ModelCache:
             # A whisper that an installed package ships (tiny.en), or whose faster-whisper conversion was pulled and
             # whose own checkpoint was not (the fallback of the faster backend), is converted once from
             # CTranslate2's format and read from the data folder.
-            from .whisper_ct2 import alignment_heads, converted_checkpoint, use_alignment_heads
 
             pulled = None if (whisper_cache_dir() / f"{name}.pt").is_file() else ct2_folder(name)
             checkpoint = converted_checkpoint(name, self.settings.model_cache_dir, folder=pulled)
@@ -353,8 +353,6 @@ class ModelCache:
 
     def vad(self) -> LoadedModel:
         """Silero VAD (from its package: no download), for cutting silence before whisper."""
-        from .vad import load_vad
-
         return self._get(("vad",), load_vad, "silero-vad")
 
     def stable_diffusion(self, safety_checker: bool = False, recipe: str = "default") -> LoadedModel:
@@ -401,8 +399,6 @@ class ModelCache:
         minutes."""
         if self.device != "cuda":
             return False
-        from .diffusion import generate_image
-        from .recipes import GenerationOptions
 
         recipes = list(dict.fromkeys(["default", self.settings.recipe]))  # and the recipe the server starts from
         for recipe in recipes:
@@ -422,8 +418,6 @@ class ModelCache:
         Stable Diffusion paints; returns how many rested."""
         rested = sum(loaded.rest() for key, loaded in list(self._models.items()) if key[0] in ("whisper", "clip"))
         if rested:
-            from .lowmem import release_free_memory
-
             release_free_memory()  # what the weights held goes back to the system
         return rested
 
@@ -437,8 +431,6 @@ class ModelCache:
             loaded = self._models.get(key)
             if loaded is None:
                 if self.settings.is_tiny:
-                    from .tiny import ensure_tiny_models
-
                     ensure_tiny_models(self.settings.tiny_models_dir)
                 loaded = self._models[key] = LoadedModel(load(), name, self.device, lock or threading.Lock())
         return loaded

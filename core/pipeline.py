@@ -22,19 +22,20 @@ from .audio import DecodedAudio, decode_audio
 from .catalog import revisions
 from .config import Settings
 from .diffusion import GeneratedImage, Painting, count_clip_tokens, generate_images
-from .recipes import RECIPES, GenerationOptions
+from .downloads import fetch_missing
 from .errors import DoubtfulSpeechError, NoSpeechError
+from .faster import NeedsFallback
 from .models import LoadedModel, ModelCache
 from .paths import AUDIO, IMAGES, new_id, relative_name, remove_quietly, write_atomic
 from .people import UNKNOWN
 from .pngmeta import png_bytes
-from .provenance import label_png
 from .prompt import DEFAULT_NEGATIVE_PROMPT, MAX_PROMPT_TOKENS, EnhancedPrompt, clean_text
+from .provenance import label_png
+from .recipes import RECIPES, GenerationOptions
 from .request import GenerationRequest
 from .speech import CleanedSpeech, doubt, speech_prompt, whisper_prompt
 from .store import Store, utc_now
-from .transcribe import Transcript, TranscribeOptions, mostly_doubtful, not_understood_reason, transcribe
-from .faster import NeedsFallback
+from .transcribe import TranscribeOptions, Transcript, mostly_doubtful, not_understood_reason, transcribe
 from .vad import cut_silence
 
 # progress(stage, step, total): stage is one of PROGRESS_STAGES; step/total count denoising steps while generating.
@@ -337,8 +338,6 @@ def fetch_models(request: GenerationRequest, settings: Settings, models: ModelCa
     """Download the hub models this request needs that are missing (the first run with the real models): the
     job's stage is "download" meanwhile, and ``download`` hears the bytes of each model; nothing happens when they
     are cached or the server must stay offline."""
-    from .downloads import fetch_missing
-
     def on_bytes(model: str, done: int, total: int) -> None:
         report("download", 0, 0)
         if download is not None:

@@ -11,14 +11,13 @@ from typing import Any
 from PIL import Image, PngImagePlugin
 
 from .provenance import XMP_KEY, xmp_packet
+from .recipes import SCHEDULERS
 
 
 def a1111_parameters(meta: dict[str, Any]) -> str:
     """``prompt``, ``Negative prompt: ...``, then ``Steps: N, Sampler: ..., CFG scale: ..., Seed: ..., ...``.
 
     ``meta`` is a generation's stored columns (``prompt``, ``steps``, ``scheduler``, ``sd_model``...)."""
-    from .recipes import SCHEDULERS
-
     settings = [
         ("Steps", meta["steps"]),
         ("Sampler", SCHEDULERS[meta["scheduler"]].sampler),

@@ -9,9 +9,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .vectors import scan_earlier, similarity_correlation, similarity_matrix, top_k
-from .embeddings import EmbeddingCache, IMAGE
+from .embeddings import IMAGE, EmbeddingCache
+from .errors import NotFoundError
 from .store import HistoryFilter, Store, utc_now
+from .vectors import scan_earlier, similarity_correlation, similarity_matrix, top_k
 
 MAX_ROWS = 100_000
 
@@ -103,8 +104,6 @@ def stored_novelty(store: Store, model_id: str, generation_ids: list[str]) -> di
 
 
 def neighbours(data: SimilaritySet, generation_id: str, k: int = 5) -> list[dict[str, Any]]:
-    from .errors import NotFoundError
-
     if generation_id not in data.positions:
         raise NotFoundError(f"no generation with id {generation_id} and an image embedding")
     return [{"id": data.rows[i]["id"], "score": score}

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from .errors import InvalidOptionError
+from .prompt import enhance_prompt, estimate_tokens
 
 # Fillers and hesitations, any language (whole words; "like" only where it is set off as a filler).
 FILLERS = {
@@ -152,8 +154,6 @@ def speech_prompt(text: str, language: str | None, style: str, *, negative_promp
     """The prompt made from spoken words: cleaned (:func:`clean_speech`), then enhanced in ``style``. Returns the
     enhanced prompt and what cleaning left out; the one path from a transcript to a prompt, for the pipeline
     and the Generate page alike."""
-    from .prompt import enhance_prompt, estimate_tokens
-
     spoken = clean_speech(text, language)
     enhanced = enhance_prompt(spoken.text, style, negative_prompt=negative_prompt,
                               count_tokens=count_tokens or estimate_tokens)
@@ -169,8 +169,6 @@ MAX_PROMPT_CHARS = 600  # whisper reads at most 224 tokens of prompt: keep well 
 
 def check_terms(terms) -> tuple[str, ...]:
     """Distinct terms (names, products, jargon), each 1 to 60 characters, at most 100 and 600 characters in all."""
-    from .errors import InvalidOptionError
-
     cleaned = list(dict.fromkeys(" ".join(str(t).split()) for t in terms if str(t).strip()))
     for term in cleaned:
         if len(term) > MAX_TERM:

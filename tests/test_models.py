@@ -122,13 +122,12 @@ def test_a_gpu_warms_up_the_pipelines_the_server_starts_from(settings, monkeypat
     """The loading and painting are stand-ins (no GPU here): what is checked is which pipelines get warmed."""
     from dataclasses import replace
 
-    import core.diffusion
     import core.models
 
     painted = []
     monkeypatch.setattr(core.models, "load_stable_diffusion", lambda *args, **kwargs: "sd")
     monkeypatch.setattr(core.models, "add_adapter", lambda pipe, *args, **kwargs: f"{pipe}+turbo")
-    monkeypatch.setattr(core.diffusion, "generate_image",
+    monkeypatch.setattr(core.models, "generate_image",
                         lambda pipe, prompt, negative, options: painted.append((pipe, options.recipe, options.steps)))
     cache = ModelCache(replace(settings, recipe=recipe), device="cuda")
     assert cache.warm_up() is True

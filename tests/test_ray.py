@@ -65,7 +65,7 @@ def test_the_executor_setting_picks_the_worker(settings, ray_settings, models, s
 
 
 def test_an_actor_s_status_carries_its_first_run_downloads_for_the_job_panel(settings, wav, monkeypatch):
-    import core.downloads
+    import core.pipeline
     from core.cluster import GenerationActor
 
     actor, release = GenerationActor(settings, threads=1), threading.Event()
@@ -75,7 +75,7 @@ def test_an_actor_s_status_carries_its_first_run_downloads_for_the_job_panel(set
         release.wait(30)
         return True
 
-    monkeypatch.setattr(core.downloads, "fetch_missing", downloading)
+    monkeypatch.setattr(core.pipeline, "fetch_missing", downloading)
     running = threading.Thread(target=actor.compute, args=("job-1", wav, request().to_json()))
     running.start()
     try:
