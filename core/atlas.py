@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +77,6 @@ def layout(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
         axes = np.linalg.svd(centred, full_matrices=False)[2][:2]
         xy = centred @ axes.T
         return np.pad(xy, ((0, 0), (0, 2 - xy.shape[1]))).astype(np.float32)
-    import warnings
 
     import umap
 

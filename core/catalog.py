@@ -180,8 +180,6 @@ def size_text(n: int | None) -> str:
 def first_run_note(settings: Settings, recipe: str, device: str) -> str:
     """What a newcomer must know before the first job ("" when every model it needs is here): which models are
     missing, how big they are, and the command that downloads them."""
-    import os
-
     absent = missing(settings, recipes=(recipe,), device=device)
     if not absent:
         return ""

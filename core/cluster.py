@@ -14,6 +14,8 @@ jobs go back to the queue in their place and queued ones wait until it is back.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -113,9 +115,6 @@ class Slot:
 def probe(address: str, timeout: float | None = None) -> str | None:
     """Can a Ray cluster be joined at ``address``? None if so, else why not. Asked in a child process, because
     ``ray.init`` on an address nobody answers retries for minutes (and may end the process that called it)."""
-    import subprocess
-    import sys
-
     timeout = timeout or PROBE_TIMEOUT_S
     code = ("import ray, sys; ray.init(address=sys.argv[1], include_dashboard=False, log_to_driver=False); "
             "ray.cluster_resources(); ray.shutdown()")

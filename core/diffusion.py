@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as np
+
 from .errors import InvalidOptionError
 from .adapters import UNetAdapters
 from .lowmem import release_free_memory
@@ -47,8 +49,6 @@ PREVIEW_INTERVAL_S = 0.25
 
 def latent_preview(latents) -> "object":
     """The image as it forms, from the current latents: (h/8, w/8, 3) uint8, a fraction of a millisecond."""
-    import numpy as np
-
     channels = latents[0].float().cpu().numpy()  # (4, h, w)
     rgb = np.einsum("chw,cr->hwr", channels[:4], np.asarray(LATENT_RGB, dtype=np.float32))
     return np.clip((rgb + 1.0) * 127.5, 0, 255).astype(np.uint8)

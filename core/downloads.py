@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import shutil
 import threading
+import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -138,8 +141,6 @@ def fetch_missing(settings: Settings, groups: tuple[str, ...], *, recipes: tuple
                   safety_checker: bool = False, device: str, on_bytes: OnBytes | None = None) -> bool:
     """Before a job (or the embedder) loads its models: download those of ``groups`` that are missing, unless
     this server must stay offline (then the loader's own error says what to run). Returns whether it downloaded."""
-    import os
-
     missing = [s for s in catalog.missing(settings, recipes=recipes, safety_checker=safety_checker, device=device)
                if s.model.kind in ("hub", "whisper") and s.model.group in groups]
     if not missing or os.environ.get("HF_HUB_OFFLINE") == "1":
@@ -341,8 +342,6 @@ def _silent_bar():
 def _remove_stale_partials(repo_id: str, idle_s: float = 600) -> None:
     """A pull killed outright (not stopped with Ctrl-C) leaves its file in flight as ``blobs/*.incomplete``, which
     huggingface_hub never reuses; remove those no download has written to for ``idle_s`` seconds."""
-    import time
-
     from huggingface_hub.file_download import repo_folder_name
 
     blobs = cache_folder() / repo_folder_name(repo_id=repo_id, repo_type="model") / "blobs"
@@ -379,7 +378,6 @@ _whisper_guard = threading.Lock()
 def _whisper_size(model: Model) -> int:
     if model.source in catalog.WHISPER_SIZES:
         return catalog.WHISPER_SIZES[model.source]
-    import urllib.request
 
     import whisper
 

@@ -8,6 +8,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
+from PIL import Image
+
 import numpy as np
 
 from .models import LoadedModel
@@ -108,8 +110,6 @@ class EmbeddingCache:
     def image_embeddings(self, rows: Sequence[dict], *, compute: bool = True) -> tuple[dict[str, np.ndarray], int]:
         """Embeddings by generation id for ``rows``; returns them and how many had to be computed.
         Rows whose image file is missing are left out."""
-        from PIL import Image
-
         hashes = {row["id"]: row.get("image_sha256") or self._hash_image_of(row) for row in rows}
         hashes = {gid: sha for gid, sha in hashes.items() if sha}
         known = self.stored(hashes.values(), IMAGE)

@@ -5,6 +5,7 @@ written from the generation's stored fields."""
 from __future__ import annotations
 
 import io
+import json
 import re
 from typing import Any
 
@@ -70,8 +71,6 @@ def read_parameters(path_or_bytes) -> dict[str, Any]:
 
 def _sd_revision(meta: dict[str, Any]) -> str | None:
     """The first 12 characters of the SD commit the image was made with (as a git short hash), if known."""
-    import json
-
     revisions = json.loads(meta.get("model_revisions") or "{}")
     commit = revisions.get("sd") or ""
     return commit[:12] if len(commit) == 40 else None

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 
+from PIL import Image
+
 class Previews:
     """The image of each running job as it forms, in this process's memory only (never stored): the latest
     one per job, as PNG bytes, gone when the job ends."""
@@ -16,7 +18,6 @@ class Previews:
     def update(self, job_id: str, rgb) -> None:
         import io
 
-        from PIL import Image
 
         buffer = io.BytesIO()
         Image.fromarray(rgb).save(buffer, format="PNG")

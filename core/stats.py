@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import numpy as np
+
 from .stages import TIMING_COLUMNS
 from .store import Store
 
@@ -30,8 +32,6 @@ def stage_timings(store: Store, days: int = 90, now: datetime | None = None) -> 
 
 def percentile_by_day(rows: list[dict[str, Any]], column: str, q: float) -> dict[str, float]:
     """The ``q`` quantile (0..1) of ``column`` per day, by linear interpolation as numpy does."""
-    import numpy as np
-
     by_day: dict[str, list[float]] = {}
     for row in rows:
         if row[column] is not None:
@@ -55,8 +55,6 @@ def distinct_values(store: Store, column: str) -> list[Any]:
 
 def typical_seconds(store: Store, recent: int = 50) -> dict[str, float]:
     """Median seconds per image for each recipe, over its ``recent`` latest generations on this server."""
-    import numpy as np
-
     rows = store.query(
         "SELECT recipe, t_total FROM (SELECT recipe, t_total, row_number() OVER (PARTITION BY recipe "
         "ORDER BY created_at DESC) AS n FROM generations WHERE recipe IS NOT NULL AND t_total IS NOT NULL) "
@@ -78,8 +76,6 @@ def per_person_per_day(store: Store, days: int = 30, now: datetime | None = None
 def waits_per_person(store: Store) -> list[dict[str, Any]]:
     """Per person, over their finished jobs: how many, median seconds waiting (queued to started) and running
     (started to finished)."""
-    import numpy as np
-
     rows = store.query(
         "SELECT created_by, (julianday(started_at) - julianday(created_at)) * 86400 AS wait, "
         "(julianday(finished_at) - julianday(started_at)) * 86400 AS run FROM jobs "

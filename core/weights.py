@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
+import tempfile
 from pathlib import Path
 
 SINGLE_FILE = "diffusion_pytorch_model.safetensors"
@@ -67,7 +68,6 @@ class ParkedTensors:
     weights, whisper's and CLIP's), and read back with plain reads straight into the tensors, bit for bit."""
 
     def __init__(self):
-        import tempfile
 
         self._file = tempfile.TemporaryFile(prefix="v2i-parked-")
         self._index: dict[str, tuple[int, tuple[int, ...]]] | None = None  # name -> (offset, shape), once written

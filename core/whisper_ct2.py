@@ -14,10 +14,12 @@ gives this project a real English whisper with no network.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 import struct
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -228,9 +230,6 @@ def _rename(v: dict) -> tuple[dict[str, np.ndarray], set[str]]:
 
 def convert(model_bin: str | Path, target: str | Path) -> Path:
     """Convert ``model.bin`` to a whisper checkpoint at ``target`` (written atomically); returns ``target``."""
-    import os
-    import tempfile
-
     import torch
 
     target = Path(target)
@@ -282,8 +281,6 @@ def alignment_heads(name: str, folder: Path | None = None) -> list[tuple[int, in
     """The (decoder layer, head) pairs whose cross-attention follows the words, as the CTranslate2 model's own
     ``config.json`` lists them (the bundled one, or the one in ``folder``; [] when there is none): whisper's
     ``load_model`` of a file cannot know them and would use every head of the upper half, which times words worse."""
-    import json
-
     source = bundled_model_bin(name)
     config = source.parent / "config.json" if source else (folder / "config.json" if folder else None)
     if config is None or not config.is_file():
