@@ -186,8 +186,11 @@ class Blamed:
     transcript: str
 
 
+WORD = re.compile(r"[^\W\d_]{3,}")  # a word of three letters or more
+
+
 def words_of(text: str) -> set[str]:
-    return {w for w in re.findall(r"[^\W\d_]{3,}", text.lower())}
+    return set(WORD.findall(text.lower()))
 
 
 def kept_share(transcript: str, prompt: str) -> float:
@@ -242,9 +245,10 @@ def blame(rows: list[dict[str, Any]], store: Store | None = None) -> list[Blamed
     said = texts_by_id(store, [row["id"] for row in weak]) if store is not None else {}
     out = []
     for row in weak:
-        texts = said.get(row["id"], {})
-        row = {**row, **{k: v for k, v in texts.items() if k != "words"}}
-        cause, why = cause_of(row, json.loads(texts["words"]) if texts.get("words") else [])
+        texts = said.get(row["id"])
+        if texts:  # the report's rows carry no text: the weak ones are given theirs
+            row["transcript"], row["prompt"] = texts["transcript"], texts["prompt"]
+        cause, why = cause_of(row, json.loads(texts["words"]) if texts and texts["words"] else [])
         out.append(Blamed(row["id"], row["created_at"], cause, why, _round(row["stars"]), _round(row["alignment"]),
                           row["transcript"]))
     return out
