@@ -25,7 +25,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.store import HistoryFilter, Store
+from core.history import HistoryFilter
+
+from core.store import Store
 
 WORDS = "fox lighthouse harbour dusk snow forest city robot garden river mountain cat dog ship moon".split()
 

@@ -70,7 +70,8 @@ def _submitter_process(env: dict, process: int, threads: int, each: int, deadlin
 
 
 def _reader(data_dir: Path, stop: threading.Event, counts: dict) -> None:
-    from core.store import HistoryFilter, Store
+    from core.history import HistoryFilter
+    from core.store import Store
 
     store = Store(data_dir)
     while not stop.is_set():

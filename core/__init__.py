@@ -6,13 +6,15 @@ tests may reach further). Heavy libraries (torch, whisper, diffusers, transforme
 Where things live:
 - a generation: ``audio`` decodes, ``vad`` cuts silence, ``transcribe`` (openai-whisper) or ``faster``
   (faster-whisper) hear it as a ``transcript``, ``speech``/``prompt`` make the prompt, ``recipes`` says what may be
-  asked (no model), ``diffusion`` paints, ``pipeline`` tells one generation's whole story, ``request`` describes
-  what a person asked for;
+  asked (no model), ``diffusion`` paints (``adapters`` owns a shared UNet's LoRAs), ``pipeline`` tells one
+  generation's whole story, ``rows`` writes its stored row, ``request`` describes what a person asked for;
 - running it: ``jobs`` queues it, ``worker`` runs it (``executors`` picks this process's worker or ``cluster``'s
   Ray actors; ``upkeep`` embeds and maps new images when the queue is quiet; ``progress`` holds live previews);
-- models: ``models``/``tiny`` load them, ``hub`` knows the caches and pins, ``catalog`` says which and whether
-  cached, ``downloads`` fetches them;
-- the history: ``store``/``migrations``/``paths`` keep it, ``export``, ``trash``, ``backup`` and ``audit`` guard it;
+- models: ``loaders`` load them, ``models`` keeps them (once per process; ``tiny`` builds the test ones), ``hub``
+  knows the caches and pins, ``catalog`` says which and whether cached, ``downloads`` fetches them (``mirror``
+  checks what a mirror sends);
+- the history: ``store``/``migrations``/``paths`` keep it, ``history`` says what a page asks (filters, sorts),
+  ``export``, ``trash``, ``backup`` and ``audit`` guard it;
 - analytics: ``embeddings``/``similarity``/``vectors`` compare images, ``atlas`` maps them, ``stats`` and
   ``insights`` read the history (``judgements``, ``statistics`` and ``agreement`` are its methods);
 - judging: ``review`` (blind ratings), ``sweep`` and ``abtest`` (grids of settings and votes; ``contact_sheet``
@@ -55,7 +57,8 @@ from .similarity import (
     set_version, stored_novelty,
 )
 from .stages import PROGRESS_STAGES, TIMED_STAGES, TIMING_COLUMNS, TIMINGS, timings_of
-from .store import SORTABLE, HistoryFilter, HistoryPage, Store, public_record
+from .history import SORTABLE, HistoryFilter, HistoryPage
+from .store import Store, public_record
 from .speech import CleanedSpeech, check_terms, clean_speech, doubt, speech_prompt
 from .team import (
     check_stars, collect, collect_all, collections, collections_of, names_of, people, rate, rating_of, remember_person,

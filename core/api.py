@@ -28,7 +28,8 @@ from .paths import check_id
 from .people import Person
 from .request import GenerationRequest
 from .roles import ForbiddenError
-from .store import HistoryFilter, Store, public_record
+from .history import HistoryFilter
+from .store import Store, public_record
 from .team import collect, collections_of, names_of, rate, resolve_person
 
 log = logging.getLogger("v2i.api")

@@ -22,7 +22,8 @@ from .people import Person, check_name, local_person
 from .pipeline import run_generation
 from .prompt import DEFAULT_STYLE, STYLES
 from .recipes import MAX_GUIDANCE, MAX_SEED, MAX_SIDE, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions
-from .store import HistoryFilter, Store, public_record
+from .history import HistoryFilter
+from .store import Store, public_record
 from .team import collections_of, resolve_person
 
 

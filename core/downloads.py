@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import shutil
 import threading
 import time
@@ -24,16 +23,13 @@ from typing import Callable
 from . import catalog
 from .catalog import GROUPS, Model, ModelState, size_text as gb
 from .config import Settings
-from .errors import ModelLoadError
 from .hub import hf_cache_dir, whisper_cache_dir
-from .models import best_device
+from .mirror import DownloadError, guard_hub_client, safe_name
+from .loaders import best_device
 
+log = logging.getLogger("v2i.downloads")
 # on_bytes(label, done, total): a model's bytes downloaded so far, of its total.
 OnBytes = Callable[[str, int, int], None]
-
-
-class DownloadError(ModelLoadError):
-    """A download that cannot start or finish (no network, no room, a model that cannot be downloaded)."""
 
 
 @dataclass(frozen=True)
@@ -219,58 +215,7 @@ def _planned_file(source: str, info, listed) -> PlannedFile:
     return planned
 
 
-# -- what a (hostile) mirror may send ------------------------------------------------------------------------------
-
-log = logging.getLogger("v2i.downloads")
-_SAFE = re.compile(r"[A-Za-z0-9._-]+")
-_HEX = re.compile(r"[0-9a-fA-F]{7,128}")
-
-
-def safe_name(text: str | None, what: str) -> str:
-    """A file name or path from the hub (or a mirror of it): relative, no ``..``, no control characters; refused
-    with a :class:`DownloadError` otherwise (huggingface_hub would build cache paths from it)."""
-    text = str(text or "")
-    parts = text.split("/")
-    if not text or text.startswith("/") or "\\" in text or any(p in ("", ".", "..") or not _SAFE.fullmatch(p)
-                                                               for p in parts):
-        raise DownloadError(f"the model mirror sent an unsafe {what} {text[:80]!r}: refused, nothing was written "
-                            "outside the cache. Check HF_ENDPOINT")
-    return text
-
-
-def _check_headers(response) -> None:
-    """Every response from the hub, before huggingface_hub reads it: the ETag names a blob file in the cache and
-    X-Repo-Commit a snapshot folder, so both must be plain hex digests."""
-    for header in ("ETag", "X-Linked-Etag", "X-Repo-Commit"):
-        value = response.headers.get(header)
-        if value is None:
-            continue
-        value = value.removeprefix("W/").strip('"')
-        if not _HEX.fullmatch(value):
-            raise DownloadError(f"the model mirror sent an unsafe {header} {value[:80]!r} (a file name in the cache "
-                                "must be a hex digest): refused, nothing was written. Check HF_ENDPOINT")
-
-
-_guarded = False
-
-
-def guard_hub_client() -> None:
-    """Every request huggingface_hub makes in this process goes through :func:`_check_headers` (its public
-    ``set_client_factory``); once."""
-    global _guarded
-    if _guarded:
-        return
-    from huggingface_hub import set_client_factory
-    from huggingface_hub.utils._http import default_client_factory
-
-    def factory():
-        client = default_client_factory()
-        client.event_hooks["response"] = [*client.event_hooks.get("response", []), _check_headers]
-        return client
-
-    set_client_factory(factory)
-    _guarded = True
-
+# -- what the bytes must be (what a mirror may send before them: core.mirror) ----------------------------------------
 
 def verify_file(source: str, planned: PlannedFile, path: Path) -> None:
     """The downloaded (or cached) bytes are what the listing and the catalog say: size, then SHA-256 (or the git

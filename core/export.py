@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-from .store import HistoryFilter, Store
+from .history import HistoryFilter
+
+from .store import Store
 
 PAGE = 500
 

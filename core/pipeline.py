@@ -19,7 +19,6 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 from .audio import DecodedAudio, decode_audio
-from .catalog import revisions
 from .config import Settings
 from .diffusion import GeneratedImage, Painting, count_clip_tokens, generate_images
 from .downloads import fetch_missing
@@ -31,7 +30,8 @@ from .people import UNKNOWN
 from .pngmeta import png_bytes
 from .prompt import DEFAULT_NEGATIVE_PROMPT, MAX_PROMPT_TOKENS, EnhancedPrompt, clean_text
 from .provenance import label_png
-from .recipes import RECIPES, GenerationOptions
+from .recipes import GenerationOptions
+from .rows import describe
 from .request import GenerationRequest
 from .speech import CleanedSpeech, doubt, speech_prompt, whisper_prompt
 from .store import Store, utc_now
@@ -370,61 +370,6 @@ def make_images(prepared: Sequence[_Prepared]) -> list:
         return generate_images(sd.model, paintings)
 
 
-def describe(audio: bytes, decoded: DecodedAudio, request: GenerationRequest, transcript: Transcript,
-             prompt: EnhancedPrompt, options: GenerationOptions, generated: GeneratedImage,
-             timings: dict[str, float], settings: Settings, device: str) -> dict[str, Any]:
-    """The stored columns of a generation (also what its PNG's parameters are written from)."""
-    recipe = RECIPES[options.recipe]
-    return {
-        "audio_filename": clean_text(request.filename)[:255],
-        "audio_sha256": hashlib.sha256(audio).hexdigest(),
-        "audio_duration": round(decoded.duration, 3),
-        "audio_format": decoded.codec,
-        "transcript": transcript.text,
-        **heard_fields(request, transcript),
-        "language": transcript.language,
-        "task": transcript.task,
-        "avg_logprob": _finite(transcript.avg_logprob),
-        "no_speech_prob": _finite(transcript.no_speech_prob),
-        "transcribe_seed": transcript.seed,
-        "style": request.style,
-        "prompt": prompt.prompt,
-        "negative_prompt": prompt.negative_prompt,
-        "prompt_truncated": int(prompt.truncated),
-        "recipe": options.recipe,
-        "ab_run": request.ab_run,
-        "source": request.source,
-        "lora": getattr(settings, recipe.adapter.setting) if recipe.adapter else None,
-        "decoder": getattr(settings, recipe.decoder.setting) if recipe.decoder else "vae",
-        "seed": generated.seed,
-        "steps": options.steps,
-        "guidance": float(options.guidance),
-        "scheduler": options.scheduler,
-        "deepcache_interval": options.deepcache_interval,
-        "width": options.width,
-        "height": options.height,
-        "whisper_model": settings.whisper_model,
-        "sd_model": settings.sd_model,
-        "clip_model": settings.clip_model,
-        "model_revisions": json.dumps(revisions(settings, recipe=options.recipe)),
-        "profile": settings.profile,
-        "device": device,
-        "safety_checker": int(options.safety_checker),
-        "nsfw": None if generated.nsfw is None else int(generated.nsfw),
-        **{f"t_{stage}": round(seconds, 4) for stage, seconds in timings.items()},
-    }
-
-
-def heard_fields(request: GenerationRequest, transcript: Transcript) -> dict[str, Any]:
-    """What whisper heard, stored beside what was used: its words with their times and confidence, the text it
-    heard when the person changed it, the silences cut before it, and the generation this one fixes."""
-    heard = clean_text(request.heard or "")
-    return {"words": json.dumps([w.to_json() for w in transcript.words], ensure_ascii=False),
-            "heard": heard if heard and heard != transcript.text else None,
-            "speech_cut": json.dumps([list(span) for span in transcript.speech_cut]),
-            "fixed_from": request.fixed_from}
-
-
 class _timed:
     """``with _timed(timings, "stage"):`` records the block's seconds under ``stage``."""
 
@@ -442,5 +387,3 @@ def _silent(stage: str, step: int, total: int) -> None:
     pass
 
 
-def _finite(value: float) -> float | None:
-    return None if value != value else round(value, 4)

@@ -11,7 +11,8 @@ import numpy as np
 
 from .embeddings import IMAGE, EmbeddingCache
 from .errors import NotFoundError
-from .store import HistoryFilter, Store, utc_now
+from .history import HistoryFilter
+from .store import Store, utc_now
 from .vectors import scan_earlier, similarity_correlation, similarity_matrix, top_k
 
 MAX_ROWS = 100_000

@@ -5,7 +5,7 @@ import zipfile
 import pytest
 
 from core.export import export_csv, export_to_temp, export_zip
-from core.store import HistoryFilter
+from core.history import HistoryFilter
 
 
 def csv_of(store, where=HistoryFilter()) -> bytes:

@@ -7,7 +7,8 @@ import sqlite3
 import pytest
 
 from core.migrations import MIGRATIONS, SORT_KEYS_0014
-from core.store import SORTABLE, HistoryFilter, Store, sort_key
+from core.history import SORTABLE, HistoryFilter, sort_key
+from core.store import Store
 
 from test_store import row
 

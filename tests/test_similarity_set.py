@@ -5,7 +5,7 @@ import numpy as np
 
 from core.embeddings import EmbeddingCache
 from core.similarity import SET_COLUMNS, load_set, set_version
-from core.store import HistoryFilter
+from core.history import HistoryFilter
 
 from test_map import MODEL, store_images, themed_vectors
 

@@ -6,7 +6,8 @@ import pytest
 
 from core.errors import NotFoundError, StorageError
 from core.migrations import MIGRATIONS, migrate
-from core.store import HistoryFilter, Store
+from core.history import HistoryFilter
+from core.store import Store
 
 
 def row(i: int, **extra) -> dict:
@@ -181,7 +182,7 @@ def test_an_older_database_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
 
 
 def test_a_long_search_is_deduplicated_and_capped_and_says_so(store):
-    from core.store import MAX_SEARCH_TERMS, SearchTerms
+    from core.history import MAX_SEARCH_TERMS, SearchTerms
 
     store.insert_generation(row(1))
     repeated = SearchTerms.of("fox " * 10_000)  # 40 KB of one word

@@ -73,7 +73,7 @@ def test_a_generation_stores_the_words_heard_and_what_the_person_changed(store):
                                 speech_cut=((0.0, 1.2),))
     back = GenerationRequest.from_json(request.to_json())
     assert back == request  # words and cuts survive the job queue's JSON
-    from core.pipeline import heard_fields
+    from core.rows import heard_fields
     from core.transcribe import Transcript
 
     fields = heard_fields(back, Transcript("draw me a cat", "en", "transcribe", -0.2, 0.01, words=back.words,
