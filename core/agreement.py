@@ -99,7 +99,7 @@ def ordinal_alpha(o: np.ndarray) -> np.ndarray:
 
 def alpha_of(counts: np.ndarray) -> float | None:
     """The package's ordinal alpha of these value counts; None when it is undefined (too few, or no spread)."""
-    import krippendorff
+    import krippendorff  # krippendorff loads when agreement is computed
 
     if len(counts) < MIN_ITEMS or np.count_nonzero(counts.sum(axis=0)) < 2:
         return None

@@ -78,7 +78,7 @@ def layout(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
         xy = centred @ axes.T
         return np.pad(xy, ((0, 0), (0, 2 - xy.shape[1]))).astype(np.float32)
 
-    import umap
+    import umap  # UMAP (and numba) load when the map is fitted
 
     k = min(N_NEIGHBORS, n - 1)
     knn = exact_neighbours(vectors, k) if n <= EXACT_KNN_MAX else None
@@ -117,7 +117,7 @@ def clusters(xy: np.ndarray, seed: int = 0) -> np.ndarray:
     k = int(min(MAX_CLUSTERS, max(1, round(np.sqrt(n / 4)))))
     if k < 2:
         return np.zeros(n, np.int64)
-    from sklearn.cluster import KMeans
+    from sklearn.cluster import KMeans  # scikit-learn loads when the map is fitted
 
     return KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(xy).astype(np.int64)
 

@@ -131,7 +131,7 @@ class BufferReader(io.RawIOBase):
 
 def open_container(data) -> "av.container.InputContainer":
     """Open the bytes of an upload with the accepted demuxers only, and no network; every upload is opened here."""
-    import av
+    import av  # PyAV loads when a recording is decoded
 
     try:
         return av.open(BufferReader(data), mode="r", options=OPEN_OPTIONS)
@@ -142,7 +142,7 @@ def open_container(data) -> "av.container.InputContainer":
 
 
 def _decode_stream(container, stream, max_seconds: float) -> np.ndarray:
-    import av
+    import av  # PyAV loads when a recording is decoded
 
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
     chunks: list[np.ndarray] = []

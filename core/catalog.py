@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .config import Settings
@@ -201,7 +202,7 @@ def group_names() -> str:
 
 
 def _whisper(settings: Settings) -> Model:
-    import whisper
+    import whisper  # openai-whisper loads with the model, on first use
 
 
 
@@ -249,8 +250,6 @@ def _size(path: Path | None) -> int:
 
 
 def _version(package: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version(package)
     except PackageNotFoundError:

@@ -232,7 +232,7 @@ class _ProgressBar:
     """A terminal progress bar over the denoising steps, with the stage in its description."""
 
     def __init__(self, name: str):
-        from tqdm import tqdm
+        from tqdm import tqdm  # tqdm loads with a download's progress bars
 
         self._bar = tqdm(total=0, desc=f"{name}: decode", unit="step", file=sys.stderr, leave=False,
                          disable=not sys.stderr.isatty())

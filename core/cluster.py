@@ -48,7 +48,7 @@ class GenerationActor:
     stores. Threaded (``max_concurrency``), so ``status`` and ``cancel`` answer while ``compute`` runs."""
 
     def __init__(self, settings: Settings, threads: int):
-        import torch
+        import torch  # torch loads on first use: pages import core without it
 
         torch.set_num_threads(max(1, threads))
         self.settings = settings
@@ -130,7 +130,7 @@ def probe(address: str, timeout: float | None = None) -> str | None:
 
 def connect(settings: Settings) -> None:
     """Join the cluster at ``V2I_RAY_ADDRESS`` (after :func:`probe`), or start a Ray inside this process."""
-    import ray
+    import ray  # Ray is optional (V2I_EXECUTOR=ray): imported only when asked for
 
     if ray.is_initialized():
         return
@@ -181,7 +181,7 @@ class RayWorker(Worker):
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the loop and this worker's actors (their CPUs and GPUs go back to the cluster); jobs they were
         running go back to the queue, so the next server runs them."""
-        import ray
+        import ray  # Ray is optional (V2I_EXECUTOR=ray): imported only when asked for
 
         super().stop(timeout)
         for flight in list(self.in_flight.values()):
@@ -197,7 +197,7 @@ class RayWorker(Worker):
     def tick(self) -> int:
         """Connect if needed, give free actors the next jobs, relay progress and cancels, store what finished.
         Returns how many jobs ended this round."""
-        import ray
+        import ray  # Ray is optional (V2I_EXECUTOR=ray): imported only when asked for
 
         if not self._ensure_connected():
             return 0
@@ -212,7 +212,7 @@ class RayWorker(Worker):
             return 0
 
     def _ensure_connected(self) -> bool:
-        import ray
+        import ray  # Ray is optional (V2I_EXECUTOR=ray): imported only when asked for
 
         if self._connected and ray.is_initialized():
             return True
@@ -231,7 +231,7 @@ class RayWorker(Worker):
         return True
 
     def _lose_cluster(self, err: BaseException) -> None:
-        import ray
+        import ray  # Ray is optional (V2I_EXECUTOR=ray): imported only when asked for
 
         self._health = (f"The Ray cluster went away ({type(err).__name__}). Running jobs went back to the queue; "
                         "queued jobs wait and run when it is back.")
@@ -252,7 +252,7 @@ class RayWorker(Worker):
             pass
 
     def _actor(self, index: int):
-        import ray
+        import ray  # Ray is optional (V2I_EXECUTOR=ray): imported only when asked for
 
         slot = self.slots[index]
         if slot.actor is None:
@@ -284,7 +284,7 @@ class RayWorker(Worker):
         self.in_flight[job["id"]] = InFlight(job, index, ref, attempt)
 
     def _collect(self) -> int:
-        import ray
+        import ray  # Ray is optional (V2I_EXECUTOR=ray): imported only when asked for
 
         if not self.in_flight:
             return 0
@@ -300,7 +300,7 @@ class RayWorker(Worker):
 
     def _finish(self, flight: InFlight, ref) -> int:
         """Store a finished job, or record why it did not finish; returns 1 when the job ended (0: retried)."""
-        import ray
+        import ray  # Ray is optional (V2I_EXECUTOR=ray): imported only when asked for
 
 
         job = flight.job
@@ -339,7 +339,7 @@ class RayWorker(Worker):
     def _relay(self) -> None:
         """Each running job's progress, preview and downloads into its row and the in-memory stores; a cancel to
         its actor."""
-        import ray
+        import ray  # Ray is optional (V2I_EXECUTOR=ray): imported only when asked for
 
         now = time.monotonic()
         for flight in list(self.in_flight.values()):

@@ -82,7 +82,7 @@ def _deepcache(pipe, interval: int):
     if interval <= 1:
         yield
         return
-    from DeepCache import DeepCacheSDHelper
+    from DeepCache import DeepCacheSDHelper  # DeepCache loads with the fast recipe only
 
     helper = DeepCacheSDHelper(pipe=pipe)
     helper.set_params(cache_interval=interval, cache_branch_id=0)
@@ -233,7 +233,7 @@ def _one_image_at_a_time(view, images: int, guided: bool, deepcache: bool):
     times a vector against a matrix times a matrix: 1e-6 in the UNet's output, measured, which moved a pixel by
     one level). On a GPU the whole batch goes through at once: that is the point of batching there. DeepCache
     keeps one cache per UNet block, so its batches go through whole on the CPU too (within rounding)."""
-    import torch
+    import torch  # torch loads on first use: pages import core without it
 
     unet, vae = view.unet, view.vae
     if images == 1 or view.device.type != "cpu" or deepcache:
@@ -271,7 +271,7 @@ def _one_image_at_a_time(view, images: int, guided: bool, deepcache: bool):
 
 def _paint(pipe, paintings: list[Painting], preview_interval_s: float):
     """:func:`generate_images`, on the thread that makes them."""
-    import torch
+    import torch  # torch loads on first use: pages import core without it
 
     options = paintings[0].options  # what the batch shares (batch_key)
     guided = options.guidance > 1.0
@@ -323,8 +323,8 @@ def _paint(pipe, paintings: list[Painting], preview_interval_s: float):
 def _view_for(pipe, paintings: list[Painting], guided: bool):
     """A light view of ``pipe`` for one call: a private scheduler from the model's own configuration, each image's
     guidance, and the shared UNet's adapters set as this pipeline wants them (the turbo view shares the UNet)."""
-    import diffusers
-    import torch
+    import diffusers  # diffusers loads with Stable Diffusion, on first use
+    import torch  # torch loads on first use: pages import core without it
 
     options = paintings[0].options
     if getattr(pipe.unet, "_hf_peft_config_loaded", False):

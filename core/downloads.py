@@ -176,7 +176,7 @@ def _plan_one(state: ModelState) -> PlannedModel:
         raise DownloadError(f"the {model.label} model {model.source!r} is a local {where} "
                             "that is not there, so it cannot be downloaded. Fix: point its setting at an existing "
                             "folder, or at a hub id")
-    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub import HfApi, snapshot_download  # huggingface_hub loads when a cache or the hub is looked at
 
     guard_hub_client()
     try:
@@ -248,7 +248,7 @@ def remove_cached(path: Path) -> None:
 
 
 def _pull_hub(model: PlannedModel, tally: _Tally, bars: bool) -> None:
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import hf_hub_download  # huggingface_hub loads when a cache or the hub is looked at
 
     _remove_stale_partials(model.state.model.source)
     bar = _bar_class(tally, bars)
@@ -274,7 +274,7 @@ def _pull_hub(model: PlannedModel, tally: _Tally, bars: bool) -> None:
 
 
 def _silent_bar():
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # tqdm loads with a download's progress bars
 
     class Silent(tqdm):  # a dry run's "Fetching N files" bar says nothing a person needs
         def __init__(self, *args, **kwargs):
@@ -287,6 +287,7 @@ def _silent_bar():
 def _remove_stale_partials(repo_id: str, idle_s: float = 600) -> None:
     """A pull killed outright (not stopped with Ctrl-C) leaves its file in flight as ``blobs/*.incomplete``, which
     huggingface_hub never reuses; remove those no download has written to for ``idle_s`` seconds."""
+    # huggingface_hub loads when a cache or the hub is looked at
     from huggingface_hub.file_download import repo_folder_name
 
     blobs = cache_folder() / repo_folder_name(repo_id=repo_id, repo_type="model") / "blobs"
@@ -300,7 +301,7 @@ def _remove_stale_partials(repo_id: str, idle_s: float = 600) -> None:
 
 def _bar_class(tally: _Tally, visible: bool):
     """A tqdm bar for one file that also tells ``tally`` each chunk (and the bytes a resumed file already had)."""
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # tqdm loads with a download's progress bars
 
     class FileBar(tqdm):
         def __init__(self, *args, **kwargs):
@@ -324,7 +325,7 @@ def _whisper_size(model: Model) -> int:
     if model.source in catalog.WHISPER_SIZES:
         return catalog.WHISPER_SIZES[model.source]
 
-    import whisper
+    import whisper  # openai-whisper loads with the model, on first use
 
     try:  # whisper's server says how big the checkpoint is
         with urllib.request.urlopen(urllib.request.Request(whisper._MODELS[model.source], method="HEAD"), timeout=10) as r:
@@ -335,7 +336,7 @@ def _whisper_size(model: Model) -> int:
 
 def _pull_whisper(model: Model, tally: _Tally, bars: bool) -> None:
     """whisper's own download (it checks the SHA-256 in the URL), its bar reporting to ``tally``."""
-    import whisper
+    import whisper  # openai-whisper loads with the model, on first use
 
 
     with _whisper_guard:  # whisper's bar is a module attribute: one download at a time swaps it

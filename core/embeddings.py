@@ -33,7 +33,7 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 
 def embed_images(clip: LoadedModel, images: Sequence, batch_size: int = DEFAULT_BATCH) -> np.ndarray:
     """Image embeddings of PIL images, in batches, as an (n, dim) float32 array of unit vectors."""
-    import torch
+    import torch  # torch loads on first use: pages import core without it
 
     out = []
     with clip.use() as bundle, torch.inference_mode():
@@ -45,7 +45,7 @@ def embed_images(clip: LoadedModel, images: Sequence, batch_size: int = DEFAULT_
 
 
 def embed_texts(clip: LoadedModel, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-    import torch
+    import torch  # torch loads on first use: pages import core without it
 
     out = []
     with clip.use() as bundle, torch.inference_mode():

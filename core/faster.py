@@ -86,8 +86,8 @@ def load_faster(name: str, device: str, *, int8: bool = False):
         raise ModelLoadError(
             f"whisper {name!r} is not on this machine in CTranslate2's format, which V2I_WHISPER_BACKEND=faster "
             f"needs. Fix: `python -m core models pull whisper` (sizes {known}), or V2I_WHISPER_BACKEND=openai")
-    import torch
-    from faster_whisper import WhisperModel
+    import torch  # torch loads on first use: pages import core without it
+    from faster_whisper import WhisperModel  # faster-whisper loads with its model, on first use
 
     compute = "int8" if int8 else ("float16" if device == "cuda" else "float32")
     try:

@@ -19,7 +19,7 @@ from .lowmem import lean_decoder
 
 def best_device() -> str:
     """cuda, then mps, then cpu."""
-    import torch
+    import torch  # torch loads on first use: pages import core without it
 
     if torch.cuda.is_available():
         return "cuda"
@@ -32,11 +32,11 @@ def best_device() -> str:
 def _quiet_libraries() -> None:
     """Loading bars and the "safety checker disabled" notice would bury our own progress and errors;
     the safety checker is off on purpose (a setting, stored with each generation)."""
-    import transformers
+    import transformers  # transformers loads with CLIP or SD, on first use
 
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
-    import diffusers
+    import diffusers  # diffusers loads with Stable Diffusion, on first use
 
     diffusers.logging.set_verbosity_error()
     diffusers.logging.disable_progress_bar()
@@ -45,7 +45,7 @@ def _quiet_libraries() -> None:
 def quantize_int8(model, linear_subclasses: tuple = ()):
     """Dynamic int8 quantisation of a model's linear layers, for the CPU: weights stored as int8,
     activations quantised on the fly. Smaller and faster where matrix products dominate."""
-    import torch
+    import torch  # torch loads on first use: pages import core without it
 
     # Subclasses that only cast dtypes in forward (whisper's) are plain Linear layers in fp32; the
     # quantiser matches exact types, so let them be plain Linear layers.
@@ -60,7 +60,7 @@ def quantize_int8(model, linear_subclasses: tuple = ()):
 
 
 def load_whisper(name: str, device: str, *, int8: bool = False):
-    import whisper
+    import whisper  # openai-whisper loads with the model, on first use
 
     if name not in whisper.available_models() and not os.path.isfile(name):
         raise ModelLoadError(
@@ -137,8 +137,8 @@ def _from_pretrained(cls, model_id: str, what: str, **kwargs):
 def load_stable_diffusion(model_id: str, device: str, *, safety_checker: bool = False, compile_unet: bool = False):
     """The SD 1.5 pipeline (the turbo recipe adds its LoRA and decoder with :func:`add_adapter`)."""
     _quiet_libraries()
-    import torch
-    from diffusers import StableDiffusionPipeline
+    import torch  # torch loads on first use: pages import core without it
+    from diffusers import StableDiffusionPipeline  # diffusers loads with Stable Diffusion, on first use
 
     # fp16 halves memory and doubles speed on CUDA; on CPU it is slow or unsupported, so fp32 there.
     dtype = torch.float16 if device == "cuda" else torch.float32
@@ -164,7 +164,7 @@ def compiled(unet):
     """``torch.compile`` for a CUDA UNet: CUDA graphs ("reduce-overhead") remove the per-kernel launch cost that
     bounds an eager fp16 UNet on a large GPU (docs/performance.md: 21.5 -> 7.4 ms a step on an H200, after
     about 50 s of compiling, once per process and image size)."""
-    import torch
+    import torch  # torch loads on first use: pages import core without it
 
     return torch.compile(unet, mode="reduce-overhead", fullgraph=True)
 
@@ -181,7 +181,7 @@ def add_adapter(pipe, lora: str, decoder: str | None, device: str, *, name: str 
     the peft adapter ``name``, fused into its weights while that recipe's runs follow one another and taken out
     again, exactly, before another recipe runs (:class:`core.adapters.UNetAdapters`), so the other recipes'
     images stay bit for bit what they were."""
-    from diffusers import AutoencoderTiny
+    from diffusers import AutoencoderTiny  # diffusers loads with Stable Diffusion, on first use
 
 
     own_unet = device == "cuda" if own_unet is None else own_unet
@@ -232,7 +232,7 @@ class ClipBundle:
 
 def load_clip(model_id: str, device: str, *, int8: bool = False) -> ClipBundle:
     _quiet_libraries()
-    from transformers import CLIPModel, CLIPProcessor
+    from transformers import CLIPModel, CLIPProcessor  # transformers loads with CLIP or SD, on first use
 
     model = _from_pretrained(CLIPModel, model_id, "CLIP").to(device).eval()
     if int8 and device == "cpu":

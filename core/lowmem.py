@@ -13,6 +13,8 @@ MB tensor fewer at the 512x512 blocks.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import types
 
 BAND_ROWS = 32  # rows of output per band: as fast as the whole convolution here (28 ms per 256-channel band)
@@ -23,7 +25,7 @@ def lean_decoder(decoder, *, rows: int = BAND_ROWS, min_pixels: int = MIN_PIXELS
     """Make ``decoder`` (an ``AutoencoderKL``'s decoder) use less memory with the same output: its 3x3 and 1x1
     convolutions run in bands of ``rows`` output rows where the input has at least ``min_pixels`` pixels, and
     its SiLUs work in place. Returns how many convolutions were changed."""
-    import torch
+    import torch  # torch loads on first use: pages import core without it
 
     changed = 0
     for module in decoder.modules():
@@ -36,7 +38,7 @@ def lean_decoder(decoder, *, rows: int = BAND_ROWS, min_pixels: int = MIN_PIXELS
 
 
 def _bandable(module) -> bool:
-    import torch
+    import torch  # torch loads on first use: pages import core without it
 
     return (isinstance(module, torch.nn.Conv2d) and module.kernel_size in ((3, 3), (1, 1))
             and module.padding == (module.kernel_size[0] // 2,) * 2 and module.stride == (1, 1)
@@ -44,8 +46,8 @@ def _bandable(module) -> bool:
 
 
 def banded_forward(rows: int, min_pixels: int):
-    import torch
-    import torch.nn.functional as F
+    import torch  # torch loads on first use: pages import core without it
+    import torch.nn.functional as F  # torch loads on first use: pages import core without it
 
     def forward(self, x):
         height, width = x.shape[-2:]
@@ -70,9 +72,6 @@ def release_free_memory() -> bool:
     next stage maps fresh memory for its own. Returns False where the C library has no ``malloc_trim``."""
     global _trim
     if _trim is None:
-        import ctypes
-        import ctypes.util
-
         try:
             _trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
         except (OSError, AttributeError):

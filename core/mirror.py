@@ -50,7 +50,8 @@ def guard_hub_client() -> None:
     global _guarded
     if _guarded:
         return
-    from huggingface_hub import set_client_factory
+    from huggingface_hub import set_client_factory  # huggingface_hub loads when a cache or the hub is looked at
+    # huggingface_hub loads when a cache or the hub is looked at
     from huggingface_hub.utils._http import default_client_factory
 
     def factory():

@@ -68,7 +68,7 @@ class LoadedModel:
 
 def _restable(model) -> bool:
     """A torch model (or a bundle around one) whose weights can rest in a file; CTranslate2's whisper cannot."""
-    import torch
+    import torch  # torch loads on first use: pages import core without it
 
     return isinstance(model, torch.nn.Module) or isinstance(getattr(model, "model", None), torch.nn.Module)
 
@@ -76,7 +76,7 @@ def _restable(model) -> bool:
 def dense_parameters(model) -> dict:
     """The parameters of ``model`` (a module, or a bundle whose ``model`` is one) that can rest in a file: dense
     ones (int8-quantised layers keep their packed weights outside the parameters, and in memory)."""
-    import torch
+    import torch  # torch loads on first use: pages import core without it
 
     module = model if isinstance(model, torch.nn.Module) else model.model
     return {name: param for name, param in module.named_parameters() if param.layout == torch.strided}

@@ -3,6 +3,7 @@ models' download progress (the Generate page polls them; both are dropped when t
 
 from __future__ import annotations
 
+import io
 import threading
 
 from PIL import Image
@@ -16,9 +17,6 @@ class Previews:
         self._guard = threading.Lock()
 
     def update(self, job_id: str, rgb) -> None:
-        import io
-
-
         buffer = io.BytesIO()
         Image.fromarray(rgb).save(buffer, format="PNG")
         with self._guard:

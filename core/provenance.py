@@ -54,7 +54,7 @@ def signing_key(settings) -> SigningKey | None:
 
 @functools.lru_cache(maxsize=4)
 def _signer(cert: Path, key: Path, mtimes: tuple[float, float]):
-    import c2pa
+    import c2pa  # c2pa loads when an image is signed or read
 
     info = c2pa.C2paSignerInfo(alg=b"es256", sign_cert=cert.read_bytes(), private_key=key.read_bytes(), ta_url=None)
     return c2pa.Signer.from_info(info)
@@ -80,7 +80,7 @@ def manifest_of(meta: dict[str, Any]) -> dict[str, Any]:
 
 def sign_png(png: bytes, meta: dict[str, Any], key: SigningKey) -> bytes:
     """``png`` with a C2PA manifest embedded, signed with the team's key."""
-    import c2pa
+    import c2pa  # c2pa loads when an image is signed or read
 
     signer = _signer(key.cert, key.key, (key.cert.stat().st_mtime, key.key.stat().st_mtime))
     out = io.BytesIO()
@@ -98,7 +98,7 @@ def label_png(png: bytes, meta: dict[str, Any], settings) -> bytes:
 def read_manifest(png: bytes, anchors_pem: bytes | None = None) -> dict[str, Any] | None:
     """The C2PA manifest store of ``png`` as JSON (with ``validation_state``), validated against ``anchors_pem``
     (the team's CA) when given; None when the PNG has none."""
-    import c2pa
+    import c2pa  # c2pa loads when an image is signed or read
 
     context = None
     if anchors_pem:
@@ -115,10 +115,10 @@ def make_team_key(folder: Path, name: str = "Voice to Image") -> tuple[Path, Pat
     """A team CA and a signing certificate it issued (ES256, one year), for trying C2PA out and for the tests:
     returns (certificate chain, key, CA certificate). A real deployment uses a certificate from a CA that C2PA
     readers trust."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from cryptography import x509  # cryptography loads when a certificate is read
+    from cryptography.hazmat.primitives import hashes, serialization  # cryptography loads when a certificate is read
+    from cryptography.hazmat.primitives.asymmetric import ec  # cryptography loads when a certificate is read
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # cryptography loads when a certificate is read
 
     def subject(cn: str):
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn), x509.NameAttribute(NameOID.ORGANIZATION_NAME, name)])

@@ -76,26 +76,17 @@ def bootstrap_means(data: np.ndarray, resamples: int = RESAMPLES, seed: int = SE
 def bounded_mean(values: Iterable[float | None], scale: tuple[float, float]) -> Estimate:
     """The mean with a 95% interval inside ``scale`` (see the module's note); no interval for fewer than three."""
     data = clean(values)
-    n = len(data)
-    if n == 0:
-        return Estimate(0)
-    mean = float(data.mean())
-    if n < MIN_N:
-        return Estimate(n, mean)
+    if not MIN_N <= len(data) <= BOOTSTRAP_UP_TO:  # too few for an interval, or so many that t and bootstrap agree
+        t = mean_interval(data)
+        return t if t.lo is None else Estimate(t.n, t.mean, max(scale[0], t.lo), min(scale[1], t.hi))
     tail = (1 - CONFIDENCE) / 2
-    if n <= BOOTSTRAP_UP_TO:
-        lo, hi = np.quantile(bootstrap_means(data), [tail, 1 - tail])
-    else:
-        from scipy.stats import t
-
-        half = float(t.ppf(1 - tail, n - 1) * data.std(ddof=1) / math.sqrt(n))
-        lo, hi = mean - half, mean + half
-    return Estimate(n, mean, max(scale[0], float(lo)), min(scale[1], float(hi)))
+    lo, hi = np.quantile(bootstrap_means(data), [tail, 1 - tail])
+    return Estimate(len(data), float(data.mean()), max(scale[0], float(lo)), min(scale[1], float(hi)))
 
 
 def mean_interval(values: Iterable[float | None]) -> Estimate:
     """The mean with Student's t interval, for figures without bounds (seconds); none under three values."""
-    from scipy.stats import t
+    from scipy.stats import t  # scipy loads when a statistic is computed
 
     data = clean(values)
     n = len(data)
@@ -122,7 +113,7 @@ def _direction(inside: np.ndarray, outside: np.ndarray) -> str:
 
 def rank_test(inside: Iterable[float | None], outside: Iterable[float | None]) -> Comparison:
     """Stars inside a group against the rest: Mann-Whitney U, two-sided (ties handled; no normality assumed)."""
-    from scipy.stats import mannwhitneyu
+    from scipy.stats import mannwhitneyu  # scipy loads when a statistic is computed
 
     a, b = clean(inside), clean(outside)
     if len(a) < MIN_N or len(b) < MIN_N:
@@ -135,7 +126,7 @@ def rank_test(inside: Iterable[float | None], outside: Iterable[float | None]) -
 
 def welch_test(inside: Iterable[float | None], outside: Iterable[float | None]) -> Comparison:
     """A continuous figure inside a group against the rest: Welch's t-test, two-sided."""
-    from scipy.stats import ttest_ind
+    from scipy.stats import ttest_ind  # scipy loads when a statistic is computed
 
     a, b = clean(inside), clean(outside)
     if len(a) < MIN_N or len(b) < MIN_N:
@@ -147,7 +138,7 @@ def welch_test(inside: Iterable[float | None], outside: Iterable[float | None]) 
 
 def adjusted_p(tests: Sequence[Comparison]) -> list[float | None]:
     """Benjamini-Hochberg adjusted p-values over the tests that could be run (None stays None)."""
-    from scipy.stats import false_discovery_control
+    from scipy.stats import false_discovery_control  # scipy loads when a statistic is computed
 
     ran = [i for i, test in enumerate(tests) if test.p is not None]
     out: list[float | None] = [None] * len(tests)

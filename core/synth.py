@@ -27,7 +27,7 @@ def tone(seconds: float, rate: int, channels: int = 1, frequency: float = 440.0,
 
 def encode(samples: np.ndarray, rate: int, fmt: str = "wav") -> bytes:
     """Encode planar float samples (channels x n) into ``fmt`` (a key of :data:`FORMATS`)."""
-    import av
+    import av  # PyAV loads when a recording is decoded
 
     container_format, codec, options = FORMATS[fmt]
     if codec == "vorbis" and samples.shape[0] == 1:

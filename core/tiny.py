@@ -88,8 +88,8 @@ def publish(target: Path, build) -> None:
 
 
 def build_tiny_whisper(path: Path) -> None:
-    import torch
-    from whisper.model import ModelDimensions, Whisper
+    import torch  # torch loads on first use: pages import core without it
+    from whisper.model import ModelDimensions, Whisper  # openai-whisper loads with the model, on first use
 
     # n_mels and n_audio_ctx must stay: transcribe pads audio to 30 s windows of 80-mel frames.
     # n_vocab=51865 selects the multilingual tokenizer, whose files ship inside the package.
@@ -109,7 +109,7 @@ def build_tiny_whisper(path: Path) -> None:
 
 def build_clip_tokenizer():
     """A byte-level CLIP tokenizer built in memory (the real vocabulary lives on the hub)."""
-    from transformers import CLIPTokenizer
+    from transformers import CLIPTokenizer  # transformers loads with CLIP or SD, on first use
 
     chars = _byte_characters()
     vocab: dict[str, int] = {}
@@ -126,7 +126,7 @@ def _byte_characters() -> list[str]:
 
 
 def _tiny_text_config():
-    from transformers import CLIPTextConfig
+    from transformers import CLIPTextConfig  # transformers loads with CLIP or SD, on first use
 
     tokenizer = build_clip_tokenizer()
     return tokenizer, CLIPTextConfig(
@@ -137,7 +137,7 @@ def _tiny_text_config():
 
 
 def _tiny_vision_config():
-    from transformers import CLIPVisionConfig
+    from transformers import CLIPVisionConfig  # transformers loads with CLIP or SD, on first use
 
     return CLIPVisionConfig(
         image_size=224, patch_size=32, hidden_size=32, intermediate_size=37, num_attention_heads=4,
@@ -146,9 +146,12 @@ def _tiny_vision_config():
 
 
 def build_tiny_stable_diffusion(path: Path) -> None:
-    import torch
+    import torch  # torch loads on first use: pages import core without it
+    # diffusers loads with Stable Diffusion, on first use
     from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    # diffusers loads with Stable Diffusion, on first use
     from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+    # transformers loads with CLIP or SD, on first use
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPTextModel
 
     torch.manual_seed(SEED)
@@ -193,10 +196,11 @@ LCM_LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "
 def build_tiny_lcm_lora(path: Path, sd: Path, rank: int = 4) -> None:
     """A random LoRA for the UNet of the pipeline at ``sd`` on the LCM-LoRA's layers, saved as diffusers saves
     one (what ``load_lora_weights`` reads). The real LCM-LoRA for SD 1.5 has rank 64."""
-    import torch
+    import torch  # torch loads on first use: pages import core without it
+    # diffusers loads with Stable Diffusion, on first use
     from diffusers import StableDiffusionPipeline, UNet2DConditionModel
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
+    from peft import LoraConfig  # peft loads with the turbo recipe only
+    from peft.utils import get_peft_model_state_dict  # peft loads with the turbo recipe only
 
     torch.manual_seed(SEED)
     unet = UNet2DConditionModel.from_pretrained(sd, subfolder="unet")
@@ -212,8 +216,8 @@ def build_tiny_lcm_lora(path: Path, sd: Path, rank: int = 4) -> None:
 
 def build_tiny_taesd(path: Path) -> None:
     """A tiny ``AutoencoderTiny`` with TAESD's layout (four blocks: the same 8x scale as the VAE)."""
-    import torch
-    from diffusers import AutoencoderTiny
+    import torch  # torch loads on first use: pages import core without it
+    from diffusers import AutoencoderTiny  # diffusers loads with Stable Diffusion, on first use
 
     torch.manual_seed(SEED)
     AutoencoderTiny(encoder_block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
@@ -221,7 +225,8 @@ def build_tiny_taesd(path: Path) -> None:
 
 
 def build_tiny_clip(path: Path) -> None:
-    import torch
+    import torch  # torch loads on first use: pages import core without it
+    # transformers loads with CLIP or SD, on first use
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
     torch.manual_seed(SEED)

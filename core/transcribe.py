@@ -34,8 +34,8 @@ def transcribe(model, samples: np.ndarray, options: TranscribeOptions = Transcri
     (``understood=False``): the pipeline's guard refuses them unless the person insists."""
     if is_faster(model):
         return transcribe_faster(model, samples, options)
-    import torch
-    import whisper
+    import torch  # torch loads on first use: pages import core without it
+    import whisper  # openai-whisper loads with the model, on first use
 
     task = "translate" if options.translate else "transcribe"
     kwargs = dict(task=task, language=options.language, fp16=(device == "cuda"), verbose=None,

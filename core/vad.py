@@ -50,7 +50,7 @@ class SpeechCut:
 
 def load_vad():
     """Silero VAD's TorchScript model, from the package (no download)."""
-    from silero_vad import load_silero_vad
+    from silero_vad import load_silero_vad  # Silero VAD loads with its model, on first use
 
     return load_silero_vad()
 
@@ -58,8 +58,8 @@ def load_vad():
 def speech_spans(model, samples: np.ndarray) -> list[tuple[float, float]]:
     """Where speech is, (start, end) in seconds, padded by :data:`PAD_S`; pauses up to :data:`LONG_PAUSE_S` stay
     inside a stretch."""
-    import torch
-    from silero_vad import get_speech_timestamps
+    import torch  # torch loads on first use: pages import core without it
+    from silero_vad import get_speech_timestamps  # Silero VAD loads with its model, on first use
 
     with torch.inference_mode():
         found = get_speech_timestamps(

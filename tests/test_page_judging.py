@@ -4,22 +4,17 @@ import io
 import json
 import zipfile
 
-from apptest import button, errors, no_exception, open_app
+from apptest import generate_with_a_recording, button, errors, no_exception, open_app
 from helpers import wait_until
 
 from core import Store, contact_sheet, insights, rate, sweep
 from core.jobs import DONE, JobQueue
-from core.synth import recording
 
 AGREEMENT = 4  # the Agreement tab's place on Insights
 
 
 def test_a_sweep_from_generate_is_a_labelled_grid_on_insights_with_votes_and_a_sheet(app_env, data_dir):
-    at = open_app("pages/generate.py")
-    at.number_input(key="opt-steps").set_value(2)
-    at.selectbox(key="opt-size").set_value(64)
-    at.file_uploader[0].set_value([("speech.wav", recording("wav", seconds=2.0), "audio/wav")])
-    no_exception(at.run())
+    at = generate_with_a_recording()
     key = next(m.key for m in at.multiselect if m.key and m.key.startswith("sweep-axes-")).removeprefix("sweep-axes-")
     no_exception(button(at, "Start the sweep").click().run())  # nothing chosen: refused, nothing queued
     assert errors(at) == ["speech.wav: a sweep varies 1 to 3 settings, not 0"]
