@@ -145,24 +145,26 @@ class ModelCache:
 
         def load_with_adapter():
             with base.lock:  # the LoRA joins (or copies) the shared UNet: not while another job uses it
-                return add_adapter(base.model, lora, decoder, self.device, name=spec.adapter.name or spec.adapter.key,
+                pipe = add_adapter(base.model, lora, decoder, self.device, name=spec.adapter.name or spec.adapter.key,
                                    compile_unet=compile_unet)
+            self._tell_coming(pipe)  # loaded after the worker said what comes: told now, then by expect()
+            return pipe
 
-        found = self._get(("sd-adapter", model_id, safety_checker, lora, decoder), load_with_adapter, model_id,
-                          lock=base.lock)
-        unet = getattr(found.model, "unet", None)
-        if unet is not None and ATTRIBUTE in unet.__dict__:  # a UNet shared with SD's own pipeline: told what comes
-            UNetAdapters.of(unet).expect(self.coming)
-        return found
+        return self._get(("sd-adapter", model_id, safety_checker, lora, decoder), load_with_adapter, model_id,
+                         lock=base.lock)
 
     def expect(self, recipes: Sequence[str] | None) -> None:
         """What the worker runs next (its queue's recipes, in order): a shared UNet's adapters fuse only for a
         streak that pays for the switch (:meth:`core.adapters.UNetAdapters.fuses_now`). Never changes a pixel."""
         self.coming = None if recipes is None else tuple(recipes)
         for loaded in list(self._models.values()):
-            unet = getattr(loaded.model, "unet", None)
-            if unet is not None and ATTRIBUTE in unet.__dict__:
-                UNetAdapters.of(unet).expect(self.coming)
+            self._tell_coming(loaded.model)
+
+    def _tell_coming(self, model) -> None:
+        """A UNet shared with SD's own pipeline (its adapters have an owner) learns what the worker runs next."""
+        unet = getattr(model, "unet", None)
+        if unet is not None and ATTRIBUTE in unet.__dict__:
+            UNetAdapters.of(unet).expect(self.coming)
 
     def warm_up(self) -> bool:
         """On a GPU: load SD and run two 512x512 steps, so compilation and kernel selection happen at start,

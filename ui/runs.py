@@ -68,9 +68,10 @@ def ab_run(store: Store, run: dict[str, Any], person: Person) -> None:
             st.text(f"votes: {run['votes'][generation['id']]}")
 
 
-def sweep_grid(store: Store, run: dict[str, Any], person: Person) -> None:
-    """A sweep's cells in its contact sheet's layout: each with its label, a link to open it and a vote."""
-    cells, plan = sweep.grid(run), contact_sheet.layout(sweep.axes_of(run))
+def sweep_grid(store: Store, run: dict[str, Any], cells: list, person: Person) -> None:
+    """A sweep's cells (:func:`core.sweep.grid`) in its contact sheet's layout: each with its label, a link to open
+    it and a vote."""
+    plan = contact_sheet.layout(sweep.axes_of(run))
     for b, block in enumerate(plan.blocks):
         if block:
             st.markdown(f"**{render.escape_markdown(block)}**")
@@ -92,8 +93,8 @@ def sweep_grid(store: Store, run: dict[str, Any], person: Person) -> None:
                     st.text(f"votes: {cell.votes}")
 
 
-def slider_of_two(store: Store, run: dict[str, Any]) -> None:
-    painted = [cell for cell in sweep.grid(run) if cell.generation is not None]
+def slider_of_two(store: Store, run: dict[str, Any], cells: list) -> None:
+    painted = [cell for cell in cells if cell.generation is not None]
     if len(painted) < 2:
         return
     with st.expander("Compare two of them with a slider"):
@@ -109,7 +110,7 @@ def slider_of_two(store: Store, run: dict[str, Any]) -> None:
 def show_run(store: Store, run: dict[str, Any], person: Person) -> None:
     """One run in a bordered box: what it varied, its images and votes, its sheet to download, a slider."""
     with st.container(border=True):
-        axes = sweep.axes_of(run)
+        axes, cells = sweep.axes_of(run), sweep.grid(run)  # the grid once, for the cells and the slider
         varied = " by ".join(f"{a.name} {', '.join(a.text(v) for v in a.values)}" for a in axes)
         st.text(f"{run['filename']} · {varied} · seed {run['seed']}")
         if len(run["generations"]) < len(run["arms"]):
@@ -117,8 +118,8 @@ def show_run(store: Store, run: dict[str, Any], person: Person) -> None:
         if len(axes) == 1 and len(run["arms"]) <= abtest.MAX_ARMS:
             ab_run(store, run, person)
         else:
-            sweep_grid(store, run, person)
+            sweep_grid(store, run, cells, person)
         st.download_button("Download the contact sheet (PNG)", lambda: contact_sheet.contact_sheet(store, run),
                            file_name=f"sweep-{run['id'][:8]}.png", mime="image/png", key=f"sheet-{run['id']}",
                            icon=":material/download:")
-        slider_of_two(store, run)
+        slider_of_two(store, run, cells)
