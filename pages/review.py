@@ -23,7 +23,8 @@ shown = st.session_state.get("review-revealed")
 if shown:  # 2. What the reviewer may see now that they have rated: the maker, and everyone's stars and notes.
     seen = review.revealed(store, shown)
     names = names_of(store, [seen["created_by"], *(r["person"] for r in seen["ratings"])])
-    st.success(f"Your rating is saved. The image was made by {names.get(seen['created_by'], 'unknown')}.")
+    maker = names.get(seen["created_by"], "unknown")
+    st.success(render.escape_markdown(f"Your rating is saved. The image was made by {maker}."))  # a name is text
     row = store.get_generation(shown)
     columns = st.columns([2, 3])
     with columns[0]:

@@ -68,3 +68,13 @@ def test_a_viewer_may_look_but_is_not_dealt_images(app_env, make_generation, mon
     monkeypatch.setenv("V2I_VIEWERS", "vic")
     at = app_as("pages/review.py", user="vic", monkeypatch=monkeypatch)
     assert "not rate it" in page_text(at) and not dealt(at)
+
+
+def test_the_makers_name_is_shown_as_text_never_markdown(app_env, make_generation, store, monkeypatch):
+    hostile = "**Eve** [win](https://evil.example)"
+    make_generation("a lighthouse at dusk", created_by=hostile)
+    at = app_as("pages/review.py", user="bob", monkeypatch=monkeypatch)
+    at.radio(key="review-stars").set_value(3)
+    no_exception(button(at, "Rate").click().run())
+    shown = at.success[0].value
+    assert "\\*\\*Eve\\*\\*" in shown and "\\[win\\]" in shown  # escaped: read as the characters typed
