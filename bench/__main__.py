@@ -55,8 +55,8 @@ def _timed(action) -> float:
 
 def _run_recipe(pipe, name: str, steps: int | None, preview=None, preview_interval_s: float | None = None):
     """One generate_image call through core; returns (total seconds, seconds of each step)."""
-    from core.diffusion import PREVIEW_INTERVAL_S, generate_image
-    from core.recipes import GenerationOptions, check_inputs
+    from core.generation.diffusion import PREVIEW_INTERVAL_S, generate_image
+    from core.generation.recipes import GenerationOptions, check_inputs
 
     options = GenerationOptions.from_recipe(name, seed=0)
     if steps is not None:
@@ -82,7 +82,7 @@ def _evaluations(pipe, name: str) -> tuple[int, int]:
     """(full, shallow) UNet evaluations for the recipe's whole image, from its own scheduler."""
     import diffusers
 
-    from core.recipes import RECIPES, SCHEDULERS
+    from core.generation.recipes import RECIPES, SCHEDULERS
 
     recipe = RECIPES[name]
     spec = SCHEDULERS[recipe.scheduler]
@@ -96,7 +96,7 @@ def _evaluations(pipe, name: str) -> tuple[int, int]:
 
 
 def bench_sd(paths, quick: bool, repeats: int, device: str = "cpu") -> None:
-    from core.models import load_stable_diffusion
+    from core.models.cache import load_stable_diffusion
 
     pipe = load_stable_diffusion(str(paths["sd"]), device)
     turbo_pipe = turbo_pipeline(paths, device)
@@ -181,10 +181,10 @@ def bench_sd_compiled(paths, repeats: int) -> None:
     recipe is left out: its attention slicing swaps the UNet's attention processors, which would recompile.)"""
     import threading
 
-    from core.diffusion import generate_image
+    from core.generation.diffusion import generate_image
 
-    from core.recipes import GenerationOptions
-    from core.models import add_adapter, load_stable_diffusion
+    from core.generation.recipes import GenerationOptions
+    from core.models.cache import add_adapter, load_stable_diffusion
 
     pipe = load_stable_diffusion(str(paths["sd"]), "cuda", compile_unet=True)
     turbo = add_adapter(pipe, str(paths["lcm_lora"]), str(paths["taesd"]), "cuda", compile_unet=True)
@@ -235,7 +235,7 @@ def _unet_tflop(pipe, device: str) -> float:
 def preview_overhead_measured(pipe, repeats: int, interval_s: float | None = None) -> float:
     """Percent a default image takes longer with the worker's preview than without (whole images, alternating);
     ``interval_s`` 0 previews every step."""
-    from core.progress import Previews
+    from core.execution.progress import Previews
 
     previews = Previews()
     plain, shown = [], []
@@ -249,9 +249,9 @@ def preview_overhead_measured(pipe, repeats: int, interval_s: float | None = Non
 def turbo_pipeline(paths, device: str):
     """The turbo recipe on a UNet of its own, warmed up: the steady state of a streak of turbo images (on the CPU,
     the LoRA fused into the UNet), which alternating with the other recipes on one shared UNet would undo."""
-    from core.diffusion import generate_image
-    from core.recipes import GenerationOptions
-    from core.models import add_adapter, load_stable_diffusion
+    from core.generation.diffusion import generate_image
+    from core.generation.recipes import GenerationOptions
+    from core.models.cache import add_adapter, load_stable_diffusion
 
     pipe = add_adapter(load_stable_diffusion(str(paths["sd"]), device), str(paths["lcm_lora"]), str(paths["taesd"]),
                      device)
@@ -266,10 +266,10 @@ def turbo_pipeline(paths, device: str):
 def bench_batches(paths, repeats: int, device: str) -> None:
     """Images per second when the worker paints 1, 2, 4 or 8 same-recipe jobs as one batch (each its own prompt and
     seed), for the default and turbo recipes, and what a batch adds to its first job's wait against painting it
-    alone. On a GPU only: on the CPU a batch goes through the UNet one image at a time (core.diffusion)."""
-    from core.diffusion import Painting, generate_images
-    from core.recipes import GenerationOptions
-    from core.models import load_stable_diffusion
+    alone. On a GPU only: on the CPU a batch goes through the UNet one image at a time (core.generation.diffusion)."""
+    from core.generation.diffusion import Painting, generate_images
+    from core.generation.recipes import GenerationOptions
+    from core.models.cache import load_stable_diffusion
 
     pipes = {"default": load_stable_diffusion(str(paths["sd"]), device), "turbo": turbo_pipeline(paths, device)}
     for name, pipe in pipes.items():
@@ -292,8 +292,8 @@ def preview_seconds(repeats: int = 50) -> float:
     """One step's preview as the worker makes it: the latents of a 512x512 image projected to RGB, as PNG."""
     import torch
 
-    from core.diffusion import latent_preview
-    from core.progress import Previews
+    from core.generation.diffusion import latent_preview
+    from core.execution.progress import Previews
 
     latents, previews = torch.randn(1, 4, 64, 64), Previews()
     return statistics.median(_timed(lambda: previews.update("bench", latent_preview(latents))) for _ in range(repeats))
@@ -304,8 +304,8 @@ def preview_seconds(repeats: int = 50) -> float:
 def bench_whisper(paths, repeats: int) -> None:
     import whisper
 
-    from core.models import load_whisper
-    from core.transcribe import TranscribeOptions, transcribe
+    from core.models.cache import load_whisper
+    from core.generation.transcribe import TranscribeOptions, transcribe
 
     rng = np.random.default_rng(0)
     seconds = np.arange(30 * 16_000) / 16_000
@@ -337,8 +337,8 @@ def bench_whisper(paths, repeats: int) -> None:
 def bench_clip(paths, repeats: int, count: int = 64) -> None:
     from PIL import Image
 
-    from core.embeddings import embed_images
-    from core.models import LoadedModel, load_clip
+    from core.analytics.embeddings import embed_images
+    from core.models.cache import LoadedModel, load_clip
 
     rng = np.random.default_rng(0)
     images = [Image.fromarray(rng.integers(0, 255, (512, 512, 3), dtype=np.uint8)) for _ in range(count)]
@@ -366,7 +366,7 @@ def bench_clip(paths, repeats: int, count: int = 64) -> None:
 def bench_similarity(repeats: int) -> None:
     from bench.history import median_time
     from bench.similarity import random_embeddings
-    from core.vectors import similarity_matrix, top_k_all
+    from core.analytics.vectors import similarity_matrix, top_k_all
 
     vectors = random_embeddings(10_000)
     out("similarity_10k_s", median_time(lambda: similarity_matrix(vectors), repeats), ".3f")

@@ -28,7 +28,7 @@ import httpx
 
 from bench.history import fill
 from core import GenerationOptions, GenerationRequest, JobQueue, Person, Store, tokens, webhooks
-from core.synth import recording
+from core.generation.synth import recording
 
 ROOT = Path(__file__).resolve().parent.parent
 

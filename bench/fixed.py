@@ -39,11 +39,11 @@ def main(argv=None) -> int:
     from bench.__main__ import out
     from bench.fullsize import ensure_fullsize
     from bench.history import median_time
-    from core.diffusion import _encode_prompt
-    from core.models import load_stable_diffusion
-    from core.pipeline import ComputedGeneration, save_generation
-    from core.pngmeta import a1111_parameters
-    from core.store import Store
+    from core.generation.diffusion import _encode_prompt
+    from core.models.cache import load_stable_diffusion
+    from core.generation.pipeline import ComputedGeneration, save_generation
+    from core.history.pngmeta import a1111_parameters
+    from core.history.store import Store
 
     parser = argparse.ArgumentParser(prog="python -m bench.fixed")
     parser.add_argument("--repeats", type=int, default=3)

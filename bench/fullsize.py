@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from core.tiny import build_clip_tokenizer, build_tiny_lcm_lora, publish
+from core.models.tiny import build_clip_tokenizer, build_tiny_lcm_lora, publish
 
 ROOT = Path(os.environ.get("V2I_BENCH_MODELS", Path.home() / ".cache" / "v2i-bench"))
 

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.history import HistoryFilter
+from core.history.query import HistoryFilter
 
-from core.store import Store
+from core.history.store import Store
 
 WORDS = "fox lighthouse harbour dusk snow forest city robot garden river mountain cat dog ship moon".split()
 
@@ -110,8 +110,8 @@ def bench_sql(store: Store, rows: int, repeats: int) -> None:
 def bench_backup(store: Store, dest: Path) -> None:
     """The database's consistent snapshot alone (VACUUM INTO, what a backup's first step takes), then a whole first
     backup (every image and recording copied and hashed) and a second one (only what changed)."""
-    from core.backup import backup
-    from core.worker import SERVER
+    from core.history.backup import backup
+    from core.execution.worker import SERVER
 
     dest.mkdir()
     started = time.perf_counter()
@@ -160,7 +160,7 @@ def main() -> None:
             at.run()
 
         print(f"history_page_filtered_render_s: {median_time(search, args.repeats) / 2:.2f}")
-        from core.executors import stop_workers
+        from core.execution.executors import stop_workers
 
         stop_workers()
 

@@ -22,8 +22,8 @@ import numpy as np
 
 from bench.history import fill, median_time
 from bench.similarity import DIM, store_random_embeddings
-from core.embeddings import IMAGE, TEXT, EmbeddingCache, text_sha256
-from core.store import Store
+from core.analytics.embeddings import IMAGE, TEXT, EmbeddingCache, text_sha256
+from core.history.store import Store
 
 
 def store_embeddings(store: Store, model_id: str, seed: int = 0) -> None:
@@ -72,7 +72,7 @@ def main() -> None:
         # Every embedding is stored: the page's background worker must not reach for the hub (offline, it fails at once).
         os.environ.update(V2I_PROFILE="tiny", V2I_DATA_DIR=str(data_dir), V2I_CLIP_MODEL="openai/clip-vit-base-patch32",
                           HF_HUB_OFFLINE="1")
-        from core import atlas, insights
+        from core import image_map, factors
         from core.config import load_settings
 
         settings = load_settings()
@@ -81,13 +81,13 @@ def main() -> None:
         store_embeddings(store, model_id)
 
         started = time.perf_counter()
-        update = atlas.update(store, model_id)
+        update = image_map.update(store, model_id)
         print(f"map_first_fit_{size}_s: {time.perf_counter() - started:.2f}")
         assert update.fitted == args.rows, update
 
         def map_view():
-            atlas.update(store, model_id)
-            points = atlas.points(store, model_id)
+            image_map.update(store, model_id)
+            points = image_map.points(store, model_id)
             import pandas as pd
 
             pd.DataFrame([{"id": p["id"], "x": p["x"], "y": p["y"], "said": p["transcript"][:120]} for p in points])
@@ -95,18 +95,18 @@ def main() -> None:
         print(f"map_view_{size}_s: {median_time(map_view, args.repeats):.3f}")
         add_one(store, model_id, like=store.query("SELECT id FROM generations LIMIT 1")[0]["id"])
         started = time.perf_counter()
-        update = atlas.update(store, model_id)
+        update = image_map.update(store, model_id)
         print(f"map_new_image_placed_s: {time.perf_counter() - started:.3f}")
         assert update.placed == 1, update
 
         cache = EmbeddingCache(store, lambda: None, model_id=model_id)
         started = time.perf_counter()
-        insights.record_alignment(store, cache)
+        factors.record_alignment(store, cache)
         print(f"alignment_first_scoring_{size}_s: {time.perf_counter() - started:.2f}")
 
         def report():
-            insights.record_alignment(store, cache)
-            insights.report(store, model_id)
+            factors.record_alignment(store, cache)
+            factors.report(store, model_id)
 
         print(f"report_{size}_s: {median_time(report, args.repeats):.3f}")
         if args.no_page:
@@ -124,7 +124,7 @@ def main() -> None:
         assert not at.exception, [e.value for e in at.exception]
         assert any(" · UMAP of the CLIP image embeddings" in c.value for c in at.caption), "the map did not render"
         print(f"similarity_page_with_map_{size}_render_s: {median_time(lambda: at.run(), args.repeats):.2f}")
-        from core.executors import stop_workers
+        from core.execution.executors import stop_workers
 
         stop_workers()
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 
 def _recording(i: int) -> bytes:
-    from core.synth import recording
+    from core.generation.synth import recording
 
     return recording("wav", seconds=1.0, frequency=200 + 37 * i)
 
@@ -37,11 +37,11 @@ def _recording(i: int) -> bytes:
 def _submitter_process(env: dict, process: int, threads: int, each: int, deadline: float, results) -> None:
     os.environ.update(env)
     from core.config import load_settings
-    from core.recipes import GenerationOptions
-    from core.models import shared_models
-    from core.pipeline import run_generation
-    from core.request import GenerationRequest
-    from core.store import Store
+    from core.generation.recipes import GenerationOptions
+    from core.models.cache import shared_models
+    from core.generation.pipeline import run_generation
+    from core.generation.request import GenerationRequest
+    from core.history.store import Store
 
     settings = load_settings()
     models = shared_models(settings)
@@ -70,8 +70,8 @@ def _submitter_process(env: dict, process: int, threads: int, each: int, deadlin
 
 
 def _reader(data_dir: Path, stop: threading.Event, counts: dict) -> None:
-    from core.history import HistoryFilter
-    from core.store import Store
+    from core.history.query import HistoryFilter
+    from core.history.store import Store
 
     store = Store(data_dir)
     while not stop.is_set():
@@ -85,8 +85,8 @@ def _reader(data_dir: Path, stop: threading.Event, counts: dict) -> None:
 
 
 def _equal_jobs(queue, count: int, person: str = "bench") -> None:
-    from core.recipes import GenerationOptions
-    from core.request import GenerationRequest
+    from core.generation.recipes import GenerationOptions
+    from core.generation.request import GenerationRequest
 
     for i in range(count):
         queue.submit(_recording(0), GenerationRequest(
@@ -95,7 +95,7 @@ def _equal_jobs(queue, count: int, person: str = "bench") -> None:
 
 
 def _timed_queue(worker, queue, jobs: int) -> float:
-    from core.jobs import DONE
+    from core.execution.jobs import DONE
 
     _equal_jobs(queue, jobs)
     started = time.perf_counter()
@@ -109,13 +109,13 @@ def _timed_queue(worker, queue, jobs: int) -> float:
 def ray_main(args) -> None:
     import torch
 
-    from core.cluster import RayWorker, connect
+    from core.execution.cluster import RayWorker, connect
     from core.config import load_settings
-    from core.jobs import JobQueue
-    from core.worker import Worker
-    from core.models import ModelCache
-    from core.store import Store
-    from core.tiny import ensure_tiny_models, tiny_model_paths
+    from core.execution.jobs import JobQueue
+    from core.execution.worker import Worker
+    from core.models.cache import ModelCache
+    from core.history.store import Store
+    from core.models.tiny import ensure_tiny_models, tiny_model_paths
 
     torch.set_num_threads(1)  # the local baseline on one thread, as each actor
     with tempfile.TemporaryDirectory() as folder:
@@ -156,9 +156,9 @@ def ray_main(args) -> None:
 
 def _progress_seconds(data_dir: Path, repeats: int = 200) -> float:
     """What the dispatcher spends relaying one progress report of a running job into its row."""
-    from core.jobs import JobQueue
-    from core.request import GenerationRequest
-    from core.store import Store
+    from core.execution.jobs import JobQueue
+    from core.generation.request import GenerationRequest
+    from core.history.store import Store
 
     queue = JobQueue(Store(data_dir))
     job_id = queue.submit(_recording(0), GenerationRequest(filename="p.wav"))
@@ -176,8 +176,8 @@ def _store_seconds(data_dir: Path, repeats: int = 20) -> float:
     import numpy as np
     from PIL import Image
 
-    from core.pipeline import ComputedGeneration, save_generation
-    from core.store import Store
+    from core.generation.pipeline import ComputedGeneration, save_generation
+    from core.history.store import Store
 
     store = Store(data_dir)
     buffer = io.BytesIO()
@@ -206,8 +206,8 @@ def main() -> None:
         ray_main(args)
         return
 
-    from core.store import Store
-    from core.tiny import ensure_tiny_models, tiny_model_paths
+    from core.history.store import Store
+    from core.models.tiny import ensure_tiny_models, tiny_model_paths
 
     with tempfile.TemporaryDirectory() as folder:
         data_dir = Path(folder) / "data"

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.history import fill, median_time
-from core.embeddings import IMAGE, TEXT, normalise, text_sha256
-from core.vectors import scan_earlier, similarity_matrix, top_k_all
-from core.store import Store
+from core.analytics.embeddings import IMAGE, TEXT, normalise, text_sha256
+from core.analytics.vectors import scan_earlier, similarity_matrix, top_k_all
+from core.history.store import Store
 
 DIM = 512  # ViT-B/32's projection width
 MATRIX_LIMIT = 20_000  # 1.6 GB of float32 at 20,000 images
@@ -80,20 +80,20 @@ def main() -> None:
         settings = load_settings()
         store = Store(data_dir)
         store_random_embeddings(store, settings.clip_embedding_id)  # the vectors timed above (same seed)
-        from core.embeddings import EmbeddingCache
-        from core.similarity import load_set, neighbours, record_novelty
+        from core.analytics.embeddings import EmbeddingCache
+        from core.analytics.similarity import load_set, neighbours, record_novelty
 
         cache = EmbeddingCache(store, lambda: None, model_id=settings.clip_embedding_id)
         # What the worker keeps in the background as images arrive (a team's steady state): novelty, alignment, map.
         started = time.perf_counter()
         record_novelty(store, cache)
         print(f"novelty_stored_{args.rows // 1000}k_s: {time.perf_counter() - started:.1f}")
-        from core import atlas
-        from core.insights import record_alignment
+        from core import image_map
+        from core.judging.factors import record_alignment
 
         record_alignment(store, cache)
         started = time.perf_counter()
-        atlas.update(store, settings.clip_embedding_id)
+        image_map.update(store, settings.clip_embedding_id)
         print(f"map_fit_{args.rows // 1000}k_s: {time.perf_counter() - started:.1f}")
         data = load_set(store, cache)
         print(f"similarity_load_set_{args.rows // 1000}k_s: {median_time(lambda: load_set(store, cache), args.repeats):.2f}")
@@ -112,7 +112,7 @@ def main() -> None:
         status = next(t.value for t in at.main.text if "embeddings computed now" in t.value)
         assert status.startswith(f"{args.rows} images · embeddings computed now: 0"), status
         print(f"similarity_page_{args.rows // 1000}k_render_s: {median_time(lambda: at.run(), args.repeats):.2f}")
-        from core.executors import stop_workers
+        from core.execution.executors import stop_workers
 
         stop_workers()
 

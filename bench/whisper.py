@@ -30,7 +30,7 @@ RATE = 16_000
 
 
 def speak(text: str) -> np.ndarray:
-    from core.audio import AudioLimits, decode_audio
+    from core.generation.audio import AudioLimits, decode_audio
 
     espeak = shutil.which("espeak-ng")
     if espeak is None:
@@ -49,8 +49,8 @@ def silence(seconds: float, seed: int = 0, level: float = 0.001) -> np.ndarray:
 
 def transcriber(backend: str, int8: bool):
     from core.config import load_settings
-    from core.models import ModelCache
-    from core.pipeline import transcribe_options
+    from core.models.cache import ModelCache
+    from core.generation.pipeline import transcribe_options
 
     settings = load_settings({"V2I_WHISPER_MODEL": "tiny.en", "V2I_WHISPER_BACKEND": backend,
                               "V2I_WHISPER_INT8": "1" if int8 else "0", "V2I_VAD": "off"})
@@ -65,9 +65,9 @@ def timed(action) -> tuple[float, object]:
 
 
 def main() -> None:
-    from core.pipeline import _transcribe
-    from core.audio import DecodedAudio
-    from core.transcribe import transcribe
+    from core.generation.pipeline import _transcribe
+    from core.generation.audio import DecodedAudio
+    from core.generation.transcribe import transcribe
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
@@ -101,7 +101,7 @@ def main() -> None:
 
     # 2. Silence around and inside the speech, without and with VAD (the default backend).
     from core.config import load_settings
-    from core.models import ModelCache
+    from core.models.cache import ModelCache
 
     half = len(SENTENCES) // 2
     first = np.concatenate([speak(s) for s in SENTENCES[:half]])

@@ -3,95 +3,99 @@
 This module is the public API: the pages, ``ui/`` and the command line import from ``core`` only (bench and
 tests may reach further). Heavy libraries (torch, whisper, diffusers, transformers) load lazily, on first use.
 
-Where things live:
-- a generation: ``audio`` decodes, ``vad`` cuts silence, ``transcribe`` (openai-whisper) or ``faster``
-  (faster-whisper) hear it as a ``transcript``, ``speech``/``prompt`` make the prompt, ``recipes`` says what may be
-  asked (no model), ``diffusion`` paints (``adapters`` owns a shared UNet's LoRAs), ``pipeline`` tells one
-  generation's whole story, ``rows`` writes its stored row, ``request`` describes what a person asked for;
-- running it: ``jobs`` queues it, ``worker`` runs it (``executors`` picks this process's worker or ``cluster``'s
-  Ray actors; ``upkeep`` embeds and maps new images when the queue is quiet; ``progress`` holds live previews);
-- models: ``loaders`` load them, ``models`` keeps them (once per process; ``tiny`` builds the test ones), ``hub``
-  knows the caches and pins, ``catalog`` says which and whether cached, ``downloads`` fetches them (``mirror``
-  checks what a mirror sends);
-- the history: ``store``/``migrations``/``paths`` keep it, ``history`` says what a page asks (filters, sorts),
-  ``export``, ``trash``, ``backup`` and ``audit`` guard it;
-- analytics: ``embeddings``/``similarity``/``vectors`` compare images, ``atlas`` maps them, ``stats`` and
-  ``insights`` read the history (``judgements``, ``statistics`` and ``agreement`` are its methods);
-- judging: ``review`` (blind ratings), ``sweep`` and ``abtest`` (grids of settings and votes; ``contact_sheet``
-  draws them), ``preferences`` (the votes as a dataset);
-- ``config`` reads the settings.
+Where things live, by role (each subpackage's ``__init__`` lists its modules):
+- ``generation``: one generation's story, from a recording to a painted image (``pipeline`` tells it;
+  ``recipes`` and ``request`` say what may be asked, with no model loaded);
+- ``models``: loading, keeping, downloading and building the models (``cache`` keeps them once per process;
+  ``adapters`` owns a shared UNet's LoRAs);
+- ``execution``: the job queue and who runs it (``jobs``, ``worker``, ``executors``, Ray's ``cluster``);
+- ``history``: the stored generations (``store``, ``migrations``, ``query`` for the History page's filters and
+  sorts, ``rows`` for the row one generation writes) and what guards them (``trash``, ``backup``, ``audit``);
+- ``analytics``: CLIP embeddings and what they show (``similarity``, ``vectors``, ``image_map``, ``aggregates``);
+- ``judging``: a team's judgements (``review``, ``sweep``, ``abtest``, ``factors``) and their methods
+  (``statistics``, ``agreement``);
+- ``team``: who people are and what they may do (``people``, ``accounts``, ``roles``, ``tokens``, ``shared``);
+- ``web``: the HTTP API and webhooks; ``cli``: ``python -m core``, one module per command group;
+- ``config`` reads the settings; ``errors`` are the errors meant for a person.
 """
 
-from . import (
-    abtest, accounts, agreement, atlas, audit, backup, catalog, contact_sheet, insights, preferences, provenance,
-    review, roles, statistics, stats, sweep, timefmt, tokens, trash, webhooks,
+from .analytics import aggregates, image_map
+from .analytics.embeddings import EmbeddingCache
+from .analytics.similarity import (
+    SimilaritySet, alignment, alignment_summary, load_set, neighbours, novelty_of, said_vs_drawn, search,
+    set_version, stored_novelty,
 )
-from .audio import DecodedAudio, decode_audio
+from .analytics.vectors import (
+    Bands, cluster_order, kmeans_blocks, near_duplicate_groups, scan_earlier, similarity_matrix,
+)
 from .config import PROFILES, SETTINGS, Settings, load_settings
-from .recipes import (
-    COMMON_SIZES, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions, check_inputs, recipe_of,
-)
-from .embeddings import EmbeddingCache
 from .errors import (
     AudioError, CancelledError, DoubtfulSpeechError, InvalidOptionError, ModelLoadError, NoSpeechError, NotFoundError,
     StorageError, V2IError,
 )
-from .export import LINKS, ExportLink, export_collection, export_csv, export_to_temp, export_zip
-from .executors import start_worker, stop_workers
-from .jobs import ACTIVE, CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobQueue, Quota, QuotaError
-from .progress import DOWNLOADS, PREVIEWS
-from .worker import Worker
-from .models import ModelCache, best_device, shared_models
-from .pipeline import (
+from .execution.executors import start_worker, stop_workers, worker_for
+from .execution.jobs import ACTIVE, CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobQueue, Quota, QuotaError
+from .execution.progress import DOWNLOADS, PREVIEWS
+from .execution.worker import Worker
+from .generation.audio import DecodedAudio, decode_audio
+from .generation.pipeline import (
     ComputedGeneration, Transcription, compute_generation, doubt_of, run_generation, save_generation,
     transcribe_recording,
 )
-from .transcribe import DOUBTFUL_WORD, Word, doubtful_words_in
-from .people import MAX_NAME, UNKNOWN, Person, check_name, clean_text, email_allowed, local_person, name_or, normal_email
-from .paths import check_id
-from .pngmeta import read_parameters
-from .prompt import DEFAULT_NEGATIVE_PROMPT, STYLES, EnhancedPrompt, enhance_prompt
-from .request import GenerationRequest
-from .similarity import (
-    SimilaritySet, alignment, alignment_summary, load_set, neighbours, novelty_of, said_vs_drawn, search,
-    set_version, stored_novelty,
+from .generation.prompt import DEFAULT_NEGATIVE_PROMPT, DEFAULT_STYLE, STYLES, EnhancedPrompt, enhance_prompt
+from .generation.recipes import (
+    COMMON_SIZES, MAX_GUIDANCE, MAX_SEED, MAX_SIDE, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions, check_inputs, recipe_of,
 )
-from .stages import PROGRESS_STAGES, TIMED_STAGES, TIMING_COLUMNS, TIMINGS, timings_of
-from .history import SORTABLE, HistoryFilter, HistoryPage
-from .store import Store, public_record
-from .speech import CleanedSpeech, check_terms, clean_speech, doubt, speech_prompt
-from .team import (
-    check_stars, collect, collect_all, collections, collections_of, names_of, people, rate, rating_of, remember_person,
-    resolve_person, set_vocabulary, uncollect, vocabulary,
+from .generation.request import GenerationRequest
+from .generation.speech import CleanedSpeech, check_terms, clean_speech, doubt, speech_prompt
+from .generation.stages import PROGRESS_STAGES, TIMED_STAGES, TIMING_COLUMNS, TIMINGS, timings_of
+from .generation.transcribe import DOUBTFUL_WORD, Word, doubtful_words_in
+from .history import audit, backup, provenance, trash
+from .history.export import LINKS, ExportLink, export_collection, export_csv, export_to_temp, export_zip
+from .history.paths import check_id
+from .history.pngmeta import read_parameters
+from .history.query import SORTABLE, HistoryFilter, HistoryPage
+from .history.store import Store, public_record
+from .judging import abtest, agreement, contact_sheet, factors, preferences, review, statistics, sweep
+from .models import catalog, downloads
+from .models.cache import ModelCache, best_device, shared_models
+from .team import accounts, roles, tokens
+from .team.people import (
+    MAX_NAME, UNKNOWN, Person, check_name, clean_text, email_allowed, local_person, name_or, normal_email,
 )
-from .roles import ForbiddenError
-from .throttle import SignInThrottle, Throttle, client_address
-from .vectors import Bands, cluster_order, kmeans_blocks, near_duplicate_groups, scan_earlier, similarity_matrix
+from .team.roles import ForbiddenError
+from .team.shared import (
+    check_stars, collect, collect_all, collections, collections_of, known_people, names_of, rate, rating_of,
+    remember_person, resolve_person, set_vocabulary, uncollect, vocabulary,
+)
+from .team.throttle import SignInThrottle, Throttle, client_address
+from . import timefmt
+from .web import webhooks
 
 __all__ = [
     # settings and models (catalog: what is downloaded, pinned, cached; catalog.first_run_note(...))
-    "PROFILES", "SETTINGS", "Settings", "load_settings", "ModelCache", "best_device", "shared_models", "catalog",
+    "PROFILES", "SETTINGS", "Settings", "load_settings", "ModelCache", "best_device", "shared_models", "catalog", "downloads",
     # errors: every one carries a message meant for a person
     "V2IError", "AudioError", "CancelledError", "InvalidOptionError", "ModelLoadError", "NoSpeechError",
     "NotFoundError", "StorageError",
     # a request and the pipeline
     "GenerationRequest", "GenerationOptions", "check_inputs", "recipe_of", "COMMON_SIZES", "MAX_GUIDANCE", "MAX_SEED",
-    "MAX_STEPS", "RECIPES", "SCHEDULERS", "STYLES", "DEFAULT_NEGATIVE_PROMPT", "EnhancedPrompt", "enhance_prompt",
+    "MAX_SIDE", "MAX_STEPS", "RECIPES", "SCHEDULERS", "STYLES", "DEFAULT_STYLE", "DEFAULT_NEGATIVE_PROMPT", "EnhancedPrompt", "enhance_prompt",
     "DecodedAudio", "decode_audio", "Transcription", "transcribe_recording", "ComputedGeneration",
     "compute_generation", "save_generation", "run_generation", "read_parameters",
     "PROGRESS_STAGES", "TIMED_STAGES", "TIMINGS", "TIMING_COLUMNS", "timings_of",
     # the job queue
-    "JobQueue", "Worker", "PREVIEWS", "DOWNLOADS", "start_worker", "stop_workers", "ACTIVE", "QUEUED", "RUNNING", "DONE", "FAILED",
+    "JobQueue", "Worker", "PREVIEWS", "DOWNLOADS", "start_worker", "stop_workers", "worker_for", "ACTIVE", "QUEUED", "RUNNING", "DONE", "FAILED",
     "CANCELLED",
     # the history
-    "Store", "HistoryFilter", "HistoryPage", "SORTABLE", "public_record", "check_id", "stats", "export_csv", "export_to_temp", "export_zip",
+    "Store", "HistoryFilter", "HistoryPage", "SORTABLE", "public_record", "check_id", "aggregates", "export_csv", "export_to_temp", "export_zip",
     "LINKS", "ExportLink",
     # similarity
     "EmbeddingCache", "SimilaritySet", "load_set", "set_version", "stored_novelty", "alignment", "alignment_summary", "neighbours", "novelty_of",
     "said_vs_drawn", "search", "Bands", "cluster_order", "kmeans_blocks", "near_duplicate_groups", "scan_earlier",
     "similarity_matrix",
-    # analytics: modules, used as insights.report(...), atlas.update(...), abtest.start(...)
-    "insights", "atlas", "abtest",
+    # analytics and judging: modules, used as factors.report(...), image_map.update(...), abtest.start(...)
+    "factors", "image_map", "abtest",
     # judging as a team: review.next_image(...), sweep.start(...), contact_sheet.contact_sheet(...),
     # preferences.export_preferences(...); the methods: statistics (intervals, tests), agreement (alpha)
     "review", "sweep", "contact_sheet", "preferences", "statistics", "agreement",
@@ -99,7 +103,7 @@ __all__ = [
     "accounts",
     # keeping the team's work safe: roles.require(...), trash.delete(...) / restore(...), audit.trail(...)
     "roles", "trash", "audit", "backup", "provenance", "ForbiddenError",
-    # personal API tokens (the HTTP API is core.api, served by python -m core serve)
+    # personal API tokens (the HTTP API is core.web.api, served by python -m core serve)
     "tokens", "webhooks",
     # times as people read them: timefmt.readable(...), timefmt.exact(...)
     "timefmt",
@@ -107,7 +111,7 @@ __all__ = [
     "Throttle", "SignInThrottle", "client_address",
     # the team
     "Person", "MAX_NAME", "UNKNOWN", "check_name", "clean_text", "name_or", "normal_email", "email_allowed", "local_person", "remember_person", "names_of",
-    "people", "resolve_person", "check_stars", "rate", "rating_of", "collect", "collect_all", "uncollect", "collections",
+    "known_people", "resolve_person", "check_stars", "rate", "rating_of", "collect", "collect_all", "uncollect", "collections",
     "collections_of", "export_collection", "Quota", "QuotaError",
     # speech into prompts
     "CleanedSpeech", "clean_speech", "speech_prompt", "check_terms", "doubt", "doubt_of", "vocabulary", "set_vocabulary",

@@ -8,10 +8,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .audio import AudioLimits
-from .recipes import RECIPES
-from .tiny import tiny_model_paths
-from .whisper_ct2 import bundled_model_bin
+from .generation.audio import AudioLimits
+from .generation.recipes import RECIPES
+from .models.tiny import tiny_model_paths
+from .models.whisper_ct2 import bundled_model_bin
 
 PROFILES = ("default", "tiny")
 
@@ -245,7 +245,7 @@ class Settings:
     compile_unet: bool = False
     user: str = ""  # empty: the OS user name
     trusted_proxies: str = ""  # comma-separated addresses whose X-Forwarded-For the gate believes
-    admins: str = ""  # comma-separated emails or names (core.roles)
+    admins: str = ""  # comma-separated emails or names (core.team.roles)
     viewers: str = ""
     trash_days: float = 30.0
     backup_dir: str = ""  # empty: no scheduled backups

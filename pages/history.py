@@ -7,8 +7,8 @@ import streamlit as st
 
 from core import (
     COMMON_SIZES, LINKS, SORTABLE, GenerationRequest, check_id, HistoryFilter, HistoryPage, NotFoundError, V2IError, alignment,
-    audit, collections, export_collection, export_csv, export_to_temp, export_zip, names_of, novelty_of, people, rate,
-    rating_of, roles, stats, timefmt, trash,
+    audit, collections, export_collection, export_csv, export_to_temp, export_zip, names_of, novelty_of, known_people, rate,
+    rating_of, roles, aggregates, timefmt, trash,
 )
 from ui import forms, render, resources, serving, voice, words
 
@@ -27,15 +27,15 @@ def filters() -> tuple[HistoryFilter, dict]:
             voice.spoken_query("search", key="voice-search")
         search = top[0].text_input("Search transcripts and prompts", key="search", bind="query-params")
         since, until = forms.date_range(top[1], key="dates", bind="query-params")
-        language = forms.any_select(top[2], "Language", stats.distinct_values(store, "language"))
-        steps = forms.any_select(top[3], "Steps", stats.distinct_values(store, "steps"))
+        language = forms.any_select(top[2], "Language", aggregates.distinct_values(store, "language"))
+        steps = forms.any_select(top[3], "Steps", aggregates.distinct_values(store, "steps"))
         middle = st.columns([3, 2, 2, 2])
-        model = forms.any_select(middle[0], "Model", stats.distinct_values(store, "sd_model"))
+        model = forms.any_select(middle[0], "Model", aggregates.distinct_values(store, "sd_model"))
         sort = middle[1].selectbox("Sort by", SORTABLE)
         descending = middle[2].toggle("Newest / largest first", value=True)
         page_size = middle[3].selectbox("Rows per page", PAGE_SIZES)
         bottom = st.columns([3, 2, 2, 2])
-        makers = {p["id"]: p["name"] for p in people(store)}
+        makers = {p["id"]: p["name"] for p in known_people(store)}
         by = bottom[0].selectbox("Made by", [None, *makers], format_func=lambda v: "anyone" if v is None else makers[v],
                                  key="by", bind="query-params")
         collection = forms.any_select(bottom[1], "Collection", [c["name"] for c in collections(store)],

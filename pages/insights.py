@@ -6,7 +6,7 @@ team's raters agree (with the preference data to download)."""
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import ModelLoadError, insights, statistics, sweep
+from core import ModelLoadError, factors, statistics, sweep
 from ui import judging, render, resources, runs
 
 resources.ensure_navigation()
@@ -20,7 +20,7 @@ st.caption("Every mean comes with its count (n) and a 95% interval that stays on
 with st.expander("How these numbers are made"):
     st.markdown("\n".join(f"- **{what}**: {how}" for what, how in statistics.METHODS.items()))
 reading_choice = st.columns(2)
-reading = insights.Reading(
+reading = factors.Reading(
     blind_only=reading_choice[0].toggle("Blind ratings only", key="reading-blind",
                                         help="Count only stars given on the Review page, before the maker and "
                                              "others' stars were shown."),
@@ -30,11 +30,11 @@ reading = insights.Reading(
 
 try:
     with st.spinner("Scoring images that have no alignment yet..."):
-        insights.record_alignment(store, cache, compute=True)
+        factors.record_alignment(store, cache, compute=True)
 except ModelLoadError as err:
     render.error(str(err))
     st.stop()
-report = insights.report(store, cache.model_id, reading)
+report = factors.report(store, cache.model_id, reading)
 if report.generations == 0:
     st.info("No generations yet: make a few on Generate, rate them on History, and come back.")
     st.stop()
@@ -44,7 +44,7 @@ counts[1].metric("Rated", report.rated)
 counts[2].metric("With alignment", report.aligned)
 
 
-def group_table(rows: list[insights.GroupRow], label: str) -> None:
+def group_table(rows: list[factors.GroupRow], label: str) -> None:
     st.dataframe([{
         label: row.key, "n": row.n, "rating": row.rating.text(), "rating vs rest": row.rating_vs_rest,
         "alignment": row.alignment.text(3), "alignment vs rest": row.alignment_vs_rest,
@@ -54,7 +54,7 @@ def group_table(rows: list[insights.GroupRow], label: str) -> None:
         "seconds p95": st.column_config.NumberColumn(format="%.1f")})
 
 
-def interval_chart(rows: list[insights.GroupRow], measure: str, title: str) -> None:
+def interval_chart(rows: list[factors.GroupRow], measure: str, title: str) -> None:
     """Means with their intervals as error bars; every label carries its n. Groups without a mean are left out."""
     shown = [(row, getattr(row, measure)) for row in rows if getattr(row, measure).mean is not None]
     if not shown:
@@ -75,9 +75,9 @@ works_tab, ab_tab, blame_tab, languages_tab, agreement_tab = st.tabs(
 
 # 1. What works, by one dimension at a time.
 with works_tab:
-    dimension = st.radio("By", [d for d in insights.DIMENSIONS if d not in ("languages", "tasks")], horizontal=True,
-                         format_func=lambda d: insights.DIMENSIONS[d][0])
-    label = insights.DIMENSIONS[dimension][0]
+    dimension = st.radio("By", [d for d in factors.DIMENSIONS if d not in ("languages", "tasks")], horizontal=True,
+                         format_func=lambda d: factors.DIMENSIONS[d][0])
+    label = factors.DIMENSIONS[dimension][0]
     group_table(report.sections[dimension], label)
     charts = st.columns(2)
     with charts[0]:
@@ -105,8 +105,8 @@ with ab_tab:
 
 # 3. Stage blame: which stage let each weak image down, over time.
 with blame_tab:
-    st.caption(f"Weak images: rated {insights.LOW_STARS:.0f} stars or less, or in the history's lowest "
-               f"{insights.LOW_ALIGNMENT_QUANTILE:.0%} of alignment (from {insights.MIN_FOR_QUANTILE} aligned images). "
+    st.caption(f"Weak images: rated {factors.LOW_STARS:.0f} stars or less, or in the history's lowest "
+               f"{factors.LOW_ALIGNMENT_QUANTILE:.0%} of alignment (from {factors.MIN_FOR_QUANTILE} aligned images). "
                "The cause: transcription (whisper unsure or hearing no speech), prompt (cut, or drifted from the "
                "words), else generation.")
     st.dataframe([{"cause": r["cause"], "n": r["n"], "of": r["of"], "share": r["share"],
@@ -114,7 +114,7 @@ with blame_tab:
                   for r in report.blame], hide_index=True, width="stretch")
     if report.blamed:
         figure = go.Figure()
-        for cause in insights.CAUSES:
+        for cause in factors.CAUSES:
             items = [b for b in report.blamed if b.cause == cause]
             figure.add_trace(go.Scatter(
                 x=[b.created_at[:19] for b in items], y=[cause] * len(items), mode="markers", name=render.chart_text(cause),
@@ -147,7 +147,7 @@ with blame_tab:
 # 4. Fairness across languages, and transcribe versus translate.
 with languages_tab:
     for name in ("languages", "tasks"):
-        label = insights.DIMENSIONS[name][0]
+        label = factors.DIMENSIONS[name][0]
         for row in report.sections[name]:
             if row.flagged:
                 st.warning(render.escape_markdown(

@@ -3,7 +3,7 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import TIMING_COLUMNS, HistoryFilter, alignment, alignment_summary, names_of, stats
+from core import TIMING_COLUMNS, HistoryFilter, alignment, alignment_summary, names_of, aggregates
 from ui import render, resources, safety
 
 resources.ensure_navigation()
@@ -13,7 +13,7 @@ store = resources.store()
 st.title("Voice to Image")
 resources.executor_warning()
 
-totals = stats.totals(store)
+totals = aggregates.totals(store)
 if totals["all"] == 0:
     st.info("No generations yet. Open **Generate**, upload or record a few words, and press Transcribe, then Generate.")
     st.page_link("pages/generate.py", label="Start on the Generate page", icon=":material/mic:")
@@ -31,12 +31,12 @@ if reason := resources.queue().waiting_for_room():
 safety.queue_controls(resources.queue(), resources.person())
 
 st.subheader("Seconds per stage over time")
-rows = stats.stage_timings(store)
+rows = aggregates.stage_timings(store)
 quantile = st.radio("Statistic", ["median", "p95"], horizontal=True)
 q = 0.5 if quantile == "median" else 0.95
 figure = go.Figure()
 for column in TIMING_COLUMNS:
-    series = stats.percentile_by_day(rows, column, q)
+    series = aggregates.percentile_by_day(rows, column, q)
     figure.add_trace(go.Scatter(x=list(series), y=list(series.values()), mode="lines+markers", name=column[2:]))
 figure.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10), yaxis_title="seconds", xaxis_title="day",
                      xaxis_type="category")  # one tick per day that has generations
@@ -52,8 +52,8 @@ with left:
             st.text(row["transcript"][:60])
 with right:
     st.subheader("Languages spoken")
-    st.dataframe([{"language": lang, "generations": n} for lang, n in stats.languages(store)], hide_index=True)
-    came = stats.sources(store)
+    st.dataframe([{"language": lang, "generations": n} for lang, n in aggregates.languages(store)], hide_index=True)
+    came = aggregates.sources(store)
     st.caption("Generations by where they came from: " +
                " · ".join(f"{SOURCES.get(name, name)} {n}" for name, n in came.items()))
     st.caption(f"Queued jobs (the dashboard's and the API's; the command line's generate paints at once): "
@@ -68,7 +68,7 @@ if summary:
 
 # People: who makes what, how long they wait, and what the team liked this week.
 st.subheader("People")
-made = stats.per_person_per_day(store)
+made = aggregates.per_person_per_day(store)
 names = names_of(store, [r["created_by"] for r in made])
 left, right = st.columns([3, 2])
 with left:
@@ -81,12 +81,12 @@ with left:
                          yaxis_title="generations", xaxis_title="day")
     st.plotly_chart(figure, width="stretch")
 with right:
-    waits = stats.waits_per_person(store)
+    waits = aggregates.waits_per_person(store)
     wait_names = names_of(store, [w["created_by"] for w in waits])
     st.dataframe([{"person": wait_names.get(w["created_by"], w["created_by"]), "jobs": w["jobs"],
                    "median wait s": round(w["median_wait_s"], 1), "median run s": round(w["median_run_s"], 1)}
                   for w in waits], hide_index=True)
-best = store.query_generations(HistoryFilter(since=stats.week_start(), min_rating=1), sort="rating_mean", limit=6)
+best = store.query_generations(HistoryFilter(since=aggregates.week_start(), min_rating=1), sort="rating_mean", limit=6)
 if best:
     st.caption("This week's top-rated images")
     for column, row in zip(st.columns(6), best):

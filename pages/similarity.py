@@ -6,9 +6,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import (
-    Bands, HistoryFilter, ModelLoadError, V2IError, alignment, atlas, cluster_order, collect_all, collections,
+    Bands, HistoryFilter, ModelLoadError, V2IError, alignment, image_map, cluster_order, collect_all, collections,
     kmeans_blocks, load_set, names_of, near_duplicate_groups, neighbours, said_vs_drawn, scan_earlier, search,
-    roles, set_version, similarity_matrix, stats, stored_novelty,
+    roles, set_version, similarity_matrix, aggregates, stored_novelty,
 )
 from ui import compare, forms, render, resources, voice
 
@@ -36,7 +36,7 @@ def shared_set(_where: HistoryFilter, key: tuple, version: tuple):
 with st.container(border=True):
     columns = st.columns([3, 2, 2])
     text_filter = columns[0].text_input("Filter by words in transcript or prompt")
-    language = forms.any_select(columns[1], "Language", stats.distinct_values(store, "language"))
+    language = forms.any_select(columns[1], "Language", aggregates.distinct_values(store, "language"))
     since, until = forms.date_range(columns[2])
 where = HistoryFilter(search=text_filter or None, language=language, since=since, until=until)
 with st.expander("Similarity bands"):
@@ -349,9 +349,9 @@ def collect_picked(picked: list[str]) -> None:
 with map_tab:
     if showing(map_tab):
         with st.spinner("Laying out the map (the first layout takes a few seconds per thousand images)..."):
-            moved = atlas.update(store, cache.model_id, fit_at_most=MAP_FIT_ON_PAGE)
+            moved = image_map.update(store, cache.model_id, fit_at_most=MAP_FIT_ON_PAGE)
         # The points as this set's view last saw them: read again when this view moved the map (or the set changed).
-        points = data.derived("map points", lambda: [p for p in atlas.points(store, cache.model_id)
+        points = data.derived("map points", lambda: [p for p in image_map.points(store, cache.model_id)
                                                      if p["id"] in data.positions], moved.fitted, moved.placed)
         if moved.waiting:
             st.info(f"The map's layout of {moved.waiting} images runs in the background when the queue is quiet (a few "
@@ -367,7 +367,7 @@ with map_tab:
                    f"This view laid out {moved.fitted} and placed {moved.placed} new ones. Hover for the image; drag a "
                    "box to pick.")
         box = (event.selection.get("box") if event else None) or {}
-        picked = atlas.within(drawn, box["x"], box["y"]) if box.get("x") and box.get("y") else []
+        picked = image_map.within(drawn, box["x"], box["y"]) if box.get("x") and box.get("y") else []
         if picked:
             st.subheader(f"{len(picked)} picked")
             shown_ids = picked[:24]

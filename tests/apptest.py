@@ -42,7 +42,7 @@ def errors(at: AppTest) -> list[str]:
 
 def generate_with_a_recording(name: str = "speech.wav", seconds: float = 2.0) -> AppTest:
     """Generate, set for quick images (2 steps, 64 px), with one synthesized recording uploaded."""
-    from core.synth import recording
+    from core.generation.synth import recording
 
     at = open_app("pages/generate.py")
     at.number_input(key="opt-steps").set_value(2)

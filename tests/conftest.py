@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from core.synth import recording  # noqa: E402
+from core.generation.synth import recording  # noqa: E402
 from helpers import random_whisper  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def tiny_models_dir(tmp_path_factory) -> Path:
-    from core.tiny import ensure_tiny_models
+    from core.models.tiny import ensure_tiny_models
 
     root = Path(os.environ.get("V2I_TEST_TINY_MODELS") or tmp_path_factory.mktemp("tiny-models"))
     ensure_tiny_models(root)
@@ -70,7 +70,7 @@ def settings(tiny_env):
 def models(tiny_models_dir):
     """One model cache for the whole session: tiny models load once, as in a server process."""
     from core.config import load_settings
-    from core.models import ModelCache
+    from core.models.cache import ModelCache
 
     session_settings = load_settings({"V2I_PROFILE": "tiny", "V2I_TINY_MODELS_DIR": str(tiny_models_dir),
                                       "V2I_WHISPER_MODEL": random_whisper(tiny_models_dir)})
@@ -79,7 +79,7 @@ def models(tiny_models_dir):
 
 @pytest.fixture
 def store(data_dir):
-    from core.store import Store
+    from core.history.store import Store
 
     store = Store(data_dir)
     yield store
@@ -110,7 +110,7 @@ def app_env(tiny_env, monkeypatch):
     monkeypatch.setattr(app_test, "PagesManager", WarmPagesManager)
     monkeypatch.setattr(PagesManager, "uses_pages_directory", None)
     yield tiny_env
-    from core.executors import stop_workers
+    from core.execution.executors import stop_workers
 
     stop_workers()
 
@@ -118,9 +118,9 @@ def app_env(tiny_env, monkeypatch):
 @pytest.fixture
 def make_generation(settings, models, store):
     """Store a real generation (tiny models, 2 steps, 64x64) and return its row."""
-    from core.recipes import GenerationOptions
-    from core.pipeline import run_generation
-    from core.request import GenerationRequest
+    from core.generation.recipes import GenerationOptions
+    from core.generation.pipeline import run_generation
+    from core.generation.request import GenerationRequest
 
     def make(transcript: str = "a red fox in the snow", **kw):
         audio = kw.pop("audio", None) or recording("wav")

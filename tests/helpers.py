@@ -27,7 +27,7 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.05) -> bool
 def random_whisper(tiny_models_dir: Path) -> str:
     """The random-weight whisper: the tests pin it, so tones decode quickly and the same way every time (the
     tiny profile's default is the real English tiny.en; tests/test_real_whisper.py uses that)."""
-    from core.tiny import tiny_model_paths
+    from core.models.tiny import tiny_model_paths
 
     return str(tiny_model_paths(tiny_models_dir).whisper)
 
@@ -37,7 +37,7 @@ def old_database(folder: Path, migrations: int):
     Returns it open (sqlite_utils), for the test to add rows and close before opening a Store on ``folder``."""
     import sqlite_utils
 
-    from core.migrations import MIGRATIONS
+    from core.history.migrations import MIGRATIONS
 
     old = sqlite_utils.Database(folder / "v2i.db")
     old.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")

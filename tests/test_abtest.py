@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from core import abtest, insights
-from core.recipes import GenerationOptions
+from core import abtest, factors
+from core.generation.recipes import GenerationOptions
 from core.errors import InvalidOptionError, NotFoundError
-from core.jobs import CANCELLED, JobQueue, Quota, QuotaError
-from core.worker import Worker
-from core.request import GenerationRequest
+from core.execution.jobs import CANCELLED, JobQueue, Quota, QuotaError
+from core.execution.worker import Worker
+from core.generation.request import GenerationRequest
 
 FAST = GenerationOptions(steps=2, width=64, height=64)
 
@@ -68,7 +68,7 @@ def test_a_run_is_painted_side_by_side_and_votes_give_win_rates(store, settings,
     abtest.vote(store, run_id, watercolor["id"], "cat")
     [run] = abtest.runs(store, person="bob")
     assert run["mine"] == none["id"] and run["votes"] == {none["id"]: 1, watercolor["id"]: 1}
-    rates = {row["key"]: row for row in insights.win_rates(store)}
+    rates = {row["key"]: row for row in factors.win_rates(store)}
     assert (rates["watercolor"]["wins"], rates["watercolor"]["n"]) == (1, 2)
     assert rates["none"]["win_rate"] == 0.5 and rates["none"]["win_rate_lo"] == pytest.approx(0.0945, abs=1e-4)
     assert json.loads(store.query("SELECT arms FROM ab_runs")[0]["arms"]) == ["none", "watercolor"]
@@ -90,5 +90,5 @@ def test_deleting_an_arms_image_takes_its_votes_and_leaves_the_other_arms_tally_
     abtest.vote(store, run_id, none["id"], "cat")
     store.delete_generation(watercolor["id"])
     assert store.query("SELECT person FROM ab_votes") == [{"person": "cat"}]
-    rates = {row["key"]: row for row in insights.win_rates(store)}
+    rates = {row["key"]: row for row in factors.win_rates(store)}
     assert set(rates) == {"none"} and (rates["none"]["wins"], rates["none"]["n"]) == (1, 1)

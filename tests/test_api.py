@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from core import Person, Store, tokens
-from core.synth import recording
+from core.generation.synth import recording
 
 ROOT = Path(__file__).resolve().parent.parent
 

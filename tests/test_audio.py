@@ -2,9 +2,9 @@ import time
 
 import numpy as np
 import pytest
-from core.synth import FORMATS, encode, recording, tone
+from core.generation.synth import FORMATS, encode, recording, tone
 
-from core.audio import SAMPLE_RATE, AudioLimits, decode_audio
+from core.generation.audio import SAMPLE_RATE, AudioLimits, decode_audio
 from core.errors import AudioError
 
 

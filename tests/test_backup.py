@@ -14,7 +14,7 @@ import pytest
 from core import Person, Store
 from core import backup as backups
 from core.errors import InvalidOptionError, StorageError
-from core.roles import ADMIN, MEMBER, ForbiddenError
+from core.team.roles import ADMIN, MEMBER, ForbiddenError
 
 ROOT = Path(__file__).resolve().parent.parent
 ADA = Person("ada", "Ada", ADMIN, "cli")
@@ -22,7 +22,7 @@ ADA = Person("ada", "Ada", ADMIN, "cli")
 WRITER = r"""
 import os, sys, time, uuid
 sys.path.insert(0, {root!r})
-from core.store import Store
+from core.history.store import Store
 store = Store(sys.argv[1])
 for i in range(int(sys.argv[2])):
     gid = uuid.uuid4().hex
@@ -156,8 +156,8 @@ def test_a_backup_killed_part_way_leaves_the_previous_one_whole(store, data_dir,
 
 
 def test_the_server_backs_up_on_schedule_and_records_a_failure(settings, models, store, tmp_path):
-    from core.audit import trail
-    from core.worker import Worker
+    from core.history.audit import trail
+    from core.execution.worker import Worker
 
     add_rows(store, 2)
     worker = Worker(settings.with_overrides(backup_dir=str(tmp_path / "scheduled"), backup_keep=2), models, store,

@@ -4,9 +4,9 @@ pixels), each keeps its own prompt, seed and guidance, progress and cancel stay 
 import numpy as np
 import pytest
 
-from core.diffusion import Painting, batch_key, generate_image, generate_images
+from core.generation.diffusion import Painting, batch_key, generate_image, generate_images
 
-from core.recipes import SCHEDULERS, GenerationOptions
+from core.generation.recipes import SCHEDULERS, GenerationOptions
 from core.errors import CancelledError, InvalidOptionError
 
 SMALL = dict(steps=3, width=64, height=64)
@@ -125,10 +125,10 @@ from dataclasses import replace  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from core.config import gpu_batch, load_settings  # noqa: E402
-from core.jobs import CANCELLED, DONE, FAILED, JobQueue  # noqa: E402
-from core.worker import Worker
-from core.pipeline import run_generation  # noqa: E402
-from core.request import GenerationRequest  # noqa: E402
+from core.execution.jobs import CANCELLED, DONE, FAILED, JobQueue  # noqa: E402
+from core.execution.worker import Worker
+from core.generation.pipeline import run_generation  # noqa: E402
+from core.generation.request import GenerationRequest  # noqa: E402
 
 FAST = GenerationOptions(steps=2, width=64, height=64)
 

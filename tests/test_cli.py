@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 import pytest
-from core.synth import FORMATS, recording
+from core.generation.synth import FORMATS, recording
 from helpers import ROOT, files_under
 
 from core.cli import main

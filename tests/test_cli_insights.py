@@ -2,9 +2,9 @@
 
 import json
 
-from core import atlas, insights
+from core import image_map, factors
 from core.cli import main
-from core.team import rate
+from core.team.shared import rate
 
 
 def test_report_json_gives_every_section_with_counts_and_intervals(settings, make_generation, store, capsys):
@@ -16,7 +16,7 @@ def test_report_json_gives_every_section_with_counts_and_intervals(settings, mak
     assert main(["report", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["generations"] == 3 and printed["rated"] == 2 and printed["aligned"] == 3
-    assert printed == json.loads(json.dumps(insights.report(store, settings.clip_embedding_id).to_json()))
+    assert printed == json.loads(json.dumps(factors.report(store, settings.clip_embedding_id).to_json()))
     languages = {row["key"]: row for row in printed["languages"]}
     assert (languages["en"]["n"], languages["fr"]["n"], languages["fr"]["rating_mean"]) == (2, 1, 1.0)
     styles = {row["key"] for row in printed["styles"]}
@@ -35,7 +35,7 @@ def test_report_json_keeps_intervals_on_the_scale_and_says_too_few_with_agreemen
         rate(store, row["id"], "cat", stars=[4, 4, 5, 3, 4, 1, 2][i], blind=True)
     assert main(["report", "--json", "--blind-only"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    rows = [row for name in insights.DIMENSIONS for row in printed[name]]
+    rows = [row for name in factors.DIMENSIONS for row in printed[name]]
     for row in rows:
         if row["rating_lo"] is not None:
             assert 1 <= row["rating_lo"] <= row["rating_mean"] <= row["rating_hi"] <= 5, row
@@ -66,7 +66,7 @@ def test_map_json_places_every_image_and_matches_the_stored_map(settings, make_g
     printed = json.loads(capsys.readouterr().out)
     assert sorted(p["id"] for p in printed) == sorted(made)
     assert set(printed[0]) == {"id", "x", "y", "cluster"}
-    stored = {p["id"]: (round(p["x"], 4), round(p["y"], 4)) for p in atlas.points(store, settings.clip_embedding_id)}
+    stored = {p["id"]: (round(p["x"], 4), round(p["y"], 4)) for p in image_map.points(store, settings.clip_embedding_id)}
     assert {p["id"]: (p["x"], p["y"]) for p in printed} == stored
     assert main(["map", "--refit"]) == 0
     assert capsys.readouterr().out.startswith("3 images on the map (3 laid out now")

@@ -10,7 +10,7 @@ import pytest
 from helpers import files_under
 
 from core.cli import main
-from core.synth import recording
+from core.generation.synth import recording
 
 FAST = ["--steps", "2", "--size", "64"]
 

@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 
 from core import CancelledError
-from core.diffusion import generate_image, is_compiled
-from core.recipes import GenerationOptions
+from core.generation.diffusion import generate_image, is_compiled
+from core.generation.recipes import GenerationOptions
 
 
 @pytest.fixture(scope="module")
 def pipes(tiny_models_dir):
     import torch
 
-    from core.models import load_stable_diffusion
-    from core.tiny import tiny_model_paths
+    from core.models.cache import load_stable_diffusion
+    from core.models.tiny import tiny_model_paths
 
     sd = str(tiny_model_paths(tiny_models_dir).sd)
     eager, compiled = load_stable_diffusion(sd, "cpu"), load_stable_diffusion(sd, "cpu")
@@ -51,7 +51,7 @@ def test_every_compiled_run_happens_on_one_thread_whoever_calls(pipes):
 def test_cuda_pipelines_run_on_the_device_thread_and_eager_cpu_ones_do_not(pipes):
     import torch
 
-    from core.diffusion import runs_on_device_thread
+    from core.generation.diffusion import runs_on_device_thread
 
     eager, compiled = pipes
     on_cuda = type("Pipe", (), {"device": torch.device("cuda"), "unet": eager.unet})()  # eager, yet on the GPU
@@ -87,7 +87,7 @@ def test_a_cancel_raised_on_the_compiled_thread_reaches_the_caller(pipes):
 def test_work_sent_to_the_device_thread_from_the_device_thread_runs_there_at_once():
     from concurrent.futures import ThreadPoolExecutor
 
-    from core.diffusion import on_device_thread
+    from core.generation.diffusion import on_device_thread
 
     def nested():
         return on_device_thread(lambda: threading.current_thread().name)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from core.errors import CancelledError, InvalidOptionError
-from core.diffusion import generate_image
-from core.recipes import SCHEDULERS, GenerationOptions, check_inputs
+from core.generation.diffusion import generate_image
+from core.generation.recipes import SCHEDULERS, GenerationOptions, check_inputs
 
 SMALL = dict(steps=2, width=64, height=64)
 

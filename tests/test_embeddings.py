@@ -3,8 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
-from core.similarity import alignment, load_set, missing_embeddings, neighbours, search
-from core.embeddings import EmbeddingCache, embed_images, embed_texts
+from core.analytics.similarity import alignment, load_set, missing_embeddings, neighbours, search
+from core.analytics.embeddings import EmbeddingCache, embed_images, embed_texts
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_alignment_compares_the_image_with_what_was_said_and_prompted(make_gener
 
 
 def test_the_worker_embeds_new_images_when_idle(settings, models, store, make_generation):
-    from core.worker import Worker
+    from core.execution.worker import Worker
 
     make_generation()
     worker = Worker(settings, models, store)
@@ -95,7 +95,7 @@ def test_the_worker_embeds_new_images_when_idle(settings, models, store, make_ge
 
 
 def test_novelty_of_a_generation_is_its_best_match_among_earlier_ones(make_generation, store, cache):
-    from core.similarity import novelty_of, record_novelty
+    from core.analytics.similarity import novelty_of, record_novelty
 
     rows = [make_generation(f"picture {i}", seed=i) for i in range(3)]
     assert record_novelty(store, cache) == 0 and novelty_of(store, cache.model_id, rows[2]["id"]) is None  # no embeddings
@@ -107,7 +107,7 @@ def test_novelty_of_a_generation_is_its_best_match_among_earlier_ones(make_gener
 
 
 def test_reading_a_novelty_reads_one_row_at_any_history_size(make_generation, store, cache, monkeypatch):
-    from core.similarity import novelty_of, record_novelty
+    from core.analytics.similarity import novelty_of, record_novelty
 
     rows = [make_generation(f"picture {i}", seed=i) for i in range(4)]
     load_set(store, cache)
@@ -122,7 +122,7 @@ def test_reading_a_novelty_reads_one_row_at_any_history_size(make_generation, st
 
 
 def test_the_backfill_goes_on_past_images_whose_files_are_missing(settings, models, store, make_generation, data_dir):
-    from core.worker import Worker
+    from core.execution.worker import Worker
 
     missing = [make_generation(f"gone {i}", seed=i) for i in range(33)]  # more than one batch, all oldest
     for row in missing:

@@ -4,8 +4,8 @@ import zipfile
 
 import pytest
 
-from core.export import export_csv, export_to_temp, export_zip
-from core.history import HistoryFilter
+from core.history.export import export_csv, export_to_temp, export_zip
+from core.history.query import HistoryFilter
 
 
 def csv_of(store, where=HistoryFilter()) -> bytes:

@@ -1,7 +1,7 @@
-"""Exports written to files and served behind short-lived links (core.export.ExportLinks)."""
+"""Exports written to files and served behind short-lived links (core.history.export.ExportLinks)."""
 
 from core import HistoryFilter
-from core.export import EXPORTS, ExportLinks, export_csv
+from core.history.export import EXPORTS, ExportLinks, export_csv
 
 
 def test_a_link_serves_its_file_until_it_expires_then_the_file_goes(store, make_generation):

@@ -6,9 +6,9 @@ import sqlite3
 
 import pytest
 
-from core.migrations import MIGRATIONS, SORT_KEYS_0014
-from core.history import SORTABLE, HistoryFilter, sort_key
-from core.store import Store
+from core.history.migrations import MIGRATIONS, SORT_KEYS_0014
+from core.history.query import SORTABLE, HistoryFilter, sort_key
+from core.history.store import Store
 
 from test_store import row
 

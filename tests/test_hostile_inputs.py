@@ -10,7 +10,7 @@ from apptest import errors, no_exception, open_app, texts
 from helpers import files_under
 
 from core.cli import main
-from core.synth import recording
+from core.generation.synth import recording
 
 HOSTILE_TEXTS = [
     "'; DROP TABLE generations; --", '" OR 1=1 --', "fox) OR (1", "NEAR(fox red, 2)", "*", '"', "^fox",
@@ -36,7 +36,7 @@ HOSTILE_AUDIO = {
 
 def fingerprint(data_dir):
     """Everything a hostile input must leave as it was: the rows and the files."""
-    from core.store import Store
+    from core.history.store import Store
 
     store = Store(data_dir)
     rows = [tuple(r.values()) for r in store.query("SELECT * FROM generations ORDER BY id")]

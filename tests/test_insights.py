@@ -2,10 +2,10 @@
 
 import pytest
 
-from core import insights
-from core.insights import blame, cause_of, kept_share, proportion_interval
-from core.statistics import STARS, bounded_mean
-from core.team import rate
+from core import factors
+from core.judging.factors import blame, cause_of, kept_share, proportion_interval
+from core.judging.statistics import STARS, bounded_mean
+from core.team.shared import rate
 
 MODEL = "clip-test"
 
@@ -34,7 +34,7 @@ def test_what_works_groups_by_recipe_with_counts_intervals_and_verdicts(store):
     for i in range(6, 12):
         add(store, i, recipe="default", stars=4 + i % 2, alignment=0.30, t_total=10.0 + i)
     add(store, 12, recipe="default")  # unrated, no alignment: counted, not in the means
-    report = insights.report(store, MODEL)
+    report = factors.report(store, MODEL)
     recipes = {row.key: row for row in report.sections["recipes"]}
     assert recipes["default"].n == 7 and recipes["default"].rating.n == 6 and recipes["turbo"].n == 6
     assert recipes["turbo"].rating.mean == pytest.approx(1.5)
@@ -53,7 +53,7 @@ def test_a_language_that_does_significantly_worse_is_flagged(store):
     for i in range(8, 14):
         add(store, i, language="de", stars=1 + i % 2, alignment=0.2 + 0.01 * (i % 3), task="translate")
     add(store, 14, language="fr", stars=4)
-    report = insights.report(store, MODEL)
+    report = factors.report(store, MODEL)
     languages = {row.key: row for row in report.sections["languages"]}
     assert languages["de"].flagged and not languages["en"].flagged
     assert languages["fr"].rating_vs_rest == "too few" and not languages["fr"].flagged
@@ -77,7 +77,7 @@ def test_blame_takes_low_rated_and_the_lowest_fifth_of_alignment(store):
     good = [add(store, i, stars=5, alignment=0.30 + 0.001 * i) for i in range(9)]
     low_rated = add(store, 9, stars=2, alignment=0.35, no_speech_prob=0.9)
     poorly_aligned = add(store, 10, alignment=0.05, prompt="a cat on a sofa")
-    report = insights.report(store, MODEL)
+    report = factors.report(store, MODEL)
     blamed = {b.id: b for b in report.blamed}
     # The 20th percentile of the 11 alignments is the third lowest (0.301): below it, 0.05 and 0.300.
     assert set(blamed) == {low_rated, poorly_aligned, good[0]}
@@ -91,20 +91,20 @@ def test_blame_takes_low_rated_and_the_lowest_fifth_of_alignment(store):
 def test_without_ten_aligned_images_only_ratings_decide_blame(store):
     add(store, 1, alignment=0.01)
     add(store, 2, stars=1)
-    assert [b.cause for b in blame(insights.observations(store, MODEL))] == ["generation"]
+    assert [b.cause for b in blame(factors.observations(store, MODEL))] == ["generation"]
 
 
 def test_the_mean_rating_of_a_generation_counts_once_whoever_rated_it(store):
     gid = add(store, 1, stars=5)
     rate(store, gid, "bob", stars=1)
-    rows = insights.observations(store, MODEL)
+    rows = factors.observations(store, MODEL)
     assert rows[0]["stars"] == 3.0 and rows[0]["raters"] == 2
 
 
 def test_record_alignment_scores_stored_embeddings_without_a_model(store):
     import numpy as np
 
-    from core.embeddings import IMAGE, TEXT, EmbeddingCache, text_sha256
+    from core.analytics.embeddings import IMAGE, TEXT, EmbeddingCache, text_sha256
 
     def no_model():
         raise AssertionError("compute=False must not load CLIP")
@@ -119,15 +119,15 @@ def test_record_alignment_scores_stored_embeddings_without_a_model(store):
             db["embeddings"].insert({"sha256": sha, "model": MODEL, "kind": kind, "dim": 2,
                                      "vector": vector.tobytes(), "created_at": "x"})
     cache = EmbeddingCache(store, no_model, model_id=MODEL)
-    assert insights.record_alignment(store, cache) == 1
+    assert factors.record_alignment(store, cache) == 1
     stored = store.query("SELECT generation_id, transcript, prompt FROM alignment")
     assert stored == [{"generation_id": gid, "transcript": pytest.approx(0.6), "prompt": pytest.approx(0.8)}]
-    assert insights.record_alignment(store, cache) == 0  # nothing new: nothing written
+    assert factors.record_alignment(store, cache) == 0  # nothing new: nothing written
 
 
 def test_the_json_report_has_the_sections_the_command_line_promises(store):
     add(store, 1, stars=4, alignment=0.3)
-    data = insights.report(store, MODEL).to_json()
+    data = factors.report(store, MODEL).to_json()
     for section in ("recipes", "styles", "languages", "people", "blame"):
         assert section in data
     row = data["recipes"][0]
@@ -139,7 +139,7 @@ def test_a_database_written_before_insights_upgrades_in_place_with_every_row_kep
     """As the main branch wrote it before this change (migrations 1 to 9): a rated generation."""
     from helpers import old_database
 
-    from core.store import Store
+    from core.history.store import Store
 
     old = old_database(tmp_path, 9)
     old["generations"].insert({"id": "1" * 32, "created_at": "2026-11-01T10:00:00+00:00", "transcript": "a fox",
@@ -153,5 +153,5 @@ def test_a_database_written_before_insights_upgrades_in_place_with_every_row_kep
     assert (row["transcript"], row["ab_run"], row["rating_mean"]) == ("a fox", None, 4.0)
     for table in ("ab_runs", "ab_votes", "alignment", "map_points"):
         assert store.query(f"SELECT count(*) AS n FROM {table}") == [{"n": 0}]
-    report = insights.report(store, MODEL)
+    report = factors.report(store, MODEL)
     assert (report.generations, report.rated, report.sections["people"][0].key) == (1, 1, "ann")

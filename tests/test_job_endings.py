@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from core.recipes import GenerationOptions
-from core.jobs import CANCELLED, FAILED, RUNNING, JobQueue
-from core.worker import Worker
-from core.request import GenerationRequest
+from core.generation.recipes import GenerationOptions
+from core.execution.jobs import CANCELLED, FAILED, RUNNING, JobQueue
+from core.execution.worker import Worker
+from core.generation.request import GenerationRequest
 
 FAST = GenerationOptions(steps=2, width=64, height=64)
 
@@ -19,9 +19,9 @@ FAST = GenerationOptions(steps=2, width=64, height=64)
 @pytest.fixture
 def quick_lock(monkeypatch):
     """Writes give up after 0.2 s of a lock (not 30 s), as they would after a long one."""
-    import core.store
+    import core.history.store
 
-    monkeypatch.setattr(core.store, "BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(core.history.store, "BUSY_TIMEOUT_MS", 200)
 
 
 def running_job_that_fails(store, wav, worker) -> dict:
@@ -41,7 +41,7 @@ def locked(store) -> sqlite3.Connection:
 
 def test_a_job_whose_ending_cannot_be_stored_ends_failed_once_the_store_answers(quick_lock, settings, models, data_dir,
                                                                                   wav):
-    from core.store import Store
+    from core.history.store import Store
 
     store = Store(data_dir)
     worker = Worker(settings, models, store, embed=False)
@@ -60,7 +60,7 @@ def test_a_job_whose_ending_cannot_be_stored_ends_failed_once_the_store_answers(
 
 
 def test_cancel_works_while_an_ending_waits_for_the_store(quick_lock, settings, models, data_dir, wav):
-    from core.store import Store
+    from core.history.store import Store
 
     store = Store(data_dir)
     worker = Worker(settings, models, store, embed=False)
@@ -108,9 +108,9 @@ def test_a_job_whose_worker_process_ended_on_this_machine_is_recovered_at_once(s
 
 
 def test_the_heartbeat_renews_a_running_jobs_lease(settings, models, store, wav, monkeypatch):
-    import core.worker
+    import core.execution.worker
 
-    monkeypatch.setattr(core.worker, "HEARTBEAT_S", 0.05)
+    monkeypatch.setattr(core.execution.worker, "HEARTBEAT_S", 0.05)
     queue = JobQueue(store)
     worker = Worker(settings, models, store, embed=False)
     job_id = queue.submit(wav, GenerationRequest(options=FAST))
@@ -131,7 +131,7 @@ def test_the_heartbeat_renews_a_running_jobs_lease(settings, models, store, wav,
 
 def test_an_admin_pauses_resumes_and_moves_a_job_to_the_front_members_may_not(settings, models, store, wav):
     from core import Person
-    from core.roles import ForbiddenError
+    from core.team.roles import ForbiddenError
 
     ada, bob = Person("ada", "Ada", "admin", "cli"), Person("bob", "Bob", "member", "cli")
     queue = JobQueue(store)
@@ -152,11 +152,11 @@ def test_an_admin_pauses_resumes_and_moves_a_job_to_the_front_members_may_not(se
 
 def test_a_job_waits_for_disk_space_with_a_reason_and_an_upload_is_refused_leaving_nothing(settings, models, store,
                                                                                           wav, monkeypatch, data_dir):
-    import core.disk
+    import core.history.disk
     from core.errors import StorageError
 
     free = [10 * 2**30]
-    monkeypatch.setattr(core.disk, "free_bytes", lambda folder: free[0])
+    monkeypatch.setattr(core.history.disk, "free_bytes", lambda folder: free[0])
     queue = JobQueue(store, min_free_mb=500)
     job_id = queue.submit(wav, GenerationRequest(options=FAST), created_by="ana")
     free[0] = 400 * 2**20  # the disk fills up: less than the margin

@@ -2,10 +2,10 @@ import pytest
 from helpers import files_under, wait_until
 
 from core.errors import AudioError, InvalidOptionError
-from core.recipes import GenerationOptions
-from core.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobQueue
-from core.worker import Worker
-from core.request import GenerationRequest
+from core.generation.recipes import GenerationOptions
+from core.execution.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobQueue
+from core.execution.worker import Worker
+from core.generation.request import GenerationRequest
 
 FAST = GenerationOptions(steps=2, width=64, height=64)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.lowmem import lean_decoder, release_free_memory
+from core.models.lowmem import lean_decoder, release_free_memory
 
 
 def count_conv2d_calls(patch, calls):
@@ -16,7 +16,7 @@ def count_conv2d_calls(patch, calls):
 def test_a_banded_convolution_computes_the_whole_convolution_band_by_band(kernel):
     import torch
 
-    from core.lowmem import banded_forward
+    from core.models.lowmem import banded_forward
 
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(16, 24, kernel, padding=kernel // 2)
@@ -36,7 +36,7 @@ def test_at_the_decoders_real_width_the_bands_give_the_same_values_bit_for_bit()
     full-size decoder gives the whole decode's pixels exactly (docs/performance.md, "Memory")."""
     import torch
 
-    from core.lowmem import BAND_ROWS, banded_forward
+    from core.models.lowmem import BAND_ROWS, banded_forward
 
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(128, 128, 3, padding=1)
@@ -48,7 +48,7 @@ def test_at_the_decoders_real_width_the_bands_give_the_same_values_bit_for_bit()
 def test_small_inputs_run_whole():
     import torch
 
-    from core.lowmem import banded_forward
+    from core.models.lowmem import banded_forward
 
     conv, calls = torch.nn.Conv2d(4, 4, 3, padding=1), []
     with torch.no_grad(), pytest.MonkeyPatch.context() as patch:
@@ -73,7 +73,7 @@ def test_the_lean_decoder_decodes_as_the_plain_one(settings):
 def test_the_cpu_pipeline_loads_with_a_lean_decoder_and_its_unet_as_it_was(settings):
     import torch
 
-    from core.models import load_stable_diffusion
+    from core.models.cache import load_stable_diffusion
 
     pipe = load_stable_diffusion(settings.sd_model, "cpu")
     assert any(isinstance(m, torch.nn.Conv2d) and "forward" in vars(m) for m in pipe.vae.decoder.modules())

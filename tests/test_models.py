@@ -4,7 +4,7 @@ import pytest
 
 from core.config import Settings
 from core.errors import ModelLoadError
-from core.models import ModelCache, best_device, load_stable_diffusion, load_whisper
+from core.models.cache import ModelCache, best_device, load_stable_diffusion, load_whisper
 
 
 def test_without_a_gpu_the_best_device_is_the_cpu():
@@ -55,16 +55,16 @@ def test_a_corrupt_local_model_folder_is_a_clear_error(tmp_path):
 
 
 def test_each_model_loads_once_even_when_many_threads_ask_at_once(settings, monkeypatch):
-    import core.models
+    import core.models.cache
 
     calls = []
-    real = core.models.load_whisper
+    real = core.models.cache.load_whisper
 
     def counting(name, device, **kwargs):
         calls.append(name)
         return real(name, device, **kwargs)
 
-    monkeypatch.setattr(core.models, "load_whisper", counting)
+    monkeypatch.setattr(core.models.cache, "load_whisper", counting)
     cache = ModelCache(settings, device="cpu")
     results = []
     threads = [threading.Thread(target=lambda: results.append(cache.whisper())) for _ in range(6)]
@@ -122,12 +122,12 @@ def test_a_gpu_warms_up_the_pipelines_the_server_starts_from(settings, monkeypat
     """The loading and painting are stand-ins (no GPU here): what is checked is which pipelines get warmed."""
     from dataclasses import replace
 
-    import core.models
+    import core.models.cache
 
     painted = []
-    monkeypatch.setattr(core.models, "load_stable_diffusion", lambda *args, **kwargs: "sd")
-    monkeypatch.setattr(core.models, "add_adapter", lambda pipe, *args, **kwargs: f"{pipe}+turbo")
-    monkeypatch.setattr(core.models, "generate_image",
+    monkeypatch.setattr(core.models.cache, "load_stable_diffusion", lambda *args, **kwargs: "sd")
+    monkeypatch.setattr(core.models.cache, "add_adapter", lambda pipe, *args, **kwargs: f"{pipe}+turbo")
+    monkeypatch.setattr(core.models.cache, "generate_image",
                         lambda pipe, prompt, negative, options: painted.append((pipe, options.recipe, options.steps)))
     cache = ModelCache(replace(settings, recipe=recipe), device="cuda")
     assert cache.warm_up() is True

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from core import catalog
-from core.catalog import KNOWN_SIZES, PINNED, WHISPER_SIZES
-from core.synth import recording
+from core.models.catalog import KNOWN_SIZES, PINNED, WHISPER_SIZES
+from core.generation.synth import recording
 from helpers import random_whisper, wait_until
 from hubserver import Hub, serve
 
@@ -276,7 +276,7 @@ def test_a_missing_model_s_error_points_at_models_pull(monkeypatch, tmp_path):
     import huggingface_hub.constants
 
     from core.errors import ModelLoadError
-    from core.models import load_stable_diffusion
+    from core.models.cache import load_stable_diffusion
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
@@ -298,7 +298,7 @@ def test_the_first_run_note_names_the_missing_models_their_size_and_the_command(
 def test_a_database_from_before_revisions_gains_the_column_and_keeps_its_rows(tmp_path):
     from helpers import old_database
 
-    from core.store import Store, public_record
+    from core.history.store import Store, public_record
 
     old = old_database(tmp_path, 10)
     old["generations"].insert({"id": "1" * 32, "created_at": "2026-11-01T10:00:00+00:00", "transcript": "a fox",

@@ -4,10 +4,10 @@ shows each model's download in bytes while it comes down."""
 from apptest import no_exception, open_app
 
 from core import DOWNLOADS, JobQueue, Store
-from core.catalog import size_text
-from core.recipes import GenerationOptions
-from core.request import GenerationRequest
-from core.synth import recording
+from core.models.catalog import size_text
+from core.generation.recipes import GenerationOptions
+from core.generation.request import GenerationRequest
+from core.generation.synth import recording
 
 
 def test_generate_names_the_missing_models_their_size_and_the_command(app_env, monkeypatch):

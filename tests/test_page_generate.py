@@ -1,10 +1,10 @@
 from apptest import button, errors, no_exception, open_app, texts
-from core.synth import recording
+from core.generation.synth import recording
 from helpers import files_under, wait_until
 
-from core.jobs import DONE, JobQueue
-from core.speech import clean_speech
-from core.store import Store
+from core.execution.jobs import DONE, JobQueue
+from core.generation.speech import clean_speech
+from core.history.store import Store
 
 
 def fast_settings(at):
@@ -92,9 +92,9 @@ def test_a_batch_is_transcribed_and_generated_in_one_go(app_env, data_dir):
 
 
 def test_a_queued_job_can_be_cancelled_from_the_page(app_env, data_dir, monkeypatch):
-    import core.worker
+    import core.execution.worker
 
-    monkeypatch.setattr(core.worker.Worker, "run_pending", lambda self: 0)  # keep the job waiting in the queue
+    monkeypatch.setattr(core.execution.worker.Worker, "run_pending", lambda self: 0)  # keep the job waiting in the queue
     at = open_app("pages/generate.py")
     upload(at, ("speech.wav", recording("wav"), "audio/wav"))
     no_exception(button(at, "Generate").click().run())
@@ -147,7 +147,7 @@ def test_an_upload_is_not_copied_by_the_page(app_env):
     """Streamlit itself copies each widget value once per rerun (a deep copy); the page adds no copy of its own."""
     import tracemalloc
 
-    from core.synth import encode, tone
+    from core.generation.synth import encode, tone
 
     data = encode(tone(120.0, 48_000, 2), 48_000, "wav")  # 22 MB: over the size the page offers a player for
     at = open_app("pages/generate.py")

@@ -1,6 +1,6 @@
 from apptest import button, errors, no_exception, open_app, texts
 from helpers import files_under
-from core.synth import recording
+from core.generation.synth import recording
 
 
 def test_an_empty_history_says_how_to_start(app_env):
@@ -104,9 +104,9 @@ def test_export_buttons_offer_csv_and_zip(app_env, make_generation):
 
 
 def test_generate_again_queues_a_job_with_the_same_settings(app_env, make_generation, data_dir):
-    from core.jobs import JobQueue
-    from core.request import GenerationRequest
-    from core.store import Store
+    from core.execution.jobs import JobQueue
+    from core.generation.request import GenerationRequest
+    from core.history.store import Store
 
     row = make_generation("a lighthouse at dusk", seed=1234)
     at = open_app("pages/history.py")
@@ -125,8 +125,8 @@ def test_use_these_settings_prefills_the_generate_page(app_env, make_generation)
 
 
 def test_the_detail_shows_clip_alignment_and_novelty_once_embeddings_exist(app_env, make_generation, store, models):
-    from core.similarity import load_set, texts_of
-    from core.embeddings import EmbeddingCache
+    from core.analytics.similarity import load_set, texts_of
+    from core.analytics.embeddings import EmbeddingCache
 
     make_generation("a lighthouse", seed=1)
     make_generation("a red fox", seed=2)
@@ -141,7 +141,7 @@ def test_the_detail_shows_clip_alignment_and_novelty_once_embeddings_exist(app_e
 
 
 def test_a_search_runs_once_per_rerun_and_a_shortened_one_says_so(app_env, make_generation, monkeypatch):
-    from core.store import Store
+    from core.history.store import Store
 
     fox = make_generation("a red fox in the snow")
     at = open_app("pages/history.py")

@@ -5,8 +5,8 @@ import json
 from apptest import generate_with_a_recording, button, errors, no_exception, open_app
 from helpers import wait_until
 
-from core import Store, insights, local_person, rate
-from core.jobs import DONE, JobQueue
+from core import Store, factors, local_person, rate
+from core.execution.jobs import DONE, JobQueue
 
 
 def history(make_generation, store):
@@ -33,7 +33,7 @@ def test_what_works_shows_the_reports_numbers_for_each_dimension(app_env, settin
     history(make_generation, store)
     at = open_app("pages/insights.py")
     assert [m.value for m in at.metric] == ["10", "10", "10"]
-    report = insights.report(store, settings.clip_embedding_id)
+    report = factors.report(store, settings.clip_embedding_id)
     for dimension, label in [("recipes", "Recipe"), ("styles", "Style"), ("people", "Person")]:
         at.radio[0].set_value(dimension)
         no_exception(at.run())

@@ -7,8 +7,8 @@ import zipfile
 from apptest import generate_with_a_recording, button, errors, no_exception, open_app
 from helpers import wait_until
 
-from core import Store, contact_sheet, insights, rate, sweep
-from core.jobs import DONE, JobQueue
+from core import Store, contact_sheet, factors, rate, sweep
+from core.execution.jobs import DONE, JobQueue
 
 AGREEMENT = 4  # the Agreement tab's place on Insights
 
@@ -61,7 +61,7 @@ def test_the_agreement_tab_reads_alpha_in_plain_words_with_each_raters_offset(ap
     two_raters(make_generation, store)
     at = open_app("pages/insights.py")
     tab = at.tabs[AGREEMENT]
-    report = insights.report(store, settings.clip_embedding_id)
+    report = factors.report(store, settings.clip_embedding_id)
     overall = report.agreement.overall
     assert overall.alpha is not None and tab.metric[0].value == f"{overall.alpha:.2f}"
     assert any(m.value.replace("\\", "").startswith(f"**{overall.reading.capitalize()}**") for m in tab.markdown)
@@ -77,20 +77,20 @@ def test_blind_only_and_adjusted_readings_change_the_numbers_the_way_they_say(ap
     assert [m.value for m in at.metric][:2] == ["6", "6"]
     at.toggle(key="reading-blind").set_value(True)
     no_exception(at.run())
-    blind = insights.report(store, settings.clip_embedding_id, insights.Reading(blind_only=True))
+    blind = factors.report(store, settings.clip_embedding_id, factors.Reading(blind_only=True))
     assert blind.agreement.overall.n_raters == 2  # dan's seen ratings are left out
     assert at.tabs[0].dataframe[0].value["rating"][0] == blind.sections["recipes"][0].rating.text()
     at.toggle(key="reading-adjusted").set_value(True)
     no_exception(at.run())
-    adjusted = insights.report(store, settings.clip_embedding_id, insights.Reading(True, True))
+    adjusted = factors.report(store, settings.clip_embedding_id, factors.Reading(True, True))
     assert at.tabs[0].dataframe[0].value["rating"][0] == adjusted.sections["recipes"][0].rating.text()
-    plain = insights.report(store, settings.clip_embedding_id)
+    plain = factors.report(store, settings.clip_embedding_id)
     assert adjusted.sections["recipes"][0].rating.mean != plain.sections["recipes"][0].rating.mean
 
 
 def test_the_preference_download_holds_the_blind_pairs_two_stars_apart(app_env, make_generation, store):
     made = two_raters(make_generation, store)
-    from core.preferences import preferences_zip
+    from core.judging.preferences import preferences_zip
 
     with zipfile.ZipFile(io.BytesIO(preferences_zip(store))) as archive:
         rows = [json.loads(line) for line in archive.read("metadata.jsonl").decode().splitlines()]

@@ -38,8 +38,8 @@ def test_the_sidebar_shows_profile_device_and_the_tiny_warning(app_env):
 
 
 def test_the_enhancement_summary_appears_once_embeddings_exist(app_env, make_generation, store, models):
-    from core.similarity import load_set, texts_of
-    from core.embeddings import EmbeddingCache
+    from core.analytics.similarity import load_set, texts_of
+    from core.analytics.embeddings import EmbeddingCache
 
     rows = [make_generation(f"picture {i}", seed=i) for i in range(2)]
     cache = EmbeddingCache(store, models.clip())
@@ -61,8 +61,8 @@ def test_a_mistyped_setting_is_named_not_a_traceback(app_env, monkeypatch):
 
 def test_people_show_what_each_made_their_waits_and_the_weeks_top_rated(app_env, make_generation, store, wav):
     from core import JobQueue, Worker, load_settings, rate, shared_models
-    from core.recipes import GenerationOptions
-    from core.request import GenerationRequest
+    from core.generation.recipes import GenerationOptions
+    from core.generation.request import GenerationRequest
 
     settings = load_settings()
     queue = JobQueue(store)
@@ -134,13 +134,13 @@ def test_an_admin_pauses_the_queue_and_moves_a_job_to_the_front_on_overview(app_
 
 def test_overview_shows_storage_per_person_and_kind_and_a_queue_waiting_for_room(app_env, make_generation, store,
                                                                                wav, monkeypatch):
-    import core.disk
+    import core.history.disk
     from core import GenerationOptions, GenerationRequest, JobQueue
 
     make_generation("a fox", created_by="ana")
     JobQueue(store).set_paused(True, __import__("core").Person("ada", "Ada", "admin", "cli"))
     JobQueue(store).submit(wav, GenerationRequest(options=GenerationOptions(steps=2, width=64, height=64)))
-    monkeypatch.setattr(core.disk, "free_bytes", lambda folder: 100 * 2**20)
+    monkeypatch.setattr(core.history.disk, "free_bytes", lambda folder: 100 * 2**20)
     at = open_app()
     assert any("The queue waits for disk space" in w.value for w in at.warning)
     (held,) = [e for e in at.expander if e.label == "Storage"]

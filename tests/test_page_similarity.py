@@ -101,7 +101,7 @@ def test_the_heatmap_axes_read_the_first_words_of_each_transcript(app_env, make_
 
 def test_the_map_shows_every_image_coloured_by_person_with_its_thumbnail_in_the_hover(app_env, settings,
                                                                                      make_generation):
-    from core import Person, Store, atlas, remember_person
+    from core import Person, Store, image_map, remember_person
 
     store = Store(settings.data_dir)
     remember_person(store, Person("ann@example.com", "Ann"))
@@ -110,7 +110,7 @@ def test_the_map_shows_every_image_coloured_by_person_with_its_thumbnail_in_the_
     at = open_app("pages/similarity.py")
     spec, data = map_of(at)
     assert sorted(set(data["group"])) == ["Ann (n=2)", "unknown (n=1)"]
-    mapped = {p["id"]: (p["x"], p["y"]) for p in atlas.points(store, settings.clip_embedding_id)}
+    mapped = {p["id"]: (p["x"], p["y"]) for p in image_map.points(store, settings.clip_embedding_id)}
     assert {row.id: (row.x, row.y) for row in data.itertuples()} == mapped
     # Vega's tooltip draws the field titled "image" as a picture: every point carries its thumbnail.
     assert spec["encoding"]["tooltip"][0] == {"field": "thumb", "title": "image", "type": "nominal"}
@@ -136,7 +136,7 @@ def test_past_two_thousand_images_only_the_open_tab_is_computed(app_env, setting
     """At 100,000 images every tab at once made the first view 3.6 s: a large history gets lazy tabs."""
     import numpy as np
 
-    from core.embeddings import IMAGE, normalise
+    from core.analytics.embeddings import IMAGE, normalise
 
     store = Store(settings.data_dir)
     vectors = normalise(np.random.default_rng(0).normal(size=(2100, 16))).astype(np.float32)

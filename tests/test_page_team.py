@@ -6,9 +6,9 @@ from helpers import wait_until
 from streamlit.testing.v1 import AppTest
 
 from core import FAILED, JobQueue, Store, collect, rate
-from core.recipes import GenerationOptions
-from core.request import GenerationRequest
-from core.synth import recording
+from core.generation.recipes import GenerationOptions
+from core.generation.request import GenerationRequest
+from core.generation.synth import recording
 
 FAST = GenerationOptions(steps=2, width=64, height=64)
 

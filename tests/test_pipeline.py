@@ -1,15 +1,15 @@
 import hashlib
 
 import pytest
-from core.synth import recording
+from core.generation.synth import recording
 from helpers import files_under
 
 from core.errors import AudioError, CancelledError, InvalidOptionError, NoSpeechError, StorageError
-from core.recipes import GenerationOptions
-from core.pipeline import run_generation
-from core.request import GenerationRequest
-from core.pngmeta import read_parameters
-from core.speech import clean_speech
+from core.generation.recipes import GenerationOptions
+from core.generation.pipeline import run_generation
+from core.generation.request import GenerationRequest
+from core.history.pngmeta import read_parameters
+from core.generation.speech import clean_speech
 
 FAST = GenerationOptions(steps=2, width=64, height=64)
 
@@ -134,9 +134,9 @@ def test_a_database_failure_removes_the_files_already_written(settings, models, 
 def test_a_full_disk_while_writing_the_image_leaves_nothing(settings, models, store, data_dir, wav, monkeypatch):
     import errno
 
-    import core.paths
+    import core.history.paths
 
-    real_fsync = core.paths.os.fsync
+    real_fsync = core.history.paths.os.fsync
     calls = []
 
     def fsync(fd):
@@ -145,7 +145,7 @@ def test_a_full_disk_while_writing_the_image_leaves_nothing(settings, models, st
             raise OSError(errno.ENOSPC, "No space left on device")
         real_fsync(fd)
 
-    monkeypatch.setattr(core.paths.os, "fsync", fsync)
+    monkeypatch.setattr(core.history.paths.os, "fsync", fsync)
     with pytest.raises(StorageError, match="disk is full"):
         run(settings, models, store, wav)
     assert store.count_generations() == 0

@@ -1,6 +1,6 @@
 from PIL import Image
 
-from core.pngmeta import a1111_parameters, png_bytes, read_parameters
+from core.history.pngmeta import a1111_parameters, png_bytes, read_parameters
 
 META = {
     "prompt": "a red fox, detailed", "negative_prompt": "blurry", "steps": 25, "scheduler": "dpmpp-2m",

@@ -7,11 +7,11 @@ import pytest
 from core import Store, rate, sweep
 from core.cli import main
 from core.errors import InvalidOptionError, StorageError
-from core.jobs import JobQueue
-from core.worker import Worker
-from core.preferences import export_preferences, pairs
-from core.request import GenerationRequest
-from core.recipes import GenerationOptions
+from core.execution.jobs import JobQueue
+from core.execution.worker import Worker
+from core.judging.preferences import export_preferences, pairs
+from core.generation.request import GenerationRequest
+from core.generation.recipes import GenerationOptions
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_the_insights_download_is_the_same_dataset_zipped(judged, store, tmp_pat
     import io
     import zipfile
 
-    from core.preferences import preferences_zip
+    from core.judging.preferences import preferences_zip
 
     with zipfile.ZipFile(io.BytesIO(preferences_zip(store))) as archive:
         names = set(archive.namelist())

@@ -6,10 +6,10 @@ from apptest import no_exception, open_app
 from helpers import files_under
 
 from core import PREVIEWS, JobQueue, Store, Worker
-from core.diffusion import generate_image, latent_preview
-from core.recipes import GenerationOptions
-from core.request import GenerationRequest
-from core.synth import recording
+from core.generation.diffusion import generate_image, latent_preview
+from core.generation.recipes import GenerationOptions
+from core.generation.request import GenerationRequest
+from core.generation.synth import recording
 
 
 def previews_of_a_3_step_image(models, interval_s: float) -> list:

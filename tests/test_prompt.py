@@ -1,6 +1,6 @@
 import pytest
 
-from core.prompt import DEFAULT_NEGATIVE_PROMPT, STYLES, enhance_prompt, estimate_tokens
+from core.generation.prompt import DEFAULT_NEGATIVE_PROMPT, STYLES, enhance_prompt, estimate_tokens
 
 
 def test_the_default_style_appends_quality_modifiers_after_the_speakers_words():
@@ -67,7 +67,7 @@ def test_modifiers_that_do_not_fit_are_left_out_with_a_note_not_the_speakers_wor
 
 
 def test_a_real_tokenizer_can_count_instead_of_the_estimate():
-    from core.tiny import build_clip_tokenizer
+    from core.models.tiny import build_clip_tokenizer
 
     tokenizer = build_clip_tokenizer()  # byte-level: one token per character
     count = lambda text: len(tokenizer(text).input_ids) - 2  # noqa: E731

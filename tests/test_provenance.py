@@ -11,7 +11,7 @@ import zipfile
 import pytest
 
 from core import HistoryFilter, provenance, read_parameters
-from core.export import export_zip
+from core.history.export import export_zip
 
 EXIFTOOL = shutil.which("exiftool")
 needs_exiftool = pytest.mark.skipif(EXIFTOOL is None and not __import__("os").environ.get("CI"),
@@ -43,7 +43,7 @@ def test_a_generated_and_an_exported_png_carry_the_ai_label_exiftool_reads(make_
 def test_with_the_teams_key_every_image_carries_a_signed_manifest_that_validates(tiny_env, tmp_path, models,
                                                                                  monkeypatch):
     from core import GenerationOptions, GenerationRequest, Store, load_settings, run_generation
-    from core.synth import recording
+    from core.generation.synth import recording
 
     chain, key, ca = provenance.make_team_key(tmp_path / "keys", name="Test team")
     monkeypatch.setenv("V2I_C2PA_CERT", str(chain))

@@ -8,11 +8,11 @@ import threading
 import pytest
 from helpers import wait_until
 
-from core.cluster import ClusterUnavailableError, RayWorker, probe
-from core.recipes import GenerationOptions
-from core.jobs import CANCELLED, DONE, RUNNING, JobQueue
-from core.executors import worker_for
-from core.request import GenerationRequest
+from core.execution.cluster import ClusterUnavailableError, RayWorker, probe
+from core.generation.recipes import GenerationOptions
+from core.execution.jobs import CANCELLED, DONE, RUNNING, JobQueue
+from core.execution.executors import worker_for
+from core.generation.request import GenerationRequest
 
 ray = pytest.importorskip("ray")
 
@@ -20,7 +20,7 @@ ray = pytest.importorskip("ray")
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
     """One local Ray for the module (starting one costs seconds); actors are the workers' own."""
-    from core.cluster import connect
+    from core.execution.cluster import connect
     from core.config import Settings
 
     connect(Settings(ray_workers=2))
@@ -65,8 +65,8 @@ def test_the_executor_setting_picks_the_worker(settings, ray_settings, models, s
 
 
 def test_an_actor_s_status_carries_its_first_run_downloads_for_the_job_panel(settings, wav, monkeypatch):
-    import core.pipeline
-    from core.cluster import GenerationActor
+    import core.generation.pipeline
+    from core.execution.cluster import GenerationActor
 
     actor, release = GenerationActor(settings, threads=1), threading.Event()
 
@@ -75,7 +75,7 @@ def test_an_actor_s_status_carries_its_first_run_downloads_for_the_job_panel(set
         release.wait(30)
         return True
 
-    monkeypatch.setattr(core.pipeline, "fetch_missing", downloading)
+    monkeypatch.setattr(core.generation.pipeline, "fetch_missing", downloading)
     running = threading.Thread(target=actor.compute, args=("job-1", wav, request().to_json()))
     running.start()
     try:
@@ -145,7 +145,7 @@ def test_stopping_the_dispatcher_puts_running_jobs_back_in_the_queue(dispatcher,
 
 def test_an_unreachable_cluster_is_a_plain_message_and_queued_jobs_wait(settings, models, store, wav, monkeypatch):
     monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a server that has not joined one yet
-    monkeypatch.setattr("core.cluster.PROBE_TIMEOUT_S", 8.0)
+    monkeypatch.setattr("core.execution.cluster.PROBE_TIMEOUT_S", 8.0)
     far = settings.with_overrides(executor="ray", ray_address="127.0.0.1:9")
     worker = RayWorker(far, models, store, embed=False)
     job_id = JobQueue(store).submit(wav, request(), created_by="ann")
@@ -177,9 +177,9 @@ def test_the_worker_command_runs_the_queue_on_ray_actors(tiny_env, store, wav, m
 def test_the_dashboard_runs_a_job_on_ray_and_says_when_the_cluster_is_out_of_reach(app_env, data_dir, monkeypatch):
     from apptest import button, no_exception, open_app
 
-    from core.executors import stop_workers
-    from core.store import Store
-    from core.synth import recording
+    from core.execution.executors import stop_workers
+    from core.history.store import Store
+    from core.generation.synth import recording
 
     monkeypatch.setenv("V2I_EXECUTOR", "ray")
     at = open_app("pages/generate.py")
@@ -198,7 +198,7 @@ def test_the_dashboard_runs_a_job_on_ray_and_says_when_the_cluster_is_out_of_rea
 
     # The same dashboard pointed at a cluster nobody answers: a plain message on the Overview, the job waits.
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
-    monkeypatch.setattr("core.cluster.PROBE_TIMEOUT_S", 8.0)
+    monkeypatch.setattr("core.execution.cluster.PROBE_TIMEOUT_S", 8.0)
     monkeypatch.setenv("V2I_RAY_ADDRESS", "127.0.0.1:9")
     waiting = queue.submit(recording("wav"), request(), created_by="ann")
     at = open_app()

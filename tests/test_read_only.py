@@ -8,7 +8,7 @@ import pytest
 from apptest import no_exception, open_app
 
 from core import StorageError, Store
-from core.stages import PROGRESS_STAGES  # noqa: F401  (core imported whole, as the pages do)
+from core.generation.stages import PROGRESS_STAGES  # noqa: F401  (core imported whole, as the pages do)
 
 
 @pytest.fixture

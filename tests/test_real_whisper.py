@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from core import ModelLoadError, load_settings
-from core.synth import encode
-from core.whisper_ct2 import (
+from core.generation.synth import encode
+from core.models.whisper_ct2 import (
     CT2Model, bundled_model_bin, convert, converted_checkpoint, read_ct2, whisper_checkpoint,
 )
 
@@ -104,7 +104,7 @@ def write_ct2(path, variables: dict, aliases: dict, spec="WhisperSpec", revision
 def random_whisper_state(tiny_models_dir):
     import torch
 
-    from core.tiny import tiny_model_paths
+    from core.models.tiny import tiny_model_paths
 
     checkpoint = torch.load(tiny_model_paths(tiny_models_dir).whisper, map_location="cpu")
     return checkpoint["model_state_dict"], checkpoint["dims"]
@@ -171,7 +171,7 @@ def test_it_is_converted_once_into_the_data_folders_model_cache(tmp_path):
 
 
 def test_the_tiny_profile_hears_with_tiny_en_and_decodes_it_fully(tmp_path):
-    from core.pipeline import transcribe_options
+    from core.generation.pipeline import transcribe_options
 
     settings = load_settings({"V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(tmp_path)})
     assert settings.whisper_model == "tiny.en" and not settings.whisper_is_random
@@ -232,7 +232,7 @@ def test_spoken_english_comes_out_as_its_words_in_every_format_and_rate(real_mod
 @needs_espeak
 def test_the_command_line_prints_the_spoken_words_offline(tiny_models_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from core.synth import encode as encode_audio
+    from core.generation.synth import encode as encode_audio
 
     samples = __import__("core").decode_audio(speak(SENTENCES[1], tmp_path)).samples
     speech = tmp_path / "speech.m4a"

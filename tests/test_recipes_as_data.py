@@ -3,11 +3,11 @@ and the pages, the command line, sweeps, the catalog and the stored row follow w
 
 from core import catalog, sweep
 from core.cli import build_parser
-from core.models import ModelCache
-from core.pipeline import run_generation
-from core.recipes import RECIPES, GenerationOptions, Part, Recipe
-from core.request import GenerationRequest
-from core.synth import recording
+from core.models.cache import ModelCache
+from core.generation.pipeline import run_generation
+from core.generation.recipes import RECIPES, GenerationOptions, Part, Recipe
+from core.generation.request import GenerationRequest
+from core.generation.synth import recording
 
 
 def paint(settings, models, store, recipe: str, **overrides):

@@ -9,15 +9,15 @@ import threading
 import time
 
 import pytest
-from core.synth import recording
+from core.generation.synth import recording
 from helpers import ROOT, files_under, wait_until
 
-from core.recipes import GenerationOptions
-from core.jobs import FAILED, JobQueue
-from core.worker import Worker
-from core.pipeline import run_generation
-from core.request import GenerationRequest
-from core.store import Store
+from core.generation.recipes import GenerationOptions
+from core.execution.jobs import FAILED, JobQueue
+from core.execution.worker import Worker
+from core.generation.pipeline import run_generation
+from core.generation.request import GenerationRequest
+from core.history.store import Store
 
 
 def test_several_processes_and_threads_writing_at_once_store_every_generation_once(tiny_models_dir):
@@ -37,11 +37,11 @@ def test_several_processes_and_threads_writing_at_once_store_every_generation_on
 
 
 def test_one_pipeline_is_never_run_by_two_threads_at_once(settings, models, store, monkeypatch):
-    import core.pipeline
+    import core.generation.pipeline
 
     active, most = [0], [0]
     guard = threading.Lock()
-    real = core.pipeline.generate_images
+    real = core.generation.pipeline.generate_images
 
     def watched(*args, **kwargs):
         with guard:
@@ -54,7 +54,7 @@ def test_one_pipeline_is_never_run_by_two_threads_at_once(settings, models, stor
             with guard:
                 active[0] -= 1
 
-    monkeypatch.setattr(core.pipeline, "generate_images", watched)
+    monkeypatch.setattr(core.generation.pipeline, "generate_images", watched)
     errors = []
 
     def one(i):
@@ -79,9 +79,9 @@ WORKER = """
 import os, sys
 sys.path.insert(0, {root!r})
 from core.config import load_settings
-from core.worker import Worker
-from core.models import ModelCache
-from core.store import Store
+from core.execution.worker import Worker
+from core.models.cache import ModelCache
+from core.history.store import Store
 settings = load_settings()
 Worker(settings, ModelCache(settings, device="cpu"), Store(settings.data_dir), embed=False).run_pending()
 """
@@ -134,12 +134,12 @@ def test_a_database_busy_with_another_writer_waits_instead_of_failing(store):
 def test_a_read_only_data_folder_is_a_clear_error_and_leaves_nothing(settings, models, store, data_dir, monkeypatch):
     import errno
 
-    import core.paths
+    import core.history.paths
 
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr(core.paths.os, "replace", read_only)
+    monkeypatch.setattr(core.history.paths.os, "replace", read_only)
     from core.errors import StorageError
 
     with pytest.raises(StorageError, match="read-only"):

@@ -9,12 +9,12 @@ import torch
 from PIL import Image
 
 from core import ModelCache, run_generation
-from core.recipes import GenerationOptions
-from core.embeddings import embed_images
-from core.models import LoadedModel, dense_parameters
-from core.request import GenerationRequest
-from core.synth import recording
-from core.weights import ParkedTensors
+from core.generation.recipes import GenerationOptions
+from core.analytics.embeddings import embed_images
+from core.models.cache import LoadedModel, dense_parameters
+from core.generation.request import GenerationRequest
+from core.generation.synth import recording
+from core.models.weights import ParkedTensors
 
 PICTURE = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
 
@@ -35,19 +35,19 @@ def resting(loaded: LoadedModel) -> bool:
 
 def test_a_job_rests_whisper_and_clip_while_it_paints_and_they_come_back_bit_for_bit(settings, cache, store,
                                                                                       monkeypatch):
-    import core.pipeline
+    import core.generation.pipeline
 
     whisper, clip = cache.whisper(), cache.clip()
     whisper_before, clip_before = weights(whisper), weights(clip)
     embedding_before = embed_images(clip, [PICTURE])
     seen = []
-    real = core.pipeline.generate_images
+    real = core.generation.pipeline.generate_images
 
     def spy(*args, **kwargs):
         seen.append((resting(whisper), resting(clip)))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(core.pipeline, "generate_images", spy)
+    monkeypatch.setattr(core.generation.pipeline, "generate_images", spy)
     request = GenerationRequest("a.wav", options=GenerationOptions(steps=2, seed=1, width=64, height=64))
     row = run_generation(recording("wav"), request, settings=settings, models=cache, store=store)
     assert row["transcript"] is not None and seen == [(True, True)]  # whisper ran first, then both rested

@@ -4,7 +4,7 @@ import pytest
 
 from core import rate, review
 from core.errors import InvalidOptionError, NotFoundError
-from core.team import rating_of
+from core.team.shared import rating_of
 
 
 def add(store, i, person):

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from core.vectors import (
+from core.analytics.vectors import (
     Bands, cluster_order, similarity_correlation, kmeans_blocks, near_duplicate_groups, scan_earlier, similarity_matrix, top_k,
     top_k_all,
 )
-from core.embeddings import normalise
+from core.analytics.embeddings import normalise
 
 
 def vectors(n=40, dim=16, seed=0):

@@ -3,9 +3,9 @@ would, derived figures computed once per set."""
 
 import numpy as np
 
-from core.embeddings import EmbeddingCache
-from core.similarity import SET_COLUMNS, load_set, set_version
-from core.history import HistoryFilter
+from core.analytics.embeddings import EmbeddingCache
+from core.analytics.similarity import SET_COLUMNS, load_set, set_version
+from core.history.query import HistoryFilter
 
 from test_map import MODEL, store_images, themed_vectors
 

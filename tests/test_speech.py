@@ -9,10 +9,10 @@ from helpers import files_under
 
 from core import DoubtfulSpeechError, InvalidOptionError, Store, clean_speech, doubt, set_vocabulary, vocabulary
 from core.cli import main
-from core.recipes import GenerationOptions
-from core.pipeline import run_generation
-from core.request import GenerationRequest
-from core.synth import recording
+from core.generation.recipes import GenerationOptions
+from core.generation.pipeline import run_generation
+from core.generation.request import GenerationRequest
+from core.generation.synth import recording
 
 
 @pytest.mark.parametrize("language, said, prompt", [

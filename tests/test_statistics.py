@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from core import agreement
-from core.insights import proportion_interval
-from core.statistics import (
+from core.judging.factors import proportion_interval
+from core.judging.statistics import (
     ALIGNMENT, SAME, STARS, TOO_FEW, Comparison, Estimate, adjusted_p, adjusted_stars, bounded_mean, fit_raters,
     mean_interval, rank_test, verdicts, welch_test,
 )

@@ -5,9 +5,9 @@ import sqlite3
 import pytest
 
 from core.errors import NotFoundError, StorageError
-from core.migrations import MIGRATIONS, migrate
-from core.history import HistoryFilter
-from core.store import Store
+from core.history.migrations import MIGRATIONS, migrate
+from core.history.query import HistoryFilter
+from core.history.store import Store
 
 
 def row(i: int, **extra) -> dict:
@@ -161,7 +161,7 @@ def test_an_unwritable_data_folder_is_a_clear_error(tmp_path):
 def test_an_older_database_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
     import sqlite_utils
 
-    from core.migrations import MIGRATIONS
+    from core.history.migrations import MIGRATIONS
 
     path = tmp_path / "v2i.db"
     old = sqlite_utils.Database(path)
@@ -182,7 +182,7 @@ def test_an_older_database_is_upgraded_in_place_and_keeps_its_rows(tmp_path):
 
 
 def test_a_long_search_is_deduplicated_and_capped_and_says_so(store):
-    from core.history import MAX_SEARCH_TERMS, SearchTerms
+    from core.history.query import MAX_SEARCH_TERMS, SearchTerms
 
     store.insert_generation(row(1))
     repeated = SearchTerms.of("fox " * 10_000)  # 40 KB of one word
@@ -232,7 +232,7 @@ def database_bytes(data_dir) -> bytes:
 
 
 def test_a_deleted_generations_words_are_gone_from_the_database_file(store, data_dir):
-    from core.jobs import JobQueue
+    from core.execution.jobs import JobQueue
 
     for i in range(30):
         store.insert_generation(row(i))

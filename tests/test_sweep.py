@@ -5,13 +5,13 @@ import json
 import pytest
 from PIL import Image
 
-from core import contact_sheet, insights, sweep
+from core import contact_sheet, factors, sweep
 from core.cli import main
-from core.recipes import GenerationOptions
+from core.generation.recipes import GenerationOptions
 from core.errors import InvalidOptionError
-from core.jobs import CANCELLED, DONE, JobQueue, Quota, QuotaError
-from core.worker import Worker
-from core.request import GenerationRequest
+from core.execution.jobs import CANCELLED, DONE, JobQueue, Quota, QuotaError
+from core.execution.worker import Worker
+from core.generation.request import GenerationRequest
 
 FAST = GenerationOptions(steps=2, width=64, height=64)
 
@@ -95,7 +95,7 @@ def test_a_3x3_sweep_paints_nine_cells_labelled_by_their_stored_parameters(store
     run = sweep.run_of(store, run_id, person="bob")
     assert run["mine"] == best.generation["id"]
     assert [c.votes for c in sweep.grid(run)] == [0] * 8 + [1]
-    rates = {(r["variable"], r["key"]): (r["wins"], r["n"]) for r in insights.win_rates(store)}
+    rates = {(r["variable"], r["key"]): (r["wins"], r["n"]) for r in factors.win_rates(store)}
     assert rates[("steps", "3")] == (1, 1) and rates[("steps", "1")] == (0, 1)
     assert rates[("guidance", "7.5")] == (1, 1) and rates[("guidance", "4")] == (0, 1)
 

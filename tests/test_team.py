@@ -11,8 +11,8 @@ from core import (
     Worker, collect, collections, collections_of, export_collection, names_of, rate, rating_of, remember_person,
     uncollect,
 )
-from core.recipes import GenerationOptions
-from core.request import GenerationRequest
+from core.generation.recipes import GenerationOptions
+from core.generation.request import GenerationRequest
 
 FAST = GenerationOptions(steps=2, width=64, height=64)
 
@@ -164,7 +164,7 @@ def test_a_database_written_before_people_upgrades_with_every_row_kept(tmp_path)
     """As written by the main branch before this change: migrations 1 to 4, a generation and a job."""
     from helpers import old_database
 
-    from core.store import Store
+    from core.history.store import Store
 
     old = old_database(tmp_path, 4)
     old["generations"].insert({"id": "1" * 32, "created_at": "2026-11-01T10:00:00+00:00", "transcript": "a fox",
@@ -194,7 +194,7 @@ def test_the_outlook_gives_every_queued_jobs_place_and_eta_from_one_reading(queu
 
 def test_deleting_a_resubmitted_jobs_generation_forgets_the_failed_jobs_words_too(queue, store, data_dir, wav):
     """The words once survived delete in the failed job that was submitted again (issue 32, 14)."""
-    from core.request import GenerationRequest
+    from core.generation.request import GenerationRequest
 
     failed = queue.submit(wav, GenerationRequest(transcript="the zanzibar merger", language="en",
                                                  options=request().options, filename="zanzibar.wav"), created_by="ana")
@@ -215,7 +215,7 @@ def test_deleting_a_resubmitted_jobs_generation_forgets_the_failed_jobs_words_to
 
 
 def test_a_failed_jobs_request_is_forgotten_after_the_keep_days(queue, store, wav):
-    from core.request import GenerationRequest
+    from core.generation.request import GenerationRequest
 
     job_id = queue.submit(wav, GenerationRequest(prompt="the zanzibar merger", options=request().options),
                           created_by="ana")

@@ -1,10 +1,10 @@
 import pytest
-from core.synth import recording
+from core.generation.synth import recording
 
-from core.audio import decode_audio
+from core.generation.audio import decode_audio
 from core.errors import NoSpeechError
-from core.pipeline import transcribe_options, transcribe_recording
-from core.transcribe import transcribe
+from core.generation.pipeline import transcribe_options, transcribe_recording
+from core.generation.transcribe import transcribe
 
 
 def test_a_recording_gets_text_language_and_confidence(settings, models):

@@ -4,7 +4,7 @@ recording; words that fail whisper's own checks at every temperature are refused
 import numpy as np
 import pytest
 
-from core.transcribe import TranscribeOptions, not_understood, not_understood_reason, seed_of, transcribe
+from core.generation.transcribe import TranscribeOptions, not_understood, not_understood_reason, seed_of, transcribe
 
 
 def test_the_seed_follows_the_recording():

@@ -10,10 +10,10 @@ from helpers import wait_until
 
 from core import InvalidOptionError, JobQueue, Store, load_settings, read_parameters, run_generation
 from core.cli import main
-from core.adapters import lora_weights
-from core.recipes import RECIPES, GenerationOptions
-from core.request import GenerationRequest
-from core.synth import recording
+from core.models.adapters import lora_weights
+from core.generation.recipes import RECIPES, GenerationOptions
+from core.generation.request import GenerationRequest
+from core.generation.synth import recording
 
 
 def test_the_turbo_recipe_is_lcm_at_4_steps_without_guidance():
@@ -49,9 +49,9 @@ def test_a_turbo_generation_stores_its_recipe_lora_and_decoder(settings, models,
 def test_turbo_shares_the_unet_and_its_lora_changes_turbo_runs_only(models):
     import torch
 
-    from core.diffusion import generate_image
+    from core.generation.diffusion import generate_image
 
-    from core.recipes import GenerationOptions
+    from core.generation.recipes import GenerationOptions
 
     plain = models.stable_diffusion()
     default = GenerationOptions(steps=2, seed=3, width=64, height=64)
@@ -77,7 +77,7 @@ def test_turbo_shares_the_unet_and_its_lora_changes_turbo_runs_only(models):
 
 def sharing_pipelines(sd_model: str, settings):
     """A plain pipeline and a turbo one sharing its UNet, fresh (the session's are shared by other tests)."""
-    from core.models import add_adapter, load_stable_diffusion
+    from core.models.cache import add_adapter, load_stable_diffusion
 
     plain = load_stable_diffusion(sd_model, "cpu")
     return plain, add_adapter(plain, settings.lcm_lora, settings.taesd, "cpu")
@@ -85,7 +85,7 @@ def sharing_pipelines(sd_model: str, settings):
 
 def fused(unet) -> bool:
     """Whether the LoRA is fused into the UNet's weights (peft's layers say so)."""
-    from core.adapters import lora_layers
+    from core.models.adapters import lora_layers
 
     return any(layer.merged for _, layer in lora_layers(unet))
 
@@ -96,8 +96,8 @@ TURBO, DEFAULT = (GenerationOptions.from_recipe(r, seed=3, width=64, height=64, 
 def test_turbo_runs_in_a_row_fuse_into_the_shared_unet_and_other_recipes_get_the_checkpoints_weights_back(settings):
     import torch
 
-    from core.diffusion import generate_image
-    from core.models import load_stable_diffusion
+    from core.generation.diffusion import generate_image
+    from core.models.cache import load_stable_diffusion
 
     plain, turbo = sharing_pipelines(settings.sd_model, settings)
     checkpoint = {k: v.clone() for k, v in load_stable_diffusion(settings.sd_model, "cpu").unet.state_dict().items()}
@@ -125,8 +125,8 @@ def test_turbo_runs_in_a_row_fuse_into_the_shared_unet_and_other_recipes_get_the
 
 
 def test_a_known_streak_fuses_at_its_first_run_when_the_switch_pays_and_never_when_it_does_not(settings):
-    from core.adapters import FUSE_FROM_STREAK, UNetAdapters
-    from core.diffusion import generate_image
+    from core.models.adapters import FUSE_FROM_STREAK, UNetAdapters
+    from core.generation.diffusion import generate_image
 
     assert FUSE_FROM_STREAK == 3
     plain, turbo = sharing_pipelines(settings.sd_model, settings)
@@ -147,8 +147,8 @@ def test_a_known_streak_fuses_at_its_first_run_when_the_switch_pays_and_never_wh
 
 def test_the_worker_tells_the_models_the_recipes_queued_after_each_job_in_the_fair_order(settings, models, store,
                                                                                         monkeypatch):
-    from core.adapters import UNetAdapters
-    from core.worker import Worker
+    from core.models.adapters import UNetAdapters
+    from core.execution.worker import Worker
 
     seen: list = []
     real = UNetAdapters.prepare
@@ -168,8 +168,8 @@ def test_the_worker_tells_the_models_the_recipes_queued_after_each_job_in_the_fa
 
 
 def test_where_the_lora_cannot_be_parked_it_stays_in_memory_and_turbo_still_runs(settings, monkeypatch):
-    from core.diffusion import generate_image
-    from core.weights import ParkedTensors
+    from core.generation.diffusion import generate_image
+    from core.models.weights import ParkedTensors
 
     def full_disk(self, tensors):
         raise OSError(28, "No space left on device")
@@ -182,7 +182,7 @@ def test_where_the_lora_cannot_be_parked_it_stays_in_memory_and_turbo_still_runs
 
 
 def test_turbo_runs_between_other_recipes_keep_the_adapter_and_pay_no_switch(settings):
-    from core.diffusion import generate_image
+    from core.generation.diffusion import generate_image
 
     plain, turbo = sharing_pipelines(settings.sd_model, settings)
     painted = []
@@ -198,7 +198,7 @@ def test_turbo_runs_between_other_recipes_keep_the_adapter_and_pay_no_switch(set
 def test_without_its_checkpoint_on_disk_the_lora_stays_an_adapter(settings, tmp_path):
     import shutil
 
-    from core.diffusion import generate_image
+    from core.generation.diffusion import generate_image
 
     shutil.copytree(settings.sd_model, tmp_path / "sd")
     plain, turbo = sharing_pipelines(str(tmp_path / "sd"), settings)
@@ -212,10 +212,10 @@ def test_fused_turbo_has_a_unet_of_its_own_that_paints_as_the_adapter_does(model
     """The GPU's form (own_unet defaults to True on CUDA), run here on the CPU through the same code."""
     import torch
 
-    from core.diffusion import generate_image
+    from core.generation.diffusion import generate_image
 
-    from core.recipes import GenerationOptions
-    from core.models import add_adapter, load_stable_diffusion
+    from core.generation.recipes import GenerationOptions
+    from core.models.cache import add_adapter, load_stable_diffusion
 
     base = load_stable_diffusion(settings.sd_model, "cpu")
     fused = add_adapter(base, settings.lcm_lora, settings.taesd, "cpu", own_unet=True)

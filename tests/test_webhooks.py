@@ -12,11 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from core import Person, webhooks
-from core.recipes import GenerationOptions
+from core.generation.recipes import GenerationOptions
 from core.errors import InvalidOptionError
-from core.jobs import JobQueue
-from core.worker import Worker
-from core.request import GenerationRequest
+from core.execution.jobs import JobQueue
+from core.execution.worker import Worker
+from core.generation.request import GenerationRequest
 
 ANA = Person("ana", "Ana", "member", "cli")
 FAST = GenerationOptions(steps=2, width=64, height=64)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from core.weights import checkpoint_files, checkpoint_names, restore
+from core.models.weights import checkpoint_files, checkpoint_names, restore
 
 
 def test_tensors_come_back_bit_for_bit_and_converted_as_loading_converts_them(tmp_path):
@@ -39,7 +39,7 @@ def test_a_tensor_the_checkpoint_lacks_is_named(tmp_path):
 def test_parked_weights_come_back_bit_for_bit_and_are_written_once():
     import torch
 
-    from core.weights import ParkedTensors
+    from core.models.weights import ParkedTensors
 
     weights = {"a": torch.nn.Parameter(torch.randn(3, 4)), "b": torch.nn.Parameter(torch.randn(5))}
     values = {k: v.detach().clone() for k, v in weights.items()}
@@ -57,7 +57,7 @@ def test_parking_leaves_no_file_behind(tmp_path, monkeypatch):
 
     import torch
 
-    from core.weights import ParkedTensors
+    from core.models.weights import ParkedTensors
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     place = ParkedTensors()
@@ -68,7 +68,7 @@ def test_parking_leaves_no_file_behind(tmp_path, monkeypatch):
 def test_a_failed_write_leaves_the_weights_in_memory():
     import torch
 
-    from core.weights import ParkedTensors
+    from core.models.weights import ParkedTensors
 
     weights = {"a": torch.nn.Parameter(torch.randn(8)), "b": torch.nn.Parameter(torch.randn(8))}
     place = ParkedTensors()
@@ -93,7 +93,7 @@ def test_a_failed_write_leaves_the_weights_in_memory():
 def test_values_cut_short_on_disk_are_an_error_naming_the_tensor():
     import torch
 
-    from core.weights import ParkedTensors
+    from core.models.weights import ParkedTensors
 
     weights = {"a": torch.nn.Parameter(torch.randn(8))}
     place = ParkedTensors()

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from core import GenerationRequest, InvalidOptionError, Word, doubtful_words_in, public_record
-from core.faster import needs_fallback
-from core.insights import fix_costs
-from core.transcribe import mostly_doubtful, words_of
-from core.vad import SpeechCut, cut_silence, load_vad
+from core.generation.faster import needs_fallback
+from core.judging.factors import fix_costs
+from core.generation.transcribe import mostly_doubtful, words_of
+from core.generation.vad import SpeechCut, cut_silence, load_vad
 
 from test_store import row
 
@@ -73,8 +73,8 @@ def test_a_generation_stores_the_words_heard_and_what_the_person_changed(store):
                                 speech_cut=((0.0, 1.2),))
     back = GenerationRequest.from_json(request.to_json())
     assert back == request  # words and cuts survive the job queue's JSON
-    from core.rows import heard_fields
-    from core.transcribe import Transcript
+    from core.history.rows import heard_fields
+    from core.generation.transcribe import Transcript
 
     fields = heard_fields(back, Transcript("draw me a cat", "en", "transcribe", -0.2, 0.01, words=back.words,
                                            speech_cut=back.speech_cut))
@@ -132,7 +132,7 @@ def test_faster_whisper_hands_over_to_the_seeded_fallback_when_whispers_checks_f
 
 
 def test_a_weak_image_whose_prompt_kept_doubted_words_is_blamed_on_transcription_naming_them(store):
-    from core import insights
+    from core import factors
 
     with store.write() as db:
         db["generations"].insert(row(1, transcript="roar me a cat", prompt="roar me a cat, detailed", avg_logprob=-0.2,
@@ -143,7 +143,7 @@ def test_a_weak_image_whose_prompt_kept_doubted_words_is_blamed_on_transcription
                                      no_speech_prob=0.01, prompt_truncated=0))
         db["ratings"].insert_all({"generation_id": f"{i:032x}", "person": "ann", "stars": 1, "favourite": 0,
                                   "updated_at": "x"} for i in (1, 2))
-    blamed = {b.id: b for b in insights.report(store, "m").blamed}
+    blamed = {b.id: b for b in factors.report(store, "m").blamed}
     assert (blamed[f"{1:032x}"].cause, blamed[f"{1:032x}"].why) == (
         "transcription", "the prompt kept words whisper doubted: roar")
     assert blamed[f"{2:032x}"].cause == "generation"
@@ -151,7 +151,7 @@ def test_a_weak_image_whose_prompt_kept_doubted_words_is_blamed_on_transcription
 
 def test_the_faster_backend_pulls_a_pinned_ctranslate2_conversion_for_the_sizes_it_knows(monkeypatch, tmp_path):
     from core import catalog, load_settings
-    from core.faster import backend_for
+    from core.generation.faster import backend_for
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no whisper checkpoint cached
     settings = load_settings({"V2I_WHISPER_MODEL": "base", "V2I_WHISPER_BACKEND": "faster"})

@@ -11,8 +11,8 @@ import pytest
 
 from apptest import button, errors, no_exception, open_app, texts
 from core import Store, load_settings
-from core.audio import AudioLimits, decode_audio
-from core.synth import encode
+from core.generation.audio import AudioLimits, decode_audio
+from core.generation.synth import encode
 from helpers import wait_until
 
 ESPEAK = shutil.which("espeak-ng")
@@ -125,7 +125,7 @@ def transcribed(tmp_path, text: str):
 
 
 def test_a_misheard_word_is_flagged_before_anything_is_queued(real_page, data_dir, tmp_path):
-    from core.jobs import JobQueue
+    from core.execution.jobs import JobQueue
 
     at = transcribed(tmp_path, MISHEARD)
     warning = next((w.value.replace("\\", "") for w in at.warning if "may be misheard" in w.value), None)
@@ -141,7 +141,7 @@ def test_a_misheard_word_is_flagged_before_anything_is_queued(real_page, data_di
 
 
 def test_an_edited_word_is_stored_beside_what_was_heard(real_page, data_dir, tmp_path):
-    from core.jobs import DONE, JobQueue
+    from core.execution.jobs import DONE, JobQueue
 
     at = transcribed(tmp_path, MISHEARD)
     transcript = next(t for t in at.text_area if t.label == "Transcript")

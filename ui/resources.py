@@ -8,7 +8,7 @@ import streamlit as st
 from core import (
     EmbeddingCache, JobQueue, ModelCache, Person, Settings, StorageError, Store, Worker, best_device, load_settings,
     remember_person,
-    shared_models, start_worker, stats,
+    shared_models, start_worker, aggregates,
 )
 from ui import render, safety
 
@@ -111,7 +111,7 @@ def typical_seconds() -> dict[str, float]:
 
 @st.cache_data(ttl=60, show_spinner=False)
 def _typical_seconds(key: str, _settings: Settings) -> dict[str, float]:
-    return stats.typical_seconds(store())
+    return aggregates.typical_seconds(store())
 
 
 def sidebar() -> None:

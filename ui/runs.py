@@ -69,7 +69,7 @@ def ab_run(store: Store, run: dict[str, Any], person: Person) -> None:
 
 
 def sweep_grid(store: Store, run: dict[str, Any], cells: list, person: Person) -> None:
-    """A sweep's cells (:func:`core.sweep.grid`) in its contact sheet's layout: each with its label, a link to open
+    """A sweep's cells (:func:`core.judging.sweep.grid`) in its contact sheet's layout: each with its label, a link to open
     it and a vote."""
     plan = contact_sheet.layout(sweep.axes_of(run))
     for b, block in enumerate(plan.blocks):

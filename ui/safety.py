@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import Person, V2IError, audit, names_of, provenance, roles, stats, tokens, webhooks
+from core import Person, V2IError, audit, names_of, provenance, roles, aggregates, tokens, webhooks
 
 from . import render
 
@@ -65,7 +65,7 @@ def queue_controls(queue, person: Person) -> None:
 
 def storage(store) -> None:
     """The data folder's size per person and per kind (images, audio, database)."""
-    held = stats.storage(store)
+    held = aggregates.storage(store)
     names = names_of(store, list(held["people"]))
     mb = 2 ** 20
     with st.expander("Storage"):

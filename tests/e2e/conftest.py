@@ -49,14 +49,14 @@ class Server:
         self.url, self.data_dir, self.process, self.log = url, data_dir, process, log
 
     def store(self):
-        from core.store import Store
+        from core.history.store import Store
 
         return Store(self.data_dir)
 
     def add_generation(self, models, transcript: str, frequency: float = 440.0, created_by: str = "unknown") -> dict:
         """Store a generation straight through core, so a scenario sets up its own data."""
         from core import GenerationOptions, GenerationRequest, load_settings, run_generation
-        from core.synth import recording
+        from core.generation.synth import recording
 
         settings = load_settings({"V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(self.data_dir),
                                   "V2I_TINY_MODELS_DIR": str(models.settings.tiny_models_dir),

@@ -72,7 +72,7 @@ def test_the_dark_theme_has_no_critical_or_serious_violation_either(browser, pop
 
 def test_generate_is_operable_by_keyboard_alone(browser, populated, tmp_path):
     """After the recording is chosen, Tab reaches Transcribe and Generate, and Enter presses them."""
-    from core.synth import recording
+    from core.generation.synth import recording
 
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
     page = context.new_page()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from core.synth import recording
+from core.generation.synth import recording
 from playwright.sync_api import expect
 
 PAGES = {"/": "Voice to Image", "/generate": "Generate", "/history": "History", "/similarity": "Similarity",

@@ -18,7 +18,7 @@ from conftest import CHROMIUM_FLAGS, ROOT, SCREENSHOTS, free_port, running_dashb
 from playwright.sync_api import expect
 
 from core import Person, Store, tokens
-from core.synth import recording
+from core.generation.synth import recording
 from test_browser import set_steps, settle
 
 DEPLOY = ROOT / "docs" / "deploy"

@@ -16,7 +16,7 @@ PEOPLE = {"ann@example.com": "Ann", "bob@example.com": "Bob", "cat@example.com":
 @pytest.fixture(scope="module")
 def team_history(server, models):
     from core import GenerationOptions, GenerationRequest, Person, load_settings, rate, remember_person, run_generation
-    from core.synth import recording
+    from core.generation.synth import recording
 
     store = server.store()
     for person_id, name in PEOPLE.items():
@@ -42,11 +42,11 @@ def team_history(server, models):
 
 
 def test_insights_shows_what_works_and_flags_the_weaker_language(page, server, models, team_history):
-    from core import insights
+    from core import factors
 
     open_page(page, server, "/insights")
     no_exception_box(page)
-    report = insights.report(server.store(), models.settings.clip_embedding_id)
+    report = factors.report(server.store(), models.settings.clip_embedding_id)
     assert report.aligned == report.generations  # the page scored every image as it opened
     recipes = {row.key: row for row in report.sections["recipes"]}
     # The interval chart labels every group with its n, as the report counts them.

@@ -8,7 +8,7 @@ from conftest import SCREENSHOTS
 from playwright.sync_api import expect
 from test_browser import set_steps, settle
 
-from core.synth import recording
+from core.generation.synth import recording
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import SCREENSHOTS, free_port, running_dashboard
 from playwright.sync_api import expect
 
-from core.synth import recording
+from core.generation.synth import recording
 from test_browser import set_steps, settle
 
 ALLOWED = {"alice@team.org": "Alice", "bob@team.org": "Bob", "vera@team.org": "Vera"}

@@ -1,0 +1,47 @@
+"""The audit trail: one append-only table of who did what, when, from where, to what. The app only ever inserts
+(triggers refuse UPDATE and DELETE); an action's row is written in the action's own transaction where it has one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..team.people import Person
+from .store import Store, utc_now
+
+ACTIONS = ("delete", "restore", "purge", "empty trash", "rate", "collect", "uncollect", "vote", "vocabulary",
+           "export", "role refusal", "failed sign-in", "queue pause", "queue resume", "queue reorder", "backup",
+           "restore backup", "account", "skip", "sweep")
+
+
+def record_in(db, person: Person | str | None, action: str, target: str | None = None,
+              detail: str | None = None) -> None:
+    """Append one row inside an open transaction (``db`` from ``Store.write``). ``person``: who (a Person knows
+    where they act from; a bare id is recorded as "local"), None for the server itself ("system")."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}; one of: {', '.join(ACTIONS)}")
+    who = person.id if isinstance(person, Person) else person or "system"
+    source = (person.source if isinstance(person, Person) else "") or "local"
+    db.execute("INSERT INTO audit (at, who, source, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
+               [utc_now(), who, source, action, target, detail])
+
+
+def record(store: Store, person: Person | str | None, action: str, target: str | None = None,
+           detail: str | None = None) -> None:
+    """Append one row in a transaction of its own."""
+    with store.write() as db:
+        record_in(db, person, action, target, detail)
+
+
+def trail(store: Store, *, who: str | None = None, action: str | None = None, since: str | None = None,
+          limit: int = 200) -> list[dict[str, Any]]:
+    """The newest rows first, filtered by who, what and since when."""
+    clauses, params = [], []
+    for column, value in (("who", who), ("action", action)):
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if since:
+        clauses.append("at >= ?")
+        params.append(since)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    return store.query(f"SELECT * FROM audit{where} ORDER BY id DESC LIMIT ?", [*params, limit])

@@ -1,0 +1,122 @@
+"""Per-person passwords, for the ``accounts = true`` sign-in mode: an administrator adds people with a one-time
+password (``python -m core people add NAME``), which they replace at their first sign-in. Stored as scrypt
+hashes (memory-hard: 16 MiB per guess), compared in constant time; the password itself is never stored."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from ..errors import InvalidOptionError, NotFoundError
+from .people import check_name
+from ..history.store import Store, utc_now
+
+MIN_PASSWORD = 10
+MAX_PASSWORD = 200
+# scrypt's cost: n=2**14, r=8 is 16 MiB and about 50 ms per guess here (OWASP's 2023 minimum is n=2**17, r=8, p=1
+# at 128 MiB; with the throttle in front, this keeps a sign-in quick on a small server).
+SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The result of checking a name and a password."""
+
+    ok: bool
+    person: str = ""
+    must_change: bool = False  # a one-time password: choose your own before anything else
+
+
+def hash_password(password: str, *, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, maxmem=64 * 2 ** 20, **SCRYPT)
+    return f"scrypt${SCRYPT['n']}${SCRYPT['r']}${SCRYPT['p']}${salt.hex()}${digest.hex()}"
+
+
+def password_matches(password: str, stored: str) -> bool:
+    try:
+        _, n, r, p, salt, digest = stored.split("$")
+        found = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
+                               dklen=len(digest) // 2, maxmem=64 * 2 ** 20)
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(found.hex(), digest)
+
+
+# Compared when a name has no account, so that a wrong name costs as long as a wrong password.
+_NOBODY = hash_password(secrets.token_urlsafe(16))
+
+
+def check_password(password: str) -> str:
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidOptionError(f"a password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long")
+    return password
+
+
+def _one_time() -> str:
+    return secrets.token_urlsafe(12)  # 16 characters, 96 bits
+
+
+def add_person(store: Store, name: str) -> str:
+    """Give ``name`` an account; returns their one-time password (shown once, never stored)."""
+    name = check_name(name, "name")
+    if store.query("SELECT 1 FROM accounts WHERE person = ?", [name]):
+        raise InvalidOptionError(f"{name} already has an account: `people reset {name}` gives a new one-time password")
+    password = _one_time()
+    now = utc_now("seconds")
+    with store.write() as db:
+        db["accounts"].insert({"person": name, "password_hash": hash_password(password), "one_time": 1,
+                               "created_at": now, "changed_at": now})
+    return password
+
+
+def reset_password(store: Store, name: str) -> str:
+    """A new one-time password for ``name`` (the old password stops working); returns it."""
+    name = _existing(store, name)
+    password = _one_time()
+    with store.write() as db:
+        db["accounts"].update(name, {"password_hash": hash_password(password), "one_time": 1,
+                                     "changed_at": utc_now("seconds")})
+    return password
+
+
+def remove_person(store: Store, name: str) -> None:
+    """Close ``name``'s account (what they made stays theirs)."""
+    name = _existing(store, name)
+    with store.write() as db:
+        db["accounts"].delete(name)
+
+
+def accounts(store: Store) -> list[dict]:
+    return store.query("SELECT person, one_time, created_at, changed_at FROM accounts ORDER BY person")
+
+
+def sign_in(store: Store, name: str, password: str) -> SignIn:
+    """Check a name and a password; the same work is done whether or not the name has an account."""
+    rows = store.query("SELECT person, password_hash, one_time FROM accounts WHERE person = ?",
+                       [" ".join(str(name or "").split())])
+    stored = rows[0]["password_hash"] if rows else _NOBODY
+    if not password_matches(str(password or ""), stored) or not rows:
+        return SignIn(False)
+    return SignIn(True, rows[0]["person"], bool(rows[0]["one_time"]))
+
+
+def change_password(store: Store, name: str, old: str, new: str) -> None:
+    """Replace a password (a one-time one at first sign-in): the old one must match."""
+    check_password(new)
+    if not sign_in(store, name, old).ok:
+        raise InvalidOptionError("the current password is not right")
+    if new == old:
+        raise InvalidOptionError("choose a password other than the one-time one")
+    with store.write() as db:
+        db["accounts"].update(_existing(store, name), {"password_hash": hash_password(new), "one_time": 0,
+                                                       "changed_at": utc_now("seconds")})
+
+
+def _existing(store: Store, name: str) -> str:
+    name = check_name(name, "name")
+    if not store.query("SELECT 1 FROM accounts WHERE person = ?", [name]):
+        raise NotFoundError(f"{name} has no account: `people add {name}` makes one")
+    return name

@@ -1,0 +1,283 @@
+"""The HTTP API (``python -m core serve``): FastAPI over the same core functions, limits, roles and fair queue as
+the dashboard and the command line. Every request carries a personal token (``Authorization: Bearer TOKEN``) and
+acts as its person; errors are JSON ``{"error": "..."}`` with the right status, never a traceback. OpenAPI docs at
+``/docs``."""
+
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel
+
+from ..history import disk
+
+from ..team import roles
+
+from ..analytics import aggregates
+
+from ..team import tokens
+from ..config import Settings
+from ..generation.recipes import GenerationOptions
+from ..errors import (
+    AudioError, DoubtfulSpeechError, InvalidOptionError, NoSpeechError, NotFoundError, StorageError, V2IError,
+)
+from ..execution.jobs import ACTIVE, JobQueue, QuotaError
+from ..history.paths import check_id
+from ..team.people import Person
+from ..generation.request import GenerationRequest
+from ..team.roles import ForbiddenError
+from ..history.query import HistoryFilter
+from ..history.store import Store, public_record
+from ..team.shared import collect, collections_of, names_of, rate, resolve_person
+
+log = logging.getLogger("v2i.api")
+PREFIX = "/api/v1"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers
+
+
+# A V2IError's class decides its status; the message is already meant for a person.
+STATUS = [(ForbiddenError, 403), (NotFoundError, 404), (QuotaError, 429), (StorageError, 503),
+          (AudioError, 422), (NoSpeechError, 422), (DoubtfulSpeechError, 422), (InvalidOptionError, 422),
+          (V2IError, 400)]
+
+
+@dataclass
+class RateLimit:
+    """Requests per minute per token, in a sliding minute."""
+
+    per_minute: int
+    clock: Any = time.monotonic
+    _seen: dict[str, deque] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self, key: str) -> None:
+        now = self.clock()
+        with self._lock:
+            seen = self._seen.setdefault(key, deque())
+            while seen and now - seen[0] >= 60:
+                seen.popleft()
+            if len(seen) >= self.per_minute:
+                wait = math.ceil(60 - (now - seen[0]))
+                raise ApiError(429, f"too many requests: at most {self.per_minute} a minute per token; try again in "
+                                    f"{wait} s", {"Retry-After": str(wait)})
+            seen.append(now)
+
+
+class Rating(BaseModel):
+    stars: int | None = None
+    favourite: bool | None = None
+    blind: bool = False  # given without seeing the image's maker or others' stars (someone else's image only)
+    note: str | None = None
+
+
+class CollectionItem(BaseModel):
+    generation_id: str
+
+
+@dataclass
+class Api:
+    """What every route shares: the settings, the store and queue, the rate limit, and who is asking."""
+
+    settings: Settings
+    store: Store
+    queue: JobQueue
+    limit: RateLimit
+
+    def caller(self, request: Request) -> Person:
+        header = request.headers.get("Authorization", "")
+        token = header[len("Bearer "):].strip() if header.startswith("Bearer ") else ""
+        person_id = tokens.person_of_token(self.store, token) if token else None
+        if person_id is None:
+            raise ApiError(401, "a valid personal token is needed: Authorization: Bearer TOKEN "
+                                "(python -m core tokens create --as NAME, or the dashboard's Account panel)",
+                           {"WWW-Authenticate": "Bearer"})
+        self.limit.check(tokens.token_hash(token))
+        name = names_of(self.store, [person_id]).get(person_id, person_id)
+        source = request.client.host if request.client else "api"
+        return roles.role_for(Person(person_id, name, source=f"api {source}"), self.settings.admins,
+                              self.settings.viewers)
+
+    def owned_job(self, job_id: str, person: Person) -> dict[str, Any]:
+        check_id(job_id)
+        job = self.queue.get(job_id)
+        if job["created_by"] != person.id and person.role != roles.ADMIN:
+            raise NotFoundError(f"no job of yours with id {job_id}")
+        return job
+
+    def job_json(self, job: dict[str, Any]) -> dict[str, Any]:
+        queue = self.queue
+        eta = queue.eta_seconds(job["id"], aggregates.typical_seconds(self.store)) if job["status"] == "queued" else None
+        return {"id": job["id"], "status": job["status"], "stage": job["stage"], "step": job["step"],
+                "total_steps": job["total_steps"], "position": queue.position(job["id"]),
+                "eta_s": None if eta is None else round(eta, 1),
+                "generation_id": job["generation_id"], "error": job["error"], "created_by": job["created_by"],
+                "created_at": job["created_at"], "finished_at": job["finished_at"]}
+
+    def generation_row(self, generation_id: str) -> dict[str, Any]:
+        return self.store.get_generation(self.store.resolve_id(generation_id))  # a whole id or a unique prefix
+
+
+def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+    """The API for one data folder: its errors as JSON, then its routes by group."""
+    store = store or Store(settings.data_dir)
+    api = Api(settings, store, JobQueue.for_settings(store, settings), RateLimit(settings.api_rate_per_minute))
+    app = FastAPI(title="Voice to Image API", version="1",
+                  description="Send a recording, follow its job, fetch the image; browse, rate and collect. "
+                              "Authenticate with a personal token: `Authorization: Bearer TOKEN` "
+                              "(`python -m core tokens create --as NAME`).")
+    app.state.store, app.state.queue = store, api.queue
+    errors_as_json(app)
+    app.include_router(job_routes(api))
+    app.include_router(generation_routes(api))
+    app.include_router(health_route(app, api))
+    return app
+
+
+def errors_as_json(app: FastAPI) -> None:
+    """Every error is JSON ``{"error": ...}`` with its status; an unexpected one says only that the log has it."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, err: ApiError):
+        return JSONResponse({"error": err.message}, status_code=err.status, headers=err.headers)
+
+    @app.exception_handler(V2IError)
+    async def core_error(request: Request, err: V2IError):
+        status = next(code for kind, code in STATUS if isinstance(err, kind))
+        return JSONResponse({"error": str(err)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, err: RequestValidationError):
+        first = err.errors()[0] if err.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path"))
+        return JSONResponse({"error": f"{where or 'the request'}: {first.get('msg', 'is not valid')}"}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, err: Exception):
+        log.exception("an API request failed")
+        return JSONResponse({"error": "the server could not do that (the server log has the details)"},
+                            status_code=500)
+
+
+def job_routes(api: Api) -> APIRouter:
+    """Queue a recording, follow its job, cancel it."""
+    router, store, queue, settings = APIRouter(), api.store, api.queue, api.settings
+    Caller = Annotated[Person, Depends(api.caller)]
+
+    @router.post(f"{PREFIX}/jobs", status_code=201, summary="Queue one recording as a job")
+    async def submit(request: Request, person: Caller, file: Annotated[UploadFile, File()],
+                     recipe: Annotated[str | None, Form()] = None, steps: Annotated[int | None, Form()] = None,
+                     seed: Annotated[int | None, Form()] = None, guidance: Annotated[float | None, Form()] = None,
+                     scheduler: Annotated[str | None, Form()] = None, size: Annotated[int | None, Form()] = None,
+                     style: Annotated[str | None, Form()] = None, negative: Annotated[str | None, Form()] = None,
+                     prompt: Annotated[str | None, Form()] = None, translate: Annotated[bool, Form()] = False,
+                     force: Annotated[bool, Form()] = False):
+        roles.require(store, person, "generate")
+        max_bytes = int(settings.max_upload_mb * 2 ** 20)
+        audio = await file.read(max_bytes + 1)  # never more than the limit into memory, whatever the size header
+        if len(audio) > max_bytes:
+            raise ApiError(413, f"the recording is over the limit: at most {settings.max_upload_mb:g} MB")
+        given = (("steps", steps), ("scheduler", scheduler), ("guidance", guidance), ("seed", seed), ("width", size),
+                 ("height", size))
+        options = GenerationOptions.from_recipe(recipe or settings.recipe,
+                                                **{k: v for k, v in given if v is not None})
+        request_ = GenerationRequest(filename=file.filename or "recording", prompt=prompt, negative_prompt=negative,
+                                     translate=translate, options=options, force=force, source="api",
+                                     **({"style": style} if style else {}))
+        job_id = queue.submit(audio, request_, created_by=person.id)
+        return api.job_json(queue.get(job_id))
+
+    @router.get(f"{PREFIX}/jobs/{{job_id}}", summary="A job's status, stage, step, place and generation")
+    def job(job_id: str, person: Caller):
+        return api.job_json(api.owned_job(job_id, person))
+
+    @router.delete(f"{PREFIX}/jobs/{{job_id}}", summary="Cancel a job (queued: at once; running: at its next step)")
+    def cancel(job_id: str, person: Caller):
+        job = api.owned_job(job_id, person)
+        if job["status"] not in ACTIVE:
+            raise ApiError(409, f"job {job_id} is {job['status']}: only a queued or running job can be cancelled")
+        queue.cancel(job_id)
+        return api.job_json(queue.get(job_id))
+
+    return router
+
+
+def generation_routes(api: Api) -> APIRouter:
+    """Browse the history, fetch an image or a recording, rate, collect."""
+    router, store = APIRouter(), api.store
+    Caller = Annotated[Person, Depends(api.caller)]
+
+    @router.get(f"{PREFIX}/generations", summary="Stored generations, newest first (history's filters)")
+    def generations(person: Caller, search: str | None = None, by: str | None = None, collection: str | None = None,
+                    min_rating: float | None = None, limit: int = 20, offset: int = 0):
+        if not 1 <= limit <= 500 or offset < 0:
+            raise ApiError(422, "limit must be 1 to 500 and offset at least 0")
+        where = HistoryFilter(search=search, created_by=resolve_person(store, by) if by else None,
+                              collection=collection, min_rating=min_rating)
+        rows = store.query_generations(where, limit=limit, offset=offset)
+        kept = collections_of(store, [r["id"] for r in rows])
+        # Plain JSON of plain values: json.dumps directly (FastAPI's generic encoder costs more than the query).
+        return JSONResponse({"total": store.count_generations(where), "limit": limit, "offset": offset,
+                             "generations": [public_record(r, kept[r["id"]]) for r in rows]})
+
+    @router.get(f"{PREFIX}/generations/{{generation_id}}", summary="One generation, all its fields")
+    def generation(generation_id: str, person: Caller):
+        row = api.generation_row(generation_id)
+        return public_record(row, collections_of(store, [row["id"]])[row["id"]])
+
+    @router.get(f"{PREFIX}/generations/{{generation_id}}/image", summary="The PNG, as stored")
+    def image(generation_id: str, person: Caller):
+        row = api.generation_row(generation_id)
+        return FileResponse(store.file_path(row["image_path"]), media_type="image/png", filename=f"{row['id']}.png")
+
+    @router.get(f"{PREFIX}/generations/{{generation_id}}/audio", summary="The original recording, as stored")
+    def audio(generation_id: str, person: Caller):
+        row = api.generation_row(generation_id)
+        path = store.file_path(row["audio_path"])
+        return FileResponse(path, filename=f"{row['id']}{path.suffix}")
+
+    @router.put(f"{PREFIX}/generations/{{generation_id}}/rating", summary="Your stars (1-5) and/or favourite mark")
+    def put_rating(generation_id: str, rating: Rating, person: Caller):
+        roles.require(store, person, "rate", target=generation_id)
+        return rate(store, api.generation_row(generation_id)["id"], person.id, stars=rating.stars,
+                    favourite=rating.favourite, blind=rating.blind, note=rating.note)
+
+    @router.post(f"{PREFIX}/collections/{{name}}/items", status_code=201, summary="Add a generation to a collection")
+    def add_item(name: str, item: CollectionItem, person: Caller):
+        roles.require(store, person, "collect", target=item.generation_id)
+        stored = collect(store, api.generation_row(item.generation_id)["id"], name, person.id)
+        return {"collection": stored, "generation_id": item.generation_id}
+
+    return router
+
+
+def health_route(app: FastAPI, api: Api) -> APIRouter:
+    """Database, worker, queue and disk, without a token."""
+    router, store, queue = APIRouter(), api.store, api.queue
+
+    @router.get(f"{PREFIX}/health", summary="Database, worker, queue and disk, without a token")
+    def health():
+        try:
+            store.query("SELECT 1")
+            database = "ok"
+        except V2IError as err:
+            database = str(err)
+        beats = store.query("SELECT max(heartbeat_at) AS at FROM jobs WHERE status = 'running'")
+        counts = queue.counts()
+        alive = getattr(app.state, "worker", None) is not None or bool(beats and beats[0]["at"])
+        return {"database": database, "worker_alive": alive, "queue_length": counts["queued"],
+                "running": counts["running"], "free_disk_mb": round(disk.free_bytes(store.data_dir) / 2 ** 20)}
+
+    return router
