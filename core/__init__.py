@@ -54,7 +54,8 @@ from .history import audit, backup, provenance, trash
 from .history.export import LINKS, ExportLink, export_collection, export_csv, export_to_temp, export_zip
 from .history.paths import check_id
 from .history.pngmeta import read_parameters
-from .history.query import SORTABLE, HistoryFilter, HistoryPage
+from .history.columns import SORTABLE, TABLE_COLUMNS
+from .history.query import HistoryFilter, HistoryPage
 from .history.store import Store, public_record
 from .judging import abtest, agreement, contact_sheet, factors, preferences, review, statistics, sweep
 from .models import catalog, downloads
@@ -88,7 +89,7 @@ __all__ = [
     "JobQueue", "Worker", "PREVIEWS", "DOWNLOADS", "start_worker", "stop_workers", "worker_for", "ACTIVE", "QUEUED", "RUNNING", "DONE", "FAILED",
     "CANCELLED",
     # the history
-    "Store", "HistoryFilter", "HistoryPage", "SORTABLE", "public_record", "check_id", "aggregates", "export_csv", "export_to_temp", "export_zip",
+    "Store", "HistoryFilter", "HistoryPage", "SORTABLE", "TABLE_COLUMNS", "public_record", "check_id", "aggregates", "export_csv", "export_to_temp", "export_zip",
     "LINKS", "ExportLink",
     # similarity
     "EmbeddingCache", "SimilaritySet", "load_set", "set_version", "stored_novelty", "alignment", "alignment_summary", "neighbours", "novelty_of",

@@ -18,7 +18,6 @@ PROFILES = ("default", "tiny")
 DEFAULT_WHISPER_MODEL = "base"
 DEFAULT_SD_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
-DEFAULT_MAX_AUDIO_SECONDS = 600.0
 DEFAULT_LCM_LORA = "latent-consistency/lcm-lora-sdv1-5"
 DEFAULT_TAESD = "madebyollin/taesd"
 
@@ -115,14 +114,21 @@ def _flag(name: str, text: str) -> bool:
 
 @dataclass(frozen=True)
 class Setting:
-    """One ``V2I_*`` environment variable: the field it sets, its default as a person would type it,
-    how it is read (errors name the variable and the value) and what it means."""
+    """One ``V2I_*`` environment variable: the field it sets, its default as a person would type it (the only place
+    a default is written: :class:`Settings` reads its defaults from here), how it is read (errors name the variable
+    and the value) and what it means."""
 
     env: str
     field: str
-    default: str
+    default: str  # as a person would type it; read by ``parse`` into the field's default value
     parse: Callable[[str, str], Any]
     help: str
+    shown: str = ""  # what README shows as the default when it is not typed ("the OS user name"); "": ``default``
+
+    @property
+    def value(self) -> Any:
+        """The field's default value: ``default`` read as a person's value would be."""
+        return self.parse(self.env, self.default)
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -151,16 +157,16 @@ SETTINGS: tuple[Setting, ...] = (
             "longest accepted recording"),
     Setting("V2I_MAX_UPLOAD_MB", "max_upload_mb", "200", _positive("a number of megabytes"),
             "largest accepted file, checked before decoding (as the dashboard's upload limit)"),
-    Setting("V2I_TINY_MODELS_DIR", "tiny_models_dir", "<data dir>/tiny-models", _path,
-            "where the `tiny` profile builds its miniatures"),
+    Setting("V2I_TINY_MODELS_DIR", "tiny_models_dir", "data/tiny-models", _path,
+            "where the `tiny` profile builds its miniatures", shown="<data dir>/tiny-models"),
     Setting("V2I_WHISPER_INT8", "whisper_int8", "0", _flag,
             "`1`: dynamic int8 quantisation of whisper's linear layers on the CPU (1.3x faster)"),
     Setting("V2I_CLIP_INT8", "clip_int8", "0", _flag, "`1`: the same for CLIP (1.7x faster embeddings)"),
     Setting("V2I_COMPILE", "compile_unet", "0", _flag,
             "`1`: on CUDA, `torch.compile` the UNets with CUDA graphs (a default image 0.6 -> 0.18 s on an H100, "
             "after about a minute of compiling, at the worker's start)"),
-    Setting("V2I_USER", "user", "the OS user name", _text,
-            "who you are when the dashboard has no gate, and the CLI's default for `--as`"),
+    Setting("V2I_USER", "user", "", _text,
+            "who you are when the dashboard has no gate, and the CLI's default for `--as`", shown="the OS user name"),
     Setting("V2I_TRUSTED_PROXIES", "trusted_proxies", "", _text,
             "addresses of your own reverse proxies, comma-separated (`127.0.0.1` for one on the same host): only "
             "their `X-Forwarded-For` is believed when the gate throttles and logs a client; empty: never"),
@@ -198,8 +204,9 @@ SETTINGS: tuple[Setting, ...] = (
             "how long the recording of a failed job is kept for download and \"submit again\""),
     Setting("V2I_EXECUTOR", "executor", "local", _choice(EXECUTORS, "an executor", "local", lower=False),
             "`local`: jobs run in the server process, one at a time. `ray`: on Ray actors (docs/scale-out.md)"),
-    Setting("V2I_RAY_ADDRESS", "ray_address", "(a Ray started inside the server)", _text,
-            "with `ray`: `auto` (this machine's running cluster) or `ray://head:10001`; unset starts a local Ray"),
+    Setting("V2I_RAY_ADDRESS", "ray_address", "", _text,
+            "with `ray`: `auto` (this machine's running cluster) or `ray://head:10001`; unset starts a local Ray",
+            shown="(a Ray started inside the server)"),
     Setting("V2I_RAY_WORKERS", "ray_workers", "2", _whole("a whole number of workers"),
             "with `ray`: how many generation actors (each holds its own models)"),
     Setting("V2I_RAY_CPUS_PER_WORKER", "ray_cpus_per_worker", "1", _positive("a number of CPUs"),
@@ -223,51 +230,58 @@ SETTINGS: tuple[Setting, ...] = (
 def settings_table() -> str:
     """The README's table of settings, made from :data:`SETTINGS` (a test keeps the README in step)."""
     lines = ["| variable | default | meaning |", "|---|---|---|"]
-    lines += [f"| `{s.env}` | `{s.default}` | {s.help} |" for s in SETTINGS]
+    lines += [f"| `{s.env}` | `{s.shown or s.default}` | {s.help} |" for s in SETTINGS]
     return "\n".join(lines)
+
+
+def _default(name: str) -> Any:
+    """The default of field ``name``, read from its :data:`SETTINGS` entry."""
+    return next(s for s in SETTINGS if s.field == name).value
 
 
 @dataclass(frozen=True)
 class Settings:
-    profile: str = "default"
-    data_dir: Path = Path("data")
-    whisper_model: str = DEFAULT_WHISPER_MODEL
-    sd_model: str = DEFAULT_SD_MODEL
-    clip_model: str = DEFAULT_CLIP_MODEL
-    lcm_lora: str = DEFAULT_LCM_LORA
-    taesd: str = DEFAULT_TAESD
-    recipe: str = "default"
-    max_audio_seconds: float = DEFAULT_MAX_AUDIO_SECONDS
-    max_upload_mb: float = 200.0
-    tiny_models_dir: Path = Path("data/tiny-models")  # where the tiny profile builds its miniatures, once
-    whisper_int8: bool = False
-    clip_int8: bool = False
-    compile_unet: bool = False
-    user: str = ""  # empty: the OS user name
-    trusted_proxies: str = ""  # comma-separated addresses whose X-Forwarded-For the gate believes
-    admins: str = ""  # comma-separated emails or names (core.team.roles)
-    viewers: str = ""
-    trash_days: float = 30.0
-    backup_dir: str = ""  # empty: no scheduled backups
-    backup_every_hours: float = 24.0
-    backup_keep: int = 7
-    min_free_mb: float = 500.0
-    c2pa_cert: str = ""  # empty: images carry the XMP label only
-    c2pa_key: str = ""
-    api_rate_per_minute: int = 60
-    public_url: str = ""
-    max_queued_per_person: int = 20
-    max_queued_mb_per_person: float = 500.0
-    failed_keep_days: float = 7.0
-    executor: str = "local"
-    ray_address: str = ""  # empty: start a Ray inside this process
-    ray_workers: int = 2
-    ray_cpus_per_worker: float = 1.0
-    ray_gpus_per_worker: float | None = None  # None: 1 where the cluster has GPUs, else 0
-    gpu_batch: int | None = None  # None: auto (core.config.gpu_batch)
-    vad: str = "auto"
-    whisper_backend: str = "auto"
-    reviews_per_image: int = 3
+    """The settings, read by :func:`load_settings`; each default is the one its :data:`SETTINGS` entry types."""
+
+    profile: str = _default("profile")
+    data_dir: Path = _default("data_dir")
+    whisper_model: str = _default("whisper_model")
+    sd_model: str = _default("sd_model")
+    clip_model: str = _default("clip_model")
+    lcm_lora: str = _default("lcm_lora")
+    taesd: str = _default("taesd")
+    recipe: str = _default("recipe")
+    max_audio_seconds: float = _default("max_audio_seconds")
+    max_upload_mb: float = _default("max_upload_mb")
+    tiny_models_dir: Path = _default("tiny_models_dir")
+    whisper_int8: bool = _default("whisper_int8")
+    clip_int8: bool = _default("clip_int8")
+    compile_unet: bool = _default("compile_unet")
+    user: str = _default("user")
+    trusted_proxies: str = _default("trusted_proxies")
+    admins: str = _default("admins")
+    viewers: str = _default("viewers")
+    trash_days: float = _default("trash_days")
+    backup_dir: str = _default("backup_dir")
+    backup_every_hours: float = _default("backup_every_hours")
+    backup_keep: int = _default("backup_keep")
+    min_free_mb: float = _default("min_free_mb")
+    c2pa_cert: str = _default("c2pa_cert")
+    c2pa_key: str = _default("c2pa_key")
+    api_rate_per_minute: int = _default("api_rate_per_minute")
+    public_url: str = _default("public_url")
+    max_queued_per_person: int = _default("max_queued_per_person")
+    max_queued_mb_per_person: float = _default("max_queued_mb_per_person")
+    failed_keep_days: float = _default("failed_keep_days")
+    executor: str = _default("executor")
+    ray_address: str = _default("ray_address")
+    ray_workers: int = _default("ray_workers")
+    ray_cpus_per_worker: float = _default("ray_cpus_per_worker")
+    ray_gpus_per_worker: float | None = _default("ray_gpus_per_worker")
+    gpu_batch: int | None = _default("gpu_batch")
+    vad: str = _default("vad")
+    whisper_backend: str = _default("whisper_backend")
+    reviews_per_image: int = _default("reviews_per_image")
 
     @property
     def is_tiny(self) -> bool:
@@ -315,7 +329,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from the environment; a bad value raises ``ValueError`` naming the variable."""
     env = os.environ if environ is None else environ
     given = {s.field: s.parse(s.env, env[s.env]) for s in SETTINGS if env.get(s.env)}
-    data_dir = given.get("data_dir", Path("data"))
+    data_dir = given.get("data_dir", _default("data_dir"))
     tiny_dir = given.get("tiny_models_dir", data_dir / "tiny-models")
     values = {"data_dir": data_dir, "tiny_models_dir": tiny_dir}
     if given.get("profile") == "tiny":

@@ -1,52 +1,21 @@
 """Generate: upload or record speech, transcribe it, edit the prompt, queue the image, watch it being made."""
 
 import hashlib
-from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import streamlit as st
 
 from core import (
-    ACTIVE, COMMON_SIZES, DONE, DOWNLOADS, FAILED, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, PREVIEWS, QUEUED, RECIPES,
-    RUNNING, SCHEDULERS, STYLES, TIMINGS, GenerationOptions, GenerationRequest, V2IError, abtest, catalog, doubt_of,
-    roles, set_vocabulary, speech_prompt, transcribe_recording, vocabulary, Word, doubtful_words_in,
+    RECIPES, STYLES, GenerationRequest, V2IError, Word, abtest, catalog, doubt_of, doubtful_words_in, roles,
+    speech_prompt, transcribe_recording, vocabulary,
 )
-from ui import forms, render, resources, runs, words
+from ui import render, resources, runs, words
+from ui.image_settings import PageSettings, settings_form, vocabulary_form
+from ui.jobs import jobs_panel
 
 resources.ensure_navigation()
 
 AUDIO_TYPES = ["wav", "mp3", "flac", "ogg", "oga", "opus", "m4a", "mp4", "aac", "webm", "weba"]
 PREVIEW_LIMIT = 20 * 2**20  # bytes: larger recordings get no player on the page
-
-
-@dataclass(frozen=True)
-class PageSettings:
-    """What the "Image settings" expander says, for every job this page queues."""
-
-    style: str
-    recipe: str
-    scheduler: str | None
-    steps: int | None
-    guidance: float
-    seed_text: str
-    size: int
-    negative: str
-    translate: bool
-
-    def options(self) -> GenerationOptions:
-        """The generation options; a seed that is not a whole number raises ValueError naming it."""
-        seed = None
-        if self.seed_text.strip():
-            try:
-                seed = int(self.seed_text.strip())
-            except ValueError:
-                raise ValueError(f"The seed must be a whole number from 0 to {MAX_SEED}, "
-                                 f"not {self.seed_text.strip()!r}.") from None
-        chosen = {"steps": int(self.steps)} if self.steps else {}
-        if self.scheduler:
-            chosen["scheduler"] = self.scheduler
-        return GenerationOptions.from_recipe(self.recipe, guidance=float(self.guidance), seed=seed,
-                                             width=int(self.size), height=int(self.size), **chosen)
 
 
 def source_key(data: bytes) -> str:
@@ -69,41 +38,6 @@ def read_sources(uploads, recorded) -> tuple[list[tuple[str, memoryview, str]], 
         seen.add(key)
         sources.append((name, data, key))
     return sources, repeated
-
-
-def settings_form() -> PageSettings:
-    with st.expander("Image settings", expanded=False):
-        left, middle, right = st.columns(3)
-        style = left.selectbox("Style", list(STYLES), key="opt-style")
-        st.session_state.setdefault("opt-recipe", settings.recipe)  # the server's default (V2I_RECIPE)
-        recipe = left.selectbox("Recipe", list(RECIPES), key="opt-recipe",
-                                format_func=lambda name: f"{name}: {RECIPES[name].note}")
-        scheduler = middle.selectbox("Scheduler", [None, *SCHEDULERS], key="opt-scheduler",
-                                     format_func=lambda name: "the recipe's" if name is None else name)
-        steps = middle.number_input("Steps (empty: the recipe's)", min_value=1, max_value=MAX_STEPS, value=None,
-                                    key="opt-steps")
-        guidance = middle.number_input("Guidance", min_value=0.0, max_value=MAX_GUIDANCE,
-                                       value=GenerationOptions.guidance, step=0.5, key="opt-guidance")
-        seed_text = right.text_input("Seed (empty for random)", key="opt-seed")
-        size = right.selectbox("Size", COMMON_SIZES, key="opt-size")
-        negative = st.text_input("Negative prompt (empty for the default)", key="opt-negative")
-        translate = st.checkbox("Translate speech into English first", key="opt-translate")
-    return PageSettings(style, recipe, scheduler, steps, guidance, seed_text, size, negative, translate)
-
-
-def vocabulary_form() -> None:
-    """Names, products and jargon whisper mishears: the whole team's, passed to whisper as its prompt."""
-    store = resources.store()
-    with st.expander("Team vocabulary", expanded=False):
-        terms = vocabulary(store)
-        typed = st.text_area("One term per line (names, products, jargon)", value="\n".join(terms),
-                             key="vocabulary-text")
-        if st.button("Save the vocabulary"):
-            try:
-                saved = set_vocabulary(store, typed.splitlines(), person.id)
-                st.toast(f"Saved {len(saved)} terms")
-            except V2IError as err:
-                render.error(str(err))
 
 
 def page_request(name: str, key: str, chosen: PageSettings) -> GenerationRequest | None:
@@ -254,107 +188,6 @@ def source_panel(name: str, data: bytes, key: str, chosen: PageSettings) -> None
         ab_run_form(name, data, key, chosen)
         runs.sweep_form(name, data, key, lambda: page_request(name, key, chosen), queue, person,
                         resources.worker().wake)
-
-
-def elapsed(job) -> float:
-    if not job["started_at"]:
-        return 0.0
-    end = datetime.fromisoformat(job["finished_at"]) if job["finished_at"] else datetime.now(timezone.utc)
-    return max(0.0, (end - datetime.fromisoformat(job["started_at"])).total_seconds())
-
-
-def show_job(job, outlook: dict) -> None:
-    """One job; ``outlook`` is every queued job's place and ETA, read once per refresh (JobQueue.outlook)."""
-    with st.container(border=True):
-        st.text(f"{job['audio_filename']}  ·  {job['status']}")
-        if job["status"] == QUEUED and job["id"] in outlook:
-            place, eta = outlook[job["id"]]
-            st.text(f"place in queue: {place}"
-                    + (f", done in about {eta / 60:.0f} min" if eta is not None and eta >= 90 else
-                       f", done in about {eta:.0f} s" if eta is not None else ""))
-        elif job["status"] == RUNNING:
-            step, total = job["step"] or 0, job["total_steps"] or 0
-            seconds = elapsed(job)
-            eta = f", about {seconds / step * (total - step):.0f} s left" if step and total else ""
-            if job["stage"] == "download":  # a first run: the models come down before the job can start
-                for model, (done, size) in DOWNLOADS.get(job["id"]).items():
-                    st.progress(done / size if size else 0.0, text=f"downloading {model}: "
-                                f"{catalog.size_text(done)} of {catalog.size_text(size)}")
-            else:
-                st.progress(step / total if total else 0.0, text=f"{job['stage']}: step {step}/{total}")
-            st.text(f"elapsed {seconds:.0f} s{eta}")
-            if (preview := PREVIEWS.get(job["id"])) is not None:  # the image as it forms, refreshed every second
-                st.image(preview, caption="as it forms", width=192, alt="the image as it forms")
-        elif job["status"] == FAILED:
-            render.error(job["error"] or "failed")
-            failed_job_actions(job)
-        if job["status"] in ACTIVE:
-            st.button("Cancel", key=f"cancel-{job['id']}", on_click=queue.cancel, args=(job["id"],))
-        if job["status"] == DONE and job["generation_id"]:
-            show_result(job["generation_id"])
-
-
-def failed_job_actions(job) -> None:
-    """A failed job keeps its recording (for V2I_FAILED_KEEP_DAYS days): download it, or submit it again."""
-    if not job["upload_path"]:
-        st.caption("Its recording is no longer kept.")
-        return
-    left, right = st.columns(2)
-    path = resources.store().file_path(job["upload_path"])
-    left.download_button("Download the recording", data=lambda: open(path, "rb"), key=f"recording-{job['id']}",
-                         file_name=f"{job['id']}{path.suffix}", on_click="ignore")
-    right.button("Submit again", key=f"again-{job['id']}", on_click=submit_again, args=([job["id"]],))
-
-
-def submit_again(job_ids: list[str]) -> None:
-    for job_id in job_ids:
-        try:
-            queue.resubmit(job_id, person.id)
-        except (V2IError, OSError) as err:
-            render.error(f"Could not submit it again: {err}")
-            return
-    resources.worker().wake()
-    st.toast(f"Queued {len(job_ids)} again")
-
-
-def show_result(generation_id: str) -> None:
-    store = resources.store()
-    try:
-        row = store.get_generation(generation_id)
-    except V2IError:
-        st.text("This generation has since been deleted.")
-        return
-    path = store.file_path(row["image_path"])
-    left, right = st.columns([2, 3])
-    with left:
-        if render.show_image_or_missing(path, alt=render.alt_text(row)):
-            st.download_button("Download PNG", data=path.read_bytes(), file_name=f"{row['id']}.png", mime="image/png",
-                               key=f"download-{row['id']}")
-    with right:
-        render.labelled_text("Transcript", row["transcript"])
-        render.labelled_text("Prompt", row["prompt"])
-        render.labelled_text("Seconds per stage", "  ".join(f"{s}: {row[f't_{s}']:.2f}" for s in TIMINGS))
-        st.page_link("pages/history.py", label="Open in History", query_params={"id": row["id"]},
-                     icon=":material/open_in_new:")
-        forms.collection_picker(resources.store(), row["id"], person.id, key=f"collect-{row['id']}")
-
-
-@st.fragment(run_every=1.0)
-@render.shows_errors
-def jobs_panel() -> None:
-    """This person's jobs (across reloads, sessions and restarts), refreshed every second while the page is open."""
-    jobs = queue.list(person.id, limit=20)
-    if jobs:
-        st.subheader("Your jobs")
-        resources.executor_warning()
-    retry = [job["id"] for job in jobs if job["status"] == FAILED and job["upload_path"]]
-    if len(retry) > 1:
-        st.button(f"Submit all {len(retry)} failed jobs again", on_click=submit_again, args=(retry,))
-    outlook = queue.outlook(resources.typical_seconds()) if any(j["status"] == QUEUED for j in jobs) else {}
-    if outlook and (reason := queue.waiting_for_room()):
-        st.warning(render.escape_markdown(f"The queue waits for disk space: {reason}."), icon=":material/storage:")
-    for job in jobs:
-        show_job(job, outlook)
 
 
 # The page.

@@ -6,7 +6,7 @@ import json
 import streamlit as st
 
 from core import (
-    COMMON_SIZES, LINKS, SORTABLE, GenerationRequest, check_id, HistoryFilter, HistoryPage, NotFoundError, V2IError, alignment,
+    COMMON_SIZES, LINKS, SORTABLE, TABLE_COLUMNS, GenerationRequest, check_id, HistoryFilter, HistoryPage, NotFoundError, V2IError, alignment,
     audit, collections, export_collection, export_csv, export_to_temp, export_zip, names_of, novelty_of, known_people, rate,
     rating_of, roles, aggregates, timefmt, trash,
 )
@@ -353,9 +353,7 @@ table = st.dataframe(
       "by": names.get(r["created_by"], "unknown"),
       "rating": "" if r["rating_mean"] is None else f"{r['rating_mean']:.1f}",  # blank when nobody rated it
       "ratings": r["rating_count"],
-      "language": r["language"], "transcript": r["transcript"], "prompt": r["prompt"], "recipe": r["recipe"],
-      "steps": r["steps"], "scheduler": r["scheduler"], "seed": r["seed"], "total s": r["t_total"],
-      "file": r["audio_filename"], "exact time": timefmt.exact(r["created_at"], tz)}
+      **{c.heading: r[c.name] for c in TABLE_COLUMNS}, "exact time": timefmt.exact(r["created_at"], tz)}
      for r in rows],
     column_config={"image": st.column_config.ImageColumn("image", width="small")},
     hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",

@@ -65,3 +65,16 @@ def test_every_setting_sets_a_field_and_a_bad_value_names_its_variable():
         load_settings({"V2I_COMPILE": "maybe"})
     with pytest.raises(ValueError, match="V2I_MAX_UPLOAD_MB='-1' must be more than 0"):
         load_settings({"V2I_MAX_UPLOAD_MB": "-1"})
+
+
+def test_each_default_is_written_once_in_settings_and_is_what_an_unset_variable_gives():
+    from dataclasses import fields
+
+    from core.config import SETTINGS, Settings
+
+    assert {f.name for f in fields(Settings)} == {s.field for s in SETTINGS}  # every field is a setting
+    unset = load_settings({})
+    for setting in SETTINGS:
+        typed = setting.parse(setting.env, setting.default)  # the default as a person would type it
+        assert getattr(Settings(), setting.field) == typed == getattr(unset, setting.field), setting.env
+    assert (Settings().max_audio_seconds, Settings().user, Settings().gpu_batch) == (600.0, "", None)

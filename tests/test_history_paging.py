@@ -7,7 +7,8 @@ import sqlite3
 import pytest
 
 from core.history.migrations import MIGRATIONS, SORT_KEYS_0014
-from core.history.query import SORTABLE, HistoryFilter, sort_key
+from core.history.columns import SORTABLE
+from core.history.query import HistoryFilter, sort_key
 from core.history.store import Store
 
 from test_store import row
@@ -83,11 +84,11 @@ def test_a_deep_page_is_a_seek_in_its_sorts_index_and_never_a_sort_of_the_table(
 
 
 def test_every_sortable_column_has_the_index_its_key_uses(store):
-    assert set(SORT_KEYS_0014) == set(SORTABLE)
     indexes = {name: sql for name, sql in store.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'")}
-    for column in SORTABLE:
-        assert SORT_KEYS_0014[column] == sort_key(column)
+    for column in SORTABLE:  # a column made sortable later needs a migration that makes its index
         assert re.search(re.escape(f"({sort_key(column)}, id"), indexes[f"generations_sort_{column}"])
+    for column, key in SORT_KEYS_0014.items():  # what migration 0014 wrote is still how History sorts
+        assert key == sort_key(column)
 
 
 def test_the_mean_and_count_of_stars_follow_every_change_of_ratings(store):

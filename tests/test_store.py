@@ -247,3 +247,17 @@ def test_a_deleted_generations_words_are_gone_from_the_database_file(store, data
     assert b"zanzibar" not in database_bytes(data_dir) and b"quokka" not in database_bytes(data_dir)
     assert store.count_generations() == 30 and store.count_generations(HistoryFilter(search="fox")) == 30
     assert JobQueue(store).get("1" * 32)["options"] == "{}"
+
+
+def test_a_migration_is_registered_once_by_its_decorator_and_only_after_the_last_one(monkeypatch):
+    from core.history import migrations
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", list(migrations.MIGRATIONS))
+    with pytest.raises(ValueError, match="'0003_late' must sort after '0016_judging'"):
+        migrations.migration("0003_late")(lambda db: None)
+
+    @migrations.migration("0099_next")
+    def _next(db):
+        pass
+
+    assert migrations.MIGRATIONS[-1] == ("0099_next", _next)

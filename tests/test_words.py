@@ -2,12 +2,14 @@
 whisper (and times mapped back), fixes linked to what they fix. The real whisper's side is test_words_real.py."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from core import GenerationRequest, InvalidOptionError, Word, doubtful_words_in, public_record
 from core.generation.faster import needs_fallback
+from core.history.columns import column
 from core.judging.factors import fix_costs
 from core.generation.transcribe import mostly_doubtful, words_of
 from core.generation.vad import SpeechCut, cut_silence, load_vad
@@ -67,13 +69,18 @@ def test_silero_finds_no_speech_in_room_tone_and_cuts_nothing_it_did_not_find(va
     assert not cut.speech_found and len(cut.samples) == 0 and cut.cut == ((0.0, 4.0),)
 
 
+def heard_fields(request, transcript):
+    """The columns of what whisper heard, as the pipeline's describe() computes them."""
+    made = SimpleNamespace(request=request, transcript=transcript)
+    return {name: column(name).made(made) for name in ("words", "heard", "speech_cut", "fixed_from")}
+
+
 def test_a_generation_stores_the_words_heard_and_what_the_person_changed(store):
     request = GenerationRequest(transcript="draw me a cat", language="en", heard="roar me a cat",
                                 words=(Word("roar", 0.4, 0.6, 0.12), Word("me", 0.6, 0.8, 0.99)),
                                 speech_cut=((0.0, 1.2),))
     back = GenerationRequest.from_json(request.to_json())
     assert back == request  # words and cuts survive the job queue's JSON
-    from core.history.rows import heard_fields
     from core.generation.transcribe import Transcript
 
     fields = heard_fields(back, Transcript("draw me a cat", "en", "transcribe", -0.2, 0.01, words=back.words,

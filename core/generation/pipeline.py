@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
@@ -31,7 +30,7 @@ from ..history.pngmeta import png_bytes
 from .prompt import DEFAULT_NEGATIVE_PROMPT, MAX_PROMPT_TOKENS, EnhancedPrompt, clean_text
 from ..history.provenance import label_png
 from .recipes import GenerationOptions
-from ..history.rows import describe
+from ..history.columns import Made, describe
 from .request import GenerationRequest
 from .speech import CleanedSpeech, doubt, speech_prompt, whisper_prompt
 from ..history.store import Store, utc_now
@@ -266,11 +265,9 @@ def finish_generation(prepared: _Prepared, generated: GeneratedImage, paint_s: f
     """Step 6: the row's fields and the labelled PNG. A batched image counts the batch's painting time as its own
     (it waited for all of it) and records the batch's size."""
     timings = {**prepared.timings, "generate": paint_s, "total": paint_s - prepared.started}
-    fields = describe(prepared.job.audio, prepared.decoded, prepared.request, prepared.transcript, prepared.prompt,
-                      prepared.options, generated, timings, settings, prepared.sd.device)
-    fields.update(speech_removed=json.dumps(list(prepared.spoken.removed), ensure_ascii=False),
-                  vocabulary=json.dumps(list(prepared.request.vocabulary), ensure_ascii=False),
-                  batch_size=batch_size)
+    fields = describe(Made(prepared.job.audio, prepared.decoded, prepared.request, prepared.transcript,
+                           prepared.prompt, prepared.spoken, prepared.options, generated, timings, settings,
+                           prepared.sd.device, batch_size))
     png = label_png(png_bytes(generated.image, fields), fields, settings)  # XMP always; C2PA with the team's key
     return ComputedGeneration(prepared.job.audio, prepared.decoded.extension, png, fields)
 

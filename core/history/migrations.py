@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Callable
 
 import sqlite_utils
 
 
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = []  # (name, apply), in the order applied
+
+
+def migration(name: str):
+    """Register the decorated function as the migration ``name``: the next one, applied after those above it."""
+    def register(apply: Callable[[sqlite_utils.Database], None]):
+        if MIGRATIONS and name <= MIGRATIONS[-1][0]:
+            raise ValueError(f"migration {name!r} must sort after {MIGRATIONS[-1][0]!r}, the last one registered")
+        MIGRATIONS.append((name, apply))
+        return apply
+
+    return register
+
+
+@migration("0001_generations")
 def _v1_generations(db: sqlite_utils.Database) -> None:
     db["generations"].create(
         {
@@ -27,6 +43,7 @@ def _v1_generations(db: sqlite_utils.Database) -> None:
     db["generations"].enable_fts(["transcript", "prompt"], create_triggers=True, tokenize="unicode61")
 
 
+@migration("0002_jobs")
 def _v2_jobs(db: sqlite_utils.Database) -> None:
     db["jobs"].create(
         {
@@ -42,6 +59,7 @@ def _v2_jobs(db: sqlite_utils.Database) -> None:
     db["jobs"].create_index(["status", "created_at"])
 
 
+@migration("0003_embeddings")
 def _v3_embeddings(db: sqlite_utils.Database) -> None:
     # Keyed by content hash and model: a stored image (or text) is never embedded twice for one model.
     db["embeddings"].create(
@@ -52,10 +70,12 @@ def _v3_embeddings(db: sqlite_utils.Database) -> None:
     db["generations"].add_column("image_sha256", str)
 
 
+@migration("0004_deepcache")
 def _v4_deepcache(db: sqlite_utils.Database) -> None:
     db["generations"].add_column("deepcache_interval", int, not_null_default=0)
 
 
+@migration("0005_recipe")
 def _v5_recipe(db: sqlite_utils.Database) -> None:
     # Older rows: the recipe whose scheduler and caching they match (what History used to guess).
     db["generations"].add_column("recipe", str)
@@ -63,6 +83,7 @@ def _v5_recipe(db: sqlite_utils.Database) -> None:
                "WHEN scheduler = 'pndm' THEN 'original' ELSE 'default' END")
 
 
+@migration("0006_embedding_upkeep")
 def _v6_embedding_upkeep(db: sqlite_utils.Database) -> None:
     # Images the backfill could not read (their file is missing): skipped, with why, so it goes on past them.
     db["embedding_skips"].create(
@@ -72,6 +93,7 @@ def _v6_embedding_upkeep(db: sqlite_utils.Database) -> None:
         {"generation_id": str, "model": str, "value": float, "computed_at": str}, pk=("generation_id", "model"))
 
 
+@migration("0007_team")
 def _v7_team(db: sqlite_utils.Database) -> None:
     # Who made what: an email with sign-in, the name typed at the password gate, or the local user.
     db["generations"].add_column("created_by", str)
@@ -94,6 +116,7 @@ def _v7_team(db: sqlite_utils.Database) -> None:
     db["collection_items"].create_index(["generation_id"])
 
 
+@migration("0008_speech")
 def _v8_speech(db: sqlite_utils.Database) -> None:
     # What was left out of the speech to make the prompt, and the team vocabulary whisper was given (JSON lists).
     db["generations"].add_column("speech_removed", str)
@@ -101,6 +124,7 @@ def _v8_speech(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE vocabulary (term TEXT PRIMARY KEY COLLATE NOCASE, added_by TEXT, added_at TEXT)")
 
 
+@migration("0009_turbo")
 def _v9_turbo(db: sqlite_utils.Database) -> None:
     # What the turbo recipe adds to a generation: the LoRA fused into the UNet and the decoder.
     db["generations"].add_column("lora", str)
@@ -108,6 +132,7 @@ def _v9_turbo(db: sqlite_utils.Database) -> None:
     db.execute("UPDATE generations SET decoder = 'vae'")
 
 
+@migration("0010_insights")
 def _v10_insights(db: sqlite_utils.Database) -> None:
     # A/B runs: one recording painted with two or more recipes or styles at one seed, and the team's votes.
     db["generations"].add_column("ab_run", str)
@@ -124,12 +149,14 @@ def _v10_insights(db: sqlite_utils.Database) -> None:
                              "how": str, "at": str}, pk=("generation_id", "model"))
 
 
+@migration("0011_revisions")
 def _v11_revisions(db: sqlite_utils.Database) -> None:
     # The commit (or checksum) of each model a generation was made with, as JSON {"whisper", "sd", "clip", ...};
     # older rows do not know theirs (NULL).
     db["generations"].add_column("model_revisions", str)
 
 
+@migration("0012_hardening")
 def _v12_hardening(db: sqlite_utils.Database) -> None:
     # Per-person passwords (the "accounts" sign-in mode): a memory-hard hash, never the password.
     db["accounts"].create({"person": str, "password_hash": str, "one_time": int, "created_at": str,
@@ -158,6 +185,7 @@ def _v12_hardening(db: sqlite_utils.Database) -> None:
                    "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END")
 
 
+@migration("0013_api")
 def _v13_api(db: sqlite_utils.Database) -> None:
     # Personal API tokens: only a hash is kept (the token is shown once); revoked ones stay, for the record.
     db["api_tokens"].create({"id": str, "person": str, "name": str, "token_hash": str, "created_at": str,
@@ -190,6 +218,7 @@ SORT_KEYS_0014 = {
 }
 
 
+@migration("0014_scale")
 def _v14_scale(db: sqlite_utils.Database) -> None:
     # Each generation's mean stars and how many gave stars, kept by triggers on ratings: History sorts and filters
     # by them through an index instead of grouping every rating on every page.
@@ -213,6 +242,7 @@ def _v14_scale(db: sqlite_utils.Database) -> None:
         db.execute(f"CREATE INDEX IF NOT EXISTS generations_sort_{column} ON generations ({key}, id{also})")
 
 
+@migration("0015_words")
 def _v15_words(db: sqlite_utils.Database) -> None:
     # Every word whisper heard, as JSON [{"word", "start", "end", "probability"}] in the order spoken (seconds in the
     # recording); what whisper heard when the person changed the transcript (NULL: unchanged); the stretches without
@@ -222,6 +252,7 @@ def _v15_words(db: sqlite_utils.Database) -> None:
     db["generations"].create_index(["fixed_from"])
 
 
+@migration("0016_judging")
 def _v16_judging(db: sqlite_utils.Database) -> None:
     # Blind review: a rating made on the Review page, before the maker's name or anyone's stars were shown (1), or
     # anywhere else (0), and the reviewer's short note. Images a person chose to skip are not dealt to them again.
@@ -236,17 +267,6 @@ def _v16_judging(db: sqlite_utils.Database) -> None:
     # Who made an image, found fast: the review deals images that someone else made, oldest first.
     db["generations"].create_index(["rating_count", "created_at"], if_not_exists=True)
 
-
-MIGRATIONS = [
-    ("0001_generations", _v1_generations), ("0002_jobs", _v2_jobs), ("0003_embeddings", _v3_embeddings),
-    ("0004_deepcache", _v4_deepcache), ("0005_recipe", _v5_recipe),
-    ("0006_embedding_upkeep", _v6_embedding_upkeep), ("0007_team", _v7_team),
-    ("0008_speech", _v8_speech), ("0009_turbo", _v9_turbo),
-    ("0010_insights", _v10_insights), ("0011_revisions", _v11_revisions),
-    ("0012_hardening", _v12_hardening), ("0013_api", _v13_api),
-    ("0014_scale", _v14_scale), ("0015_words", _v15_words),
-    ("0016_judging", _v16_judging),
-]
 
 
 def pending_migrations(db: sqlite_utils.Database) -> list[str]:

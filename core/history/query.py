@@ -8,24 +8,19 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..generation.stages import TIMING_COLUMNS
-
-SORTABLE = (
-    "created_at", "language", "recipe", "steps", "guidance", "seed", "scheduler", "sd_model", "audio_duration",
-    *TIMING_COLUMNS, "audio_filename", "created_by", "rating_mean", "rating_count",
-)
-_TEXT_KEYS = ("language", "recipe", "scheduler", "sd_model", "audio_filename", "created_by")
-_NEVER_MISSING = ("created_at", "rating_count")
+from . import columns
 
 
 def sort_key(column: str) -> str:
-    """The expression History orders ``column`` by, as its index (migration 0014) spells it: a missing value sorts
-    first through a sentinel, so a page boundary is always a comparable (key, id) pair."""
-    if column not in SORTABLE:
-        raise ValueError(f"cannot sort by {column!r}; choose one of: {', '.join(SORTABLE)}")
-    if column in _NEVER_MISSING:
+    """The expression History orders ``column`` by, as its index spells it (migration 0014 made the first ones): a
+    missing value sorts first through a sentinel, so a page boundary is always a comparable (key, id) pair."""
+    spec = next((c for c in columns.COLUMNS if c.name == column and c.sortable), None)
+    if spec is None:
+        sortable = (c.name for c in columns.COLUMNS if c.sortable)
+        raise ValueError(f"cannot sort by {column!r}; choose one of: {', '.join(sortable)}")
+    if spec.required:
         return column
-    return f"ifnull({column}, {chr(39) * 2 if column in _TEXT_KEYS else '-1e308'})"
+    return f"ifnull({column}, {chr(39) * 2 if spec.kind is str else '-1e308'})"
 
 
 @dataclass(frozen=True)
