@@ -139,6 +139,8 @@ def main() -> None:
     every, own, silent = local_imports(core)
     print(f"core_modules: {len(core)}")
     print(f"core_packages: {sum(p.name == '__init__.py' for p in core)}")
+    print(f"core_top_level_modules: {sum(p.parent == ROOT / 'core' for p in core)}")
+    print(f"largest_page_lines: {max(v for k, v in sizes.items() if k.startswith('pages/'))}")
     print(f"largest_module_lines: {max(sizes.values())}")
     print(f"modules_over_{MAX_MODULE_LINES}_lines: {len(big)}")
     print(f"largest_function_lines: {max(long_functions.values())}")

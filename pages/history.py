@@ -6,11 +6,12 @@ import json
 import streamlit as st
 
 from core import (
-    COMMON_SIZES, LINKS, SORTABLE, TABLE_COLUMNS, GenerationRequest, check_id, HistoryFilter, HistoryPage, NotFoundError, V2IError, alignment,
-    audit, collections, export_collection, export_csv, export_to_temp, export_zip, names_of, novelty_of, known_people, rate,
-    rating_of, roles, aggregates, timefmt, trash,
+    COMMON_SIZES, SORTABLE, TABLE_COLUMNS, GenerationRequest, HistoryFilter, HistoryPage, NotFoundError, V2IError,
+    aggregates, alignment, check_id, collections, known_people, names_of, novelty_of, rate, rating_of, roles, timefmt,
 )
-from ui import forms, render, resources, serving, voice, words
+from ui import forms, render, resources, voice, words
+from ui.exports import exports
+from ui.trash import delete_with_confirmation, trash_view
 
 resources.ensure_navigation()
 
@@ -227,102 +228,6 @@ def fix_and_generate_again(row: dict, audio_path, place: str) -> None:
                 render.error(f"Could not queue it: {err}")
 
 
-EXPORTS = [("Export CSV", export_csv, "generations.csv", "text/csv"),
-           ("Export images (ZIP)", export_zip, "images.zip", "application/zip"),
-           ("Export the collection (ZIP with manifest)", export_collection, "collection.zip", "application/zip")]
-
-
-def exports(where: HistoryFilter) -> None:
-    """Export what the filters select (a collection also as one ZIP with a manifest): written to a file, served
-    from disk behind a link that works for a quarter of an hour, so no export is held in the server's memory."""
-    if not serving.MOUNTED:  # run without app.py's routes (a page test): Streamlit's own download buttons
-        return download_buttons(where)
-    choices = EXPORTS if where.collection else EXPORTS[:2]
-    columns = st.columns(3)
-    for column, (label, export, filename, mime) in zip(columns, choices):
-        if column.button(label, key=f"export-{filename}"):
-            try:
-                link = st.session_state["export-link"] = LINKS.create(export, store, where, filename, mime)
-                audit.record(store, person, "export", filename, f"{link.size} bytes")
-            except (V2IError, OSError) as err:
-                render.error(f"Could not export: {err}")
-    link = st.session_state.get("export-link")
-    if link is not None and LINKS.get(link.token) is not None:
-        st.link_button(f"Download {link.filename} ({link.size / 2**20:.1f} MB)", f"exports/{link.token}",
-                       icon=":material/download:")
-        st.caption("The link works for 15 minutes, for whoever has it.")
-
-
-def download_buttons(where: HistoryFilter) -> None:
-    columns = st.columns(3)
-    columns[0].download_button("Export CSV", data=lambda: export_to_temp(export_csv, store, where),
-                               file_name="generations.csv", mime="text/csv", on_click="ignore")
-    columns[1].download_button("Export images (ZIP)", data=lambda: export_to_temp(export_zip, store, where),
-                               file_name="images.zip", mime="application/zip", on_click="ignore")
-    if where.collection:
-        columns[2].download_button("Export the collection (ZIP with manifest)", on_click="ignore",
-                                   data=lambda: export_to_temp(export_collection, store, where),
-                                   file_name="collection.zip", mime="application/zip")
-
-
-def delete_with_confirmation(rows: list[dict], labels: dict) -> None:
-    """Move generations to the trash (what this person may delete: their own; an admin's, anyone's)."""
-    mine = [r["id"] for r in rows if roles.allowed(person, "delete", owner=r["created_by"])]
-    if len(mine) < len(rows) and roles.allowed(person, "delete"):
-        st.caption("Only its maker or an admin can move a generation to the trash: the list below holds yours.")
-    if not mine:
-        return
-    to_delete = st.multiselect("Select generations to move to the trash", mine, format_func=labels.get)
-    if to_delete and st.button(f"Move {len(to_delete)} to the trash"):
-        st.session_state["confirm_delete"] = list(to_delete)
-    pending = st.session_state.get("confirm_delete")
-    if pending:
-        st.warning(f"Move {len(pending)} generation(s) to the trash? They can be restored for "
-                   f"{resources.settings().trash_days:g} days, then they are erased for good.")
-        confirm, cancel = st.columns(2)
-        if confirm.button("Yes, move them to the trash", type="primary"):
-            for generation_id in pending:
-                try:
-                    trash.delete(store, generation_id, person)
-                except V2IError as err:
-                    render.error(str(err))
-            st.session_state.pop("confirm_delete")
-            st.rerun()
-        if cancel.button("Keep them"):
-            st.session_state.pop("confirm_delete")
-            st.rerun()
-
-
-def trash_view() -> None:
-    """What is in the trash: who made it, who deleted it and when, when it goes for good; restore what this
-    person may (their own; an admin, anything), and an admin may empty it."""
-    days = resources.settings().trash_days
-    items = trash.items(store, days)
-    with st.expander(f"Trash ({len(items)})", expanded=False):
-        if not items:
-            st.caption("The trash is empty.")
-            return
-        who = names_of(store, [i["created_by"] for i in items] + [i["deleted_by"] for i in items])
-        st.dataframe([{"id": i["generation_id"], "transcript": i["transcript"],
-                       "made by": who.get(i["created_by"], i["created_by"]),
-                       "deleted by": who.get(i["deleted_by"], i["deleted_by"]), "deleted": i["deleted_at"][:19],
-                       "erased after": i["purge_at"][:10]} for i in items], hide_index=True, width="stretch")
-        mine = [i["generation_id"] for i in items if roles.allowed(person, "restore", owner=i["created_by"])]
-        if mine:
-            chosen = st.selectbox("Restore", mine, format_func=lambda i: next(
-                f"{x['deleted_at'][:19]}  {(x['transcript'] or '')[:50]}" for x in items if x["generation_id"] == i))
-            if st.button("Restore it", key="trash-restore"):
-                try:
-                    trash.restore(store, chosen, person)
-                    st.rerun()
-                except V2IError as err:
-                    render.error(str(err))
-        if roles.allowed(person, "empty trash"):
-            if st.button("Empty the trash (erase all for good)", key="trash-empty"):
-                trash.empty(store, person)
-                st.rerun()
-
-
 # The page.
 store, queue, person = resources.store(), resources.queue(), resources.person()
 tz = getattr(st.context, "timezone", None)  # the viewer's (the browser's), for times people read
@@ -341,7 +246,7 @@ history = rows_page(where, order)
 rows, total, page, pages = history.rows, history.total, history.number, history.pages
 if total == 0:
     st.info("No generations match." if store.count_generations() else "No generations yet: make one on Generate.")
-    trash_view()  # what was deleted can still come back
+    trash_view(store, person)  # what was deleted can still come back
     st.stop()
 st.number_input("Page", min_value=1, max_value=pages, key="history-page")
 
@@ -360,7 +265,7 @@ table = st.dataframe(
 )
 clicked = table.selection.rows[0] if table.selection.rows else 0
 st.caption(f"{total} generations match; page {page} of {pages}.")
-exports(where)
+exports(store, person, where)
 
 # 4. One generation in detail.
 # Stable labels (no "5 min ago"): a widget whose option labels change between reruns loses its selection.
@@ -370,5 +275,5 @@ if linked is None or chosen != linked["id"]:  # a linked generation is shown onc
     detail(next(r for r in rows if r["id"] == chosen), "open")
 
 # 5. To the trash, after a confirmation; and the trash itself.
-delete_with_confirmation(rows, labels)
-trash_view()
+delete_with_confirmation(store, person, rows, labels)
+trash_view(store, person)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,6 +18,7 @@ def child_peak_gb() -> float:
     return float(done.stdout)
 
 
+@pytest.mark.slow
 def test_a_parent_holding_3_gb_does_not_change_the_childs_peak():
     alone = child_peak_gb()
     held = np.ones(3 * 2**30 // 8)  # 3 GB, every page touched

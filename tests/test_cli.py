@@ -85,6 +85,7 @@ def test_show_and_delete_refuse_malformed_ids(tiny_env, capsys, bad):
     assert "is not a generation id" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_python_dash_m_core_turns_an_mp3_named_wav_into_a_generation(tiny_env, tmp_path):
     disguised = write(tmp_path, "phone.wav", recording("mp3"))
     result = subprocess.run([sys.executable, "-m", "core", "generate", disguised, *FAST, "--json"],

@@ -121,6 +121,7 @@ def test_reading_a_novelty_reads_one_row_at_any_history_size(make_generation, st
     assert len(read) == 1
 
 
+@pytest.mark.slow
 def test_the_backfill_goes_on_past_images_whose_files_are_missing(settings, models, store, make_generation, data_dir):
     from core.execution.worker import Worker
 

@@ -38,6 +38,7 @@ def nearest_on_map(xy: dict[str, np.ndarray], gid: str) -> str:
     return min(others)[1]
 
 
+@pytest.mark.slow
 def test_near_duplicate_images_land_next_to_each_other(store):
     base = themed_vectors(6, 10)
     twins = normalise(base[::10] + 0.01 * np.random.default_rng(1).normal(size=(6, 64)))  # one per theme

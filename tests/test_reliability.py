@@ -20,6 +20,7 @@ from core.generation.request import GenerationRequest
 from core.history.store import Store
 
 
+@pytest.mark.slow
 def test_several_processes_and_threads_writing_at_once_store_every_generation_once(tiny_models_dir):
     result = subprocess.run(
         [sys.executable, "-m", "bench.load", "--processes", "2", "--threads", "2", "--each", "2", "--timeout", "240"],
@@ -87,6 +88,7 @@ Worker(settings, ModelCache(settings, device="cpu"), Store(settings.data_dir), e
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["transcribe", "generate"])
 def test_a_server_killed_mid_job_loses_nothing_and_leaves_nothing(settings, models, data_dir, stage):
     store = Store(data_dir)

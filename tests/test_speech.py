@@ -162,6 +162,8 @@ def test_the_vocabulary_is_edited_on_the_generate_page(app_env, data_dir):
     assert vocabulary(Store(data_dir)) == ("Kubernetes", "Zanzibar Labs")
 
 
+@pytest.mark.slow
+@pytest.mark.real_models
 @pytest.mark.skipif(__import__("shutil").which("espeak-ng") is None and not __import__("os").environ.get("CI"),
                     reason="espeak-ng is not installed (apt-get install espeak-ng; CI installs it)")
 def test_spoken_requests_heard_by_tiny_en_become_prompts_that_start_with_their_subject():
