@@ -1,4 +1,5 @@
-"""Aggregates for the Overview page, computed in SQL (the table is never loaded whole)."""
+"""Sums of the history, computed in SQL (the table is never loaded whole): totals, stage timings by day,
+languages, waits and storage (the Overview page and the API's stats read them)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Similarity over stored generations (what the Similarity page and ``python -m core similarity`` use);
-the vector arithmetic itself lives in :mod:`core.analytics.vectors`."""
+"""Stored generations compared by their CLIP embeddings: a filtered set loaded once with its vectors, neighbours,
+search by words, alignment with what was said and novelty (what the Similarity page and ``python -m core similarity``
+use); the vector math itself is :mod:`core.analytics.vectors`."""
 
 from __future__ import annotations
 

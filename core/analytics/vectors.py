@@ -1,5 +1,6 @@
-"""Similarity analytics over unit-length embeddings: matrix, clustering order, neighbours, duplicates,
-novelty, plain-words bands and the voice-to-image consistency view. Pure numpy/scipy."""
+"""The math on unit-length vectors, knowing nothing of the store: the similarity matrix, a clustering order,
+k-means blocks, neighbours, near-duplicates, novelty, plain-words bands and the consistency correlation. Pure
+numpy/scipy; :mod:`core.analytics.similarity` applies it to stored generations."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Insights: what makes a good image, and for whom. Every figure carries its count and a 95% interval that stays
+"""What makes a good image, and for whom (the Insights page, ``python -m core report``). Every figure carries its count and a 95% interval that stays
 on its scale, and a group is called better or worse than the rest only when the difference survives the table's
 false discovery rate (the methods: :mod:`core.judging.statistics`, named on the page and in README).
 
