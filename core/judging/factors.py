@@ -1,6 +1,7 @@
-"""What makes a good image, and for whom (the Insights page, ``python -m core report``). Every figure carries its count and a 95% interval that stays
-on its scale, and a group is called better or worse than the rest only when the difference survives the table's
-false discovery rate (the methods: :mod:`core.judging.statistics`, named on the page and in README).
+"""What makes a good image, and for whom (the Insights page, ``python -m core report``). Every figure carries its count
+and a 95% interval that stays on its scale, and a group is called better or worse than the rest only when the
+difference survives the table's false discovery rate (the methods: :mod:`core.judging.statistics`, named on the page
+and in README).
 
 The unit is a generation: its rating is the mean of the stars people gave it (a generation three people rated
 counts once, not three times), optionally blind ratings only and adjusted for each rater's offset; its alignment
