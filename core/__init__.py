@@ -19,6 +19,7 @@ Where things live, by role (each subpackage's ``__init__`` lists its modules):
 - ``config`` reads the settings; ``errors`` are the errors meant for a person.
 """
 
+from . import timefmt
 from .analytics import aggregates, image_map
 from .analytics.embeddings import EmbeddingCache
 from .analytics.similarity import (
@@ -51,10 +52,10 @@ from .generation.speech import CleanedSpeech, check_terms, clean_speech, doubt, 
 from .generation.stages import PROGRESS_STAGES, TIMED_STAGES, TIMING_COLUMNS, TIMINGS, timings_of
 from .generation.transcribe import DOUBTFUL_WORD, Word, doubtful_words_in
 from .history import audit, backup, provenance, trash
+from .history.columns import SORTABLE, TABLE_COLUMNS
 from .history.export import LINKS, ExportLink, export_collection, export_csv, export_to_temp, export_zip
 from .history.paths import check_id
 from .history.pngmeta import read_parameters
-from .history.columns import SORTABLE, TABLE_COLUMNS
 from .history.query import HistoryFilter, HistoryPage
 from .history.store import Store, public_record
 from .judging import abtest, agreement, contact_sheet, factors, preferences, review, statistics, sweep
@@ -70,7 +71,6 @@ from .team.shared import (
     remember_person, resolve_person, set_vocabulary, uncollect, vocabulary,
 )
 from .team.throttle import SignInThrottle, Throttle, client_address
-from . import timefmt
 from .web import webhooks
 
 __all__ = [

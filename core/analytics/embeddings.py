@@ -12,8 +12,8 @@ from PIL import Image
 
 import numpy as np
 
-from ..models.cache import LoadedModel
 from ..history.store import Store, utc_now
+from ..models.cache import LoadedModel
 
 IMAGE, TEXT = "image", "text"
 DEFAULT_BATCH = 16

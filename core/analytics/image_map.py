@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .embeddings import IMAGE
 from ..history.store import Store, utc_now
+from .embeddings import IMAGE
 from .vectors import Bands
 
 N_NEIGHBORS = 15

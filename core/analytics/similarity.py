@@ -10,10 +10,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .embeddings import IMAGE, EmbeddingCache
 from ..errors import NotFoundError
 from ..history.query import HistoryFilter
 from ..history.store import Store, utc_now
+from .embeddings import IMAGE, EmbeddingCache
 from .vectors import scan_earlier, similarity_correlation, similarity_matrix, top_k
 
 MAX_ROWS = 100_000

@@ -23,13 +23,13 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import CancelledError, StorageError, V2IError
-from .jobs import FAILED, ending_of
-from ..models.cache import ModelCache
-from ..team.people import UNKNOWN
 from ..generation.pipeline import compute_generation, save_generation
-from .progress import DOWNLOADS, PREVIEWS
 from ..generation.request import GenerationRequest
 from ..history.store import Store
+from ..models.cache import ModelCache
+from ..team.people import UNKNOWN
+from .jobs import FAILED, ending_of
+from .progress import DOWNLOADS, PREVIEWS
 from .worker import Worker
 
 STATUS_EVERY_S = 0.25  # how often a running job's progress is read from its actor

@@ -7,8 +7,8 @@ import threading
 from typing import Any
 
 from ..config import Settings
-from ..models.cache import ModelCache
 from ..history.store import Store
+from ..models.cache import ModelCache
 from .worker import Worker
 
 
@@ -33,7 +33,6 @@ def start_worker(settings: Settings, models: ModelCache) -> Worker:
         if worker is None:
             worker = _workers[key] = worker_for(settings, models, Store(settings.data_dir)).start()
         return worker
-
 
 
 def stop_workers(timeout: float = 10.0) -> None:

@@ -17,20 +17,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..history import disk
-
-from ..team import roles
-
-from ..web import webhooks
-from ..history.audit import record_in
-from ..generation.audio import AudioLimits, decode_audio
 from ..config import Settings
-from ..generation.diffusion import batch_key
 from ..errors import CancelledError, InvalidOptionError, NoSpeechError, NotFoundError, V2IError
-from ..history.paths import UPLOADS, check_id, new_id, relative_name, remove_quietly, write_atomic
-from ..team.people import UNKNOWN
+from ..generation.audio import AudioLimits, decode_audio
+from ..generation.diffusion import batch_key
 from ..generation.request import GenerationRequest
+from ..history import disk
+from ..history.audit import record_in
+from ..history.paths import UPLOADS, check_id, new_id, relative_name, remove_quietly, write_atomic
 from ..history.store import Store, utc_now
+from ..team import roles
+from ..team.people import UNKNOWN
+from ..web import webhooks
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 ACTIVE = (QUEUED, RUNNING)

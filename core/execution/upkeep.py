@@ -4,12 +4,12 @@ their alignment (what Insights reads) and their place on the map."""
 from __future__ import annotations
 
 from ..analytics import image_map
-from ..config import Settings
 from ..analytics.embeddings import EmbeddingCache
+from ..analytics.similarity import missing_embeddings, record_novelty, skip_unreadable, texts_of
+from ..config import Settings
+from ..history.store import Store
 from ..judging.factors import record_alignment
 from ..models.cache import ModelCache
-from ..analytics.similarity import missing_embeddings, record_novelty, skip_unreadable, texts_of
-from ..history.store import Store
 
 
 def embed_missing(store: Store, settings: Settings, models: ModelCache, batch: int = 32) -> int:

@@ -11,22 +11,20 @@ import traceback
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..history import trash
-
-from . import upkeep
-
-from ..web import webhooks
-from ..history.audit import record
-from ..history.backup import backup
 from ..config import Settings, gpu_batch
 from ..errors import CancelledError, StorageError, V2IError
-from .jobs import CANCELLED, HEARTBEAT_S, LEASE_S, JobQueue, ending_of, new_worker_id
+from ..generation.pipeline import Job, compute_generations, save_generation
+from ..generation.request import GenerationRequest
+from ..history import trash
+from ..history.audit import record
+from ..history.backup import backup
+from ..history.store import Store
 from ..models.cache import ModelCache
 from ..team.people import UNKNOWN, Person
-from ..generation.pipeline import Job, compute_generations, save_generation
+from ..web import webhooks
+from . import upkeep
+from .jobs import CANCELLED, HEARTBEAT_S, LEASE_S, JobQueue, ending_of, new_worker_id
 from .progress import DOWNLOADS, PREVIEWS
-from ..generation.request import GenerationRequest
-from ..history.store import Store
 
 log = logging.getLogger("v2i.jobs")
 SERVER = Person("server", "the server", "admin", "server")  # who scheduled upkeep acts as, in the audit trail

@@ -21,8 +21,8 @@ import numpy as np
 
 from ..errors import ModelLoadError, NoSpeechError
 from ..models.hub import PINNED, snapshot_folder, whisper_cache_dir
-from .prompt import clean_text
 from ..models.whisper_ct2 import bundled_model_bin
+from .prompt import clean_text
 from .transcript import (
     COMPRESSION_RATIO_THRESHOLD, LOGPROB_THRESHOLD, Transcript, TranscribeOptions, seed_of,
     words_of,

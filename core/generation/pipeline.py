@@ -17,23 +17,23 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
-from .audio import DecodedAudio, decode_audio
 from ..config import Settings
-from .diffusion import GeneratedImage, Painting, count_clip_tokens, generate_images
-from ..models.downloads import fetch_missing
 from ..errors import DoubtfulSpeechError, NoSpeechError
-from .faster import NeedsFallback
-from ..models.cache import LoadedModel, ModelCache
-from ..history.paths import AUDIO, IMAGES, new_id, relative_name, remove_quietly, write_atomic
-from ..team.people import UNKNOWN
-from ..history.pngmeta import png_bytes
-from .prompt import DEFAULT_NEGATIVE_PROMPT, MAX_PROMPT_TOKENS, EnhancedPrompt, clean_text
-from ..history.provenance import label_png
-from .recipes import GenerationOptions
 from ..history.columns import Made, describe
+from ..history.paths import AUDIO, IMAGES, new_id, relative_name, remove_quietly, write_atomic
+from ..history.pngmeta import png_bytes
+from ..history.provenance import label_png
+from ..history.store import Store, utc_now
+from ..models.cache import LoadedModel, ModelCache
+from ..models.downloads import fetch_missing
+from ..team.people import UNKNOWN
+from .audio import DecodedAudio, decode_audio
+from .diffusion import GeneratedImage, Painting, count_clip_tokens, generate_images
+from .faster import NeedsFallback
+from .prompt import DEFAULT_NEGATIVE_PROMPT, MAX_PROMPT_TOKENS, EnhancedPrompt, clean_text
+from .recipes import GenerationOptions
 from .request import GenerationRequest
 from .speech import CleanedSpeech, doubt, speech_prompt, whisper_prompt
-from ..history.store import Store, utc_now
 from .transcribe import TranscribeOptions, Transcript, mostly_doubtful, not_understood_reason, transcribe
 from .vad import cut_silence
 

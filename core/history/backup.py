@@ -25,12 +25,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..team import roles
-from .audit import record
 from ..errors import InvalidOptionError, StorageError
+from ..team import roles
+from ..team.people import Person
+from .audit import record
 from .migrations import MIGRATIONS
 from .paths import FOLDERS, TMP_PREFIX
-from ..team.people import Person
 from .store import DB_NAME, Store
 
 FORMAT = 1

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from .query import HistoryFilter
-
 from .store import Store
 
 PAGE = 500

@@ -268,7 +268,6 @@ def _v16_judging(db: sqlite_utils.Database) -> None:
     db["generations"].create_index(["rating_count", "created_at"], if_not_exists=True)
 
 
-
 def pending_migrations(db: sqlite_utils.Database) -> list[str]:
     """The migrations not yet applied, read without writing (a read-only database can answer)."""
     if not db["migrations"].exists():

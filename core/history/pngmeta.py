@@ -11,8 +11,8 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
-from .provenance import XMP_KEY, xmp_packet
 from ..generation.recipes import SCHEDULERS
+from .provenance import XMP_KEY, xmp_packet
 
 
 def a1111_parameters(meta: dict[str, Any]) -> str:

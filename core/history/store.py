@@ -19,10 +19,10 @@ from typing import Any, Callable, Iterator
 import sqlite_utils
 
 from ..errors import InvalidOptionError, NotFoundError, StorageError
+from ..generation.stages import timings_of
 from .migrations import migrate, pending_migrations
 from .paths import FOLDERS, SWEEP_GRACE_S, check_id, inside, older_than, remove_quietly, sweep_temp_files
 from .query import HistoryFilter, HistoryPage, sort_key
-from ..generation.stages import timings_of
 
 DB_NAME = "v2i.db"
 READ_ONLY = ("the data folder is read-only: the history can be browsed, but nothing can be saved or changed. "

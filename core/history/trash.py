@@ -8,11 +8,11 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..team import roles
-from .audit import record_in
 from ..errors import NotFoundError
-from .paths import check_id
+from ..team import roles
 from ..team.people import Person
+from .audit import record_in
+from .paths import check_id
 from .store import Store, utc_now
 
 # What points at a generation, moved with it: table -> its column naming the generation.

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..generation.recipes import RECIPES
 from ..errors import InvalidOptionError
 from ..execution.jobs import JobQueue
 from ..generation.prompt import STYLES
+from ..generation.recipes import RECIPES
 from ..generation.request import GenerationRequest
 from .sweep import Axis, axis, plan as plan_sweep, run_of, runs, start as start_sweep, value_in, vote
 

@@ -19,15 +19,15 @@ from typing import Any
 import numpy as np
 
 from ..analytics.embeddings import EmbeddingCache
-from .judgements import GAIN_OF_STARS, Judgements, Reading, TeamAgreement, judge, ratings, team_agreement
 from ..analytics.similarity import alignment
-from ..history.store import Store, utc_now
-from .sweep import axes_of, value_in
 from ..generation.transcribe import doubtful_words_in
+from ..history.store import Store, utc_now
+from .judgements import GAIN_OF_STARS, Judgements, Reading, TeamAgreement, judge, ratings, team_agreement
 from .statistics import (
     ALIGNMENT, HIGHER, LOWER, METHODS, SAME, STARS, TOO_FEW, Estimate, RaterOffset, adjusted_p, bounded_mean,
     rank_test, verdicts, welch_test,
 )
+from .sweep import axes_of, value_in
 
 __all__ = ["HIGHER", "LOWER", "SAME", "TOO_FEW", "Estimate", "METHODS", "report", "Report", "GroupRow", "Reading",
            "Judgements", "judge", "ratings", "team_agreement"]

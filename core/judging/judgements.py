@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from ..history.store import Store
 from . import agreement as agree
 from .statistics import STARS, RaterOffset, adjusted_stars, fit_raters, mean_interval
-from ..history.store import Store
 
 GAIN_OF_STARS = (STARS[0] - STARS[1], STARS[1] - STARS[0])  # how far one rating can sit from another: -4 to 4
 

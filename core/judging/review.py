@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..history.audit import record_in
 from ..errors import InvalidOptionError
+from ..history.audit import record_in
 from ..history.store import Store, utc_now
 from ..team.shared import rate
 

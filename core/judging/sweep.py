@@ -14,11 +14,11 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from ..history.audit import record_in
-from ..generation.recipes import MAX_GUIDANCE, MAX_SEED, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions, check_recipe
 from ..errors import InvalidOptionError, NotFoundError
 from ..generation.prompt import STYLES, check_style
+from ..generation.recipes import MAX_GUIDANCE, MAX_SEED, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions, check_recipe
 from ..generation.request import GenerationRequest
+from ..history.audit import record_in
 from ..history.store import Store, utc_now
 
 MAX_AXES = 3

@@ -11,8 +11,8 @@ from __future__ import annotations
 import weakref
 from typing import Sequence
 
-from .lowmem import release_free_memory
 from ..generation.recipes import RECIPES
+from .lowmem import release_free_memory
 from .weights import ParkedTensors, checkpoint_files, checkpoint_names, restore
 
 # On the CPU an unfused adapter costs about 4.4 s a turbo image; fusing it (6.2 s) and later reading the UNet's

@@ -8,23 +8,21 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from .adapters import ATTRIBUTE, UNetAdapters
 from ..config import Settings
 from ..generation.diffusion import generate_image
 from ..generation.faster import backend_for, ct2_folder, load_faster
+from ..generation.recipes import RECIPES, GenerationOptions
+from ..generation.vad import load_vad
+from .adapters import ATTRIBUTE, UNetAdapters
 from .hub import hf_cache_dir, whisper_cache_dir
 from .loaders import add_adapter, best_device, load_clip, load_stable_diffusion, load_whisper
 from .lowmem import release_free_memory
-from ..generation.recipes import RECIPES, GenerationOptions
 from .tiny import ensure_tiny_models
-from ..generation.vad import load_vad
 from .weights import ParkedTensors
 from .whisper_ct2 import alignment_heads, converted_checkpoint, use_alignment_heads
 
 __all__ = ["ModelCache", "LoadedModel", "shared_models", "best_device", "load_whisper", "load_stable_diffusion",
            "load_clip", "add_adapter", "dense_parameters", "whisper_cache_dir", "hf_cache_dir"]
-
-
 
 
 @dataclass

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from ..config import Settings
 from ..generation.faster import FILES, REPOS, REQUIRED, backend_for
-from .hub import PINNED, is_commit, snapshot_folder, split_revision, whisper_cache_dir
 from ..generation.recipes import RECIPES, Part, Recipe
+from .hub import PINNED, is_commit, snapshot_folder, split_revision, whisper_cache_dir
 from .whisper_ct2 import BUNDLED, bundled_model_bin
 
 __all__ = ["PINNED", "split_revision", "snapshot_folder", "Model", "ModelState", "models", "GROUPS", "size_text"]
@@ -203,8 +203,6 @@ def group_names() -> str:
 
 def _whisper(settings: Settings) -> Model:
     import whisper  # openai-whisper loads with the model, on first use
-
-
 
     name = settings.whisper_model
     if backend_for(settings) == "faster" and name in REPOS and not bundled_model_bin(name):

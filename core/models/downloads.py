@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..config import Settings
 from . import catalog
 from .catalog import GROUPS, Model, ModelState, size_text as gb
-from ..config import Settings
 from .hub import hf_cache_dir, whisper_cache_dir
-from .mirror import DownloadError, guard_hub_client, safe_name
 from .loaders import best_device
+from .mirror import DownloadError, guard_hub_client, safe_name
 
 log = logging.getLogger("v2i.downloads")
 # on_bytes(label, done, total): a model's bytes downloaded so far, of its total.

@@ -10,9 +10,9 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from .adapters import UNetAdapters
-from ..generation.diffusion import is_compiled
 from ..errors import ModelLoadError
+from ..generation.diffusion import is_compiled
+from .adapters import UNetAdapters
 from .hub import PINNED, hf_cache_dir, split_revision, whisper_cache_dir
 from .lowmem import lean_decoder
 

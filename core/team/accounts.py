@@ -10,8 +10,8 @@ import secrets
 from dataclasses import dataclass
 
 from ..errors import InvalidOptionError, NotFoundError
-from .people import check_name
 from ..history.store import Store, utc_now
+from .people import check_name
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 200

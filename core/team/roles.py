@@ -15,8 +15,8 @@ import unicodedata
 from dataclasses import replace
 from typing import Iterable
 
-from ..history.audit import record
 from ..errors import V2IError
+from ..history.audit import record
 from .people import Person
 
 ADMIN, MEMBER, VIEWER = "admin", "member", "viewer"

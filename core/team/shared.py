@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ..history.audit import record_in
 from ..errors import InvalidOptionError, NotFoundError
-from .people import Person, check_name, clean_text
 from ..generation.speech import check_terms
+from ..history.audit import record_in
 from ..history.store import Store, utc_now
+from .people import Person, check_name, clean_text
 
 MAX_NOTE = 500  # characters of a reviewer's note
 

@@ -8,11 +8,11 @@ import hashlib
 import secrets
 from typing import Any
 
-from ..history.audit import record_in
 from ..errors import InvalidOptionError, NotFoundError
+from ..history.audit import record_in
 from ..history.paths import new_id
-from .people import Person, check_name
 from ..history.store import Store, utc_now
+from .people import Person, check_name
 
 PREFIX = "v2i_"
 

@@ -17,25 +17,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel
 
-from ..history import disk
-
-from ..team import roles
-
 from ..analytics import aggregates
-
-from ..team import tokens
 from ..config import Settings
-from ..generation.recipes import GenerationOptions
 from ..errors import (
     AudioError, DoubtfulSpeechError, InvalidOptionError, NoSpeechError, NotFoundError, StorageError, V2IError,
 )
 from ..execution.jobs import ACTIVE, JobQueue, QuotaError
-from ..history.paths import check_id
-from ..team.people import Person
+from ..generation.recipes import GenerationOptions
 from ..generation.request import GenerationRequest
-from ..team.roles import ForbiddenError
+from ..history import disk
+from ..history.paths import check_id
 from ..history.query import HistoryFilter
 from ..history.store import Store, public_record
+from ..team import roles
+from ..team import tokens
+from ..team.people import Person
+from ..team.roles import ForbiddenError
 from ..team.shared import collect, collections_of, names_of, rate, resolve_person
 
 log = logging.getLogger("v2i.api")

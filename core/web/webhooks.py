@@ -25,12 +25,12 @@ from typing import Any
 
 import httpx
 
-from ..team import roles
-from ..history.audit import record_in
 from ..errors import InvalidOptionError, NotFoundError
+from ..history.audit import record_in
 from ..history.paths import new_id
-from ..team.people import Person
 from ..history.store import Store, utc_now
+from ..team import roles
+from ..team.people import Person
 
 log = logging.getLogger("v2i.webhooks")
 KINDS = ("webhook", "apprise")
