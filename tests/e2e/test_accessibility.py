@@ -81,6 +81,7 @@ def test_generate_is_operable_by_keyboard_alone(browser, populated, tmp_path):
     memo = tmp_path / "keys.wav"
     memo.write_bytes(recording("wav", seconds=1.5))
     page.locator('input[type="file"]').first.set_input_files(memo)
+    expect(page.get_by_role("button", name="Transcribe", exact=True)).to_be_visible(timeout=60_000)  # its panel
     settle(page)
     before = len(populated.store().query("SELECT id FROM jobs"))
     for label in ("Transcribe", "Generate"):
@@ -103,6 +104,9 @@ def test_history_finds_an_image_again_by_keyboard_and_shows_the_exact_time_on_ho
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
     page = context.new_page()
     page.goto(f"{populated.url}/history")
+    # The page's whole first run, not just its start: on a cold server the status widget appears only once the
+    # script has begun, so settle() alone can return before anything on the page can take the focus.
+    expect(page.get_by_text("Open a generation")).to_be_visible(timeout=60_000)
     settle(page)
     for _ in range(160):  # the filters (a spoken search among them), the table, the exports come first
         page.keyboard.press("Tab")
