@@ -97,7 +97,7 @@ st.title("History")
 # 1. A generation opened from a link.
 if (linked := linked_generation()) is not None:
     st.subheader("Linked generation")
-    detail(linked, "linked", tz)
+    detail(store, person, linked, "linked", tz)
 
 # 2. Filters, all applied in SQL.
 where, order = filters()
@@ -133,7 +133,7 @@ exports(store, person, where)
 labels = {r["id"]: f"{r['id'][:8]}  {r['created_at'][:16].replace('T', ' ')}  {r['transcript'][:50]}" for r in rows}
 chosen = st.selectbox("Open a generation", list(labels), index=clicked, format_func=labels.get)
 if linked is None or chosen != linked["id"]:  # a linked generation is shown once, above
-    detail(next(r for r in rows if r["id"] == chosen), "open", tz)
+    detail(store, person, next(r for r in rows if r["id"] == chosen), "open", tz)
 
 # 5. To the trash, after a confirmation; and the trash itself.
 delete_with_confirmation(store, person, rows, labels)

@@ -9,7 +9,8 @@ import json
 import streamlit as st
 
 from core import (
-    COMMON_SIZES, GenerationRequest, V2IError, alignment, names_of, novelty_of, rate, rating_of, roles, timefmt,
+    COMMON_SIZES, GenerationRequest, Person, Store, V2IError, alignment, names_of, novelty_of, rate, rating_of, roles,
+    timefmt,
 )
 from ui import forms, render, resources, words
 
@@ -23,10 +24,8 @@ def share_link(generation_id: str) -> str:
     return f"{page_url.split('?')[0].rsplit('/', 1)[0]}/history?id={generation_id}"
 
 
-def ratings(row: dict, place: str) -> None:
+def ratings(store: Store, person: Person, row: dict, place: str) -> None:
     """This person's stars and favourite mark, and everyone's mean (a viewer sees the mean only)."""
-    store = resources.store()
-    person = resources.person()
     if not roles.allowed(person, "rate"):
         if row["rating_count"]:
             st.text(f"Rated {row['rating_mean']:.1f} of 5 by {row['rating_count']}")
@@ -44,16 +43,14 @@ def ratings(row: dict, place: str) -> None:
         st.text(f"Rated {row['rating_mean']:.1f} of 5 by {row['rating_count']}")
 
 
-def detail(row: dict, place: str, tz: str | None = None) -> None:
+def detail(store: Store, person: Person, row: dict, place: str, tz: str | None = None) -> None:
     """One generation: image, recording, words, who made it, ratings, collections, timings and actions.
     ``place`` keeps its widgets apart when the same generation shows twice (linked, and opened below)."""
-    store = resources.store()
-    person = resources.person()
     with st.container(border=True):
         left, right = st.columns([1, 1])
         with left:
             render.show_image_or_missing(store.file_path(row["image_path"]), alt=render.alt_text(row))
-            ratings(row, place)
+            ratings(store, person, row, place)
             if roles.allowed(person, "collect"):
                 forms.collection_picker(store, row["id"], person.id, key=f"{place}-collect-{row['id']}")
         with right:
@@ -79,10 +76,10 @@ def detail(row: dict, place: str, tz: str | None = None) -> None:
                 render.labelled_text("Team vocabulary whisper was given", ", ".join(terms))
             render.labelled_text("Negative prompt", row["negative_prompt"])
             st.plotly_chart(render.timing_chart(row), width="stretch", key=f"{place}-timings-{row['id']}")
-            similarity_notes(row)
+            similarity_notes(store, row)
         with st.expander("All parameters"):
             st.json({k: v for k, v in row.items() if k not in ("transcript", "prompt", "negative_prompt")})
-        actions(row, audio_path, place)
+        actions(person, row, audio_path, place)
 
 
 def json_list_of_words(text: str | None) -> list[dict]:
@@ -102,10 +99,9 @@ def json_list(text: str | None) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def similarity_notes(row: dict) -> None:
+def similarity_notes(store: Store, row: dict) -> None:
     """CLIP alignment and novelty, from stored embeddings only: opening a row never loads CLIP (the worker computes
     them when the queue is quiet)."""
-    store = resources.store()
     cache = resources.embedding_cache()
     scores = alignment(cache, [row], compute=False).get(row["id"])
     novelty = novelty_of(store, cache.model_id, row["id"])
@@ -119,15 +115,14 @@ def similarity_notes(row: dict) -> None:
                    "page, or by the worker when the queue is quiet).")
 
 
-def actions(row: dict, audio_path, place: str) -> None:
-    person = resources.person()
-    queue = resources.queue()
+def actions(person: Person, row: dict, audio_path, place: str) -> None:
+    """Generate again, use these settings on Generate, or fix the words first (members and admins)."""
     if not roles.allowed(person, "generate"):
         return
     buttons = st.columns(2)
     if buttons[0].button("Generate again with the same settings", key=f"{place}-again-{row['id']}"):
         try:
-            queue.submit(audio_path.read_bytes(), GenerationRequest.from_row(row), created_by=person.id)
+            resources.queue().submit(audio_path.read_bytes(), GenerationRequest.from_row(row), created_by=person.id)
             resources.worker().wake()
             st.success("Queued: follow it on the Generate page.")
         except (V2IError, ValueError, OSError) as err:
@@ -142,20 +137,18 @@ def actions(row: dict, audio_path, place: str) -> None:
         if row["width"] in COMMON_SIZES and row["width"] == row["height"]:
             st.session_state["prefill"]["size"] = row["width"]
         st.switch_page("pages/generate.py")
-    fix_and_generate_again(row, audio_path, place)
+    fix_and_generate_again(person, row, audio_path, place)
 
 
-def fix_and_generate_again(row: dict, audio_path, place: str) -> None:
+def fix_and_generate_again(person: Person, row: dict, audio_path, place: str) -> None:
     """Correct what whisper misheard and paint again with the same seed and recipe; the two are linked, so Insights
     can tell what the misheard words cost."""
-    person = resources.person()
-    queue = resources.queue()
     with st.expander("Fix the words and generate again"):
         fixed = st.text_area("What was said", value=row["transcript"], key=f"{place}-fix-{row['id']}")
         if st.button("Fix and generate again", key=f"{place}-fix-go-{row['id']}"):
             try:
                 request = GenerationRequest.fixing(row, fixed)
-                queue.submit(audio_path.read_bytes(), request, created_by=person.id)
+                resources.queue().submit(audio_path.read_bytes(), request, created_by=person.id)
                 resources.worker().wake()
                 st.success("Queued with the same seed and recipe: follow it on the Generate page.")
             except (V2IError, ValueError, OSError) as err:

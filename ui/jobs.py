@@ -7,7 +7,9 @@ from datetime import datetime, timezone
 
 import streamlit as st
 
-from core import ACTIVE, DONE, DOWNLOADS, FAILED, PREVIEWS, QUEUED, RUNNING, TIMINGS, V2IError, catalog
+from core import (
+    ACTIVE, DONE, DOWNLOADS, FAILED, PREVIEWS, QUEUED, RUNNING, TIMINGS, JobQueue, Person, V2IError, catalog,
+)
 from ui import forms, render, resources
 
 
@@ -18,7 +20,7 @@ def elapsed(job) -> float:
     return max(0.0, (end - datetime.fromisoformat(job["started_at"])).total_seconds())
 
 
-def show_job(job, outlook: dict) -> None:
+def show_job(queue: JobQueue, person: Person, job, outlook: dict) -> None:
     """One job; ``outlook`` is every queued job's place and ETA, read once per refresh (JobQueue.outlook)."""
     with st.container(border=True):
         st.text(f"{job['audio_filename']}  ·  {job['status']}")
@@ -44,9 +46,9 @@ def show_job(job, outlook: dict) -> None:
             render.error(job["error"] or "failed")
             failed_job_actions(job)
         if job["status"] in ACTIVE:
-            st.button("Cancel", key=f"cancel-{job['id']}", on_click=resources.queue().cancel, args=(job["id"],))
+            st.button("Cancel", key=f"cancel-{job['id']}", on_click=queue.cancel, args=(job["id"],))
         if job["status"] == DONE and job["generation_id"]:
-            show_result(job["generation_id"])
+            show_result(person, job["generation_id"])
 
 
 def failed_job_actions(job) -> None:
@@ -72,7 +74,7 @@ def submit_again(job_ids: list[str]) -> None:
     st.toast(f"Queued {len(job_ids)} again")
 
 
-def show_result(generation_id: str) -> None:
+def show_result(person: Person, generation_id: str) -> None:
     store = resources.store()
     try:
         row = store.get_generation(generation_id)
@@ -91,15 +93,15 @@ def show_result(generation_id: str) -> None:
         render.labelled_text("Seconds per stage", "  ".join(f"{s}: {row[f't_{s}']:.2f}" for s in TIMINGS))
         st.page_link("pages/history.py", label="Open in History", query_params={"id": row["id"]},
                      icon=":material/open_in_new:")
-        forms.collection_picker(store, row["id"], resources.person().id, key=f"collect-{row['id']}")
+        forms.collection_picker(store, row["id"], person.id, key=f"collect-{row['id']}")
 
 
 @st.fragment(run_every=1.0)
 @render.shows_errors
 def jobs_panel() -> None:
     """This person's jobs (across reloads, sessions and restarts), refreshed every second while the page is open."""
-    queue = resources.queue()
-    jobs = queue.list(resources.person().id, limit=20)
+    queue, person = resources.queue(), resources.person()
+    jobs = queue.list(person.id, limit=20)
     if jobs:
         st.subheader("Your jobs")
         resources.executor_warning()
@@ -110,4 +112,4 @@ def jobs_panel() -> None:
     if outlook and (reason := queue.waiting_for_room()):
         st.warning(render.escape_markdown(f"The queue waits for disk space: {reason}."), icon=":material/storage:")
     for job in jobs:
-        show_job(job, outlook)
+        show_job(queue, person, job, outlook)
