@@ -20,9 +20,12 @@ def open_page(page, server, path: str):
 
 
 def settle(page) -> None:
-    """Wait until Streamlit has finished the script run that the last action started."""
+    """Wait until Streamlit has finished the script run that the last action started: the running-man widget gone
+    and no element left over from the run before (a widget still stale from it can be replaced under the mouse: a
+    multiselect whose options change is a new widget, and its open option list goes with the old one)."""
     page.wait_for_timeout(300)
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=60_000)
+    expect(page.locator('[data-testid="stElementContainer"][data-stale="true"]')).to_have_count(0, timeout=60_000)
 
 
 def set_steps(page, steps: int) -> None:
@@ -110,6 +113,7 @@ def test_history_shows_the_row_plays_its_audio_filters_and_deletes_after_confirm
     expect(page.get_by_text("No generations match.")).to_be_visible()
     search.fill("")
     search.press("Enter")
+    expect(page.get_by_text(f"{before} generations match")).to_be_visible()  # the run that shows them all, not before
     settle(page)
 
     newest = store.query_generations(limit=1)[0]
