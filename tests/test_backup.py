@@ -102,7 +102,9 @@ def test_check_finds_missing_damaged_and_orphan_files(store, data_dir):
     assert backups.check(data_dir).ok
     (data_dir / "images" / f"{ids[0]}.png").unlink()
     with open(data_dir / "audio" / f"{ids[1]}.wav", "r+b") as f:
-        f.write(b"\xff")
+        first = f.read(1)[0]
+        f.seek(0)
+        f.write(bytes([first ^ 0xFF]))  # flipped, so changed whatever the random byte was
     (data_dir / "images" / ("f" * 32 + ".png")).write_bytes(b"nobody's")
     report = backups.check(data_dir)
     assert not report.ok and report.integrity == "ok" and not report.pending_migrations
