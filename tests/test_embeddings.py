@@ -94,6 +94,56 @@ def test_the_worker_embeds_new_images_when_idle(settings, models, store, make_ge
     assert worker.embed_missing() == 0
 
 
+def test_the_idle_backfill_gives_way_to_a_job_that_could_start_and_finishes_after_it(settings, models, store,
+                                                                                     make_generation, wav):
+    from core.execution.worker import Worker
+    from core.generation.recipes import GenerationOptions
+    from core.generation.request import GenerationRequest
+    from core.team.roles import ADMIN, Person
+
+    for i in range(3):
+        make_generation(f"picture {i}", seed=i)
+    worker = Worker(settings, models, store)
+    request = GenerationRequest(filename="clip.wav", prompt="a red fox", transcript="a red fox", language="en",
+                                options=GenerationOptions(steps=2, width=64, height=64))
+    job = worker.queue.submit(wav, request, created_by="ana")
+    assert worker.embed_missing(batch=2) == 0  # a job is waiting: not one batch before it
+    assert len(missing_embeddings(store, settings.clip_embedding_id, limit=10)) == 3
+    assert worker.backfill_due  # what it left waits for the next quiet spell
+
+    ada = Person("ada", "Ada", ADMIN, "cli")
+    worker.queue.set_paused(True, ada)  # a paused queue starts nothing: no reason to wait for it
+    assert worker.embed_missing(batch=2) == 3 and not worker.backfill_due
+    worker.queue.set_paused(False, ada)
+    assert worker.run_pending() == 1 and worker.queue.get(job)["status"] == "done"
+    assert worker.embed_missing(batch=2) == 1  # the job's new image
+    assert missing_embeddings(store, settings.clip_embedding_id, limit=10) == []
+
+
+def test_the_backfill_stops_between_batches_and_records_novelty_only_once_it_is_whole(settings, models, store,
+                                                                                      make_generation):
+    from core.execution.upkeep import embed_missing
+
+    for i in range(5):
+        make_generation(f"picture {i}", seed=i)
+    answers = iter([True, False])  # one batch, then a job arrives
+    assert embed_missing(store, settings, models, batch=2, keep_going=lambda: next(answers)) == 2
+    assert len(missing_embeddings(store, settings.clip_embedding_id, limit=10)) == 3
+    assert store.query("SELECT generation_id FROM novelty") == []  # novelty, alignment, map: once it is whole
+    assert embed_missing(store, settings, models, batch=2) == 3
+    assert len(store.query("SELECT generation_id FROM novelty")) == 5
+
+
+def test_a_stopping_worker_starts_no_backfill_batch(settings, models, store, make_generation):
+    from core.execution.worker import Worker
+
+    make_generation()
+    worker = Worker(settings, models, store)
+    worker.stop()  # never started: stop only sets the flag the backfill asks
+    assert worker.embed_missing() == 0
+    assert len(missing_embeddings(store, settings.clip_embedding_id, limit=10)) == 1
+
+
 def test_novelty_of_a_generation_is_its_best_match_among_earlier_ones(make_generation, store, cache):
     from core.analytics.similarity import novelty_of, record_novelty
 

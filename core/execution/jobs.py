@@ -185,6 +185,11 @@ class JobQueue:
                     order.append(lines[person].popleft())
         return order
 
+    def has_startable(self) -> bool:
+        """A queued job could start now (one is queued and the queue is not paused): what the worker's idle upkeep
+        yields to. One indexed read, cheap enough to ask between batches."""
+        return not self.paused and bool(self.store.query("SELECT 1 FROM jobs WHERE status = ? LIMIT 1", [QUEUED]))
+
     def waiting_for_room(self, order: list[dict[str, Any]] | None = None) -> str:
         """Why the next job waits for disk space ("" when it need not): what it will write, plus the margin.
         ``order``: the queue's order when the caller has it already."""

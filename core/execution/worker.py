@@ -39,7 +39,7 @@ class Worker:
         self.queue = JobQueue.for_settings(store, settings)
         self.poll_seconds = poll_seconds
         self.embed = embed  # compute CLIP embeddings of new (and older, unembedded) images when idle
-        self._embed_pending = embed
+        self.backfill_due = embed  # images may lack embeddings: the idle upkeep runs at the next quiet spell
         # Backfill only once the queue has been quiet a while, so it never competes with a person's first clicks.
         self.embed_after_idle_s = embed_after_idle_s
         self._idle_since = time.monotonic()
@@ -162,8 +162,20 @@ class Worker:
         return None
 
     def embed_missing(self, batch: int = 32) -> int:
-        """The idle upkeep (:func:`core.execution.upkeep.embed_missing`): returns how many embeddings were computed."""
-        return upkeep.embed_missing(self.store, self.settings, self.models, batch)
+        """The idle upkeep (:func:`core.execution.upkeep.embed_missing`): returns how many embeddings were computed.
+        It gives way between batches to a job that could start and to :meth:`stop` (a backfill of thousands of
+        images takes minutes on the CPU); what it left is picked up after the next quiet spell."""
+        gave_way = False
+
+        def keep_going() -> bool:
+            nonlocal gave_way
+            gave_way = self._stop.is_set() or self.queue.has_startable()
+            return not gave_way
+
+        self.backfill_due = False  # a backfill that fails is not retried at every poll
+        total = upkeep.embed_missing(self.store, self.settings, self.models, batch, keep_going)
+        self.backfill_due = gave_way and self.embed
+        return total
 
     def _loop(self) -> None:
         try:
@@ -182,9 +194,8 @@ class Worker:
                 ran = self.tick()
                 if ran:
                     self._idle_since = time.monotonic()
-                    self._embed_pending = self.embed
-                elif self._embed_pending and time.monotonic() - self._idle_since >= self.embed_after_idle_s:
-                    self._embed_pending = False
+                    self.backfill_due = self.embed
+                elif self.backfill_due and time.monotonic() - self._idle_since >= self.embed_after_idle_s:
                     self.embed_missing()
             except Exception:  # a broken database or model must not kill the worker for good
                 traceback.print_exc()
