@@ -156,6 +156,30 @@ def test_novelty_of_a_generation_is_its_best_match_among_earlier_ones(make_gener
     assert novelty_of(store, cache.model_id, rows[2]["id"]) == pytest.approx(expected, abs=1e-5)
 
 
+def test_a_new_image_alone_is_compared_and_blocks_of_earlier_images_give_the_same_novelty(make_generation, store,
+                                                                                         cache, monkeypatch):
+    from core.analytics import vectors
+    from core.analytics.similarity import record_novelty, stored_novelty
+
+    rows = [make_generation(f"picture {i}", seed=i) for i in range(4)]
+    load_set(store, cache)  # embeds them, and so stores each one's novelty
+    ids = [row["id"] for row in rows]
+    whole = stored_novelty(store, cache.model_id, ids)
+    with store.write() as db:
+        db.execute("DELETE FROM novelty")
+    assert record_novelty(store, cache, block=1) == 4  # the earlier images read one at a time
+    assert stored_novelty(store, cache.model_id, ids) == pytest.approx(whole)
+
+    compared = []
+    best_earlier = vectors.best_earlier
+    monkeypatch.setattr("core.analytics.similarity.best_earlier",
+                        lambda best, v, *a, **k: compared.append(len(v)) or best_earlier(best, v, *a, **k))
+    with store.write() as db:  # as if the newest had just arrived
+        db.execute("DELETE FROM novelty WHERE generation_id = ?", [ids[-1]])
+    assert record_novelty(store, cache) == 1 and compared == [1]  # one vector against the earlier ones, not all
+    assert stored_novelty(store, cache.model_id, ids) == pytest.approx(whole)
+
+
 def test_reading_a_novelty_reads_one_row_at_any_history_size(make_generation, store, cache, monkeypatch):
     from core.analytics.similarity import novelty_of, record_novelty
 

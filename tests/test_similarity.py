@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from core.analytics.vectors import (
-    Bands, cluster_order, similarity_correlation, kmeans_blocks, near_duplicate_groups, scan_earlier, similarity_matrix, top_k,
+    Bands, best_earlier, cluster_order, similarity_correlation, kmeans_blocks, near_duplicate_groups, scan_earlier, similarity_matrix, top_k,
     top_k_all,
 )
 from core.analytics.embeddings import normalise
@@ -78,6 +78,18 @@ def test_novelty_is_the_best_match_among_earlier_items_at_any_chunk_size():
         assert np.isnan(scores[0])
         assert np.allclose(scores[1:], expected[1:], atol=1e-6)
     assert scores[9] == pytest.approx(1.0)
+
+
+def test_novelty_of_chosen_items_over_blocks_of_the_earlier_ones_matches_the_whole_scan():
+    v = vectors(50)
+    expected = scan_earlier(v, threshold=2.0).novelty
+    positions = np.array([0, 1, 7, 20, 21, 49])  # the first (nothing before it), neighbours, the last
+    for block, chunk in ((16, 4), (7, 64), (49, 1)):  # blocks that split the earlier items, as record_novelty reads them
+        best = np.full(len(positions), -np.inf, dtype=np.float32)
+        for start in range(0, 49, block):
+            best_earlier(best, v[positions], positions, start, v[start:min(start + block, 49)], chunk=chunk)
+        assert best[0] == -np.inf
+        np.testing.assert_allclose(best[1:], expected[positions[1:]], rtol=1e-5)
 
 
 def test_bands_put_scores_into_plain_words():

@@ -14,7 +14,7 @@ from ..errors import NotFoundError
 from ..history.query import HistoryFilter
 from ..history.store import Store, utc_now
 from .embeddings import IMAGE, EmbeddingCache
-from .vectors import scan_earlier, similarity_correlation, similarity_matrix, top_k
+from .vectors import best_earlier, similarity_correlation, similarity_matrix, top_k
 
 MAX_ROWS = 100_000
 
@@ -152,24 +152,35 @@ def novelty_of(store: Store, model_id: str, generation_id: str) -> float | None:
     return rows[0]["value"] if rows else None
 
 
-def record_novelty(store: Store, cache: EmbeddingCache) -> int:
+def record_novelty(store: Store, cache: EmbeddingCache, block: int = 4096) -> int:
     """Store the novelty of every embedded image that has none yet; returns how many were stored. Each is
-    computed against the images made before it that have an embedding now (one pass, in row chunks)."""
-    pending = {r["generation_id"] for r in store.query(
-        "SELECT g.id AS generation_id FROM generations g LEFT JOIN novelty n ON n.generation_id = g.id AND n.model = ? "
+    computed against every image made before it that has an embedding now. Only the images without one are
+    compared (a new image: one pass of one vector over the stored ones), and the stored vectors are read in blocks
+    of ``block`` rows in time order, so memory stays bounded at any size."""
+    pending = {r[0] for r in store.execute(
+        "SELECT g.id FROM generations g LEFT JOIN novelty n ON n.generation_id = g.id AND n.model = ? "
         "WHERE n.generation_id IS NULL", [cache.model_id])}
     if not pending:
         return 0
-    rows = store.query_generations(sort="created_at", descending=False, limit=MAX_ROWS)
-    embeddings, _ = cache.image_embeddings(rows, compute=False)
-    rows = [row for row in rows if row["id"] in embeddings]
-    if not rows:
-        return 0
-    scan = scan_earlier(np.stack([embeddings[row["id"]] for row in rows]), threshold=2.0)  # no pairs wanted
+    embedded = ("FROM generations g JOIN embeddings e ON e.sha256 = g.image_sha256 AND e.model = ? AND e.kind = ? "
+                "ORDER BY g.created_at, g.id")
+    order = store.execute(f"SELECT g.id, g.image_sha256 {embedded}", [cache.model_id, IMAGE]).fetchall()
+    todo = [(position, gid, sha) for position, (gid, sha) in enumerate(order) if gid in pending]
+    if not todo:
+        return 0  # none of them has an embedding yet
+    stored = cache.stored([sha for _, _, sha in todo], IMAGE)
+    vectors = np.stack([stored[sha] for _, _, sha in todo]).astype(np.float32)
+    positions = np.array([position for position, _, _ in todo])
+    best = np.full(len(todo), -np.inf, dtype=np.float32)
+    cursor = store.execute(f"SELECT e.vector {embedded} LIMIT ?", [cache.model_id, IMAGE, int(positions[-1])])
+    start = 0
+    while blobs := cursor.fetchmany(block):  # the images before the last new one, a block at a time
+        best_earlier(best, vectors, positions, start, np.stack([np.frombuffer(b, dtype=np.float32) for b, in blobs]))
+        start += len(blobs)
     now = utc_now("seconds")
-    fresh = [{"generation_id": row["id"], "model": cache.model_id, "computed_at": now,
-              "value": None if np.isnan(value) else round(float(value), 6)}
-             for row, value in zip(rows, scan.novelty) if row["id"] in pending]
+    fresh = [{"generation_id": gid, "model": cache.model_id, "computed_at": now,
+              "value": round(float(value), 6) if np.isfinite(value) else None}  # None: nothing came before it
+             for (_, gid, _), value in zip(todo, best)]
     with store.write() as db:
         db["novelty"].insert_all(fresh, replace=True)
     return len(fresh)

@@ -113,6 +113,20 @@ def scan_earlier(vectors: np.ndarray, threshold: float, chunk: int = 1024) -> Ea
     return EarlierScan(novelty, np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64))
 
 
+def best_earlier(best: np.ndarray, vectors: np.ndarray, positions: np.ndarray, start: int, block: np.ndarray,
+                 chunk: int = 2048) -> None:
+    """Raise ``best`` (in place) to each item's highest similarity to the items of ``block``, which sit at positions
+    ``start``, ``start + 1``, ... of the time order, counting only those that came before the item (its own
+    ``positions`` entry). ``vectors``, ``positions`` and ``best`` are in time order: called on successive blocks, it
+    gives each item its novelty without holding the items before it all at once."""
+    first = int(np.searchsorted(positions, start, side="right"))  # items at or before ``start`` have none here
+    columns = start + np.arange(len(block))
+    for begin in range(first, len(vectors), chunk):
+        scores = vectors[begin:begin + chunk] @ block.T
+        scores[columns[None, :] >= positions[begin:begin + chunk, None]] = -np.inf
+        np.maximum(best[begin:begin + chunk], scores.max(axis=1), out=best[begin:begin + chunk])
+
+
 def near_duplicate_groups(pairs: np.ndarray, n: int) -> list[list[int]]:
     """Connected groups (two or more items) from near-duplicate pairs, largest first."""
     from scipy.sparse import coo_matrix  # scipy loads when a statistic is computed
