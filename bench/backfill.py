@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import tempfile
 import threading
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -30,20 +28,10 @@ from core import GenerationOptions, ModelCache, load_settings
 from core.execution import upkeep
 from core.execution.worker import Worker
 from core.generation.request import GenerationRequest
+from core.generation.synth import recording
 from core.history.store import Store
 
 QUEUED_AFTER_S = 2.0
-
-
-def tone_wav(seconds: float = 1.0, rate: int = 16_000) -> bytes:
-    samples = (0.2 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * rate)) / rate) * 32767).astype(np.int16)
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(samples.tobytes())
-    return buffer.getvalue()
 
 
 def unique_images(store: Store, side: int = 512) -> None:
@@ -77,7 +65,7 @@ def main() -> None:
         request = GenerationRequest(filename="bench.wav", prompt="a lighthouse", transcript="a lighthouse",
                                     language="en", options=GenerationOptions(steps=2, width=64, height=64))
         queued = time.perf_counter()
-        worker.queue.submit(tone_wav(), request, created_by="bench")
+        worker.queue.submit(recording(seconds=1.0), request, created_by="bench")
         backfill.join()
         waited = time.perf_counter() - queued
         left = args.images - embedded[0]

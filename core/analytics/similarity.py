@@ -169,7 +169,7 @@ def record_novelty(store: Store, cache: EmbeddingCache, block: int = 4096) -> in
     if not todo:
         return 0  # none of them has an embedding yet
     stored = cache.stored([sha for _, _, sha in todo], IMAGE)
-    vectors = np.stack([stored[sha] for _, _, sha in todo]).astype(np.float32)
+    vectors = np.stack([stored[sha] for _, _, sha in todo])  # float32, as stored
     positions = np.array([position for position, _, _ in todo])
     best = np.full(len(todo), -np.inf, dtype=np.float32)
     cursor = store.execute(f"SELECT e.vector {embedded} LIMIT ?", [cache.model_id, IMAGE, int(positions[-1])])
