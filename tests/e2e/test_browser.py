@@ -24,6 +24,9 @@ def settle(page) -> None:
     and no element left over from the run before (a widget still stale from it can be replaced under the mouse: a
     multiselect whose options change is a new widget, and its open option list goes with the old one)."""
     page.wait_for_timeout(300)
+    # The app's own run state, set the moment the server says a run began or ended (the status widget shows only
+    # after a delay, so a run of under a second may never show it).
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=60_000)
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=60_000)
     expect(page.locator('[data-testid="stElementContainer"][data-stale="true"]')).to_have_count(0, timeout=60_000)
 
