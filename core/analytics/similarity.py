@@ -155,8 +155,8 @@ def novelty_of(store: Store, model_id: str, generation_id: str) -> float | None:
 def record_novelty(store: Store, cache: EmbeddingCache, block: int = 4096) -> int:
     """Store the novelty of every embedded image that has none yet; returns how many were stored. Each is
     computed against every image made before it that has an embedding now. Only the images without one are
-    compared (a new image: one pass of one vector over the stored ones), and the stored vectors are read in blocks
-    of ``block`` rows in time order, so memory stays bounded at any size."""
+    compared (a new image: one pass of one vector over the stored ones), and the stored vectors before them are
+    read in blocks of ``block`` rows in time order, so memory grows with the images compared, not with all stored."""
     pending = {r[0] for r in store.execute(
         "SELECT g.id FROM generations g LEFT JOIN novelty n ON n.generation_id = g.id AND n.model = ? "
         "WHERE n.generation_id IS NULL", [cache.model_id])}
