@@ -184,6 +184,9 @@ SETTINGS: tuple[Setting, ...] = (
             "how often the server backs up into `V2I_BACKUP_DIR`"),
     Setting("V2I_BACKUP_KEEP", "backup_keep", "7", _whole("a whole number of backups"),
             "how many scheduled backups `V2I_BACKUP_DIR` keeps (older snapshots and the files only they need go)"),
+    Setting("V2I_BACKUP_KEY", "backup_key", "", _text,
+            "a file outside the data folder holding a secret (16+ bytes): backups are signed with it (HMAC-SHA256) and "
+            "`restore` refuses an unsigned or wrongly signed one; empty: backups are not signed"),
     Setting("V2I_MIN_FREE_MB", "min_free_mb", "500", _number(float, "a number of megabytes", at_least=0),
             "free space the data folder's disk keeps: an upload is refused, and a job waits (saying why), when what "
             "it would write leaves less"),
@@ -265,6 +268,7 @@ class Settings:
     backup_dir: str = _default("backup_dir")
     backup_every_hours: float = _default("backup_every_hours")
     backup_keep: int = _default("backup_keep")
+    backup_key: str = _default("backup_key")
     min_free_mb: float = _default("min_free_mb")
     c2pa_cert: str = _default("c2pa_cert")
     c2pa_key: str = _default("c2pa_key")

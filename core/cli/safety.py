@@ -104,20 +104,25 @@ def _audit(args, settings, store) -> int:
 
 
 def _backup(args, settings, store) -> int:
-    result = backup.backup(store, args.dest, person_of(args, settings, store), keep=args.keep)
+    person = person_of(args, settings, store)
+    result = backup.backup(store, args.dest, person, keep=args.keep,
+                           key=backup.load_key(settings.backup_key, settings.data_dir))
     if args.json:
-        print(json.dumps(asdict(result)))
+        print(json.dumps({**asdict(result), "whole": result.whole}))
     else:
         print(f"Backed up to {args.dest}: snapshot {result.stamp}, database {result.database_size} bytes, "
-              f"{result.files} files ({result.copied} copied now)")
-        for relative in result.missing:
-            print(f"warning: {relative} is referred to by the database but missing from the data folder",
-                  file=sys.stderr)
-    return 0
+              f"{result.files} files ({result.copied} copied now)" + (", signed" if result.signed else ""))
+    for relative in result.missing:
+        print(f"error: {relative} is referred to by the database but missing from the data folder", file=sys.stderr)
+    if not result.whole:
+        print(f"error: the backup is not whole: {len(result.missing)} of its files are missing from the data folder "
+              "(`python -m core check` says more)", file=sys.stderr)
+    return 0 if result.whole else 1
 
 
 def _restore(args, settings, store) -> int:
-    report = backup.restore(args.src, args.into, person_of(args, settings, store), store)
+    report = backup.restore(args.src, args.into, person_of(args, settings, store), store,
+                            key=backup.load_key(settings.backup_key, settings.data_dir))
     print(json.dumps(report.to_json()) if args.json else
           f"Restored into {args.into}; its check: {'ok' if report.ok else 'problems found'}. "
           f"Point V2I_DATA_DIR at it to use it.")

@@ -17,7 +17,7 @@ from ..generation.pipeline import Job, compute_generations, save_generation
 from ..generation.request import GenerationRequest
 from ..history import trash
 from ..history.audit import record
-from ..history.backup import backup
+from ..history.backup import backup, load_key
 from ..history.store import Store
 from ..models.cache import ModelCache
 from ..team.people import UNKNOWN, Person
@@ -82,7 +82,11 @@ class Worker:
     def scheduled_backup(self) -> None:
         """Back up into ``V2I_BACKUP_DIR``, keeping ``V2I_BACKUP_KEEP``; a failure is recorded (Overview shows it)."""
         try:
-            backup(self.store, self.settings.backup_dir, SERVER, keep=self.settings.backup_keep)
+            result = backup(self.store, self.settings.backup_dir, SERVER, keep=self.settings.backup_keep,
+                            key=load_key(self.settings.backup_key, self.store.data_dir))
+            if not result.whole:
+                log.error("the scheduled backup is not whole: %d files missing from the data folder (run "
+                          "`python -m core check`): %s", len(result.missing), ", ".join(result.missing[:10]))
         except (V2IError, OSError) as err:
             log.error("the scheduled backup failed: %s", err)
             record(self.store, SERVER, "backup", self.settings.backup_dir, f"failed: {err}")
