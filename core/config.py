@@ -199,6 +199,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("V2I_PUBLIC_URL", "public_url", "", _text,
             "the address people reach the dashboard at (e.g. `https://team.example/v2i`): History's links and "
             "notifications use it; empty: the links are relative to the page"),
+    Setting("V2I_WEBHOOKS_ALLOW_LOCAL", "webhooks_allow_local", "0", _flag,
+            "`1`: webhooks may use plain `http://` and loopback addresses (this machine), to try a receiver out; "
+            "private, link-local and metadata addresses stay refused"),
+    Setting("V2I_TOKEN_DAYS", "token_days", "90", _positive("a number of days"),
+            "how long a new API token works (`tokens create --days N` chooses per token)"),
     Setting("V2I_MAX_QUEUED_PER_PERSON", "max_queued_per_person", "20", _whole("a whole number of jobs"),
             "jobs one person may have waiting (queued or running) at once"),
     Setting("V2I_MAX_QUEUED_MB_PER_PERSON", "max_queued_mb_per_person", "500", _positive("a number of megabytes"),
@@ -274,6 +279,8 @@ class Settings:
     c2pa_key: str = _default("c2pa_key")
     api_rate_per_minute: int = _default("api_rate_per_minute")
     public_url: str = _default("public_url")
+    webhooks_allow_local: bool = _default("webhooks_allow_local")
+    token_days: float = _default("token_days")
     max_queued_per_person: int = _default("max_queued_per_person")
     max_queued_mb_per_person: float = _default("max_queued_mb_per_person")
     failed_keep_days: float = _default("failed_keep_days")

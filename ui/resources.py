@@ -123,6 +123,6 @@ def sidebar() -> None:
             st.caption("Signed in as")
             st.text(person().name)
             safety.account_panel(store(), person())
-            safety.notifications_panel(store(), person())
+            safety.notifications_panel(store(), person(), s.webhooks_allow_local)
         if s.is_tiny:
             st.warning(s.tiny_note)

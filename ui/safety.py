@@ -116,26 +116,26 @@ def account_panel(store, person: Person) -> None:
         st.caption("Use a token as Authorization: Bearer TOKEN with the HTTP API (python -m core serve, /docs).")
 
 
-def notifications_panel(store, person: Person) -> None:
+def notifications_panel(store, person: Person, allow_local: bool = False) -> None:
     """Where this person is told that their jobs ended (webhooks, chat), and the latest deliveries."""
     with st.expander("Account: notifications"):
-        shown_once("new-hook-secret", "The webhook's signing secret, shown only now:")
+        shown_once("new-hook", "Added. Its full address and signing secret, shown only now:")
         kind = st.radio("Kind", webhooks.KINDS, horizontal=True, key="hook-kind",
                         format_func={"webhook": "a webhook (https)", "apprise": "chat (Slack, Teams, Matrix, email...)"}.get)
         url = st.text_input("Address", key="hook-url", placeholder="https://... or slack://...")
         if st.button("Tell it when my jobs end", key="hook-add") and url:
             try:
-                hook = webhooks.add(store, person, kind, url)
-                st.session_state["new-hook-secret"] = hook["secret"]
+                hook = webhooks.add(store, person, kind, url, allow_local=allow_local)
+                st.session_state["new-hook"] = hook["url"] + (f"\nsecret: {hook['secret']}" if hook["secret"] else "")
                 st.rerun()
             except V2IError as err:
                 render.error(str(err))
         for hook in webhooks.listed(store, person):
             left, right = st.columns([3, 1])
-            left.text(f"{hook['kind']}: {hook['url']}" + (" (the team's)" if hook["person"] is None else ""))
+            left.text(f"{hook['kind']}: {hook['target']}" + (" (the team's)" if hook["person"] is None else ""))
             if hook["person"] == person.id and right.button("Remove", key=f"hook-remove-{hook['id']}"):
                 webhooks.remove(store, person, hook["id"])
                 st.rerun()
         if sent := webhooks.deliveries(store, person, limit=10):
-            st.dataframe([{"job": d["job_id"][:8], "to": d["url"], "state": d["state"], "tries": d["attempts"],
-                           "answer": d["last_status"]} for d in sent], hide_index=True)
+            st.dataframe([{"job": d["job_id"][:8], "to": d["target"], "state": d["state"], "tries": d["attempts"],
+                           "answer": d["last_status"], "reason": d["reason"]} for d in sent], hide_index=True)

@@ -75,8 +75,10 @@ def add_hook_parsers(commands) -> None:
     listing = actions.add_parser("list", help="your targets and the team's")
     remove = actions.add_parser("remove", help="stop telling a target")
     remove.add_argument("id")
-    sent = actions.add_parser("deliveries", help="the latest deliveries and their answers")
-    for action in (add, listing, remove, sent):
+    sent = actions.add_parser("deliveries", help="the latest deliveries: each one's status and a short reason")
+    send = actions.add_parser("send", help="send the deliveries that are due, once, and exit (for cron, or to check "
+                                           "a receiver)")
+    for action in (add, listing, remove, sent, send):
         action.add_argument("--as", dest="person", default=None, metavar="NAME")
         action.add_argument("--json", action="store_true")
 
@@ -84,22 +86,27 @@ def add_hook_parsers(commands) -> None:
 def _hooks(args, settings, store) -> int:
     person = person_of(args, settings, store)
     if args.hooks_command == "add":
-        hook = webhooks.add(store, person, args.kind, args.url, team=args.team)
+        hook = webhooks.add(store, person, args.kind, args.url, team=args.team,
+                            allow_local=settings.webhooks_allow_local)
         shown = {k: hook[k] for k in ("id", "kind", "url", "secret")}
-        print(json.dumps(shown) if args.json else f"Added {hook['id']}" +
+        print(json.dumps(shown) if args.json else f"Added {hook['id']} for {hook['url']}" +
               (f"; its signing secret (shown only now): {hook['secret']}" if hook["secret"] else ""))
     elif args.hooks_command == "list":
         rows = webhooks.listed(store, person)
         print(json.dumps(rows) if args.json else "\n".join(
-            f"{r['id']}  {r['kind']}  {r['url']}" + ("  (team)" if r["person"] is None else "") for r in rows))
+            f"{r['id']}  {r['kind']}  {r['target']}" + ("  (team)" if r["person"] is None else "") for r in rows))
     elif args.hooks_command == "remove":
         webhooks.remove(store, person, args.id)
         print(json.dumps({"removed": args.id}) if args.json else f"{args.id} is removed.")
+    elif args.hooks_command == "send":
+        sent = webhooks.Dispatcher(store, settings.public_url, allow_local=settings.webhooks_allow_local).send_due()
+        print(json.dumps({"tried": sent}) if args.json else f"{sent} due {'delivery' if sent == 1 else 'deliveries'} "
+                                                              "tried (hooks deliveries shows how each went)")
     else:
         rows = webhooks.deliveries(store, person)
         print(json.dumps(rows) if args.json else "\n".join(
-            f"{r['job_id']}  {r['kind']}  {r['url']}  {r['state']} after {r['attempts']} tries  {r['last_status']}"
-            for r in rows))
+            f"{r['job_id']}  {r['kind']}  {r['target']}  {r['state']} after {r['attempts']} "
+            f"{'try' if r['attempts'] == 1 else 'tries'}  {r['reason'] or ''}" for r in rows))
     return 0
 
 

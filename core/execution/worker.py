@@ -67,7 +67,8 @@ class Worker:
             self._beat_thread = threading.Thread(target=self._beat, name="v2i-heartbeat", daemon=True)
             self._beat_thread.start()
             # Notifications go out on a thread of their own: a slow receiver never holds the queue.
-            self.dispatcher = webhooks.Dispatcher(self.store, self.settings.public_url).start()
+            self.dispatcher = webhooks.Dispatcher(self.store, self.settings.public_url,
+                                                  allow_local=self.settings.webhooks_allow_local).start()
         return self
 
     def backup_due(self) -> bool:

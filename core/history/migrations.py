@@ -268,6 +268,17 @@ def _v16_judging(db: sqlite_utils.Database) -> None:
     db["generations"].create_index(["rating_count", "created_at"], if_not_exists=True)
 
 
+
+@migration("0017_locked_doors")
+def _v17_locked_doors(db: sqlite_utils.Database) -> None:
+    # API tokens expire (NULL: never, as the tokens made before did); last_used_at is now written.
+    db["api_tokens"].add_column("expires_at", str)
+    # A delivery keeps only its answer's status and a short reason, never the receiver's body: the bodies kept
+    # before (whatever a receiver chose to answer, loopback services included) are dropped.
+    db.execute("UPDATE deliveries SET last_answer = CASE WHEN last_status BETWEEN 200 AND 299 THEN 'delivered' "
+               "WHEN last_status IS NULL THEN 'no answer' ELSE 'HTTP ' || last_status END "
+               "WHERE last_answer IS NOT NULL")
+
 def pending_migrations(db: sqlite_utils.Database) -> list[str]:
     """The migrations not yet applied, read without writing (a read-only database can answer)."""
     if not db["migrations"].exists():
