@@ -61,9 +61,10 @@ from .history.store import Store, public_record
 from .judging import abtest, agreement, contact_sheet, factors, preferences, review, statistics, sweep
 from .models import catalog, downloads
 from .models.cache import ModelCache, best_device, shared_models
-from .team import accounts, roles, tokens
+from .team import accounts, gate, roles, tokens
 from .team.people import (
-    MAX_NAME, UNKNOWN, Person, check_name, clean_text, email_allowed, local_person, name_or, normal_email,
+    MAX_NAME, UNKNOWN, Person, check_name, clean_text, email_allowed, fold_name, local_person, name_or, normal_email,
+    typed_person,
 )
 from .team.roles import ForbiddenError
 from .team.shared import (
@@ -100,8 +101,8 @@ __all__ = [
     # judging as a team: review.next_image(...), sweep.start(...), contact_sheet.contact_sheet(...),
     # preferences.export_preferences(...); the methods: statistics (intervals, tests), agreement (alpha)
     "review", "sweep", "contact_sheet", "preferences", "statistics", "agreement",
-    # per-person passwords: accounts.sign_in(...), accounts.change_password(...)
-    "accounts",
+    # per-person passwords: accounts.sign_in(...), accounts.change_password(...); who is let in: gate.read_gate()
+    "accounts", "gate",
     # keeping the team's work safe: roles.require(...), trash.delete(...) / restore(...), audit.trail(...)
     "roles", "trash", "audit", "backup", "provenance", "ForbiddenError",
     # personal API tokens (the HTTP API is core.web.api, served by python -m core serve)
@@ -111,7 +112,7 @@ __all__ = [
     # safety
     "Throttle", "SignInThrottle", "client_address",
     # the team
-    "Person", "MAX_NAME", "UNKNOWN", "check_name", "clean_text", "name_or", "normal_email", "email_allowed", "local_person", "remember_person", "names_of",
+    "Person", "MAX_NAME", "UNKNOWN", "check_name", "clean_text", "fold_name", "typed_person", "name_or", "normal_email", "email_allowed", "local_person", "remember_person", "names_of",
     "known_people", "resolve_person", "check_stars", "rate", "rating_of", "collect", "collect_all", "uncollect", "collections",
     "collections_of", "export_collection", "Quota", "QuotaError",
     # speech into prompts

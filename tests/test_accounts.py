@@ -14,7 +14,7 @@ def test_people_add_prints_a_one_time_password_that_signs_in_once(tiny_env, data
     given = json.loads(capsys.readouterr().out)
     store = Store(data_dir)
     assert accounts.sign_in(store, "Zahra\u200cKarimi", given["one_time_password"]) == \
-        accounts.SignIn(True, "Zahra\u200cKarimi", must_change=True)
+        accounts.SignIn(True, "zahra\u200ckarimi", must_change=True, name="Zahra\u200cKarimi")  # id folded, name kept
     (row,) = store.query("SELECT * FROM accounts")
     assert given["one_time_password"] not in json.dumps(row)  # only a hash is stored
     assert row["password_hash"].startswith("scrypt$16384$8$1$")
@@ -27,7 +27,7 @@ def test_reset_replaces_the_password_and_remove_closes_the_account(tiny_env, dat
     second = capsys.readouterr().out.split(": ")[1].split()[0]
     assert not accounts.sign_in(store, "Bob", first).ok and accounts.sign_in(store, "Bob", second).ok
     assert main(["people", "list", "--json"]) == 0
-    assert [r["person"] for r in json.loads(capsys.readouterr().out)] == ["Bob"]
+    assert [(r["person"], r["name"]) for r in json.loads(capsys.readouterr().out)] == [("bob", "Bob")]
     assert main(["people", "remove", "Bob"]) == 0
     assert not accounts.sign_in(store, "Bob", second).ok
 
@@ -54,6 +54,6 @@ def test_a_new_password_must_be_long_enough_new_and_proven_by_the_old_one(store)
     with pytest.raises(InvalidOptionError, match="other than the one-time"):
         accounts.change_password(store, "Ana", one_time, one_time)
     accounts.change_password(store, "Ana", one_time, "a long new phrase")
-    assert accounts.sign_in(store, "Ana", "a long new phrase") == accounts.SignIn(True, "Ana", False)
+    assert accounts.sign_in(store, "Ana", "a long new phrase") == accounts.SignIn(True, "ana", False, "Ana")
     with pytest.raises(NotFoundError):
         accounts.reset_password(store, "Nobody")

@@ -181,12 +181,16 @@ def test_the_trash_and_the_audit_trail_from_the_command_line_with_roles(tiny_env
     capsys.readouterr()
     assert main(["audit", "--as", "alice"]) == 1  # members do not read the trail
     capsys.readouterr()
+    monkeypatch.setenv("V2I_USER", "Ada")
+    assert main(["audit", "--json"]) == 1  # with roles listed, the local user is an admin only when listed too
+    assert "Ada is a member here" in capsys.readouterr().err
+    monkeypatch.setenv("V2I_ADMINS", "ada")
     assert main(["audit", "--json"]) == 0
     trail = json.loads(capsys.readouterr().out)
     assert [(r["who"], r["action"], r["source"]) for r in reversed(trail)] == [
         ("bob", "role refusal", "cli"), ("vera", "role refusal", "cli"), ("vera", "role refusal", "cli"),
         ("alice", "delete", "cli"), ("bob", "role refusal", "cli"), ("alice", "role refusal", "cli"),
-        ("alice", "restore", "cli"), ("alice", "role refusal", "cli")]
+        ("alice", "restore", "cli"), ("alice", "role refusal", "cli"), ("ada", "role refusal", "cli")]
 
 
 def test_backup_check_and_restore_from_the_command_line(tiny_env, tmp_path, data_dir, capsys):
@@ -199,7 +203,7 @@ def test_backup_check_and_restore_from_the_command_line(tiny_env, tmp_path, data
     assert main(["backup", str(tmp_path / "bk"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["files"] == 2
     assert main(["restore", str(tmp_path / "bk"), "--into", str(data_dir)]) == 1  # never over a data folder
-    assert "is not empty" in capsys.readouterr().err
+    assert "is inside the data folder" in capsys.readouterr().err
     assert main(["restore", str(tmp_path / "bk"), "--into", str(tmp_path / "new"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["ok"] is True
     (data_dir / made["image_path"]).unlink()

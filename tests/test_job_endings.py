@@ -56,7 +56,7 @@ def test_a_job_whose_ending_cannot_be_stored_ends_failed_once_the_store_answers(
     assert ended["status"] == FAILED and "stored request cannot be read" in ended["error"]
     assert not worker.endings
     assert queue.store.query("SELECT count(*) AS n FROM jobs WHERE status IN ('queued', 'running')")[0]["n"] == 0
-    queue._check_quota("ana", 1)  # no longer counts against her quota
+    queue.check_quota("ana", 1)  # no longer counts against her quota
 
 
 def test_cancel_works_while_an_ending_waits_for_the_store(quick_lock, settings, models, data_dir, wav):

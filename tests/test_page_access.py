@@ -97,7 +97,7 @@ def test_personal_passwords_a_one_time_password_must_be_replaced_first(app_env, 
     fields["New password again"].set_value("alice's own long phrase")
     no_exception(at.button[0].click().run())
     assert "No generations yet" in at.info[0].value and "Alice" in [t.value for t in at.sidebar.text]
-    assert accounts.sign_in(store, "Alice", "alice's own long phrase") == accounts.SignIn(True, "Alice", False)
+    assert accounts.sign_in(store, "Alice", "alice's own long phrase") == accounts.SignIn(True, "alice", False, "Alice")
     assert not accounts.sign_in(store, "Alice", one_time).ok  # the one-time password is spent
 
 
@@ -107,7 +107,7 @@ def test_with_personal_passwords_typing_a_name_is_not_enough(app_env, data_dir, 
     assert sign_in(at, "", name="Alice").error[0].value == "That name or password is not right."
     fresh_throttle[0] += 1.0
     assert sign_in(at, "anything at all", name="Bob").error[0].value == "That name or password is not right."
-    assert not at.info and not Store(data_dir).query("SELECT * FROM people WHERE id IN ('Alice', 'Bob')")
+    assert not at.info and not Store(data_dir).query("SELECT * FROM people WHERE lower(id) IN ('alice', 'bob')")
 
 
 def test_someone_elses_typos_lock_a_right_password_out_for_a_few_seconds_at_most(app_env, data_dir, fresh_throttle,

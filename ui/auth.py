@@ -31,7 +31,7 @@ import streamlit as st
 
 from core import (
     MAX_NAME, InvalidOptionError, Person, Settings, SignInThrottle, V2IError, accounts, audit, roles, client_address, email_allowed,
-    local_person, name_or, normal_email,
+    fold_name, local_person, name_or, normal_email,
 )
 
 from . import render
@@ -207,7 +207,7 @@ def account_form(open_store, settings: Settings) -> None:
         typed = st.text_input("Password", type="password", max_chars=accounts.MAX_PASSWORD)
         if not st.form_submit_button("Sign in"):
             return
-    account = " ".join(name.split()) or "(empty)"
+    account = fold_name(name) or "(empty)"  # Alice, alice and ａｌｉｃｅ are one account, throttled as one
     keys, client = client_keys(settings)
     if _throttled(keys, account):
         return
@@ -217,15 +217,15 @@ def account_form(open_store, settings: Settings) -> None:
         return
     GUESSES.succeeded(keys[:1], account)
     if result.must_change:
-        st.session_state["gate-must-change"] = (result.person, typed)
+        st.session_state["gate-must-change"] = (result.as_person(), typed)
         st.rerun()
-    st.session_state["person"] = Person(result.person, result.person)
+    st.session_state["person"] = result.as_person()
     st.rerun()
 
 
-def change_form(store, pending: tuple[str, str]) -> None:
+def change_form(store, pending: tuple[Person, str]) -> None:
     person, one_time = pending
-    st.info(render.escape_markdown(f"Welcome, {person}. Choose your own password (at least "
+    st.info(render.escape_markdown(f"Welcome, {person.name}. Choose your own password (at least "
                                    f"{accounts.MIN_PASSWORD} characters) to replace the one-time one."))
     with st.form("choose-password"):
         new = st.text_input("New password", type="password", max_chars=accounts.MAX_PASSWORD)
@@ -236,11 +236,11 @@ def change_form(store, pending: tuple[str, str]) -> None:
         st.error("The two new passwords differ: type the same one twice.")
         return
     try:
-        accounts.change_password(store, person, one_time, new)
+        accounts.change_password(store, person.id, one_time, new)
     except InvalidOptionError as err:
         st.error(render.escape_markdown(f"Choose another password: {err}."))
         return
     del st.session_state["gate-must-change"]
-    st.session_state["person"] = Person(person, person)
+    st.session_state["person"] = person
     st.rerun()
 

@@ -7,7 +7,7 @@ import json
 from core import shared_models, start_worker, tokens, webhooks
 from core.web.api import create_app
 
-from .common import person_of
+from .common import person_of, ranged
 
 
 def add_parsers(commands) -> None:
@@ -22,6 +22,8 @@ def add_parsers(commands) -> None:
     actions = held.add_subparsers(dest="tokens_command", required=True, parser_class=commands._parser_class)
     create = actions.add_parser("create", help="a new token, printed once")
     create.add_argument("--name", default="token", help="what it is for (\"phone shortcut\", \"chat bot\")")
+    create.add_argument("--days", type=ranged(float, 0.01, tokens.MAX_DAYS, "a number of days"), default=None,
+                        help="how long it works (default: V2I_TOKEN_DAYS, 90)")
     listing = actions.add_parser("list", help="your tokens (never the tokens themselves)")
     revoke = actions.add_parser("revoke", help="revoke one of your tokens: it stops working at once")
     revoke.add_argument("id")
@@ -46,15 +48,17 @@ def _serve(args, settings, store) -> int:
 def _tokens(args, settings, store) -> int:
     person = person_of(args, settings, store)
     if args.tokens_command == "create":
-        made = tokens.create(store, person, args.name)
+        made = tokens.create(store, person, args.name, args.days or settings.token_days)
         print(json.dumps(made) if args.json else
               f"Your new token (shown only now; keep it secret): {made['token']}\n"
-              f"Use it as: Authorization: Bearer {made['token']}")
+              f"Use it as: Authorization: Bearer {made['token']}\nIt works until {made['expires_at'][:16]} UTC.")
     elif args.tokens_command == "list":
         rows = tokens.listed(store, person)
         print(json.dumps(rows) if args.json else "\n".join(
-            f"{r['id']}  {r['name']}  created {r['created_at'][:19]}" + (f"  revoked {r['revoked_at'][:19]}"
-                                                                         if r['revoked_at'] else "") for r in rows)
+            f"{r['id']}  {r['name']}  created {r['created_at'][:16]}  "
+            f"last used {(r['last_used_at'] or 'never')[:16]}  "
+            + (f"revoked {r['revoked_at'][:16]}" if r["revoked_at"] else
+               f"expires {r['expires_at'][:16]}" if r["expires_at"] else "never expires") for r in rows)
               or "No tokens yet: python -m core tokens create")
     else:
         tokens.revoke(store, person, args.id)

@@ -7,21 +7,25 @@ import argparse
 import sys
 
 from core import (
-    EmbeddingCache, GenerationOptions, GenerationRequest, Person, V2IError, check_name, local_person,
-    remember_person, roles, shared_models, vocabulary,
+    EmbeddingCache, GenerationOptions, GenerationRequest, Person, V2IError, gate, local_person, remember_person,
+    roles, shared_models, typed_person, vocabulary,
 )
 
 
 def person_of(args, settings, store, action: str | None = None) -> Person:
-    """``--as NAME`` (a member unless the roles list them), else the local user (an admin unless the roles say
-    otherwise); remembered so others see the name. With ``action``, refused unless their role allows it."""
+    """``--as NAME`` (a member unless the roles list them; ``Bob``, ``bob`` and ``ｂｏｂ`` are one person), else the
+    local user: an admin only while nothing says who the admins are (no gate, no admins or viewers listed),
+    otherwise what the lists make them. Remembered so others see the name. With ``action``, refused unless their
+    role allows it."""
+    team = gate.current_gate()
+    admins = [*roles.parse_list(settings.admins), *team.admins]
+    viewers = [*roles.parse_list(settings.viewers), *team.viewers]
     if getattr(args, "person", None) is None:
-        person, default = local_person(settings.user), roles.ADMIN
+        unconfigured = not (team.gated or admins or viewers)
+        person, default = local_person(settings.user), roles.ADMIN if unconfigured else roles.MEMBER
     else:
-        name = check_name(args.person, "name")
-        person, default = Person(name, name), roles.MEMBER
-    person = roles.role_for(Person(person.id, person.name, source="cli"), settings.admins, settings.viewers,
-                            default=default)
+        person, default = typed_person(args.person), roles.MEMBER
+    person = roles.role_for(Person(person.id, person.name, source="cli"), admins, viewers, default=default)
     if action is not None:
         roles.require(store, person, action)
     remember_person(store, person)

@@ -7,6 +7,8 @@ import json
 
 from core import Store, accounts
 
+from .common import person_of
+
 
 def add_parser(commands) -> None:
     people = commands.add_parser("people", help="per-person passwords (the accounts sign-in): add, reset, remove, list")
@@ -27,14 +29,17 @@ def run(args: argparse.Namespace, settings, store: Store) -> int:
             print(json.dumps(rows))
         for row in [] if args.json else rows:
             state = "one-time password not yet replaced" if row["one_time"] else f"password set {row['changed_at']}"
-            print(f"{row['person']}  ({state})")
+            print(f"{row['name']}  ({state})")
         return 0
+    admin = person_of(args, settings, store, "people")
     if args.people_command == "remove":
-        accounts.remove_person(store, args.name)
-        print(json.dumps({"person": args.name, "removed": True}) if args.json else f"{args.name}'s account is closed.")
+        revoked = accounts.remove_person(store, args.name, admin)
+        print(json.dumps({"person": args.name, "removed": True, "tokens_revoked": revoked}) if args.json else
+              f"{args.name}'s account is closed" + (f" and their {revoked} API {'token is' if revoked == 1 else 'tokens are'}"
+                                                    " revoked." if revoked else "."))
         return 0
     make = accounts.add_person if args.people_command == "add" else accounts.reset_password
-    password = make(store, args.name)
+    password = make(store, args.name, admin)
     if args.json:
         print(json.dumps({"person": args.name, "one_time_password": password}))
     else:

@@ -112,17 +112,17 @@ class JobQueue:
     def submit(self, audio: bytes, request: GenerationRequest, created_by: str = UNKNOWN) -> str:
         """Check the request up front, keep the recording, queue the job; returns its id."""
         request.check()
+        self.check_quota(created_by, len(audio))  # before decoding: a person over their quota costs nothing
         decoded = decode_audio(audio, self.limits)  # refuse a bad recording now, not minutes later in the worker
         if request.transcript is None and decoded.is_silent:
             raise NoSpeechError("no speech was heard in the recording (it is silent)")
-        self._check_quota(created_by, len(audio))
         disk.require_room(self.store.data_dir, len(audio), self.min_free_mb)  # the upload, before a byte is written
         job_id = new_id()
         upload = relative_name(UPLOADS, job_id, decoded.extension)
         path = write_atomic(self.store.data_dir, upload, audio)
         try:
             with self.store.write() as db:
-                self._check_quota(created_by, len(audio))  # again inside the write lock: two tabs at once
+                self.check_quota(created_by, len(audio))  # again inside the write lock: two tabs at once
                 db["jobs"].insert({
                     "id": job_id, "created_at": utc_now(), "created_by": created_by, "status": QUEUED,
                     "options": request.to_json(), "audio_filename": request.filename, "upload_path": upload,
@@ -133,7 +133,7 @@ class JobQueue:
             raise
         return job_id
 
-    def _check_quota(self, person: str, size: int) -> None:
+    def check_quota(self, person: str, size: int) -> None:
         jobs, waiting = self.store.execute(
             "SELECT count(*), coalesce(sum(upload_bytes), 0) FROM jobs WHERE created_by = ? AND status IN (?, ?)",
             [person, QUEUED, RUNNING]).fetchone()

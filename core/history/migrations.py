@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -278,6 +279,17 @@ def _v17_locked_doors(db: sqlite_utils.Database) -> None:
     db.execute("UPDATE deliveries SET last_answer = CASE WHEN last_status BETWEEN 200 AND 299 THEN 'delivered' "
                "WHEN last_status IS NULL THEN 'no answer' ELSE 'HTTP ' || last_status END "
                "WHERE last_answer IS NOT NULL")
+    # Accounts are kept under the folded form of their name (NFKC, case-folded: ``Carol`` and ``carol`` are one
+    # person), as sign-in, the command line and the role lists compare names, with the name as typed beside it; a
+    # name whose folded form is taken already stays as it was (its owner signs in by that exact name).
+    db["accounts"].add_column("name", str)
+    db.execute("UPDATE accounts SET name = person")
+    taken = {row[0] for row in db.execute("SELECT person FROM accounts")}
+    for (person,) in db.execute("SELECT person FROM accounts").fetchall():
+        folded = unicodedata.normalize("NFKC", " ".join(person.split())).casefold()
+        if folded != person and folded not in taken:
+            db.execute("UPDATE accounts SET person = ? WHERE person = ?", [folded, person])
+            taken.add(folded)
 
 def pending_migrations(db: sqlite_utils.Database) -> list[str]:
     """The migrations not yet applied, read without writing (a read-only database can answer)."""

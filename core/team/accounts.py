@@ -10,8 +10,9 @@ import secrets
 from dataclasses import dataclass
 
 from ..errors import InvalidOptionError, NotFoundError
+from ..history.audit import record_in
 from ..history.store import Store, utc_now
-from .people import check_name
+from .people import Person, fold_name, typed_person
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 200
@@ -25,8 +26,12 @@ class SignIn:
     """The result of checking a name and a password."""
 
     ok: bool
-    person: str = ""
+    person: str = ""  # their id: the folded name
     must_change: bool = False  # a one-time password: choose your own before anything else
+    name: str = ""  # as it was typed when the account was added
+
+    def as_person(self) -> Person:
+        return Person(self.person, self.name or self.person)
 
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
@@ -59,48 +64,58 @@ def _one_time() -> str:
     return secrets.token_urlsafe(12)  # 16 characters, 96 bits
 
 
-def add_person(store: Store, name: str) -> str:
-    """Give ``name`` an account; returns their one-time password (shown once, never stored)."""
-    name = check_name(name, "name")
-    if store.query("SELECT 1 FROM accounts WHERE person = ?", [name]):
-        raise InvalidOptionError(f"{name} already has an account: `people reset {name}` gives a new one-time password")
+def add_person(store: Store, name: str, by: Person | None = None) -> str:
+    """Give ``name`` an account (kept under its folded form: ``Carol`` and ``carol`` are one account); returns their
+    one-time password (shown once, never stored). Audited as ``by``'s."""
+    person = typed_person(name)
+    if store.query("SELECT 1 FROM accounts WHERE person = ?", [person.id]):
+        raise InvalidOptionError(f"{person.name} already has an account: `people reset {person.name}` gives a new "
+                                 "one-time password")
     password = _one_time()
     now = utc_now("seconds")
     with store.write() as db:
-        db["accounts"].insert({"person": name, "password_hash": hash_password(password), "one_time": 1,
-                               "created_at": now, "changed_at": now})
+        db["accounts"].insert({"person": person.id, "name": person.name, "password_hash": hash_password(password),
+                               "one_time": 1, "created_at": now, "changed_at": now})
+        record_in(db, by, "account", person.id, "account added")
     return password
 
 
-def reset_password(store: Store, name: str) -> str:
+def reset_password(store: Store, name: str, by: Person | None = None) -> str:
     """A new one-time password for ``name`` (the old password stops working); returns it."""
     name = _existing(store, name)
     password = _one_time()
     with store.write() as db:
         db["accounts"].update(name, {"password_hash": hash_password(password), "one_time": 1,
                                      "changed_at": utc_now("seconds")})
+        record_in(db, by, "account", name, "password reset to a one-time password")
     return password
 
 
-def remove_person(store: Store, name: str) -> None:
-    """Close ``name``'s account (what they made stays theirs)."""
+def remove_person(store: Store, name: str, by: Person | None = None) -> int:
+    """Close ``name``'s account and revoke every API token of theirs, in one transaction (what they made stays
+    theirs); returns how many tokens were revoked."""
     name = _existing(store, name)
     with store.write() as db:
         db["accounts"].delete(name)
+        revoked = db.execute("UPDATE api_tokens SET revoked_at = ? WHERE person = ? AND revoked_at IS NULL",
+                             [utc_now(), name]).rowcount
+        record_in(db, by, "account", name, f"account removed, {revoked} API {'token' if revoked == 1 else 'tokens'} "
+                                          "revoked")
+    return revoked
 
 
 def accounts(store: Store) -> list[dict]:
-    return store.query("SELECT person, one_time, created_at, changed_at FROM accounts ORDER BY person")
+    return store.query("SELECT person, coalesce(name, person) AS name, one_time, created_at, changed_at FROM accounts "
+                       "ORDER BY person")
 
 
 def sign_in(store: Store, name: str, password: str) -> SignIn:
     """Check a name and a password; the same work is done whether or not the name has an account."""
-    rows = store.query("SELECT person, password_hash, one_time FROM accounts WHERE person = ?",
-                       [" ".join(str(name or "").split())])
+    rows = store.query("SELECT person, name, password_hash, one_time FROM accounts WHERE person = ?", [fold_name(name)])
     stored = rows[0]["password_hash"] if rows else _NOBODY
     if not password_matches(str(password or ""), stored) or not rows:
         return SignIn(False)
-    return SignIn(True, rows[0]["person"], bool(rows[0]["one_time"]))
+    return SignIn(True, rows[0]["person"], bool(rows[0]["one_time"]), rows[0]["name"] or rows[0]["person"])
 
 
 def change_password(store: Store, name: str, old: str, new: str) -> None:
@@ -116,7 +131,7 @@ def change_password(store: Store, name: str, old: str, new: str) -> None:
 
 
 def _existing(store: Store, name: str) -> str:
-    name = check_name(name, "name")
-    if not store.query("SELECT 1 FROM accounts WHERE person = ?", [name]):
-        raise NotFoundError(f"{name} has no account: `people add {name}` makes one")
-    return name
+    person = typed_person(name)
+    if not store.query("SELECT 1 FROM accounts WHERE person = ?", [person.id]):
+        raise NotFoundError(f"{person.name} has no account: `people add {person.name}` makes one")
+    return person.id

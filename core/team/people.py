@@ -46,6 +46,19 @@ def check_name(text: str, what: str = "name") -> str:
     return name
 
 
+def fold_name(name: str) -> str:
+    """The one form a typed name identifies a person in: spaces tidied, NFKC, case-folded (``Bob``, ``bob`` and
+    ``ｂｏｂ`` are one person)."""
+    return unicodedata.normalize("NFKC", " ".join(str(name or "").split())).casefold()
+
+
+def typed_person(name: str, what: str = "name") -> Person:
+    """The person a typed name stands for (``--as NAME``, an account's name): their id is the folded name, their
+    name as typed."""
+    name = check_name(name, what)
+    return Person(fold_name(name), name)
+
+
 def clean_text(text: str, limit: int = MAX_NAME) -> str:
     """Text someone else chose (a file name, an IdP's name) made safe to show: controls and bidi overrides
     dropped, spaces tidied, at most ``limit`` characters."""
@@ -72,8 +85,7 @@ def local_person(user: str = "") -> Person:
         name = user or getpass.getuser()
     except (KeyError, OSError):  # no name for this uid (a container)
         name = "local"
-    name = check_name(name, "user name")
-    return Person(name, name)
+    return typed_person(name, "user name")
 
 
 def email_allowed(email: str, allowed_emails: Iterable[str] = (), allowed_domains: Iterable[str] = ()) -> bool:

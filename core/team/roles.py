@@ -11,13 +11,12 @@ Every refusal is a :class:`ForbiddenError` with a plain sentence, recorded in th
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import replace
 from typing import Iterable
 
 from ..errors import V2IError
 from ..history.audit import record
-from .people import Person
+from .people import Person, fold_name
 
 ADMIN, MEMBER, VIEWER = "admin", "member", "viewer"
 ROLES = (ADMIN, MEMBER, VIEWER)
@@ -36,6 +35,7 @@ ACTIONS = {
     "backup": ("back up the data", (ADMIN,)),
     "restore backup": ("restore a backup", (ADMIN,)),
     "audit": ("read the audit trail", (ADMIN,)),
+    "people": ("add, reset or remove people's accounts", (ADMIN,)),
 }
 
 
@@ -43,20 +43,16 @@ class ForbiddenError(V2IError, PermissionError):
     """This person's role does not allow what they asked for; nothing was changed."""
 
 
-def _fold(text: str) -> str:
-    return unicodedata.normalize("NFKC", str(text).strip()).casefold()
-
-
 def parse_list(text: str | Iterable[str] | None) -> tuple[str, ...]:
     """Emails or names, from a comma-separated setting or a list in the secrets file."""
     items = text.split(",") if isinstance(text, str) else list(text or ())
-    return tuple(_fold(item) for item in items if str(item).strip())
+    return tuple(fold_name(item) for item in items if str(item).strip())
 
 
 def role_for(person: Person, admins: Iterable[str], viewers: Iterable[str], *, default: str = MEMBER) -> Person:
     """``person`` with their role: admin when listed in ``admins`` (by id or name), viewer when in ``viewers``,
     else ``default`` (a member; the local user with no gate is an admin)."""
-    keys = {_fold(person.id), _fold(person.name)}
+    keys = {fold_name(person.id), fold_name(person.name)}
     role = ADMIN if keys & set(parse_list(admins)) else VIEWER if keys & set(parse_list(viewers)) else default
     return replace(person, role=role)
 

@@ -12,10 +12,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from ..analytics import aggregates
 from ..config import Settings
@@ -29,8 +31,7 @@ from ..history import disk
 from ..history.paths import check_id
 from ..history.query import HistoryFilter
 from ..history.store import Store, public_record
-from ..team import roles
-from ..team import tokens
+from ..team import gate, roles, tokens
 from ..team.people import Person
 from ..team.roles import ForbiddenError
 from ..team.shared import collect, collections_of, names_of, rate, resolve_person
@@ -53,7 +54,7 @@ STATUS = [(ForbiddenError, 403), (NotFoundError, 404), (QuotaError, 429), (Stora
 
 @dataclass
 class RateLimit:
-    """Requests per minute per token, in a sliding minute."""
+    """Requests per minute per person (whatever number of tokens they use), in a sliding minute."""
 
     per_minute: int
     clock: Any = time.monotonic
@@ -68,7 +69,7 @@ class RateLimit:
                 seen.popleft()
             if len(seen) >= self.per_minute:
                 wait = math.ceil(60 - (now - seen[0]))
-                raise ApiError(429, f"too many requests: at most {self.per_minute} a minute per token; try again in "
+                raise ApiError(429, f"too many requests: at most {self.per_minute} a minute per person; try again in "
                                     f"{wait} s", {"Retry-After": str(wait)})
             seen.append(now)
 
@@ -84,6 +85,82 @@ class CollectionItem(BaseModel):
     generation_id: str
 
 
+class JobForm(BaseModel):
+    """The form fields of ``POST /jobs`` beside the recording (``file``); an unknown field is refused by name."""
+
+    model_config = ConfigDict(extra="forbid")
+    filename: str = "recording"
+    recipe: str | None = None
+    steps: int | None = None
+    seed: int | None = None
+    guidance: float | None = None
+    scheduler: str | None = None
+    size: int | None = None
+    style: str | None = None
+    negative: str | None = None
+    prompt: str | None = None
+    translate: bool = False
+    force: bool = False
+
+
+FORM_OVERHEAD = 64 * 1024  # the form's other fields and multipart framing, beside the recording
+JOB_FORM_DOC = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"],
+    "properties": {"file": {"type": "string", "format": "binary", "description": "the recording"},
+                   **{name: schema for name, schema in JobForm.model_json_schema()["properties"].items()
+                      if name != "filename"}}}}}}}
+
+
+def _declared_length(request: Request, limit: int, limit_mb: float) -> int | None:
+    """The body's declared length, refused at once (413) when it is over ``limit``."""
+    text = request.headers.get("content-length")
+    if text is None:
+        return None
+    if not text.isdigit():
+        raise ApiError(400, "Content-Length is not a number")
+    if int(text) > limit:
+        raise ApiError(413, f"the recording is over the limit: at most {limit_mb:g} MB")
+    return int(text)
+
+
+def _may_generate(api: "Api", request: Request) -> Person:
+    """The caller, if their role lets them generate."""
+    person = api.caller(request)
+    roles.require(api.store, person, "generate")
+    return person
+
+
+async def _read_job_form(request: Request, max_bytes: int, limit_mb: float) -> tuple[bytes, JobForm]:
+    """The recording and the fields of a job's form, never more than the limit read (413 past it)."""
+    received = 0
+
+    async def capped():
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > max_bytes + FORM_OVERHEAD:
+            raise ApiError(413, f"the recording is over the limit: at most {limit_mb:g} MB")
+        return message
+
+    form = await Request(request.scope, capped).form(max_files=1, max_fields=20, max_part_size=FORM_OVERHEAD)
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, StarletteUpload):
+            raise ApiError(422, "file: the recording is missing (send it as the form's file field)")
+        audio = await upload.read(max_bytes + 1)
+        if len(audio) > max_bytes:
+            raise ApiError(413, f"the recording is over the limit: at most {limit_mb:g} MB")
+        values = {key: value for key, value in form.multi_items() if key != "file" and isinstance(value, str)}
+        try:
+            fields = JobForm.model_validate({**values, "filename": upload.filename or "recording"})
+        except ValidationError as err:
+            first = err.errors()[0]
+            raise ApiError(422, f"{'.'.join(str(p) for p in first['loc']) or 'the form'}: {first['msg']}") from None
+        return audio, fields
+    finally:
+        await form.close()
+
+
 @dataclass
 class Api:
     """What every route shares: the settings, the store and queue, the rate limit, and who is asking."""
@@ -94,18 +171,23 @@ class Api:
     limit: RateLimit
 
     def caller(self, request: Request) -> Person:
+        """Who a request acts as: its token's person, while the token is live and the gate still lets them in;
+        then their rate and their role under the current lists."""
         header = request.headers.get("Authorization", "")
         token = header[len("Bearer "):].strip() if header.startswith("Bearer ") else ""
         person_id = tokens.person_of_token(self.store, token) if token else None
-        if person_id is None:
+        team = gate.current_gate()
+        if person_id is None or not team.lets_in(self.store, person_id):
             raise ApiError(401, "a valid personal token is needed: Authorization: Bearer TOKEN "
-                                "(python -m core tokens create --as NAME, or the dashboard's Account panel)",
+                                "(python -m core tokens create --as NAME, or the dashboard's Account panel); a "
+                                "token stops working when it expires, is revoked, or its person is removed",
                            {"WWW-Authenticate": "Bearer"})
-        self.limit.check(tokens.token_hash(token))
+        self.limit.check(person_id)
         name = names_of(self.store, [person_id]).get(person_id, person_id)
-        source = request.client.host if request.client else "api"
-        return roles.role_for(Person(person_id, name, source=f"api {source}"), self.settings.admins,
-                              self.settings.viewers)
+        source = request.client.host if request.client else "unknown"
+        return roles.role_for(Person(person_id, name, source=f"api {source}"),
+                              [*roles.parse_list(self.settings.admins), *team.admins],
+                              [*roles.parse_list(self.settings.viewers), *team.viewers])
 
     def owned_job(self, job_id: str, person: Person) -> dict[str, Any]:
         check_id(job_id)
@@ -173,28 +255,27 @@ def job_routes(api: Api) -> APIRouter:
     router, store, queue, settings = APIRouter(), api.store, api.queue, api.settings
     Caller = Annotated[Person, Depends(api.caller)]
 
-    @router.post(f"{PREFIX}/jobs", status_code=201, summary="Queue one recording as a job")
-    async def submit(request: Request, person: Caller, file: Annotated[UploadFile, File()],
-                     recipe: Annotated[str | None, Form()] = None, steps: Annotated[int | None, Form()] = None,
-                     seed: Annotated[int | None, Form()] = None, guidance: Annotated[float | None, Form()] = None,
-                     scheduler: Annotated[str | None, Form()] = None, size: Annotated[int | None, Form()] = None,
-                     style: Annotated[str | None, Form()] = None, negative: Annotated[str | None, Form()] = None,
-                     prompt: Annotated[str | None, Form()] = None, translate: Annotated[bool, Form()] = False,
-                     force: Annotated[bool, Form()] = False):
-        roles.require(store, person, "generate")
+    @router.post(f"{PREFIX}/jobs", status_code=201, summary="Queue one recording as a job",
+                 openapi_extra=JOB_FORM_DOC)
+    async def submit(request: Request):
+        # 1. Who asks, whether they may, whether the body may be that long and whether their quota has room: all
+        #    before a byte of the body is read (off the event loop: these read the database).
         max_bytes = int(settings.max_upload_mb * 2 ** 20)
-        audio = await file.read(max_bytes + 1)  # never more than the limit into memory, whatever the size header
-        if len(audio) > max_bytes:
-            raise ApiError(413, f"the recording is over the limit: at most {settings.max_upload_mb:g} MB")
-        given = (("steps", steps), ("scheduler", scheduler), ("guidance", guidance), ("seed", seed), ("width", size),
-                 ("height", size))
-        options = GenerationOptions.from_recipe(recipe or settings.recipe,
+        person = await run_in_threadpool(_may_generate, api, request)
+        declared = _declared_length(request, max_bytes + FORM_OVERHEAD, settings.max_upload_mb)
+        await run_in_threadpool(queue.check_quota, person.id, max(0, (declared or 0) - FORM_OVERHEAD))
+        # 2. The body, read up to the limit (a body without a length, or longer than it said, stops there: 413).
+        audio, fields = await _read_job_form(request, max_bytes, settings.max_upload_mb)
+        # 3. The request, checked; decoding the recording and queueing it run off the event loop.
+        given = (("steps", fields.steps), ("scheduler", fields.scheduler), ("guidance", fields.guidance),
+                 ("seed", fields.seed), ("width", fields.size), ("height", fields.size))
+        options = GenerationOptions.from_recipe(fields.recipe or settings.recipe,
                                                 **{k: v for k, v in given if v is not None})
-        request_ = GenerationRequest(filename=file.filename or "recording", prompt=prompt, negative_prompt=negative,
-                                     translate=translate, options=options, force=force, source="api",
-                                     **({"style": style} if style else {}))
-        job_id = queue.submit(audio, request_, created_by=person.id)
-        return api.job_json(queue.get(job_id))
+        request_ = GenerationRequest(filename=fields.filename, prompt=fields.prompt, negative_prompt=fields.negative,
+                                     translate=fields.translate, options=options, force=fields.force, source="api",
+                                     **({"style": fields.style} if fields.style else {}))
+        job_id = await run_in_threadpool(queue.submit, audio, request_, created_by=person.id)
+        return api.job_json(await run_in_threadpool(queue.get, job_id))
 
     @router.get(f"{PREFIX}/jobs/{{job_id}}", summary="A job's status, stage, step, place and generation")
     def job(job_id: str, person: Caller):
