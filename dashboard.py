@@ -4,13 +4,14 @@ import logging
 
 import streamlit as st
 
-from core import V2IError
+from core import V2IError, provenance
 from ui import auth, notify, render, resources
 
 st.set_page_config(page_title="Voice to Image", page_icon=":material/graphic_eq:", layout="wide")
 try:
     settings = resources.settings()
-except ValueError as err:  # a mistyped V2I_* variable: say which, rather than show a traceback
+    provenance.check_signing(settings)  # a C2PA key that cannot sign: closed, naming the setting
+except (ValueError, V2IError) as err:  # a mistyped V2I_* variable: say which, rather than show a traceback
     render.error(f"The dashboard's configuration is not valid: {err}")
     st.stop()
 try:

@@ -59,12 +59,12 @@ with columns[1]:
         rate_it = st.form_submit_button("Rate", type="primary")
         skip_it = st.form_submit_button("Skip this image")
 if skip_it:
-    review.skip(store, image["id"], person.id)
+    review.skip(store, image["id"], person)
     st.rerun()
 if rate_it:
     if stars is None:
         render.error("Choose 1 to 5 stars, or skip this image.")
     else:
-        review.review(store, image["id"], person.id, stars, note or None)
+        review.review(store, image["id"], person, stars, note or None)
         st.session_state["review-revealed"] = image["id"]
         st.rerun()

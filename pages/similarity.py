@@ -45,7 +45,7 @@ except ModelLoadError as err:
     st.stop()
 n = len(data.rows)
 st.text(f"{n} images · embeddings computed now: {data.computed} (model calls: {cache.calls}) · "
-        f"read from the cache: {n - data.computed} · model: {cache.model_id}")
+        f"read from the cache: {n - data.computed} · model: {render.model_name(cache.model_id)}")
 if n < 2:
     st.info("Similarity needs at least two stored images: make a few on Generate.")
     st.stop()

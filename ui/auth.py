@@ -111,7 +111,7 @@ def require_access(settings: Settings, open_store) -> Person:
     gated = bool(auth or use_accounts or password)
     admins = [*roles.parse_list(settings.admins), *roles.parse_list(_secret("admins"))]
     viewers = [*roles.parse_list(settings.viewers), *roles.parse_list(_secret("viewers"))]
-    person = replace(person, source=client_keys(settings)[1] if gated else "local")
+    person = replace(person, source=client_keys(settings)[1])  # the browser's address, gate or not
     return roles.role_for(person, admins, viewers, default=roles.MEMBER if gated else roles.ADMIN)
 
 

@@ -33,11 +33,11 @@ def ratings(store: Store, person: Person, row: dict, place: str) -> None:
     mine = rating_of(store, row["id"], person.id)
     stars = st.feedback("stars", key=f"{place}-stars-{row['id']}", default=None if mine["stars"] is None else mine["stars"] - 1)
     if stars is not None and stars + 1 != mine["stars"]:
-        rate(store, row["id"], person.id, stars=stars + 1)
+        rate(store, row["id"], person, stars=stars + 1)
         st.rerun()
     favourite = st.toggle("One of my favourites", value=mine["favourite"], key=f"{place}-favourite-{row['id']}")
     if favourite != mine["favourite"]:
-        rate(store, row["id"], person.id, favourite=favourite)
+        rate(store, row["id"], person, favourite=favourite)
         st.rerun()
     if row["rating_count"]:
         st.text(f"Rated {row['rating_mean']:.1f} of 5 by {row['rating_count']}")
@@ -52,7 +52,7 @@ def detail(store: Store, person: Person, row: dict, place: str, tz: str | None =
             render.show_image_or_missing(store.file_path(row["image_path"]), alt=render.alt_text(row))
             ratings(store, person, row, place)
             if roles.allowed(person, "collect"):
-                forms.collection_picker(store, row["id"], person.id, key=f"{place}-collect-{row['id']}")
+                forms.collection_picker(store, row["id"], person, key=f"{place}-collect-{row['id']}")
         with right:
             audio_path = store.file_path(row["audio_path"])
             heard = json_list_of_words(row.get("words"))

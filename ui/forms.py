@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import streamlit as st
 
-from core import V2IError, collect, collections, collections_of, uncollect
+from core import Person, V2IError, collect, collections, collections_of, uncollect
 
 from . import render
 
@@ -25,7 +25,7 @@ def date_range(container, label: str = "Dates", **kwargs) -> tuple[str | None, s
     return since, until
 
 
-def collection_picker(store, generation_id: str, person_id: str, key: str) -> None:
+def collection_picker(store, generation_id: str, person: Person, key: str) -> None:
     """Which shared collections a generation is in; add it to one (an existing one or a new name) or take it out."""
     current = collections_of(store, [generation_id])[generation_id]
     render.labelled_text("Collections", ", ".join(current) if current else "in no collection yet")
@@ -35,12 +35,12 @@ def collection_picker(store, generation_id: str, person_id: str, key: str) -> No
                             placeholder="pick one or type a new name")
     if left.button("Add", key=f"{key}-add-button"):
         try:
-            collect(store, generation_id, chosen, person_id)
+            collect(store, generation_id, chosen, person)
             st.rerun()
         except V2IError as err:
             render.error(str(err))
     if current:
         out = right.selectbox("Take out of", current, key=f"{key}-remove")
         if right.button("Take out", key=f"{key}-remove-button"):
-            uncollect(store, generation_id, out, person_id)
+            uncollect(store, generation_id, out, person)
             st.rerun()

@@ -74,7 +74,7 @@ def collect_picked(view: SimilarityView, picked: list[str]) -> None:
                           key="map-collection")
     if right.button("Add them", key="map-collect") and name:
         try:
-            stored = collect_all(view.store, picked, name, resources.person().id)
+            stored = collect_all(view.store, picked, name, resources.person())
             st.toast(render.said("Added {n} to {name}", n=len(picked), name=stored))
         except V2IError as err:
             render.error(str(err))

@@ -73,7 +73,7 @@ def vocabulary_form() -> None:
                              key="vocabulary-text")
         if st.button("Save the vocabulary"):
             try:
-                saved = set_vocabulary(store, typed.splitlines(), resources.person().id)
+                saved = set_vocabulary(store, typed.splitlines(), resources.person())
                 st.toast(f"Saved {len(saved)} terms")
             except V2IError as err:
                 render.error(str(err))

@@ -93,7 +93,7 @@ def show_result(person: Person, generation_id: str) -> None:
         render.labelled_text("Seconds per stage", "  ".join(f"{s}: {row[f't_{s}']:.2f}" for s in TIMINGS))
         st.page_link("pages/history.py", label="Open in History", query_params={"id": row["id"]},
                      icon=":material/open_in_new:")
-        forms.collection_picker(store, row["id"], person.id, key=f"collect-{row['id']}")
+        forms.collection_picker(store, row["id"], person, key=f"collect-{row['id']}")
 
 
 @st.fragment(run_every=1.0)

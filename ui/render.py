@@ -4,6 +4,7 @@ data widgets, never markdown or HTML."""
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import re
@@ -12,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from core import TIMED_STAGES
+from core import TIMED_STAGES, V2IError
 
 
 @st.cache_data(show_spinner=False, max_entries=2000)
@@ -80,9 +81,6 @@ def error(message: str) -> None:
 def shows_errors(function):
     """For fragments, which rerun on their own outside dashboard.py's guard: a V2IError (a full disk, a damaged
     database...) becomes a plain error box rather than a traceback."""
-    import functools
-
-    from core import V2IError
 
     @functools.wraps(function)
     def guarded(*args, **kwargs):
@@ -92,6 +90,16 @@ def shows_errors(function):
             error(f"The dashboard cannot do that right now: {err}")
 
     return guarded
+
+
+def model_name(model_id: str) -> str:
+    """A model as people may see it: a hub id as it is (``openai/clip-vit-base-patch32``), a local folder or file by
+    its last part, never the server's path to it."""
+    text = str(model_id)
+    name, _, variant = text.partition("#")
+    if name.startswith(("/", "~", ".")) or "\\" in name or Path(name).is_absolute():
+        name = Path(name).name
+    return name + (f"#{variant}" if variant else "")
 
 
 def labelled_text(label: str, value: Any) -> None:

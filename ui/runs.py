@@ -52,7 +52,7 @@ def vote_button(store: Store, run: dict[str, Any], generation: dict[str, Any], p
     if roles.allowed(person, "vote") and st.button(
             "Your pick" if chosen else label, key=f"vote-{generation['id']}",
             disabled=chosen or len(run["generations"]) < 2):
-        sweep.vote(store, run["id"], generation["id"], person.id)
+        sweep.vote(store, run["id"], generation["id"], person)
         st.rerun()
 
 

@@ -12,8 +12,8 @@ from typing import Sequence
 from core import (
     DEFAULT_STYLE, MAX_GUIDANCE, MAX_SEED, MAX_SIDE, MAX_STEPS, RECIPES, SCHEDULERS, STYLES, GenerationOptions,
     HistoryFilter, InvalidOptionError, JobQueue, Person, StorageError, Store, V2IError, audit, catalog, check_name,
-    collections_of, export_collection, export_csv, load_settings, local_person, public_record, resolve_person,
-    run_generation, shared_models, worker_for,
+    collections_of, export_collection, export_csv, load_settings, local_person, provenance, public_record,
+    resolve_person, run_generation, shared_models, worker_for,
 )
 from . import api, judging, models, people, safety, similarity, team
 from .common import LIMIT, Parser as _Parser, each_file as _each_file, person_of, ranged as _ranged
@@ -107,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.id = store.resolve_id(args.id)
         if getattr(args, "restore", None):
             args.restore = store.resolve_id(args.restore, "trash", "trashed generation", "generation_id")
+        if args.command in PAINTS:
+            provenance.check_signing(settings)  # before the first image, not after painting every one
         return COMMANDS[args.command](args, settings, store)
     except (V2IError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -273,6 +275,7 @@ def _show(args, settings, store) -> int:
 
 
 ID_COMMANDS = ("show", "rate", "collect", "delete", "neighbours")
+PAINTS = ("generate", "submit", "worker", "serve", "sweep")  # commands that make (or queue) images
 COMMANDS = {
     "generate": _generate, "submit": _submit, "jobs": _jobs, "worker": _worker, "export": _export,
     "history": _history, "show": _show, "people": people.run, **team.COMMANDS, **similarity.COMMANDS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from core import shared_models, start_worker, tokens, webhooks
+from core import provenance, shared_models, start_worker, tokens, webhooks
 from core.web.api import create_app
 
 from .common import person_of, ranged
@@ -37,6 +37,7 @@ def _serve(args, settings, store) -> int:
     import uvicorn
 
 
+    provenance.check_signing(settings)  # a key that cannot sign: refuse to start, naming the setting
     app = create_app(settings, store)
     if args.worker:
         app.state.worker = start_worker(settings, shared_models(settings))

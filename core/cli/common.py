@@ -65,6 +65,9 @@ def each_file(args, settings, store, act) -> int:
         except (V2IError, ValueError) as err:
             print(f"{path}: {err}", file=sys.stderr)
             failed += 1
+        except Exception as err:  # a bug or a library's own error: one plain line, and the batch goes on
+            print(f"{path}: failed unexpectedly ({type(err).__name__}); the other files go on", file=sys.stderr)
+            failed += 1
     return 1 if failed else 0
 
 

@@ -69,7 +69,7 @@ def _sheet(args, settings, store) -> int:
 
 def _vote(args, settings, store) -> int:
     person = person_of(args, settings, store, "vote")
-    sweep.vote(store, sweep.find_run(store, args.run), store.resolve_id(args.id), person.id)
+    sweep.vote(store, sweep.find_run(store, args.run), store.resolve_id(args.id), person)
     print(f"{person.id} voted for {args.id} in run {args.run}")
     return 0
 

@@ -34,7 +34,7 @@ def _rate(args, settings, store) -> int:
     if args.stars is None and not args.favourite:
         raise InvalidOptionError("say what to record: --stars N (1 to 5) and/or --favourite")
     person = person_of(args, settings, store, "rate")
-    rating = rate(store, check_id(args.id), person.id, stars=args.stars, favourite=True if args.favourite else None,
+    rating = rate(store, check_id(args.id), person, stars=args.stars, favourite=True if args.favourite else None,
                   blind=args.blind, note=args.note)
     print(json.dumps({"id": args.id, **rating}) if args.json else
           f"{args.id}: {rating['stars'] or 'no'} stars{', a favourite' if rating['favourite'] else ''} from {person.id}")
@@ -45,10 +45,10 @@ def _collect(args, settings, store) -> int:
     person = person_of(args, settings, store, "collect")
     check_id(args.id)
     if args.into is not None:
-        name = collect(store, args.id, args.into, person.id)
+        name = collect(store, args.id, args.into, person)
         print(f"{args.id} is in {name!r}")
     else:
-        uncollect(store, args.id, args.remove_from, person.id)
+        uncollect(store, args.id, args.remove_from, person)
         print(f"{args.id} is no longer in {args.remove_from!r}")
     return 0
 

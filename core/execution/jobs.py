@@ -367,12 +367,16 @@ class JobQueue:
         or it has not said it is alive for ``lease_s`` seconds. Another live worker's jobs are left alone."""
         cutoff = (datetime.now(timezone.utc) - timedelta(seconds=lease_s)).isoformat()
         with self.store.write() as db:
-            running = db.execute("SELECT id, worker_id, heartbeat_at FROM jobs WHERE status = ?", [RUNNING]).fetchall()
-            gone = [job_id for job_id, worker, beat in running
+            running = db.execute("SELECT id, worker_id, heartbeat_at, created_by, audio_filename FROM jobs "
+                                 "WHERE status = ?", [RUNNING]).fetchall()
+            gone = [(job_id, owner, filename) for job_id, worker, beat, owner, filename in running
                     if worker is None or beat is None or beat < cutoff or worker_gone(worker)]
-            for job_id in gone:
+            for job_id, owner, filename in gone:
                 db.execute("UPDATE jobs SET status = ?, error = ?, finished_at = ?, stage = ? WHERE id = ? AND status = ?",
                            [FAILED, INTERRUPTED, utc_now(), FAILED, job_id, RUNNING])
+                # Every ending notifies, once: this one too (its worker could not).
+                webhooks.job_ended(db, {"id": job_id, "created_by": owner, "audio_filename": filename}, FAILED, None,
+                                   INTERRUPTED)
             return len(gone)
 
     def requeue(self, job_id: str) -> None:

@@ -18,6 +18,7 @@ from ..generation.request import GenerationRequest
 from ..history import trash
 from ..history.audit import record
 from ..history.backup import backup, load_key
+from ..history.provenance import check_signing
 from ..history.store import Store
 from ..models.cache import ModelCache
 from ..team.people import UNKNOWN, Person
@@ -56,7 +57,10 @@ class Worker:
         self.endings: list[tuple[dict[str, Any], str, str | None]] = []
 
     def start(self) -> "Worker":
+        """Start the worker's threads (once); refuses to start when the C2PA key cannot sign (every job would
+        fail after painting)."""
         if self._thread is None or not self._thread.is_alive():
+            check_signing(self.settings)
             try:
                 self.queue.recover()
                 self.sweep()

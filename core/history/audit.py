@@ -16,11 +16,12 @@ ACTIONS = ("delete", "restore", "purge", "empty trash", "rate", "collect", "unco
 def record_in(db, person: Person | str | None, action: str, target: str | None = None,
               detail: str | None = None) -> None:
     """Append one row inside an open transaction (``db`` from ``Store.write``). ``person``: who (a Person knows
-    where they act from; a bare id is recorded as "local"), None for the server itself ("system")."""
+    where they act from: ``api ADDRESS``, a browser's address, ``cli``, ``server``; a bare id is recorded as
+    "local"), None for the server itself ("system", from "server")."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}; one of: {', '.join(ACTIONS)}")
     who = person.id if isinstance(person, Person) else person or "system"
-    source = (person.source if isinstance(person, Person) else "") or "local"
+    source = person.source or "local" if isinstance(person, Person) else "local" if person else "server"
     db.execute("INSERT INTO audit (at, who, source, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
                [utc_now(), who, source, action, target, detail])
 

@@ -291,6 +291,26 @@ def _v17_locked_doors(db: sqlite_utils.Database) -> None:
             db.execute("UPDATE accounts SET person = ? WHERE person = ?", [folded, person])
             taken.add(folded)
 
+
+@migration("0018_self_ratings")
+def _v18_self_ratings(db: sqlite_utils.Database) -> None:
+    # Stars a person gives their own image stay on the image (they see their own stars) but out of every
+    # statistic: an image's mean and count of raters, what History sorts by, Insights groups and Review deals by,
+    # count only others' stars.
+    for event in ("insert", "update", "delete", "moved"):
+        db.execute(f"DROP TRIGGER IF EXISTS ratings_recount_{event}")
+    counts = ("rating_mean = (SELECT avg(r.stars) FROM ratings r WHERE r.generation_id = {g} AND {others}), "
+              "rating_count = (SELECT count(r.stars) FROM ratings r WHERE r.generation_id = {g} AND {others})")
+    others = "lower(r.person) IS NOT lower((SELECT created_by FROM generations WHERE id = {g}))"
+    db.execute("UPDATE generations SET " + counts.format(g="generations.id", others=others.format(g="generations.id")))
+    for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+        g = row + ".generation_id"
+        db.execute(f"CREATE TRIGGER ratings_recount_{event.lower()} AFTER {event} ON ratings BEGIN UPDATE generations "
+                   f"SET {counts.format(g=g, others=others.format(g=g))} WHERE id = {g}; END")
+    g = "OLD.generation_id"
+    db.execute("CREATE TRIGGER ratings_recount_moved AFTER UPDATE OF generation_id ON ratings BEGIN UPDATE generations "
+               f"SET {counts.format(g=g, others=others.format(g=g))} WHERE id = {g}; END")
+
 def pending_migrations(db: sqlite_utils.Database) -> list[str]:
     """The migrations not yet applied, read without writing (a read-only database can answer)."""
     if not db["migrations"].exists():

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import errno
-import time
+import logging
 import os
+import time
 import re
 import uuid
 from pathlib import Path
@@ -16,6 +17,7 @@ AUDIO = "audio"  # the recordings of stored generations
 UPLOADS = "uploads"  # the recordings of jobs still queued (and of failed ones, kept)
 FOLDERS = (IMAGES, AUDIO, UPLOADS)
 TMP_PREFIX = ".tmp-"
+log = logging.getLogger("v2i.store")
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _EXT = re.compile(r"^[a-z0-9]{1,8}$")
 
@@ -60,7 +62,8 @@ def write_atomic(data_dir: Path, relative: str, data: bytes) -> Path:
         os.replace(tmp, target)
     except OSError as err:
         remove_quietly(tmp)
-        raise StorageError(f"cannot write {relative} in the data folder {data_dir}: {_describe(err)}") from None
+        log.error("cannot write %s: %s", target, err)  # the log keeps the server's path; people see relative names
+        raise StorageError(f"cannot write {relative} in the data folder: {_describe(err)}") from None
     return target
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+from PIL import Image
+
 from ..errors import InvalidOptionError
 
 SOFTWARE = "voice-to-image"
@@ -50,6 +52,27 @@ def signing_key(settings) -> SigningKey | None:
         if not path.is_file():
             raise InvalidOptionError(f"the C2PA file {path} does not exist: fix V2I_C2PA_CERT / V2I_C2PA_KEY")
     return key
+
+
+def check_signing(settings) -> None:
+    """Sign a tiny image once with the configured key, so a certificate or key that cannot sign is found at
+    start-up (dashboard, worker, ``serve``, the command line) rather than after painting every job; the error names
+    the settings. Nothing to check when no key is configured."""
+    key = signing_key(settings)
+    if key is not None:
+        _check_key(key.cert, key.key, (key.cert.stat().st_mtime, key.key.stat().st_mtime))
+
+
+@functools.lru_cache(maxsize=4)
+def _check_key(cert: Path, key: Path, mtimes: tuple[float, float]) -> None:
+    probe = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(probe, format="PNG")
+    try:
+        sign_png(probe.getvalue(), {}, SigningKey(cert, key))
+    except Exception as err:  # c2pa's own errors and a PEM it cannot read: whatever it is, it cannot sign
+        reason = " ".join(str(err).split())[:160] or type(err).__name__
+        raise InvalidOptionError(f"V2I_C2PA_CERT / V2I_C2PA_KEY cannot sign an image ({reason}): fix the "
+                                 "certificate or key, or unset both to label images with XMP only") from None
 
 
 @functools.lru_cache(maxsize=4)

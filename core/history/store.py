@@ -7,6 +7,7 @@ and Streamlit runs every script run in a new thread).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -41,6 +42,28 @@ def environmental(err: BaseException) -> bool:
     return isinstance(err, sqlite3.DatabaseError) and not isinstance(
         err, (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.DataError, sqlite3.NotSupportedError))
 BUSY_TIMEOUT_MS = 30_000
+# Tables whose rows are computed from one generation (by its id), erased with it.
+DERIVED = ("alignment", "novelty", "map_points", "embedding_skips", "review_skips")
+
+
+def _vectors_of(db, row: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(kind, key, still used by another stored or trashed generation) of each CLIP vector ``row`` has: its image's
+    (keyed by the image's SHA-256) and its transcript's and prompt's (by the text's UTF-8 SHA-256, as
+    ``core.analytics.embeddings`` keys them)."""
+    out = []
+    if row.get("image_sha256"):
+        shared = db.execute("SELECT 1 FROM generations WHERE image_sha256 = ? UNION ALL SELECT 1 FROM trash WHERE "
+                            "json_extract(payload, '$.row.image_sha256') = ? LIMIT 1",
+                            [row["image_sha256"], row["image_sha256"]]).fetchone()
+        out.append(("image", row["image_sha256"], shared is not None))
+    for text in {row.get("transcript"), row.get("prompt")} - {None, ""}:
+        shared = db.execute("SELECT 1 FROM generations WHERE transcript = ? OR prompt = ? UNION ALL SELECT 1 FROM "
+                            "trash WHERE json_extract(payload, '$.row.transcript') = ? OR "
+                            "json_extract(payload, '$.row.prompt') = ? LIMIT 1", [text] * 4).fetchone()
+        out.append(("text", hashlib.sha256(text.encode("utf-8")).hexdigest(), shared is not None))
+    return out
+
+
 class Store:
     def __init__(self, data_dir: str | Path):
         self.data_dir = Path(data_dir)
@@ -249,10 +272,18 @@ class Store:
 
         The words go from the database file too: freed pages are zeroed (``secure_delete``), the full-text
         index is merged so no old segment keeps them (SQLite 3.40 has no FTS5 ``secure-delete`` option), the
-        job that made it forgets its request, and the write-ahead log is emptied into the database."""
+        job that made it forgets its request, and the write-ahead log is emptied into the database. So does every
+        row derived from it (:data:`DERIVED`): its alignment, novelty, place on the map, skips, and the CLIP vectors
+        of its image and texts, whose keys are the SHA-256 of what they embed (a hash anyone holding the file could
+        confirm a guessed transcript with), unless another stored generation has the same image or text."""
         row = self.get_generation(generation_id)
         with self.write() as db:
             db["generations"].delete(generation_id)
+            for table in DERIVED:
+                db.execute(f"DELETE FROM {table} WHERE generation_id = ?", [generation_id])
+            for kind, sha, shared in _vectors_of(db, row):
+                if not shared:
+                    db.execute("DELETE FROM embeddings WHERE sha256 = ? AND kind = ?", [sha, kind])
             # The job that made it forgets its request, and so do the failed jobs it was submitted again from.
             db.execute("WITH RECURSIVE chain(id) AS (SELECT id FROM jobs WHERE generation_id = ? UNION "
                        "SELECT j.retry_of FROM jobs j JOIN chain c ON j.id = c.id WHERE j.retry_of IS NOT NULL) "

@@ -45,7 +45,8 @@ def restore(store: Store, generation_id: str, person: Person) -> dict[str, Any]:
         db["generations"].insert(payload["row"])
         for table in LINKED:
             for linked in payload.get(table, []):
-                db[table].insert(linked, replace=True)
+                # A row that conflicts was made since the delete (a voter changed their vote): the newer one stands.
+                db[table].insert(linked, ignore=True)
         db["trash"].delete(generation_id)
         record_in(db, person, "restore", generation_id)
     return payload["row"]

@@ -30,11 +30,13 @@ class Reading:
 
 
 def ratings(store: Store, blind_only: bool = False) -> list[dict[str, Any]]:
-    """Every star given (one per person and generation), with when the generation was made."""
+    """Every star given (one per person and generation) to someone else's image, with when the generation was made
+    (stars on one's own image are left out of every statistic)."""
     names = ("generation_id", "person", "stars", "blind", "created_at")
     given = store.execute(  # ratings first: the join looks each one's generation up (not 100,000 rows walked)
         "SELECT r.generation_id, r.person, r.stars, r.blind, g.created_at FROM ratings r "
-        "CROSS JOIN generations g ON g.id = r.generation_id WHERE r.stars IS NOT NULL"
+        "CROSS JOIN generations g ON g.id = r.generation_id WHERE r.stars IS NOT NULL "
+        "AND lower(r.person) IS NOT lower(g.created_by)"
         + (" AND r.blind = 1" if blind_only else "")).fetchall()
     return [dict(zip(names, row)) for row in sorted(given, key=lambda r: (r[4], r[0], r[1]))]
 

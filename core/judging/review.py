@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import InvalidOptionError
 from ..history.audit import record_in
 from ..history.store import Store, utc_now
+from ..team.people import Person, id_of
 from ..team.shared import rate
 
 
@@ -57,16 +58,17 @@ def progress(store: Store, person: str, per_image: int) -> Progress:
     return Progress(needed, for_me, mine, per_image)
 
 
-def review(store: Store, generation_id: str, person: str, stars: int, note: str | None = None) -> dict[str, Any]:
+def review(store: Store, generation_id: str, person: Person | str, stars: int, note: str | None = None) -> dict[str, Any]:
     """``person``'s blind stars (and note) for an image they did not make; returns their rating."""
     return rate(store, generation_id, person, stars=stars, blind=True, note=note)
 
 
-def skip(store: Store, generation_id: str, person: str) -> None:
+def skip(store: Store, generation_id: str, person: Person | str) -> None:
     """``person`` passes on this image: it is not dealt to them again (others still get it)."""
     store.get_generation(generation_id)
     with store.write() as db:
-        db["review_skips"].insert({"generation_id": generation_id, "person": person, "skipped_at": utc_now("seconds")},
+        db["review_skips"].insert({"generation_id": generation_id, "person": id_of(person),
+                                   "skipped_at": utc_now("seconds")},
                                   replace=True)
         record_in(db, person, "skip", generation_id, "blind review")
 

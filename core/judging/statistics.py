@@ -36,6 +36,8 @@ METHODS = {
     "shares": "Wilson's score interval",
     "raters": "additive model (stars = image + rater offset), offsets centred on the team",
     "agreement": "Krippendorff's alpha, ordinal, with a bootstrap interval over images",
+    "whose stars": "everyone's, except a person's stars on their own image: those stay on the image, out of every "
+                   "mean, count, offset and agreement",
 }
 
 

@@ -20,6 +20,7 @@ from ..generation.recipes import MAX_GUIDANCE, MAX_SEED, MAX_STEPS, RECIPES, SCH
 from ..generation.request import GenerationRequest
 from ..history.audit import record_in
 from ..history.store import Store, utc_now
+from ..team.people import Person, id_of
 
 MAX_AXES = 3
 MAX_VALUES = 6
@@ -241,13 +242,13 @@ def run_of(store: Store, run_id: str, person: str | None = None) -> dict[str, An
     return found[0]
 
 
-def vote(store: Store, run_id: str, generation_id: str, person: str) -> None:
+def vote(store: Store, run_id: str, generation_id: str, person: Person | str) -> None:
     """``person`` finds ``generation_id`` the best image of run ``run_id`` (a later vote replaces theirs)."""
     if not store.query("SELECT 1 FROM ab_runs WHERE id = ?", [run_id]):
         raise NotFoundError(f"no sweep or A/B run with id {run_id}")
     if not store.query("SELECT 1 FROM generations WHERE id = ? AND ab_run = ?", [generation_id, run_id]):
         raise NotFoundError(f"generation {generation_id} is not an image of run {run_id}")
     with store.write() as db:
-        db["ab_votes"].insert({"run_id": run_id, "person": person, "generation_id": generation_id,
+        db["ab_votes"].insert({"run_id": run_id, "person": id_of(person), "generation_id": generation_id,
                                "voted_at": utc_now("seconds")}, replace=True)
         record_in(db, person, "vote", generation_id, f"run {run_id}")

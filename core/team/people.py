@@ -79,6 +79,11 @@ def normal_email(email: str) -> str:
     return email.casefold()
 
 
+def id_of(who: "Person | str | None") -> str | None:
+    """A person's id, from a Person (who also says where they act from, for the audit trail) or a bare id."""
+    return who.id if isinstance(who, Person) else who
+
+
 def local_person(user: str = "") -> Person:
     """The person at this machine: ``V2I_USER`` (``user``), else the OS user name."""
     try:

@@ -9,7 +9,7 @@ from ..errors import InvalidOptionError, NotFoundError
 from ..generation.speech import check_terms
 from ..history.audit import record_in
 from ..history.store import Store, utc_now
-from .people import Person, check_name, clean_text
+from .people import Person, check_name, clean_text, fold_name, id_of
 
 MAX_NOTE = 500  # characters of a reviewer's note
 
@@ -51,14 +51,15 @@ def vocabulary(store: Store) -> tuple[str, ...]:
     return tuple(r["term"] for r in store.query("SELECT term FROM vocabulary ORDER BY added_at, rowid"))
 
 
-def set_vocabulary(store: Store, terms, person: str) -> tuple[str, ...]:
+def set_vocabulary(store: Store, terms, person: Person | str) -> tuple[str, ...]:
     """Replace the team's vocabulary (a term kept keeps who added it and when); returns it as stored."""
     wanted = check_terms(terms)
     now = utc_now("seconds")
     with store.write() as db:
         db.execute(f"DELETE FROM vocabulary WHERE term NOT IN ({', '.join('?' for _ in wanted) or 'NULL'})", list(wanted))
         for term in wanted:
-            db.execute("INSERT OR IGNORE INTO vocabulary (term, added_by, added_at) VALUES (?, ?, ?)", [term, person, now])
+            db.execute("INSERT OR IGNORE INTO vocabulary (term, added_by, added_at) VALUES (?, ?, ?)",
+                       [term, id_of(person), now])
         record_in(db, person, "vocabulary", None, ", ".join(wanted)[:500])
     return vocabulary(store)
 
@@ -69,9 +70,10 @@ def check_stars(stars: Any) -> int:
     return stars
 
 
-def rate(store: Store, generation_id: str, person: str, *, stars: int | None = None,
+def rate(store: Store, generation_id: str, person: Person | str, *, stars: int | None = None,
          favourite: bool | None = None, blind: bool = False, note: str | None = None) -> dict[str, Any]:
-    """Set this person's stars (1 to 5) and/or favourite mark on a generation; returns their rating. ``blind``: the
+    """Set this person's stars (1 to 5) and/or favourite mark on a generation; returns their rating (``person``: a
+    Person, so the audit trail knows where they acted from, or a bare id). ``blind``: the
     stars were given without seeing who made the image or how others rated it (the Review page, ``rate --blind``);
     stars given any other way mark the rating seen. ``note``: a short remark kept with the rating."""
     if stars is not None:
@@ -83,18 +85,19 @@ def rate(store: Store, generation_id: str, person: str, *, stars: int | None = N
             raise InvalidOptionError(f"a note is at most {MAX_NOTE} characters, not {len(note)}")
         note = clean_text(note, MAX_NOTE) or None
     row = store.get_generation(generation_id)  # a clear error for an unknown id
-    if blind and row.get("created_by") == person:
-        raise InvalidOptionError(f"a blind rating is of an image someone else made; {person} made {generation_id}")
+    who = id_of(person)
+    if blind and fold_name(row.get("created_by") or "") == fold_name(who):
+        raise InvalidOptionError(f"a blind rating is of an image someone else made; {who} made {generation_id}")
     with store.write() as db:
         db.execute("INSERT INTO ratings (generation_id, person, stars, favourite, updated_at, blind, note) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(generation_id, person) DO UPDATE SET "
                    "stars = coalesce(?, stars), favourite = coalesce(?, favourite), updated_at = excluded.updated_at, "
                    "blind = CASE WHEN ? IS NULL THEN blind ELSE excluded.blind END, note = coalesce(?, note)",
-                   [generation_id, person, stars, int(bool(favourite)), utc_now("seconds"), int(blind), note,
+                   [generation_id, who, stars, int(bool(favourite)), utc_now("seconds"), int(blind), note,
                     stars, None if favourite is None else int(favourite), stars, note])
         record_in(db, person, "rate", generation_id,
                   f"stars {stars}, favourite {favourite}" + (", blind" if blind else ""))
-    return rating_of(store, generation_id, person)
+    return rating_of(store, generation_id, who)
 
 
 def rating_of(store: Store, generation_id: str, person: str) -> dict[str, Any]:
@@ -124,12 +127,12 @@ def collections_of(store: Store, generation_ids: Iterable[str]) -> dict[str, lis
     return out
 
 
-def collect(store: Store, generation_id: str, collection: str, person: str) -> str:
+def collect(store: Store, generation_id: str, collection: str, person: Person | str) -> str:
     """Add a generation to a collection, creating the collection on first use; returns its name as stored."""
     return collect_all(store, [generation_id], collection, person)
 
 
-def collect_all(store: Store, generation_ids: list[str], collection: str, person: str) -> str:
+def collect_all(store: Store, generation_ids: list[str], collection: str, person: Person | str) -> str:
     """Add generations to a collection in one transaction (all or none), creating it on first use; returns
     its name as stored. An unknown id raises NotFoundError naming it, and nothing is added."""
     name = check_name(collection, "collection name")
@@ -138,17 +141,17 @@ def collect_all(store: Store, generation_ids: list[str], collection: str, person
     now = utc_now("seconds")
     with store.write() as db:
         db.execute("INSERT OR IGNORE INTO collections (name, created_by, created_at) VALUES (?, ?, ?)",
-                   [name, person, now])
+                   [name, id_of(person), now])
         stored = db.execute("SELECT name FROM collections WHERE name = ?", [name]).fetchone()[0]
         db.conn.executemany(
             "INSERT OR IGNORE INTO collection_items (collection, generation_id, added_by, added_at) VALUES (?, ?, ?, ?)",
-            [[stored, generation_id, person, now] for generation_id in generation_ids])
+            [[stored, generation_id, id_of(person), now] for generation_id in generation_ids])
         for generation_id in generation_ids:
             record_in(db, person, "collect", generation_id, stored)
     return stored
 
 
-def uncollect(store: Store, generation_id: str, collection: str, person: str | None = None) -> None:
+def uncollect(store: Store, generation_id: str, collection: str, person: Person | str | None = None) -> None:
     """Take a generation out of a collection (the collection stays, even when empty)."""
     name = check_name(collection, "collection name")
     store.get_generation(generation_id)

@@ -329,13 +329,13 @@ def generation_routes(api: Api) -> APIRouter:
     @router.put(f"{PREFIX}/generations/{{generation_id}}/rating", summary="Your stars (1-5) and/or favourite mark")
     def put_rating(generation_id: str, rating: Rating, person: Caller):
         roles.require(store, person, "rate", target=generation_id)
-        return rate(store, api.generation_row(generation_id)["id"], person.id, stars=rating.stars,
+        return rate(store, api.generation_row(generation_id)["id"], person, stars=rating.stars,
                     favourite=rating.favourite, blind=rating.blind, note=rating.note)
 
     @router.post(f"{PREFIX}/collections/{{name}}/items", status_code=201, summary="Add a generation to a collection")
     def add_item(name: str, item: CollectionItem, person: Caller):
         roles.require(store, person, "collect", target=item.generation_id)
-        stored = collect(store, api.generation_row(item.generation_id)["id"], name, person.id)
+        stored = collect(store, api.generation_row(item.generation_id)["id"], name, person)
         return {"collection": stored, "generation_id": item.generation_id}
 
     return router
