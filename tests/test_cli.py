@@ -217,7 +217,7 @@ def test_an_export_leaves_a_row_in_the_audit_trail(tiny_env, tmp_path, capsys):
     capsys.readouterr()
     assert main(["audit", "--action", "export", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
-    assert row["target"] == str(tmp_path / "out.csv") and row["detail"] == "1 generation(s)" and row["source"] == "cli"
+    assert row["target"] == str(tmp_path / "out.csv") and row["detail"] == "1 generation" and row["source"] == "cli"
 
 
 def test_any_unique_prefix_of_six_or_more_finds_a_generation_and_a_shared_one_names_both(tiny_env, data_dir, capsys):

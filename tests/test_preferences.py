@@ -76,10 +76,10 @@ def test_an_export_into_a_folder_in_use_is_refused_and_changes_nothing(judged, s
 
 def test_the_command_line_writes_the_dataset(judged, tmp_path, capsys, settings):
     assert main(["export", "--preferences", str(tmp_path / "out")]) == 0
-    assert "2 preference pair(s)" in capsys.readouterr().err
+    assert "2 preference pairs" in capsys.readouterr().err
     assert len((tmp_path / "out" / "metadata.jsonl").read_text().splitlines()) == 2
     trail = Store(settings.data_dir).query("SELECT action, detail FROM audit WHERE action = 'export'")
-    assert trail == [{"action": "export", "detail": "2 preference pair(s)"}]
+    assert trail == [{"action": "export", "detail": "2 preference pairs"}]
 
 
 def test_the_insights_download_is_the_same_dataset_zipped(judged, store, tmp_path):

@@ -170,7 +170,7 @@ def test_the_worker_command_runs_the_queue_on_ray_actors(tiny_env, store, wav, m
     monkeypatch.setenv("V2I_EXECUTOR", "ray")
     monkeypatch.setenv("V2I_RAY_WORKERS", "1")
     assert main(["worker", "--until-empty"]) == 0
-    assert "ran 1 job(s)" in capsys.readouterr().err
+    assert "ran 1 job;" in capsys.readouterr().err
     assert [j["status"] for j in JobQueue(store).list()] == [DONE]
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 from core import (
     EmbeddingCache, JobQueue, ModelCache, Person, Settings, StorageError, Store, Worker, best_device, load_settings,
     remember_person,
-    shared_models, start_worker, aggregates,
+    roles, shared_models, start_worker, aggregates,
 )
 from ui import render, safety
 
@@ -122,6 +122,8 @@ def sidebar() -> None:
         if "person" in st.session_state:
             st.caption("Signed in as")
             st.text(person().name)
+            role = person().role
+            st.caption(f"Role: {role}", help=f"{'An' if role[0] in 'aeiou' else 'A'} {role} may {roles.MAY[role]}.")
             safety.account_panel(store(), person())
             safety.notifications_panel(store(), person(), s.webhooks_allow_local)
         if s.is_tiny:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from core import (
     resolve_person, run_generation, shared_models, worker_for,
 )
 from . import api, judging, models, people, safety, similarity, team
-from .common import LIMIT, Parser as _Parser, each_file as _each_file, person_of, ranged as _ranged
+from .common import LIMIT, Parser as _Parser, counted, each_file as _each_file, person_of, ranged as _ranged
 
 
 def generation_options() -> argparse.ArgumentParser:
@@ -48,7 +49,8 @@ def generation_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m core", description="Voice to image: speech in, stored image out.")
+    prog = "v2i" if Path(sys.argv[0]).name == "v2i" else "python -m core"  # as the person typed it
+    parser = _Parser(prog=prog, description="Voice to image: speech in, stored image out.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     options = generation_options()
@@ -113,6 +115,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (V2IError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `v2i history | head`: the reader has what it wanted; end quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more reaches the closed pipe
+        return 0
+
+
+def run() -> None:
+    """The ``v2i`` command (installed with the project): ``python -m core`` from any folder."""
+    sys.exit(main())
 
 
 _person = person_of
@@ -178,7 +188,7 @@ def _worker(args, settings, store) -> int:
             ran = worker.run_pending()
         finally:
             worker.stop()
-        print(f"ran {ran} job(s); the queue is empty", file=sys.stderr)
+        print(f"ran {counted(ran, 'job')}; the queue is empty", file=sys.stderr)
         return 0
     worker.start()
     print("worker running; Ctrl-C stops it", file=sys.stderr)
@@ -216,9 +226,9 @@ def _export(args, settings, store) -> int:
         except OSError as err:
             temporary.unlink(missing_ok=True)
             raise StorageError(f"cannot write {path}: {err.strerror or err}") from None
-        print(f"{path}: {count} generation(s)", file=sys.stderr)
+        print(f"{path}: {counted(count, 'generation')}", file=sys.stderr)
         audit.record(store, Person(local_person(settings.user).id, "", source="cli"), "export", str(path),
-                     f"{count} generation(s)")
+                     counted(count, "generation"))
     return 0
 
 

@@ -17,11 +17,9 @@ def person_of(args, settings, store, action: str | None = None) -> Person:
     local user: an admin only while nothing says who the admins are (no gate, no admins or viewers listed),
     otherwise what the lists make them. Remembered so others see the name. With ``action``, refused unless their
     role allows it."""
-    team = gate.current_gate()
-    admins = [*roles.parse_list(settings.admins), *team.admins]
-    viewers = [*roles.parse_list(settings.viewers), *team.viewers]
+    admins, viewers = gate.role_lists(settings.admins, settings.viewers)
     if getattr(args, "person", None) is None:
-        unconfigured = not (team.gated or admins or viewers)
+        unconfigured = not (gate.current_gate().gated or admins or viewers)
         person, default = local_person(settings.user), roles.ADMIN if unconfigured else roles.MEMBER
     else:
         person, default = typed_person(args.person), roles.MEMBER
@@ -74,6 +72,11 @@ def each_file(args, settings, store, act) -> int:
 def embedding_cache(settings, store) -> EmbeddingCache:
     """CLIP embeddings, with the model loaded only if something is not embedded yet."""
     return EmbeddingCache(store, lambda: shared_models(settings).clip(), model_id=settings.clip_embedding_id)
+
+
+def counted(n: int, word: str, plural: str | None = None) -> str:
+    """``1 file``, ``2 files``: a count and its noun, as a person writes it."""
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
 
 
 class Parser(argparse.ArgumentParser):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from core import JobQueue, StorageError, audit, contact_sheet, factors, preferences, sweep
 
-from .common import each_file, embedding_cache, person_of
+from .common import counted, each_file, embedding_cache, person_of
 
 
 def add_parsers(commands, options) -> None:
@@ -76,9 +76,9 @@ def _vote(args, settings, store) -> int:
 
 def export_preferences(args, settings, store) -> None:
     count = preferences.export_preferences(store, args.preferences)
-    print(f"{args.preferences}: {count} preference pair(s)", file=sys.stderr)
+    print(f"{args.preferences}: {counted(count, 'preference pair')}", file=sys.stderr)
     audit.record(store, person_of(args, settings, store), "export", str(args.preferences),
-                 f"{count} preference pair(s)")
+                 counted(count, "preference pair"))
 
 
 def _report(args, settings, store) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from core import Store, accounts
+from core import Person, Store, accounts, gate, roles
 
 from .common import person_of
 
@@ -24,12 +24,14 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace, settings, store: Store) -> int:
     if args.people_command == "list":
-        rows = accounts.accounts(store)
+        admins, viewers = gate.role_lists(settings.admins, settings.viewers)
+        rows = [{**row, "role": roles.role_for(Person(row["person"], row["name"]), admins, viewers).role}
+                for row in accounts.accounts(store)]
         if args.json:
             print(json.dumps(rows))
         for row in [] if args.json else rows:
             state = "one-time password not yet replaced" if row["one_time"] else f"password set {row['changed_at']}"
-            print(f"{row['name']}  ({state})")
+            print(f"{row['name']}  {row['role']}  ({state})")
         return 0
     admin = person_of(args, settings, store, "people")
     if args.people_command == "remove":

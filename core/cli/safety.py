@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core import InvalidOptionError, JobQueue, audit, backup, check_id, trash
 
-from .common import person_of
+from .common import counted, person_of
 
 
 def add_parsers(commands) -> None:
@@ -110,12 +110,13 @@ def _backup(args, settings, store) -> int:
     if args.json:
         print(json.dumps({**asdict(result), "whole": result.whole}))
     else:
-        print(f"Backed up to {args.dest}: snapshot {result.stamp}, database {result.database_size} bytes, "
-              f"{result.files} files ({result.copied} copied now)" + (", signed" if result.signed else ""))
+        print(f"Backed up to {args.dest}: snapshot {result.stamp}, database {counted(result.database_size, 'byte')}, "
+              f"{counted(result.files, 'file')} ({result.copied:,} copied now)" + (", signed" if result.signed else ""))
     for relative in result.missing:
         print(f"error: {relative} is referred to by the database but missing from the data folder", file=sys.stderr)
     if not result.whole:
-        print(f"error: the backup is not whole: {len(result.missing)} of its files are missing from the data folder "
+        print(f"error: the backup is not whole: {counted(len(result.missing), 'file')} it refers to missing from the "
+              "data folder "
               "(`python -m core check` says more)", file=sys.stderr)
     return 0 if result.whole else 1
 
@@ -136,9 +137,10 @@ def _check(args, settings, store) -> int:
         return 0 if report.ok else 1
     print(f"database integrity: {report.integrity}")
     print(f"migrations: {'all applied' if not report.pending_migrations else 'pending ' + ', '.join(report.pending_migrations)}")
-    for kind in ("missing", "damaged", "orphans"):
+    for kind, what in (("missing", "missing"), ("damaged", "damaged"), ("orphans", "orphan")):
         items = getattr(report, kind)
-        print(f"{kind} files: {len(items)}" + "".join(f"\n  {item}" for item in items[:50]))
+        print(f"{what} files: {len(items):,}" + "".join(f"\n  {item}" for item in items[:50]) +
+              (f"\n  ... and {len(items) - 50:,} more" if len(items) > 50 else ""))
     print("The data folder is whole." if report.ok else "Problems found.")
     return 0 if report.ok else 1
 

@@ -339,10 +339,22 @@ class JobQueue:
         return bool(self.store.execute("SELECT cancel_requested FROM jobs WHERE id = ?", [job_id]).fetchone()[0])
 
     def heartbeat(self, worker_id: str) -> None:
-        """``worker_id`` is alive: its running jobs' leases are renewed."""
+        """``worker_id`` is alive: its running jobs' leases are renewed, and its own heartbeat (busy or idle)."""
+        now = utc_now()
         with self.store.write() as db:
-            db.execute("UPDATE jobs SET heartbeat_at = ? WHERE worker_id = ? AND status = ?",
-                       [utc_now(), worker_id, RUNNING])
+            db.execute("UPDATE jobs SET heartbeat_at = ? WHERE worker_id = ? AND status = ?", [now, worker_id, RUNNING])
+            db.execute("INSERT INTO workers (id, heartbeat_at) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET "
+                       "heartbeat_at = excluded.heartbeat_at", [worker_id, now])
+
+    def worker_gone_away(self, worker_id: str) -> None:
+        """``worker_id`` stopped: it no longer counts as alive."""
+        with self.store.write() as db:
+            db.execute("DELETE FROM workers WHERE id = ?", [worker_id])
+
+    def live_workers(self, within_s: float = 3 * HEARTBEAT_S) -> int:
+        """How many workers on this data folder said they were alive in the last ``within_s`` seconds."""
+        since = (datetime.now(timezone.utc) - timedelta(seconds=within_s)).isoformat()
+        return self.store.execute("SELECT count(*) FROM workers WHERE heartbeat_at > ?", [since]).fetchone()[0]
 
     def mark_done_in(self, db, job_id: str, generation_id: str) -> None:
         """Runs inside the transaction that stores the generation: the job, its row and its notifications land

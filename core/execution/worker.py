@@ -97,12 +97,15 @@ class Worker:
             record(self.store, SERVER, "backup", self.settings.backup_dir, f"failed: {err}")
 
     def _beat(self) -> None:
-        """Renew the lease of this worker's running jobs, on a thread of its own (a job's step may take minutes)."""
-        while not self._stop.wait(HEARTBEAT_S):
+        """Say this worker is alive and renew its running jobs' leases, at once and then every HEARTBEAT_S, on a
+        thread of its own (a job's step may take minutes)."""
+        while True:
             try:
                 self.queue.heartbeat(self.worker_id)
             except V2IError:  # the store is busy or full: the next beat tries again, well within the lease
                 pass
+            if self._stop.wait(HEARTBEAT_S):
+                return
 
     def end(self, job: dict[str, Any], status: str, error: str | None = None) -> None:
         """Store how a job ended; when the store cannot take it now, keep it and try again before anything else
@@ -142,6 +145,12 @@ class Worker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._beat_thread is not None:
+            self._beat_thread.join(timeout)
+        try:
+            self.queue.worker_gone_away(self.worker_id)
+        except V2IError:  # a store that cannot be written: the heartbeat goes stale on its own
+            pass
 
     def wake(self) -> None:
         """Call after submitting, so the job starts now rather than at the next poll."""

@@ -311,6 +311,14 @@ def _v18_self_ratings(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TRIGGER ratings_recount_moved AFTER UPDATE OF generation_id ON ratings BEGIN UPDATE generations "
                f"SET {counts.format(g=g, others=others.format(g=g))} WHERE id = {g}; END")
 
+
+@migration("0019_workers")
+def _v19_workers(db: sqlite_utils.Database) -> None:
+    # Every worker on this data folder says it is alive (every HEARTBEAT_S, busy or idle): health reports a worker
+    # alive when any has a fresh heartbeat, whichever process asks.
+    db["workers"].create({"id": str, "heartbeat_at": str}, pk="id", not_null={"heartbeat_at"})
+
+
 def pending_migrations(db: sqlite_utils.Database) -> list[str]:
     """The migrations not yet applied, read without writing (a read-only database can answer)."""
     if not db["migrations"].exists():

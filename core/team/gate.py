@@ -67,6 +67,13 @@ def read_gate(files: tuple[Path, ...] | None = None) -> Gate:
                 parse_list(secrets.get("admins")), parse_list(secrets.get("viewers")))
 
 
+def role_lists(admins: str, viewers: str) -> tuple[list[str], list[str]]:
+    """Who is an admin and who a viewer: ``V2I_ADMINS`` / ``V2I_VIEWERS`` (``admins``, ``viewers``) and the
+    secrets file's lists, together."""
+    team = current_gate()
+    return [*parse_list(admins), *team.admins], [*parse_list(viewers), *team.viewers]
+
+
 _read: dict[tuple, Gate] = {}
 
 

@@ -39,6 +39,16 @@ ACTIONS = {
 }
 
 
+# What each role may do, in the words of README's roles table (the sidebar shows it beside a person's role).
+MAY = {
+    VIEWER: "browse, search, compare and download",
+    MEMBER: "browse, search, compare and download; generate, rate, vote and collect; delete and restore what "
+            "they made",
+    ADMIN: "all a member may, for anyone; pause, resume and reorder the queue, empty the trash, back up and "
+           "restore, read the audit trail, add and remove people",
+}
+
+
 class ForbiddenError(V2IError, PermissionError):
     """This person's role does not allow what they asked for; nothing was changed."""
 

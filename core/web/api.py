@@ -186,8 +186,7 @@ class Api:
         name = names_of(self.store, [person_id]).get(person_id, person_id)
         source = request.client.host if request.client else "unknown"
         return roles.role_for(Person(person_id, name, source=f"api {source}"),
-                              [*roles.parse_list(self.settings.admins), *team.admins],
-                              [*roles.parse_list(self.settings.viewers), *team.viewers])
+                              *gate.role_lists(self.settings.admins, self.settings.viewers))
 
     def owned_job(self, job_id: str, person: Person) -> dict[str, Any]:
         check_id(job_id)
@@ -352,9 +351,9 @@ def health_route(app: FastAPI, api: Api) -> APIRouter:
             database = "ok"
         except V2IError as err:
             database = str(err)
-        beats = store.query("SELECT max(heartbeat_at) AS at FROM jobs WHERE status = 'running'")
         counts = queue.counts()
-        alive = getattr(app.state, "worker", None) is not None or bool(beats and beats[0]["at"])
+        # A worker of this process, or any on this data folder (the dashboard's, `core worker`) that beats.
+        alive = getattr(app.state, "worker", None) is not None or queue.live_workers() > 0
         return {"database": database, "worker_alive": alive, "queue_length": counts["queued"],
                 "running": counts["running"], "free_disk_mb": round(disk.free_bytes(store.data_dir) / 2 ** 20)}
 
