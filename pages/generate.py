@@ -106,7 +106,7 @@ def ab_run_form(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
             if request is None:
                 return
             try:
-                run_id = abtest.start(queue, data, request, variable, values, person.id)
+                run_id = abtest.start(queue, data, request, variable, values, person)
             except (V2IError, ValueError) as err:
                 render.error(f"{name}: {err}")
                 return

@@ -37,7 +37,7 @@ def sweep_form(name: str, data: bytes, key: str, make_request: Callable[[], Gene
                 request = make_request()
                 if request is None:
                     return
-                st.session_state[f"sweep-run-{key}"] = sweep.start(queue, data, request, axes, person.id)
+                st.session_state[f"sweep-run-{key}"] = sweep.start(queue, data, request, axes, person)
             except (V2IError, ValueError) as err:
                 render.error(f"{name}: {err}")
                 return

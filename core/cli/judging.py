@@ -41,7 +41,7 @@ def _sweep(args, settings, store) -> int:
     queue = JobQueue.for_settings(store, settings)
 
     def queue_it(path, data, request):
-        run_id = sweep.start(queue, data, request, axes, person.id)
+        run_id = sweep.start(queue, data, request, axes, person)
         run = sweep.run_of(store, run_id)
         cells = [{"values": values, "label": sweep.cell_label(sweep.axes_of(run), values)}
                  for values in sweep.cells(sweep.axes_of(run))]

@@ -11,6 +11,7 @@ from ..execution.jobs import JobQueue
 from ..generation.prompt import STYLES
 from ..generation.recipes import RECIPES
 from ..generation.request import GenerationRequest
+from ..team.people import Person
 from .sweep import Axis, axis, plan as plan_sweep, run_of, runs, start as start_sweep, value_in, vote
 
 __all__ = ["VARIABLES", "MAX_ARMS", "arm_of", "arm_axis", "check_arms", "plan", "start", "runs", "run_of", "vote"]
@@ -46,6 +47,6 @@ def plan(request: GenerationRequest, variable: str, values: list[str]) -> list[G
 
 
 def start(queue: JobQueue, audio: bytes, request: GenerationRequest, variable: str, values: list[str],
-          created_by: str) -> str:
+          created_by: Person | str) -> str:
     """Queue one job per arm under a new run id; returns the run id (nothing is left behind on a refusal)."""
     return start_sweep(queue, audio, request, [arm_axis(variable, values)], created_by)

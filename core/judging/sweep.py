@@ -154,9 +154,11 @@ def plan(request: GenerationRequest, axes: list[Axis]) -> list[tuple[dict[str, A
     return planned
 
 
-def start(queue, audio: bytes, request: GenerationRequest, axes: list[Axis], created_by: str) -> str:
+def start(queue, audio: bytes, request: GenerationRequest, axes: list[Axis], created_by: Person | str) -> str:
     """Queue one job per cell under a new run id (the queue's fair order takes them with everyone else's);
-    returns the run id. If any cell cannot be queued (a quota), those queued are cancelled and the run removed."""
+    returns the run id. If any cell cannot be queued (a quota), those queued are cancelled and the run removed.
+    ``created_by``: a Person (the audit trail then knows where they acted from) or a bare id."""
+    who, created_by = created_by, id_of(created_by)
     planned = plan(request, axes)
     axes = check_axes(axes)
     run_id = uuid.uuid4().hex
@@ -167,7 +169,7 @@ def start(queue, audio: bytes, request: GenerationRequest, axes: list[Axis], cre
                                 for cell, _ in planned]),
             "axes": json.dumps([a.to_json() for a in axes]), "seed": planned[0][1].options.seed,
             "filename": request.filename, "created_by": created_by, "created_at": utc_now("seconds")})
-        record_in(db, created_by, "sweep", run_id, f"{len(planned)} cells: {', '.join(a.name for a in axes)}")
+        record_in(db, who, "sweep", run_id, f"{len(planned)} cells: {', '.join(a.name for a in axes)}")
     queued = []
     try:
         for _, cell_request in planned:
