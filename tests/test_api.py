@@ -26,18 +26,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def api(tiny_models_dir, tmp_path_factory):
+def serve_api(folder: Path, tiny_models_dir: Path, *args: str, cwd: Path = ROOT, **settings: str):
+    """``python -m core serve`` on a free loopback port for a data folder in ``folder`` (tiny profile, ``V2I_*``
+    ``settings``), once it answers; yields its URL and port, and stops it after."""
     from helpers import random_whisper
 
-    folder = tmp_path_factory.mktemp("api")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("V2I_")}
     env.update(V2I_PROFILE="tiny", V2I_DATA_DIR=str(folder / "data"), V2I_TINY_MODELS_DIR=str(tiny_models_dir),
-               V2I_WHISPER_MODEL=random_whisper(tiny_models_dir), V2I_VIEWERS="vera", V2I_API_RATE_PER_MINUTE="40",
-               V2I_MAX_UPLOAD_MB="5", PYTHONPATH=str(ROOT))
+               V2I_WHISPER_MODEL=random_whisper(tiny_models_dir), PYTHONPATH=str(ROOT), **settings)
     log = open(folder / "api.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(port), "--worker"], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(port), *args], cwd=cwd,
                                env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
@@ -49,12 +48,24 @@ def api(tiny_models_dir, tmp_path_factory):
     else:
         process.kill()
         pytest.fail((folder / "api.log").read_text())
+    try:
+        yield url, port
+    finally:  # close() ends the generator here
+        process.terminate()
+        process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def api(tiny_models_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("api")
+    server = serve_api(folder, tiny_models_dir, "--worker", V2I_VIEWERS="vera", V2I_API_RATE_PER_MINUTE="40",
+                       V2I_MAX_UPLOAD_MB="5")
+    url, _ = next(server)
     store = Store(folder / "data")
     people = {name: tokens.create(store, Person(name, name), f"{name}'s test")["token"]
               for name in ("alice", "vera", "bob")}
     yield url, store, people
-    process.terminate()
-    process.wait(timeout=15)
+    server.close()
 
 
 def auth(token: str) -> dict:

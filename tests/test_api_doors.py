@@ -4,13 +4,8 @@ gate loses their tokens; the rate limit is per person; tokens expire and record 
 
 from __future__ import annotations
 
-import os
 import select
 import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,47 +13,27 @@ import pytest
 from core import JobQueue, Person, Store, accounts, audit, tokens
 from core.errors import InvalidOptionError
 from core.generation.synth import recording
-from test_api import auth, free_port
+from test_api import auth, serve_api
 
-ROOT = Path(__file__).resolve().parent.parent
 ADA = Person("ada", "Ada", "admin", "cli")
 
 
 @pytest.fixture(scope="module")
 def api(tiny_models_dir, tmp_path_factory):
     """A real server behind the per-person passwords gate (accounts = true), its temp folder watched."""
-    from helpers import random_whisper
-
     folder = tmp_path_factory.mktemp("doors")
     (folder / ".streamlit").mkdir()
     (folder / ".streamlit" / "secrets.toml").write_text("accounts = true\nviewers = [\"vera\"]\n")
     (folder / "tmp").mkdir()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("V2I_")}
-    env.update(V2I_PROFILE="tiny", V2I_DATA_DIR=str(folder / "data"), V2I_TINY_MODELS_DIR=str(tiny_models_dir),
-               V2I_WHISPER_MODEL=random_whisper(tiny_models_dir), V2I_API_RATE_PER_MINUTE="30",
-               V2I_MAX_UPLOAD_MB="5", V2I_MAX_QUEUED_PER_PERSON="2", PYTHONPATH=str(ROOT), HOME=str(folder),
-               TMPDIR=str(folder / "tmp"))
-    log = open(folder / "api.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(port)], cwd=folder, env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail((folder / "api.log").read_text())
+    server = serve_api(folder, tiny_models_dir, cwd=folder, V2I_API_RATE_PER_MINUTE="30", V2I_MAX_UPLOAD_MB="5",
+                       V2I_MAX_QUEUED_PER_PERSON="2", HOME=str(folder), TMPDIR=str(folder / "tmp"))
+    url, port = next(server)
     store = Store(folder / "data")
     for name in ("bob", "carol", "vera", "rita"):
         accounts.add_person(store, name, ADA)
     people = {name: tokens.create(store, Person(name, name), "test")["token"] for name in ("bob", "carol", "vera")}
     yield url, store, people, folder / "tmp", port
-    process.terminate()
-    process.wait(timeout=15)
+    server.close()
 
 
 def raw_post(port: int, headers: dict[str, str], body_bytes: int, chunked: bool = False) -> tuple[int, int]:

@@ -251,7 +251,7 @@ def errors_as_json(app: FastAPI) -> None:
 
 def job_routes(api: Api) -> APIRouter:
     """Queue a recording, follow its job, cancel it."""
-    router, store, queue, settings = APIRouter(), api.store, api.queue, api.settings
+    router, queue, settings = APIRouter(), api.queue, api.settings
     Caller = Annotated[Person, Depends(api.caller)]
 
     @router.post(f"{PREFIX}/jobs", status_code=201, summary="Queue one recording as a job",
