@@ -153,13 +153,21 @@ def test_overview_says_whether_images_are_signed(app_env, make_generation):
     assert any("no C2PA signing key is configured" in c.value for c in open_app().caption)
 
 
-def test_a_person_creates_and_revokes_an_api_token_in_the_account_panel(app_env, store):
+def test_a_person_creates_and_revokes_an_api_token_in_the_account_panel(app_env, store, monkeypatch):
+    from datetime import datetime, timedelta, timezone
+
     from core import local_person, tokens
 
+    monkeypatch.setenv("V2I_TOKEN_DAYS", "7")
     at = open_app()
     no_exception([b for b in at.sidebar.button if b.label == "Create a token"][0].click().run())
     (shown,) = at.sidebar.code
     assert shown.value.startswith("v2i_") and tokens.person_of_token(store, shown.value) == local_person().id
+    (made,) = tokens.listed(store, local_person())
+    in_a_week = (datetime.now(timezone.utc) + timedelta(days=7)).isoformat()
+    assert in_a_week[:10] <= made["expires_at"][:10] <= (datetime.now(timezone.utc) + timedelta(days=8)).isoformat()
+    at.run()
+    assert any(f"expires {made['expires_at'][:10]}" in t.value for t in at.sidebar.text)
     no_exception([b for b in at.sidebar.button if b.label == "Revoke"][0].click().run())
     assert tokens.person_of_token(store, shown.value) is None
 

@@ -124,7 +124,7 @@ def sidebar() -> None:
             st.text(person().name)
             role = person().role
             st.caption(f"Role: {role}", help=f"{'An' if role[0] in 'aeiou' else 'A'} {role} may {roles.MAY[role]}.")
-            safety.account_panel(store(), person())
+            safety.account_panel(store(), person(), s.token_days)
             safety.notifications_panel(store(), person(), s.webhooks_allow_local)
         if s.is_tiny:
             st.warning(s.tiny_note)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import streamlit as st
 
 from core import Person, V2IError, audit, names_of, provenance, roles, aggregates, tokens, webhooks
@@ -95,21 +97,24 @@ def shown_once(key: str, title: str) -> None:
         st.code(secret, language=None)
 
 
-def account_panel(store, person: Person) -> None:
-    """This person's API tokens: create one (shown once), see them, revoke one."""
+def account_panel(store, person: Person, days: float = 90) -> None:
+    """This person's API tokens: create one (shown once, working for ``days`` days: V2I_TOKEN_DAYS), see them,
+    revoke one."""
     with st.expander("Account: API tokens"):
         shown_once("new-token", "Your new token, shown only now (keep it secret):")
         name = st.text_input("What the new token is for", value="phone shortcut", key="token-name")
         if st.button("Create a token", key="token-create"):
             try:
-                st.session_state["new-token"] = tokens.create(store, person, name)["token"]
+                st.session_state["new-token"] = tokens.create(store, person, name, days)["token"]
                 st.rerun()
             except V2IError as err:
                 render.error(str(err))
-        live = [t for t in tokens.listed(store, person) if not t["revoked_at"]]
+        now = datetime.now(timezone.utc).isoformat()
+        live = [t for t in tokens.listed(store, person) if not t["revoked_at"] and (t["expires_at"] or "~") > now]
         for token in live:
             left, right = st.columns([3, 1])
-            left.text(f"{token['name']} (created {token['created_at'][:10]})")
+            left.text(f"{token['name']} (created {token['created_at'][:10]}, last used "
+                      f"{(token['last_used_at'] or 'never')[:10]}, expires {(token['expires_at'] or 'never')[:10]})")
             if right.button("Revoke", key=f"token-revoke-{token['id']}"):
                 tokens.revoke(store, person, token["id"])
                 st.rerun()
