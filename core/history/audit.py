@@ -20,8 +20,10 @@ def record_in(db, person: Person | str | None, action: str, target: str | None =
     "local"), None for the server itself ("system", from "server")."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}; one of: {', '.join(ACTIONS)}")
-    who = person.id if isinstance(person, Person) else person or "system"
-    source = person.source or "local" if isinstance(person, Person) else "local" if person else "server"
+    if isinstance(person, Person):
+        who, source = person.id, person.source or "local"
+    else:
+        who, source = (person, "local") if person else ("system", "server")
     db.execute("INSERT INTO audit (at, who, source, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
                [utc_now(), who, source, action, target, detail])
 

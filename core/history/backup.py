@@ -56,12 +56,13 @@ FILE_COLUMNS = ("SELECT image_path FROM generations UNION SELECT audio_path FROM
                 "SELECT image_path FROM trash UNION SELECT audio_path FROM trash UNION "
                 "SELECT upload_path FROM jobs WHERE upload_path IS NOT NULL")
 # The files a data folder must have, with the checksum its row keeps (None where it keeps none): generations,
-# the trash's items, and the recordings of jobs that still need them (waiting, running, or failed and kept).
-REQUIRED_FILES = ("SELECT image_path, image_sha256 FROM generations UNION ALL "
-                  "SELECT audio_path, audio_sha256 FROM generations UNION ALL "
-                  "SELECT image_path, NULL FROM trash UNION ALL SELECT audio_path, NULL FROM trash UNION ALL "
-                  "SELECT upload_path, NULL FROM jobs WHERE upload_path IS NOT NULL "
-                  "AND status IN ('queued', 'running', 'failed')")
+# the trash's items, and the recordings of jobs that still need them (waiting, running, or failed and kept). A
+# database from before the trash (pending migrations) has only the generations'.
+GENERATION_FILES = ("SELECT image_path, image_sha256 FROM generations UNION ALL "
+                    "SELECT audio_path, audio_sha256 FROM generations")
+REQUIRED_FILES = (GENERATION_FILES + " UNION ALL SELECT image_path, NULL FROM trash UNION ALL "
+                  "SELECT audio_path, NULL FROM trash UNION ALL SELECT upload_path, NULL FROM jobs "
+                  "WHERE upload_path IS NOT NULL AND status IN ('queued', 'running', 'failed')")
 
 
 @dataclass(frozen=True)
@@ -399,8 +400,7 @@ def check(data_dir: str | Path) -> CheckReport:
         applied = {row[0] for row in db.execute("SELECT name FROM migrations")}
         report.pending_migrations = [name for name, _ in MIGRATIONS if name not in applied]
         trash = "trash" in {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        required = db.execute(REQUIRED_FILES if trash else REQUIRED_FILES.split(" UNION ALL SELECT image_path, NULL")[0]
-                              ).fetchall()
+        required = db.execute(REQUIRED_FILES if trash else GENERATION_FILES).fetchall()
         referenced = set(r[0] for r in db.execute(FILE_COLUMNS if trash else
                                                   "SELECT image_path FROM generations UNION SELECT audio_path FROM "
                                                   "generations UNION SELECT upload_path FROM jobs"))

@@ -54,7 +54,7 @@ SECRET_PREFIX = "whsec_"
 # vendor's fixed service) have that host checked like a webhook's.
 CHAT = {"slack": False, "msteams": False, "discord": False, "tgram": False, "matrix": True, "matrixs": True,
         "mmost": True, "mmosts": True, "mailto": True, "mailtos": True}
-GENERIC = {"json": True, "jsons": True, "xml": True, "xmls": True, "form": True, "forms": True}  # admins only
+GENERIC = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})  # any server: admins only, host checked
 
 
 def check_url(kind: str, url: str, person: Person | None = None, *, allow_local: bool = False) -> str:
@@ -84,7 +84,7 @@ def check_url(kind: str, url: str, person: Person | None = None, *, allow_local:
     if custom:
         raise InvalidOptionError(f"custom methods, headers and fields are not allowed in a chat target: "
                                  f"{', '.join(custom[:5])}")
-    if CHAT.get(scheme) or GENERIC.get(scheme):
+    if CHAT.get(scheme) or scheme in GENERIC:
         hosts = [parsed.hostname or ""] + [value for key, value in query if key.lower() == "smtp"]
         for host in hosts:
             egress.check_host(host, 443, allow_local=allow_local, unresolved_ok=True)
