@@ -89,6 +89,35 @@ def linked_generation() -> dict | None:
     return store.query_generations(HistoryFilter(ids=(linked,)))[0]
 
 
+OPENED, SHOWN = "history-opened", "history-shown"
+
+
+def open_clicked_row() -> None:
+    """A click on the table opens the row the person saw there: positions are read against the ids shown on the
+    last run, not against rows that may have moved since (a colleague's image arriving puts a new row first)."""
+    picked = st.session_state["history-table"].selection.rows
+    shown = st.session_state.get(SHOWN, [])
+    if picked and picked[0] < len(shown):
+        st.session_state[OPENED] = shown[picked[0]]
+
+
+def opened_generation(rows: list[dict]) -> dict:
+    """The generation open below the table: the one this person opened, wherever it now sits (on another page, or
+    filtered out), while it exists; else the page's first."""
+    wanted = st.session_state.get(OPENED)
+    if wanted is not None and (here := [r for r in rows if r["id"] == wanted]):
+        return here[0]
+    if wanted is not None and (found := store.query_generations(HistoryFilter(ids=(wanted,)))):
+        return found[0]
+    st.session_state[OPENED] = rows[0]["id"]  # gone to the trash, or nothing opened yet
+    return rows[0]
+
+
+def label_of(row: dict) -> str:
+    """Stable words (no "5 min ago"): the option a person picked must read the same on the next run."""
+    return f"{row['id'][:8]}  {row['created_at'][:16].replace('T', ' ')}  {row['transcript'][:50]}"
+
+
 # The page.
 store, queue, person = resources.store(), resources.queue(), resources.person()
 tz = getattr(st.context, "timezone", None)  # the viewer's (the browser's), for times people read
@@ -113,7 +142,7 @@ st.number_input("Page", min_value=1, max_value=pages, key="history-page")
 
 # 3. The page of rows, with thumbnails; clicking a row opens it below.
 names = names_of(store, [r["created_by"] for r in rows])
-table = st.dataframe(
+st.dataframe(
     [{"image": render.thumbnail(store.file_path(r["image_path"])), "made": timefmt.readable(r["created_at"], tz=tz),
       "id": r["id"][:8],
       "by": names.get(r["created_by"], "unknown"),
@@ -122,18 +151,18 @@ table = st.dataframe(
       **{c.heading: r[c.name] for c in TABLE_COLUMNS}, "exact time": timefmt.exact(r["created_at"], tz)}
      for r in rows],
     column_config={"image": st.column_config.ImageColumn("image", width="small")},
-    hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row",
+    hide_index=True, width="stretch", key="history-table", on_select=open_clicked_row, selection_mode="single-row",
 )
-clicked = table.selection.rows[0] if table.selection.rows else 0
 st.caption(f"{total} generations match; page {page} of {pages}.")
 exports(store, person, where)
 
-# 4. One generation in detail.
-# Stable labels (no "5 min ago"): a widget whose option labels change between reruns loses its selection.
-labels = {r["id"]: f"{r['id'][:8]}  {r['created_at'][:16].replace('T', ' ')}  {r['transcript'][:50]}" for r in rows}
-chosen = st.selectbox("Open a generation", list(labels), index=clicked, format_func=labels.get)
-if linked is None or chosen != linked["id"]:  # a linked generation is shown once, above
-    detail(store, person, next(r for r in rows if r["id"] == chosen), "open", tz)
+# 4. One generation in detail, held by its id: colleagues' images landing meanwhile move rows, never what is open.
+opened = opened_generation(rows)
+labels = {r["id"]: label_of(r) for r in [*rows, *([opened] if opened["id"] not in {r["id"] for r in rows} else [])]}
+st.selectbox("Open a generation", list(labels), format_func=labels.get, key=OPENED)
+st.session_state[SHOWN] = [r["id"] for r in rows]  # what a click on the table refers to, next run
+if linked is None or opened["id"] != linked["id"]:  # a linked generation is shown once, above
+    detail(store, person, opened, "open", tz)
 
 # 5. To the trash, after a confirmation; and the trash itself.
 delete_with_confirmation(store, person, rows, labels)

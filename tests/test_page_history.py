@@ -217,3 +217,29 @@ def test_a_spoken_search_fills_the_search_box_with_what_was_heard(app_env, make_
     at.text_input(key="search").set_value("fox")  # and the person can still edit them
     no_exception(at.run())
     assert at.text_input(key="search").value == "fox"
+
+
+def test_the_opened_generation_stays_open_while_colleagues_images_arrive(app_env, make_generation, store):
+    """Issue 39, 1: what a person opened is held by its id, not by its position or by options that change."""
+    from core import local_person
+
+    mine = make_generation("alice's lighthouse")
+    make_generation("an early fox", created_by="bob")
+    at = open_app("pages/history.py")
+    opened(at).set_value(mine["id"])
+    no_exception(at.run())
+    for n in range(3):  # bob's jobs end while alice looks at hers
+        make_generation(f"bob's owl number {n}", created_by="bob", seed=10 + n)
+    at.toggle(key="open-favourite-" + mine["id"]).set_value(True)  # her next click
+    no_exception(at.run())
+    assert opened(at).value == mine["id"]
+    assert "alice's lighthouse" in texts(at)
+    assert not [t for t in texts(at) if t.startswith("bob's owl")]  # no other detail opened
+    favourites = store.query("SELECT generation_id FROM ratings WHERE person = ? AND favourite",
+                             [local_person().id])
+    assert [r["generation_id"] for r in favourites] == [mine["id"]]
+
+
+
+def opened(at):
+    return next(s for s in at.selectbox if s.label == "Open a generation")

@@ -7,6 +7,8 @@ import streamlit as st
 from core import Person, Store, V2IError, names_of, roles, trash
 from ui import render, resources
 
+PICKED = "trash-picked"
+
 
 def delete_with_confirmation(store: Store, person: Person, rows: list[dict], labels: dict) -> None:
     """Move generations to the trash (what this person may delete: their own; an admin's, anyone's)."""
@@ -15,7 +17,9 @@ def delete_with_confirmation(store: Store, person: Person, rows: list[dict], lab
         st.caption("Only its maker or an admin can move a generation to the trash: the list below holds yours.")
     if not mine:
         return
-    to_delete = st.multiselect("Select generations to move to the trash", mine, format_func=labels.get)
+    if picked := st.session_state.get(PICKED):  # kept by id across colleagues' new rows; gone ones dropped
+        st.session_state[PICKED] = [generation_id for generation_id in picked if generation_id in mine]
+    to_delete = st.multiselect("Select generations to move to the trash", mine, format_func=labels.get, key=PICKED)
     if to_delete and st.button(f"Move {len(to_delete)} to the trash"):
         st.session_state["confirm_delete"] = list(to_delete)
     pending = st.session_state.get("confirm_delete")

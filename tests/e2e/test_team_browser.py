@@ -221,3 +221,51 @@ def test_bob_cannot_trash_alices_image_she_trashes_and_restores_it_whole_and_a_v
     for context_page in (alice, bob, vera):
         expect(context_page.get_by_test_id("stException")).to_have_count(0)
         context_page.context.close()
+
+
+def open_generation(page, generation_id: str) -> None:
+    """Choose a generation in History's "Open a generation" by typing the start of its id, as a person would."""
+    chooser = page.get_by_test_id("stSelectbox").filter(has_text="Open a generation").get_by_role("combobox")
+    chooser.click()
+    chooser.press_sequentially(generation_id[:8])
+    expect(page.get_by_role("option")).to_have_count(1)
+    page.get_by_role("option").click()
+    settle(page)
+
+
+def test_bobs_job_ending_while_alice_rates_leaves_her_image_open_and_her_stars_on_it(
+        browser, signed_in_server, models):
+    """Issue 39, 1: two people at once. The generation alice opened stays open, and her click lands on it, however
+    many of bob's images arrive meanwhile."""
+    server, store = signed_in_server, signed_in_server.store()
+    hers = server.add_generation(models, "alice's quiet harbour", created_by="alice@team.org")
+    server.add_generation(models, "bob's loud market", frequency=550, created_by="bob@team.org")  # newest, for now
+
+    alice = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+    sign_in(alice, server, "alice@team.org")
+    alice.goto(f"{server.url}/history")
+    settle(alice)
+    open_generation(alice, hers["id"])
+    detail_words = alice.get_by_test_id("stText").filter(has_text="alice's quiet harbour")
+    expect(detail_words.first).to_be_visible()
+
+    bob = browser.new_context(viewport={"width": 1400, "height": 1100}).new_page()
+    sign_in(bob, server, "bob@team.org")
+    bob.goto(f"{server.url}/history")
+    settle(bob)
+    before = store.count_generations()
+    bob.get_by_role("button", name="Generate again with the same settings").first.click()  # a real job of his
+    assert eventually(bob, lambda: store.count_generations() == before + 1, seconds=300)
+
+    alice.get_by_test_id("stFeedback").first.get_by_role("radio", name="3 out of 5 stars").click()  # on the page as
+    # it was drawn before bob's image landed
+    assert eventually(alice, lambda: store.query("SELECT generation_id, stars FROM ratings WHERE person = ?",
+                                                 ["alice@team.org"]) == [{"generation_id": hers["id"], "stars": 3}])
+    settle(alice)
+    expect(detail_words.first).to_be_visible()  # still hers, not bob's newest
+    expect(alice.get_by_role("combobox", name="Open a generation")).to_match_aria_snapshot(
+        f'- combobox "Open a generation": /{hers["id"][:8]} .*/')
+    snapshot(alice, "alice-rated-while-bob-painted")
+    for context_page in (alice, bob):
+        expect(context_page.get_by_test_id("stException")).to_have_count(0)
+        context_page.context.close()
