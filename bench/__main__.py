@@ -56,7 +56,7 @@ def _timed(action) -> float:
 def _run_recipe(pipe, name: str, steps: int | None, preview=None, preview_interval_s: float | None = None):
     """One generate_image call through core; returns (total seconds, seconds of each step)."""
     from core.generation.diffusion import PREVIEW_INTERVAL_S, generate_image
-    from core.generation.recipes import GenerationOptions, check_inputs
+    from core.config.recipes import GenerationOptions, check_inputs
 
     options = GenerationOptions.from_recipe(name, seed=0)
     if steps is not None:
@@ -82,7 +82,7 @@ def _evaluations(pipe, name: str) -> tuple[int, int]:
     """(full, shallow) UNet evaluations for the recipe's whole image, from its own scheduler."""
     import diffusers
 
-    from core.generation.recipes import RECIPES, SCHEDULERS
+    from core.config.recipes import RECIPES, SCHEDULERS
 
     recipe = RECIPES[name]
     spec = SCHEDULERS[recipe.scheduler]
@@ -183,7 +183,7 @@ def bench_sd_compiled(paths, repeats: int) -> None:
 
     from core.generation.diffusion import generate_image
 
-    from core.generation.recipes import GenerationOptions
+    from core.config.recipes import GenerationOptions
     from core.models.cache import add_adapter, load_stable_diffusion
 
     pipe = load_stable_diffusion(str(paths["sd"]), "cuda", compile_unet=True)
@@ -250,7 +250,7 @@ def turbo_pipeline(paths, device: str):
     """The turbo recipe on a UNet of its own, warmed up: the steady state of a streak of turbo images (on the CPU,
     the LoRA fused into the UNet), which alternating with the other recipes on one shared UNet would undo."""
     from core.generation.diffusion import generate_image
-    from core.generation.recipes import GenerationOptions
+    from core.config.recipes import GenerationOptions
     from core.models.cache import add_adapter, load_stable_diffusion
 
     pipe = add_adapter(load_stable_diffusion(str(paths["sd"]), device), str(paths["lcm_lora"]), str(paths["taesd"]),
@@ -268,7 +268,7 @@ def bench_batches(paths, repeats: int, device: str) -> None:
     seed), for the default and turbo recipes, and what a batch adds to its first job's wait against painting it
     alone. On a GPU only: on the CPU a batch goes through the UNet one image at a time (core.generation.diffusion)."""
     from core.generation.diffusion import Painting, generate_images
-    from core.generation.recipes import GenerationOptions
+    from core.config.recipes import GenerationOptions
     from core.models.cache import load_stable_diffusion
 
     pipes = {"default": load_stable_diffusion(str(paths["sd"]), device), "turbo": turbo_pipeline(paths, device)}

@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     from bench.history import median_time
     from core.generation.diffusion import _encode_prompt
     from core.models.cache import load_stable_diffusion
-    from core.generation.pipeline import ComputedGeneration, save_generation
+    from core.execution.pipeline import ComputedGeneration, save_generation
     from core.history.pngmeta import a1111_parameters
     from core.history.store import Store
 

@@ -122,6 +122,16 @@ def local_imports(paths: list[Path]) -> tuple[list[str], list[str], list[str]]:
     return sorted(set(every)), sorted(set(own)), sorted(set(silent))
 
 
+def package_pairs(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Pairs of core's subpackages (or top-level modules) that import each other, counting every import."""
+    def part(module: str) -> str:
+        return module.split(".")[1] if module.count(".") else module
+
+    edges = {(part(a), part(b)) for a, targets in graph.items() for b in targets
+             if a.startswith("core.") and b.startswith("core.") and part(a) != part(b)}
+    return sorted((a, b) for a, b in edges if a < b and (b, a) in edges)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="store_true", help="name every offender")
@@ -137,6 +147,7 @@ def main() -> None:
     long = {k: v for k, v in long_functions.items() if v > MAX_FUNCTION_LINES}
     top_level, with_local = circles(import_graph(core, False)), circles(import_graph(core, True))
     every, own, silent = local_imports(core)
+    pairs = package_pairs(import_graph(core, True))
     print(f"core_modules: {len(core)}")
     print(f"core_packages: {sum(p.name == '__init__.py' for p in core)}")
     print(f"core_top_level_modules: {sum(p.parent == ROOT / 'core' for p in core)}")
@@ -147,6 +158,7 @@ def main() -> None:
     print(f"functions_over_{MAX_FUNCTION_LINES}_lines: {len(long)}")
     print(f"import_circles_top_level: {len(top_level)}")
     print(f"import_circles_with_function_imports: {len(with_local)}")
+    print(f"core_subpackage_pairs_importing_each_other: {len(pairs)}")
     print(f"core_function_local_imports: {len(every)}")
     print(f"core_function_local_imports_of_core_modules: {len(own)}")
     print(f"core_function_local_library_imports_without_a_comment: {len(silent)}")
@@ -159,6 +171,8 @@ def main() -> None:
             print(f"  circle (top level): {' <-> '.join(circle)}")
         for circle in with_local:
             print(f"  circle (with function imports): {' <-> '.join(circle)}")
+        for a, b in pairs:
+            print(f"  subpackages importing each other: {a} <-> {b}")
         for where in own:
             print(f"  a core module imported inside a function: {where}")
         for where in silent:

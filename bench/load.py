@@ -37,9 +37,9 @@ def _recording(i: int) -> bytes:
 def _submitter_process(env: dict, process: int, threads: int, each: int, deadline: float, results) -> None:
     os.environ.update(env)
     from core.config import load_settings
-    from core.generation.recipes import GenerationOptions
+    from core.config.recipes import GenerationOptions
     from core.models.cache import shared_models
-    from core.generation.pipeline import run_generation
+    from core.execution.pipeline import run_generation
     from core.generation.request import GenerationRequest
     from core.history.store import Store
 
@@ -85,7 +85,7 @@ def _reader(data_dir: Path, stop: threading.Event, counts: dict) -> None:
 
 
 def _equal_jobs(queue, count: int, person: str = "bench") -> None:
-    from core.generation.recipes import GenerationOptions
+    from core.config.recipes import GenerationOptions
     from core.generation.request import GenerationRequest
 
     for i in range(count):
@@ -176,7 +176,7 @@ def _store_seconds(data_dir: Path, repeats: int = 20) -> float:
     import numpy as np
     from PIL import Image
 
-    from core.generation.pipeline import ComputedGeneration, save_generation
+    from core.execution.pipeline import ComputedGeneration, save_generation
     from core.history.store import Store
 
     store = Store(data_dir)

@@ -57,7 +57,7 @@ speech = (np.random.default_rng(0).standard_normal(16_000 * 5) * 0.05).astype(np
 def job(loaded, options, negative="blurry"):
     # What a job and the worker's idle time do around each image: whisper transcribes the recording and CLIP
     # embeds the last image (their weights read back if they rested), then they rest while the image is painted
-    # (core.generation.pipeline.compute_generation). Weights load as mappings of their files and become resident when first
+    # (core.execution.pipeline.compute_generation). Weights load as mappings of their files and become resident when first
     # used: each model runs before every image, so every image's peak counts what running them leaves behind.
     with whisper.use() as model:
         transcribe(model, speech)

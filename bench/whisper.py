@@ -50,7 +50,7 @@ def silence(seconds: float, seed: int = 0, level: float = 0.001) -> np.ndarray:
 def transcriber(backend: str, int8: bool):
     from core.config import load_settings
     from core.models.cache import ModelCache
-    from core.generation.pipeline import transcribe_options
+    from core.execution.pipeline import transcribe_options
 
     settings = load_settings({"V2I_WHISPER_MODEL": "tiny.en", "V2I_WHISPER_BACKEND": backend,
                               "V2I_WHISPER_INT8": "1" if int8 else "0", "V2I_VAD": "off"})
@@ -65,7 +65,7 @@ def timed(action) -> tuple[float, object]:
 
 
 def main() -> None:
-    from core.generation.pipeline import _transcribe
+    from core.execution.pipeline import _transcribe
     from core.generation.audio import DecodedAudio
     from core.generation.transcribe import transcribe
 

@@ -3,50 +3,52 @@
 This module is the public API: the pages, ``ui/`` and the command line import from ``core`` only (bench and
 tests may reach further). Heavy libraries (torch, whisper, diffusers, transformers) load lazily, on first use.
 
-Where things live, by role (each subpackage's ``__init__`` lists its modules):
-- ``generation``: one generation's story, from a recording to a painted image (``pipeline`` tells it;
-  ``recipes`` and ``request`` say what may be asked, with no model loaded);
-- ``models``: loading, keeping, downloading and building the models (``cache`` keeps them once per process;
-  ``adapters`` owns a shared UNet's LoRAs);
-- ``execution``: the job queue and who runs it (``jobs``, ``worker``, ``executors``, Ray's ``cluster``);
-- ``history``: the stored generations (``store``, ``migrations``, ``query`` for the History page's filters and
-  sorts, ``rows`` for the row one generation writes) and what guards them (``trash``, ``backup``, ``audit``);
+Where things live, by role, as layers: each subpackage imports only those listed before it (import-linter holds
+them so: ``[tool.importlinter]`` in pyproject.toml), in the order of a generation's story:
+- ``errors`` and ``timefmt``: the errors meant for a person, and times as people read them;
+- ``people``: who is asking (``person``) and what each role may do (``roles``), as plain values;
+- ``config``: the settings, the ``recipes`` a request starts from, the ``places`` models are found;
+- ``models``: loading, keeping, downloading and building the models (``cache`` keeps them once per process);
+- ``generation``: one generation's parts, from a recording to a painted image, with no store;
+- ``history``: the stored generations (``store``, ``migrations``, ``columns``, ``query``) and what guards them
+  (``trash``, ``backup``, ``audit``, which also writes down a refused action);
+- ``team``: the team kept in the store (``accounts``, ``tokens``, ``gate``, ``shared``);
 - ``analytics``: CLIP embeddings and what they show (``similarity``, ``vectors``, ``image_map``, ``aggregates``);
-- ``judging``: a team's judgements (``review``, ``sweep``, ``abtest``, ``factors``) and their methods
-  (``statistics``, ``agreement``);
-- ``team``: who people are and what they may do (``people``, ``accounts``, ``roles``, ``tokens``, ``shared``);
-- ``web``: the HTTP API and webhooks; ``cli``: ``python -m core``, one module per command group;
-- ``config`` reads the settings; ``errors`` are the errors meant for a person.
+- ``judging``: a team's judgements (``review``, ``sweep``, ``abtest``, ``factors``) and their methods;
+- ``hooks``: what leaves the server (``webhooks``, and ``egress``, the guard on every address);
+- ``execution``: running generations (``pipeline`` tells one's whole story; ``jobs``, ``worker``, ``executors``);
+- ``web``: the HTTP API; ``cli``: ``python -m core`` (``v2i``), one module per command group.
 """
 
 from . import timefmt
 from .analytics import aggregates, image_map
 from .analytics.embeddings import EmbeddingCache
 from .analytics.similarity import (
-    SimilaritySet, alignment, alignment_summary, load_set, neighbours, novelty_of, said_vs_drawn, search,
-    set_version, stored_novelty,
+    SimilaritySet, alignment, alignment_summary, load_set, neighbours, novelty_of, said_vs_drawn, search, set_version,
+    stored_novelty,
 )
 from .analytics.vectors import (
     Bands, cluster_order, kmeans_blocks, near_duplicate_groups, scan_earlier, similarity_matrix,
 )
 from .config import PROFILES, SETTINGS, Settings, load_settings
+from .config.recipes import (
+    COMMON_SIZES, MAX_GUIDANCE, MAX_SEED, MAX_SIDE, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions, check_inputs,
+    recipe_of,
+)
 from .errors import (
     AudioError, CancelledError, DoubtfulSpeechError, InvalidOptionError, ModelLoadError, NoSpeechError, NotFoundError,
     StorageError, V2IError,
 )
 from .execution.executors import start_worker, stop_workers, worker_for
 from .execution.jobs import ACTIVE, CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobQueue, Quota, QuotaError
-from .execution.progress import DOWNLOADS, PREVIEWS
-from .execution.worker import Worker
-from .generation.audio import DecodedAudio, decode_audio
-from .generation.pipeline import (
+from .execution.pipeline import (
     ComputedGeneration, Transcription, compute_generation, doubt_of, run_generation, save_generation,
     transcribe_recording,
 )
+from .execution.progress import DOWNLOADS, PREVIEWS
+from .execution.worker import Worker
+from .generation.audio import DecodedAudio, decode_audio
 from .generation.prompt import DEFAULT_NEGATIVE_PROMPT, DEFAULT_STYLE, STYLES, EnhancedPrompt, enhance_prompt
-from .generation.recipes import (
-    COMMON_SIZES, MAX_GUIDANCE, MAX_SEED, MAX_SIDE, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions, check_inputs, recipe_of,
-)
 from .generation.request import GenerationRequest
 from .generation.speech import CleanedSpeech, check_terms, clean_speech, doubt, speech_prompt
 from .generation.stages import PROGRESS_STAGES, TIMED_STAGES, TIMING_COLUMNS, TIMINGS, timings_of
@@ -58,21 +60,22 @@ from .history.paths import check_id
 from .history.pngmeta import read_parameters
 from .history.query import HistoryFilter, HistoryPage
 from .history.store import Store, public_record
+from .hooks import webhooks
 from .judging import abtest, agreement, contact_sheet, factors, preferences, review, statistics, sweep
 from .models import catalog, downloads
 from .models.cache import ModelCache, best_device, shared_models
-from .team import accounts, gate, roles, tokens
-from .team.people import (
+from .people import roles
+from .people.person import (
     MAX_NAME, UNKNOWN, Person, check_name, clean_text, email_allowed, fold_name, local_person, name_or, normal_email,
     typed_person,
 )
-from .team.roles import ForbiddenError
+from .people.roles import ForbiddenError
+from .team import accounts, gate, tokens
 from .team.shared import (
     check_stars, collect, collect_all, collections, collections_of, known_people, names_of, rate, rating_of,
     remember_person, resolve_person, set_vocabulary, uncollect, vocabulary,
 )
 from .team.throttle import SignInThrottle, Throttle, client_address
-from .web import webhooks
 
 __all__ = [
     # settings and models (catalog: what is downloaded, pinned, cached; catalog.first_run_note(...))
@@ -103,7 +106,7 @@ __all__ = [
     "review", "sweep", "contact_sheet", "preferences", "statistics", "agreement",
     # per-person passwords: accounts.sign_in(...), accounts.change_password(...); who is let in: gate.read_gate()
     "accounts", "gate",
-    # keeping the team's work safe: roles.require(...), trash.delete(...) / restore(...), audit.trail(...)
+    # keeping the team's work safe: audit.require(...), trash.delete(...) / restore(...), audit.trail(...)
     "roles", "trash", "audit", "backup", "provenance", "ForbiddenError",
     # personal API tokens (the HTTP API is core.web.api, served by python -m core serve)
     "tokens", "webhooks",

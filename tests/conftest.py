@@ -118,8 +118,8 @@ def app_env(tiny_env, monkeypatch):
 @pytest.fixture
 def make_generation(settings, models, store):
     """Store a real generation (tiny models, 2 steps, 64x64) and return its row."""
-    from core.generation.recipes import GenerationOptions
-    from core.generation.pipeline import run_generation
+    from core.config.recipes import GenerationOptions
+    from core.execution.pipeline import run_generation
     from core.generation.request import GenerationRequest
 
     def make(transcript: str = "a red fox in the snow", **kw):

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from core import abtest, factors
-from core.generation.recipes import GenerationOptions
+from core.config.recipes import GenerationOptions
 from core.errors import InvalidOptionError, NotFoundError
 from core.execution.jobs import CANCELLED, JobQueue, Quota, QuotaError
 from core.execution.worker import Worker

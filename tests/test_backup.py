@@ -14,7 +14,7 @@ import pytest
 from core import Person, Store
 from core import backup as backups
 from core.errors import InvalidOptionError, StorageError
-from core.team.roles import ADMIN, MEMBER, ForbiddenError
+from core.people.roles import ADMIN, MEMBER, ForbiddenError
 
 ROOT = Path(__file__).resolve().parent.parent
 ADA = Person("ada", "Ada", ADMIN, "cli")

@@ -16,7 +16,7 @@ from core import Person, Store
 from core import backup as backups
 from core import trash
 from core.errors import InvalidOptionError, StorageError
-from core.team.roles import ADMIN
+from core.people.roles import ADMIN
 from test_backup import add_rows
 
 ROOT = Path(__file__).resolve().parent.parent

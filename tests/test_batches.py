@@ -6,7 +6,7 @@ import pytest
 
 from core.generation.diffusion import Painting, batch_key, generate_image, generate_images
 
-from core.generation.recipes import SCHEDULERS, GenerationOptions
+from core.config.recipes import SCHEDULERS, GenerationOptions
 from core.errors import CancelledError, InvalidOptionError
 
 SMALL = dict(steps=3, width=64, height=64)
@@ -127,7 +127,7 @@ from PIL import Image  # noqa: E402
 from core.config import gpu_batch, load_settings  # noqa: E402
 from core.execution.jobs import CANCELLED, DONE, FAILED, JobQueue  # noqa: E402
 from core.execution.worker import Worker
-from core.generation.pipeline import run_generation  # noqa: E402
+from core.execution.pipeline import run_generation  # noqa: E402
 from core.generation.request import GenerationRequest  # noqa: E402
 
 FAST = GenerationOptions(steps=2, width=64, height=64)

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from core import CancelledError
-from core.generation.diffusion import generate_image, is_compiled
-from core.generation.recipes import GenerationOptions
+from core.generation.diffusion import generate_image
+from core.models.loaders import is_compiled
+from core.config.recipes import GenerationOptions
 
 
 @pytest.fixture(scope="module")

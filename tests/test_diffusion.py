@@ -3,7 +3,7 @@ import pytest
 
 from core.errors import CancelledError, InvalidOptionError
 from core.generation.diffusion import generate_image
-from core.generation.recipes import SCHEDULERS, GenerationOptions, check_inputs
+from core.config.recipes import SCHEDULERS, GenerationOptions, check_inputs
 
 SMALL = dict(steps=2, width=64, height=64)
 

@@ -97,9 +97,9 @@ def test_the_worker_embeds_new_images_when_idle(settings, models, store, make_ge
 def test_the_idle_backfill_gives_way_to_a_job_that_could_start_and_finishes_after_it(settings, models, store,
                                                                                      make_generation, wav):
     from core.execution.worker import Worker
-    from core.generation.recipes import GenerationOptions
+    from core.config.recipes import GenerationOptions
     from core.generation.request import GenerationRequest
-    from core.team.roles import ADMIN, Person
+    from core.people.roles import ADMIN, Person
 
     for i in range(3):
         make_generation(f"picture {i}", seed=i)

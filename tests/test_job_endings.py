@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from core.generation.recipes import GenerationOptions
+from core.config.recipes import GenerationOptions
 from core.execution.jobs import CANCELLED, FAILED, RUNNING, JobQueue
 from core.execution.worker import Worker
 from core.generation.request import GenerationRequest
@@ -131,7 +131,7 @@ def test_the_heartbeat_renews_a_running_jobs_lease(settings, models, store, wav,
 
 def test_an_admin_pauses_resumes_and_moves_a_job_to_the_front_members_may_not(settings, models, store, wav):
     from core import Person
-    from core.team.roles import ForbiddenError
+    from core.people.roles import ForbiddenError
 
     ada, bob = Person("ada", "Ada", "admin", "cli"), Person("bob", "Bob", "member", "cli")
     queue = JobQueue(store)

@@ -2,7 +2,7 @@ import pytest
 from helpers import files_under, wait_until
 
 from core.errors import AudioError, InvalidOptionError
-from core.generation.recipes import GenerationOptions
+from core.config.recipes import GenerationOptions
 from core.execution.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobQueue
 from core.execution.worker import Worker
 from core.generation.request import GenerationRequest

@@ -111,8 +111,10 @@ def test_int8_flags_come_from_the_environment():
 
 
 def test_warm_up_is_for_gpus_only(settings):
+    from core.generation.diffusion import warm_up
+
     cache = ModelCache(settings, device="cpu")
-    assert cache.warm_up() is False
+    assert warm_up(cache) is False
     assert cache._models == {}  # nothing was loaded for it
 
 
@@ -122,13 +124,14 @@ def test_a_gpu_warms_up_the_pipelines_the_server_starts_from(settings, monkeypat
     """The loading and painting are stand-ins (no GPU here): what is checked is which pipelines get warmed."""
     from dataclasses import replace
 
+    import core.generation.diffusion
     import core.models.cache
 
     painted = []
     monkeypatch.setattr(core.models.cache, "load_stable_diffusion", lambda *args, **kwargs: "sd")
     monkeypatch.setattr(core.models.cache, "add_adapter", lambda pipe, *args, **kwargs: f"{pipe}+turbo")
-    monkeypatch.setattr(core.models.cache, "generate_image",
+    monkeypatch.setattr(core.generation.diffusion, "generate_image",
                         lambda pipe, prompt, negative, options: painted.append((pipe, options.recipe, options.steps)))
     cache = ModelCache(replace(settings, recipe=recipe), device="cuda")
-    assert cache.warm_up() is True
+    assert core.generation.diffusion.warm_up(cache) is True
     assert painted == [("sd+turbo" if turbo else "sd", name, 2) for turbo, name in warmed]

@@ -5,7 +5,7 @@ from apptest import no_exception, open_app
 
 from core import DOWNLOADS, JobQueue, Store
 from core.models.catalog import size_text
-from core.generation.recipes import GenerationOptions
+from core.config.recipes import GenerationOptions
 from core.generation.request import GenerationRequest
 from core.generation.synth import recording
 

@@ -61,7 +61,7 @@ def test_a_mistyped_setting_is_named_not_a_traceback(app_env, monkeypatch):
 
 def test_people_show_what_each_made_their_waits_and_the_weeks_top_rated(app_env, make_generation, store, wav):
     from core import JobQueue, Worker, load_settings, rate, shared_models
-    from core.generation.recipes import GenerationOptions
+    from core.config.recipes import GenerationOptions
     from core.generation.request import GenerationRequest
 
     settings = load_settings()

@@ -6,7 +6,7 @@ from helpers import wait_until
 from streamlit.testing.v1 import AppTest
 
 from core import FAILED, JobQueue, Store, collect, rate
-from core.generation.recipes import GenerationOptions
+from core.config.recipes import GenerationOptions
 from core.generation.request import GenerationRequest
 from core.generation.synth import recording
 

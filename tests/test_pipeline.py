@@ -5,8 +5,8 @@ from core.generation.synth import recording
 from helpers import files_under
 
 from core.errors import AudioError, CancelledError, InvalidOptionError, NoSpeechError, StorageError
-from core.generation.recipes import GenerationOptions
-from core.generation.pipeline import run_generation
+from core.config.recipes import GenerationOptions
+from core.execution.pipeline import run_generation
 from core.generation.request import GenerationRequest
 from core.history.pngmeta import read_parameters
 from core.generation.speech import clean_speech

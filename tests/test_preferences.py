@@ -11,7 +11,7 @@ from core.execution.jobs import JobQueue
 from core.execution.worker import Worker
 from core.judging.preferences import export_preferences, pairs
 from core.generation.request import GenerationRequest
-from core.generation.recipes import GenerationOptions
+from core.config.recipes import GenerationOptions
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from helpers import files_under
 
 from core import PREVIEWS, JobQueue, Store, Worker
 from core.generation.diffusion import generate_image, latent_preview
-from core.generation.recipes import GenerationOptions
+from core.config.recipes import GenerationOptions
 from core.generation.request import GenerationRequest
 from core.generation.synth import recording
 

@@ -9,7 +9,7 @@ import pytest
 from helpers import wait_until
 
 from core.execution.cluster import ClusterUnavailableError, RayWorker, probe
-from core.generation.recipes import GenerationOptions
+from core.config.recipes import GenerationOptions
 from core.execution.jobs import CANCELLED, DONE, RUNNING, JobQueue
 from core.execution.executors import worker_for
 from core.generation.request import GenerationRequest
@@ -65,7 +65,7 @@ def test_the_executor_setting_picks_the_worker(settings, ray_settings, models, s
 
 
 def test_an_actor_s_status_carries_its_first_run_downloads_for_the_job_panel(settings, wav, monkeypatch):
-    import core.generation.pipeline
+    import core.execution.pipeline
     from core.execution.cluster import GenerationActor
 
     actor, release = GenerationActor(settings, threads=1), threading.Event()
@@ -75,7 +75,7 @@ def test_an_actor_s_status_carries_its_first_run_downloads_for_the_job_panel(set
         release.wait(30)
         return True
 
-    monkeypatch.setattr(core.generation.pipeline, "fetch_missing", downloading)
+    monkeypatch.setattr(core.execution.pipeline, "fetch_missing", downloading)
     running = threading.Thread(target=actor.compute, args=("job-1", wav, request().to_json()))
     running.start()
     try:

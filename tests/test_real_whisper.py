@@ -171,7 +171,7 @@ def test_it_is_converted_once_into_the_data_folders_model_cache(tmp_path):
 
 
 def test_the_tiny_profile_hears_with_tiny_en_and_decodes_it_fully(tmp_path):
-    from core.generation.pipeline import transcribe_options
+    from core.execution.pipeline import transcribe_options
 
     settings = load_settings({"V2I_PROFILE": "tiny", "V2I_DATA_DIR": str(tmp_path)})
     assert settings.whisper_model == "tiny.en" and not settings.whisper_is_random

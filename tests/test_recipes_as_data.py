@@ -4,8 +4,8 @@ and the pages, the command line, sweeps, the catalog and the stored row follow w
 from core import catalog, sweep
 from core.cli import build_parser
 from core.models.cache import ModelCache
-from core.generation.pipeline import run_generation
-from core.generation.recipes import RECIPES, GenerationOptions, Part, Recipe
+from core.execution.pipeline import run_generation
+from core.config.recipes import RECIPES, GenerationOptions, Part, Recipe
 from core.generation.request import GenerationRequest
 from core.generation.synth import recording
 
@@ -27,7 +27,7 @@ def test_a_plain_recipe_is_one_entry(settings, models, store, monkeypatch):
 
 def test_a_recipe_with_its_own_lora_names_it_as_a_part(settings, store, monkeypatch):
     # The turbo LoRA once more, under its own adapter name and keeping SD's own VAE: a second LoRA recipe. A LoRA
-    # of its own would also add its V2I_ setting in core/config.py: two files in all.
+    # of its own would also add its V2I_ setting in core/config/settings.py: two files in all.
     monkeypatch.setitem(RECIPES, "turbo-vae", Recipe("lcm", 4, guidance=1.0, max_steps=8,
                                                      adapter=Part("lcm_lora", "lora", "LCM-LoRA (turbo-vae)", "lcm2")))
     models = ModelCache(settings, device="cpu")  # its own: the session's shared UNet keeps only its own adapter

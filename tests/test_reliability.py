@@ -12,10 +12,10 @@ import pytest
 from core.generation.synth import recording
 from helpers import ROOT, files_under, wait_until
 
-from core.generation.recipes import GenerationOptions
+from core.config.recipes import GenerationOptions
 from core.execution.jobs import FAILED, JobQueue
 from core.execution.worker import Worker
-from core.generation.pipeline import run_generation
+from core.execution.pipeline import run_generation
 from core.generation.request import GenerationRequest
 from core.history.store import Store
 
@@ -38,11 +38,11 @@ def test_several_processes_and_threads_writing_at_once_store_every_generation_on
 
 
 def test_one_pipeline_is_never_run_by_two_threads_at_once(settings, models, store, monkeypatch):
-    import core.generation.pipeline
+    import core.execution.pipeline
 
     active, most = [0], [0]
     guard = threading.Lock()
-    real = core.generation.pipeline.generate_images
+    real = core.execution.pipeline.generate_images
 
     def watched(*args, **kwargs):
         with guard:
@@ -55,7 +55,7 @@ def test_one_pipeline_is_never_run_by_two_threads_at_once(settings, models, stor
             with guard:
                 active[0] -= 1
 
-    monkeypatch.setattr(core.generation.pipeline, "generate_images", watched)
+    monkeypatch.setattr(core.execution.pipeline, "generate_images", watched)
     errors = []
 
     def one(i):

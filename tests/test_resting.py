@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from core import ModelCache, run_generation
-from core.generation.recipes import GenerationOptions
+from core.config.recipes import GenerationOptions
 from core.analytics.embeddings import embed_images
 from core.models.cache import LoadedModel, dense_parameters
 from core.generation.request import GenerationRequest
@@ -35,19 +35,19 @@ def resting(loaded: LoadedModel) -> bool:
 
 def test_a_job_rests_whisper_and_clip_while_it_paints_and_they_come_back_bit_for_bit(settings, cache, store,
                                                                                       monkeypatch):
-    import core.generation.pipeline
+    import core.execution.pipeline
 
     whisper, clip = cache.whisper(), cache.clip()
     whisper_before, clip_before = weights(whisper), weights(clip)
     embedding_before = embed_images(clip, [PICTURE])
     seen = []
-    real = core.generation.pipeline.generate_images
+    real = core.execution.pipeline.generate_images
 
     def spy(*args, **kwargs):
         seen.append((resting(whisper), resting(clip)))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(core.generation.pipeline, "generate_images", spy)
+    monkeypatch.setattr(core.execution.pipeline, "generate_images", spy)
     request = GenerationRequest("a.wav", options=GenerationOptions(steps=2, seed=1, width=64, height=64))
     row = run_generation(recording("wav"), request, settings=settings, models=cache, store=store)
     assert row["transcript"] is not None and seen == [(True, True)]  # whisper ran first, then both rested

@@ -9,8 +9,8 @@ from helpers import files_under
 
 from core import DoubtfulSpeechError, InvalidOptionError, Store, clean_speech, doubt, set_vocabulary, vocabulary
 from core.cli import main
-from core.generation.recipes import GenerationOptions
-from core.generation.pipeline import run_generation
+from core.config.recipes import GenerationOptions
+from core.execution.pipeline import run_generation
 from core.generation.request import GenerationRequest
 from core.generation.synth import recording
 

@@ -7,7 +7,7 @@ from PIL import Image
 
 from core import contact_sheet, factors, sweep
 from core.cli import main
-from core.generation.recipes import GenerationOptions
+from core.config.recipes import GenerationOptions
 from core.errors import InvalidOptionError
 from core.execution.jobs import CANCELLED, DONE, JobQueue, Quota, QuotaError
 from core.execution.worker import Worker

@@ -11,7 +11,7 @@ from core import (
     Worker, collect, collections, collections_of, export_collection, names_of, rate, rating_of, remember_person,
     uncollect,
 )
-from core.generation.recipes import GenerationOptions
+from core.config.recipes import GenerationOptions
 from core.generation.request import GenerationRequest
 
 FAST = GenerationOptions(steps=2, width=64, height=64)

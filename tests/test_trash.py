@@ -9,7 +9,7 @@ import pytest
 from core import Person, Store, abtest, collect, rate
 from core.history.audit import trail
 from core.errors import NotFoundError
-from core.team.roles import ADMIN, MEMBER, VIEWER, ForbiddenError, role_for
+from core.people.roles import ADMIN, MEMBER, VIEWER, ForbiddenError, role_for
 from core import trash
 
 ALICE = Person("alice@team.org", "Alice", MEMBER, "10.0.0.5")
@@ -45,7 +45,7 @@ def test_a_member_cannot_delete_someone_elses_image_and_is_told_why(store, make_
 def test_delete_then_restore_brings_back_the_row_ratings_votes_and_collections_exactly(store, make_generation,
                                                                                        settings, models, wav, data_dir):
     from core import JobQueue, Worker
-    from core.generation.recipes import GenerationOptions
+    from core.config.recipes import GenerationOptions
     from core.generation.request import GenerationRequest
 
     run_id = abtest.start(JobQueue(store), wav, GenerationRequest(transcript="a fox", language="en", options=

@@ -13,7 +13,7 @@ import pytest
 
 from core import JobQueue, Person, Store, abtest, rate, trash, webhooks
 from core.errors import InvalidOptionError, StorageError
-from core.generation.recipes import GenerationOptions
+from core.config.recipes import GenerationOptions
 from core.generation.request import GenerationRequest
 from core.generation.synth import recording
 from core.history import paths, provenance

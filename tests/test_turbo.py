@@ -11,7 +11,7 @@ from helpers import wait_until
 from core import InvalidOptionError, JobQueue, Store, load_settings, read_parameters, run_generation
 from core.cli import main
 from core.models.adapters import lora_weights
-from core.generation.recipes import RECIPES, GenerationOptions
+from core.config.recipes import RECIPES, GenerationOptions
 from core.generation.request import GenerationRequest
 from core.generation.synth import recording
 
@@ -51,7 +51,7 @@ def test_turbo_shares_the_unet_and_its_lora_changes_turbo_runs_only(models):
 
     from core.generation.diffusion import generate_image
 
-    from core.generation.recipes import GenerationOptions
+    from core.config.recipes import GenerationOptions
 
     plain = models.stable_diffusion()
     default = GenerationOptions(steps=2, seed=3, width=64, height=64)
@@ -214,7 +214,7 @@ def test_fused_turbo_has_a_unet_of_its_own_that_paints_as_the_adapter_does(model
 
     from core.generation.diffusion import generate_image
 
-    from core.generation.recipes import GenerationOptions
+    from core.config.recipes import GenerationOptions
     from core.models.cache import add_adapter, load_stable_diffusion
 
     base = load_stable_diffusion(settings.sd_model, "cpu")

@@ -12,7 +12,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from core import Person, webhooks
-from core.generation.recipes import GenerationOptions
+from core.config.recipes import GenerationOptions
 from core.errors import InvalidOptionError
 from core.execution.jobs import JobQueue
 from core.execution.worker import Worker

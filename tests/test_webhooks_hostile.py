@@ -18,7 +18,7 @@ import pytest
 
 from core import Person, webhooks
 from core.errors import InvalidOptionError
-from core.web import egress
+from core.hooks import egress
 from helpers import old_database
 
 ROOT = Path(__file__).resolve().parent.parent

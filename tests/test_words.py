@@ -12,7 +12,8 @@ from core.generation.faster import needs_fallback
 from core.history.columns import column
 from core.judging.factors import fix_costs
 from core.generation.transcribe import mostly_doubtful, words_of
-from core.generation.vad import SpeechCut, cut_silence, load_vad
+from core.generation.vad import SpeechCut, cut_silence
+from core.models.loaders import load_vad
 
 from test_store import row
 
@@ -158,7 +159,7 @@ def test_a_weak_image_whose_prompt_kept_doubted_words_is_blamed_on_transcription
 
 def test_the_faster_backend_pulls_a_pinned_ctranslate2_conversion_for_the_sizes_it_knows(monkeypatch, tmp_path):
     from core import catalog, load_settings
-    from core.generation.faster import backend_for
+    from core.models.backends import backend_for
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no whisper checkpoint cached
     settings = load_settings({"V2I_WHISPER_MODEL": "base", "V2I_WHISPER_BACKEND": "faster"})

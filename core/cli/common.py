@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from core import (
-    EmbeddingCache, GenerationOptions, GenerationRequest, Person, V2IError, gate, local_person, remember_person,
+    EmbeddingCache, GenerationOptions, GenerationRequest, Person, V2IError, audit, gate, local_person, remember_person,
     roles, shared_models, typed_person, vocabulary,
 )
 
@@ -25,7 +25,7 @@ def person_of(args, settings, store, action: str | None = None) -> Person:
         person, default = typed_person(args.person), roles.MEMBER
     person = roles.role_for(Person(person.id, person.name, source="cli"), admins, viewers, default=default)
     if action is not None:
-        roles.require(store, person, action)
+        audit.require(store, person, action)
     remember_person(store, person)
     return person
 

@@ -2,9 +2,9 @@
 
 The dashboard process stays the only writer of SQLite and of the data folder. :class:`RayWorker` takes jobs in
 the queue's fair order, sends each recording and request to a free :class:`GenerationActor` (which holds its own
-models and runs :func:`core.generation.pipeline.compute_generation`), relays the actor's progress and preview into the job's
+models and runs :func:`core.execution.pipeline.compute_generation`), relays the actor's progress and preview into the job's
 row, asks it to stop when the person cancels, and stores what comes back with
-:func:`core.generation.pipeline.save_generation`, the same atomic write path as the local worker.
+:func:`core.execution.pipeline.save_generation`, the same atomic write path as the local worker.
 
 Faults: an actor that dies mid-job is replaced and its job runs once more on a free actor, then fails with the
 reason (its recording kept). A cluster out of reach, at start or later, is a plain message (``health``); running
@@ -23,12 +23,12 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import CancelledError, StorageError, V2IError
-from ..generation.pipeline import compute_generation, save_generation
 from ..generation.request import GenerationRequest
 from ..history.store import Store
 from ..models.cache import ModelCache
-from ..team.people import UNKNOWN
+from ..people.person import UNKNOWN
 from .jobs import FAILED, ending_of
+from .pipeline import compute_generation, save_generation
 from .progress import DOWNLOADS, PREVIEWS
 from .worker import Worker
 

@@ -9,8 +9,8 @@ from typing import Any
 from ..config import Settings
 from ..history.store import Store
 from ..models.cache import ModelCache
+from .cluster import RayWorker  # it imports Ray itself only when a RayWorker starts
 from .worker import Worker
-
 
 _workers: dict[Any, Worker] = {}
 _workers_guard = threading.Lock()
@@ -19,8 +19,6 @@ _workers_guard = threading.Lock()
 def worker_for(settings: Settings, models: ModelCache, store: Store, **kwargs) -> Worker:
     """The worker ``V2I_EXECUTOR`` asks for: this process's own (local), or a dispatcher to Ray actors."""
     if settings.executor == "ray":
-        from .cluster import RayWorker  # Ray is imported only when asked for (a heavy, optional dependency)
-
         return RayWorker(settings, models, store, **kwargs)
     return Worker(settings, models, store, **kwargs)
 

@@ -23,12 +23,11 @@ from ..generation.audio import AudioLimits, decode_audio
 from ..generation.diffusion import batch_key
 from ..generation.request import GenerationRequest
 from ..history import disk
-from ..history.audit import record_in
+from ..history.audit import record_in, require
 from ..history.paths import UPLOADS, check_id, new_id, relative_name, remove_quietly, write_atomic
 from ..history.store import Store, utc_now
-from ..team import roles
-from ..team.people import UNKNOWN
-from ..web import webhooks
+from ..hooks import webhooks
+from ..people.person import UNKNOWN
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 ACTIVE = (QUEUED, RUNNING)
@@ -204,7 +203,7 @@ class JobQueue:
             size = (1024, 1024)  # its failure will say why; the room check assumes a large image
         return disk.shortage(self.store.data_dir, disk.job_bytes(*size, job["upload_bytes"] or 0), self.min_free_mb)
 
-    # -- an admin's hand on the queue (core.team.roles: admins only; each change audited) --------------------------
+    # -- an admin's hand on the queue (core.people.roles: admins only; each change audited) --------------------------
 
     @property
     def paused(self) -> bool:
@@ -213,7 +212,7 @@ class JobQueue:
 
     def set_paused(self, paused: bool, person) -> None:
         """Pause (no job starts; running ones finish) or resume the queue."""
-        roles.require(self.store, person, "queue", target="queue")
+        require(self.store, person, "queue", target="queue")
         with self.store.write() as db:
             db["queue_control"].insert({"key": "paused", "value": "1" if paused else "0", "changed_by": person.id,
                                         "changed_at": utc_now()}, replace=True)
@@ -221,7 +220,7 @@ class JobQueue:
 
     def move_to_front(self, job_id: str, person) -> None:
         """Run this queued job next (before everyone's turns)."""
-        roles.require(self.store, person, "queue", target=job_id)
+        require(self.store, person, "queue", target=job_id)
         with self.store.write() as db:
             if self.get(job_id)["status"] != QUEUED:
                 raise InvalidOptionError(f"job {job_id} is not queued: only a queued job can move to the front")

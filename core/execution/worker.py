@@ -13,18 +13,19 @@ from typing import Any
 
 from ..config import Settings, gpu_batch
 from ..errors import CancelledError, StorageError, V2IError
-from ..generation.pipeline import Job, compute_generations, save_generation
+from ..generation.diffusion import warm_up
 from ..generation.request import GenerationRequest
 from ..history import trash
 from ..history.audit import record
 from ..history.backup import backup, load_key
 from ..history.provenance import check_signing
 from ..history.store import Store
+from ..hooks import webhooks
 from ..models.cache import ModelCache
-from ..team.people import UNKNOWN, Person
-from ..web import webhooks
+from ..people.person import UNKNOWN, Person
 from . import upkeep
 from .jobs import CANCELLED, HEARTBEAT_S, LEASE_S, JobQueue, ending_of, new_worker_id
+from .pipeline import Job, compute_generations, save_generation
 from .progress import DOWNLOADS, PREVIEWS
 
 log = logging.getLogger("v2i.jobs")
@@ -197,7 +198,7 @@ class Worker:
 
     def _loop(self) -> None:
         try:
-            self.models.warm_up()  # GPU only: the first person should not pay for compilation
+            warm_up(self.models)  # GPU only: the first person should not pay for compilation
         except Exception:  # a model that cannot load is reported when a job needs it
             traceback.print_exc()
         while not self._stop.is_set():

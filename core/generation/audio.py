@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import AudioLimits
 from ..errors import AudioError
 
 SAMPLE_RATE = 16_000
@@ -35,12 +36,6 @@ _EXTENSIONS = {
 ACCEPTED_DEMUXERS = ("wav", "mp3", "flac", "ogg", "mov", "matroska", "aac", "aiff")
 OPEN_OPTIONS = {"format_whitelist": ",".join(ACCEPTED_DEMUXERS), "protocol_whitelist": "file"}
 ACCEPTED_NAMES = "WAV, MP3, FLAC, OGG, M4A/MP4/AAC, WebM/Matroska or AIFF"
-
-
-@dataclass(frozen=True)
-class AudioLimits:
-    max_seconds: float = 600.0
-    max_bytes: int = 200 * 1024 * 1024  # as .streamlit/config.toml's server.maxUploadSize
 
 
 @dataclass(frozen=True)

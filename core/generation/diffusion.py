@@ -18,12 +18,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..errors import InvalidOptionError
-from ..models.adapters import UNetAdapters
-from ..models.lowmem import release_free_memory
-from .recipes import (
+from ..config.recipes import (
     SCHEDULERS, GenerationOptions,
 )
+from ..errors import InvalidOptionError
+from ..models.adapters import UNetAdapters
+from ..models.cache import ModelCache
+from ..models.loaders import is_compiled
+from ..models.lowmem import release_free_memory
 
 
 @dataclass(frozen=True)
@@ -91,11 +93,6 @@ def _deepcache(pipe, interval: int):
         yield
     finally:
         helper.disable()  # restores the UNet's own forward methods
-
-
-def is_compiled(unet) -> bool:
-    """Whether ``unet`` is ``torch.compile``'s wrapper (V2I_COMPILE) rather than the module itself."""
-    return hasattr(unet, "_orig_mod")
 
 
 _device_thread: ThreadPoolExecutor | None = None
@@ -355,3 +352,17 @@ def _results(pipe, paintings: list[Painting], batch: "_Batch", result) -> list:
         nsfw=bool(nsfw_flags[i]) if nsfw_flags is not None else None,
         prompt_tokens=count_clip_tokens(pipe, painting.prompt),
     ) for i, painting in enumerate(paintings)]
+
+
+def warm_up(models: ModelCache) -> bool:
+    """On a GPU: load SD and run two 512x512 steps, so compilation and kernel selection happen at start,
+    not during the first person's image; the turbo pipeline too where the server starts from it
+    (``V2I_RECIPE=turbo``: on CUDA it has a UNet of its own). Skipped on the CPU, where it would only cost
+    minutes."""
+    if models.device != "cuda":
+        return False
+    for recipe in dict.fromkeys(["default", models.settings.recipe]):  # and the recipe the server starts from
+        sd = models.stable_diffusion(recipe=recipe)
+        with sd.lock:
+            generate_image(sd.model, "warm-up", "", GenerationOptions.from_recipe(recipe, steps=2, seed=0))
+    return True

@@ -7,10 +7,10 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from ..config.recipes import GenerationOptions, check_inputs, recipe_of
 from ..errors import InvalidOptionError
-from ..team.people import clean_text
+from ..people.person import clean_text
 from .prompt import DEFAULT_STYLE, check_style
-from .recipes import GenerationOptions, check_inputs, recipe_of
 from .speech import check_terms, speech_prompt
 from .transcribe import Word
 

@@ -48,13 +48,6 @@ class SpeechCut:
         return float(min(start + (t - starts[i]), end))
 
 
-def load_vad():
-    """Silero VAD's TorchScript model, from the package (no download)."""
-    from silero_vad import load_silero_vad  # Silero VAD loads with its model, on first use
-
-    return load_silero_vad()
-
-
 def speech_spans(model, samples: np.ndarray) -> list[tuple[float, float]]:
     """Where speech is, (start, end) in seconds, padded by :data:`PAD_S`; pauses up to :data:`LONG_PAUSE_S` stay
     inside a stretch."""

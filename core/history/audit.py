@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..team.people import Person
+from ..errors import V2IError
+from ..people.person import Person
+from ..people.roles import ForbiddenError, refusal
 from .store import Store, utc_now
 
 ACTIONS = ("delete", "restore", "purge", "empty trash", "rate", "collect", "uncollect", "vote", "vocabulary",
@@ -48,3 +50,16 @@ def trail(store: Store, *, who: str | None = None, action: str | None = None, si
         params.append(since)
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     return store.query(f"SELECT * FROM audit{where} ORDER BY id DESC LIMIT ?", [*params, limit])
+
+
+def require(store: Store | None, person: Person, action: str, owner: str | None = None,
+            target: str | None = None) -> None:
+    """Refuse, and write the refusal down, unless ``person`` may do ``action`` (on what ``owner`` made)."""
+    if (message := refusal(person, action, owner)) is None:
+        return
+    if store is not None:
+        try:
+            record(store, person, "role refusal", target, f"{action}: {message}")
+        except V2IError:  # a read-only store still refuses, it only cannot write down that it did
+            pass
+    raise ForbiddenError(message)

@@ -36,9 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidOptionError, StorageError
-from ..team import roles
-from ..team.people import Person
-from .audit import record
+from ..people.person import Person
+from .audit import record, require
 from .migrations import MIGRATIONS
 from .paths import FOLDERS, TMP_PREFIX, inside
 from .store import DB_NAME, Store
@@ -164,7 +163,7 @@ def backup(store: Store, dest: str | Path, person: Person, *, keep: int | None =
     """A consistent copy of the database and the files it refers to, into ``dest`` (admins only). A snapshot
     whose files vanished while it was copied (a purge meanwhile) is taken again; when files are still missing
     the result is not ``whole`` and says which. ``key``: sign the manifest (``load_key``)."""
-    roles.require(store, person, "backup", target=str(dest))
+    require(store, person, "backup", target=str(dest))
     dest = Path(dest)
     if dest.resolve().is_relative_to(store.data_dir.resolve()):
         raise InvalidOptionError("back up to a folder outside the data folder (a backup inside it would be lost "
@@ -351,7 +350,7 @@ def restore(src: str | Path, into: str | Path, person: Person, store: Store | No
     """Restore the backup in ``src`` into the empty folder ``into`` (never over or inside a data folder); every
     entry's name and checksum is checked first and each wrong one named, and every file lands inside ``into``.
     Returns the check of the restored folder. Admins only."""
-    roles.require(store, person, "restore backup", target=str(into))
+    require(store, person, "restore backup", target=str(into))
     into = Path(into)
     if store is not None and into.resolve().is_relative_to(store.data_dir.resolve()):
         raise InvalidOptionError(f"{into} is inside the data folder: restore into a folder outside it (the live "

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..config import Settings
+from ..config.recipes import RECIPES, GenerationOptions
 from ..generation.audio import DecodedAudio
 from ..generation.diffusion import GeneratedImage
 from ..generation.prompt import EnhancedPrompt, clean_text
-from ..generation.recipes import RECIPES, GenerationOptions
 from ..generation.request import GenerationRequest
 from ..generation.speech import CleanedSpeech
 from ..generation.stages import TIMINGS

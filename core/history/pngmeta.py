@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
-from ..generation.recipes import SCHEDULERS
+from ..config.recipes import SCHEDULERS
 from .provenance import XMP_KEY, xmp_packet
 
 

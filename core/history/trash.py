@@ -9,9 +9,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import NotFoundError
-from ..team import roles
-from ..team.people import Person
-from .audit import record_in
+from ..people.person import Person
+from .audit import record_in, require
 from .paths import check_id
 from .store import Store, utc_now
 
@@ -22,7 +21,7 @@ LINKED = {"ratings": "generation_id", "ab_votes": "generation_id", "collection_i
 def delete(store: Store, generation_id: str, person: Person) -> dict[str, Any]:
     """Move a generation to the trash; a member only what they made. Returns the trashed row."""
     row = store.get_generation(generation_id)
-    roles.require(store, person, "delete", owner=row.get("created_by"), target=generation_id)
+    require(store, person, "delete", owner=row.get("created_by"), target=generation_id)
     with store.write() as db:
         linked = {table: [dict(r) for r in _rows(db, f"SELECT * FROM {table} WHERE {column} = ?", generation_id)]
                   for table, column in LINKED.items()}
@@ -39,7 +38,7 @@ def delete(store: Store, generation_id: str, person: Person) -> dict[str, Any]:
 def restore(store: Store, generation_id: str, person: Person) -> dict[str, Any]:
     """Bring a trashed generation back exactly: its row, ratings, votes and collections (files never left)."""
     item = _item(store, generation_id)
-    roles.require(store, person, "restore", owner=item["created_by"], target=generation_id)
+    require(store, person, "restore", owner=item["created_by"], target=generation_id)
     payload = json.loads(item["payload"])
     with store.write() as db:
         db["generations"].insert(payload["row"])
@@ -65,7 +64,7 @@ def purge(store: Store, generation_id: str, person: Person | None = None) -> Non
 
 def empty(store: Store, person: Person) -> int:
     """Purge everything in the trash (admins only); returns how many."""
-    roles.require(store, person, "empty trash")
+    require(store, person, "empty trash")
     ids = [r["generation_id"] for r in store.query("SELECT generation_id FROM trash")]
     for generation_id in ids:
         purge(store, generation_id, person)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config.recipes import RECIPES
 from ..errors import InvalidOptionError
-from ..execution.jobs import JobQueue
 from ..generation.prompt import STYLES
-from ..generation.recipes import RECIPES
 from ..generation.request import GenerationRequest
-from ..team.people import Person
-from .sweep import Axis, axis, plan as plan_sweep, run_of, runs, start as start_sweep, value_in, vote
+from ..people.person import Person
+from .sweep import Axis, Queue, axis, run_of, runs, value_in, vote
+from .sweep import plan as plan_sweep
+from .sweep import start as start_sweep
 
 __all__ = ["VARIABLES", "MAX_ARMS", "arm_of", "arm_axis", "check_arms", "plan", "start", "runs", "run_of", "vote"]
 VARIABLES = ("recipe", "style")
@@ -46,7 +47,7 @@ def plan(request: GenerationRequest, variable: str, values: list[str]) -> list[G
     return [planned for _, planned in plan_sweep(request, [arm_axis(variable, values)])]
 
 
-def start(queue: JobQueue, audio: bytes, request: GenerationRequest, variable: str, values: list[str],
+def start(queue: Queue, audio: bytes, request: GenerationRequest, variable: str, values: list[str],
           created_by: Person | str) -> str:
     """Queue one job per arm under a new run id; returns the run id (nothing is left behind on a refusal)."""
     return start_sweep(queue, audio, request, [arm_axis(variable, values)], created_by)

@@ -12,7 +12,7 @@ from typing import Any
 from ..errors import InvalidOptionError
 from ..history.audit import record_in
 from ..history.store import Store, utc_now
-from ..team.people import Person, id_of
+from ..people.person import Person, id_of
 from ..team.shared import rate
 
 

@@ -12,19 +12,30 @@ import json
 import random
 import uuid
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
+from ..config.recipes import MAX_GUIDANCE, MAX_SEED, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions, check_recipe
 from ..errors import InvalidOptionError, NotFoundError
 from ..generation.prompt import STYLES, check_style
-from ..generation.recipes import MAX_GUIDANCE, MAX_SEED, MAX_STEPS, RECIPES, SCHEDULERS, GenerationOptions, check_recipe
 from ..generation.request import GenerationRequest
 from ..history.audit import record_in
 from ..history.store import Store, utc_now
-from ..team.people import Person, id_of
+from ..people.person import Person, id_of
 
 MAX_AXES = 3
 MAX_VALUES = 6
 MAX_CELLS = 27
+
+
+class Queue(Protocol):
+    """What a run needs of the job queue (:class:`core.execution.jobs.JobQueue`, which sits above judging): its
+    store, a way to submit a cell and one to cancel it."""
+
+    store: Store
+
+    def submit(self, audio: bytes, request: GenerationRequest, created_by: str = ...) -> str: ...
+
+    def cancel(self, job_id: str) -> Any: ...
 
 
 def _whole(name: str, low: int, high: int) -> Callable[[Any], int]:
@@ -154,7 +165,7 @@ def plan(request: GenerationRequest, axes: list[Axis]) -> list[tuple[dict[str, A
     return planned
 
 
-def start(queue, audio: bytes, request: GenerationRequest, axes: list[Axis], created_by: Person | str) -> str:
+def start(queue: Queue, audio: bytes, request: GenerationRequest, axes: list[Axis], created_by: Person | str) -> str:
     """Queue one job per cell under a new run id (the queue's fair order takes them with everyone else's);
     returns the run id. If any cell cannot be queued (a quota), those queued are cancelled and the run removed.
     ``created_by``: a Person (the audit trail then knows where they acted from) or a bare id."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import weakref
 from typing import Sequence
 
-from ..generation.recipes import RECIPES
+from ..config.recipes import RECIPES
 from .lowmem import release_free_memory
 from .weights import ParkedTensors, checkpoint_files, checkpoint_names, restore
 

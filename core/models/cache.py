@@ -9,13 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from ..config import Settings
-from ..generation.diffusion import generate_image
-from ..generation.faster import backend_for, ct2_folder, load_faster
-from ..generation.recipes import RECIPES, GenerationOptions
-from ..generation.vad import load_vad
+from ..config.recipes import RECIPES
 from .adapters import ATTRIBUTE, UNetAdapters
+from .backends import backend_for, ct2_folder, load_faster
 from .hub import hf_cache_dir, whisper_cache_dir
-from .loaders import add_adapter, best_device, load_clip, load_stable_diffusion, load_whisper
+from .loaders import add_adapter, best_device, load_clip, load_stable_diffusion, load_vad, load_whisper
 from .lowmem import release_free_memory
 from .tiny import ensure_tiny_models
 from .weights import ParkedTensors
@@ -98,7 +96,7 @@ class ModelCache:
         return self._device
 
     def whisper(self, backend: str | None = None) -> LoadedModel:
-        """Whisper through ``backend`` (default: :func:`core.generation.faster.backend_for` the settings); ``"openai"`` is what
+        """Whisper through ``backend`` (default: :func:`core.models.backends.backend_for` the settings); ``"openai"`` is what
         faster-whisper's recordings fall back to when whisper's checks ask for its seeded sampling."""
 
         name = self.settings.whisper_model
@@ -163,21 +161,6 @@ class ModelCache:
         unet = getattr(model, "unet", None)
         if unet is not None and ATTRIBUTE in unet.__dict__:
             UNetAdapters.of(unet).expect(self.coming)
-
-    def warm_up(self) -> bool:
-        """On a GPU: load SD and run two 512x512 steps, so compilation and kernel selection happen at start,
-        not during the first person's image; the turbo pipeline too where the server starts from it
-        (``V2I_RECIPE=turbo``: on CUDA it has a UNet of its own). Skipped on the CPU, where it would only cost
-        minutes."""
-        if self.device != "cuda":
-            return False
-
-        recipes = list(dict.fromkeys(["default", self.settings.recipe]))  # and the recipe the server starts from
-        for recipe in recipes:
-            sd = self.stable_diffusion(recipe=recipe)
-            with sd.lock:
-                generate_image(sd.model, "warm-up", "", GenerationOptions.from_recipe(recipe, steps=2, seed=0))
-        return True
 
     def clip(self) -> LoadedModel:
         model_id = self.settings.clip_model

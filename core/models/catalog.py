@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from ..config import Settings
-from ..generation.faster import FILES, REPOS, REQUIRED, backend_for
-from ..generation.recipes import RECIPES, Part, Recipe
+from ..config import BUNDLED, Settings, bundled_model_bin
+from ..config.recipes import RECIPES, Part, Recipe
+from .backends import FILES, REPOS, REQUIRED, backend_for
 from .hub import PINNED, is_commit, snapshot_folder, split_revision, whisper_cache_dir
-from .whisper_ct2 import BUNDLED, bundled_model_bin
 
 __all__ = ["PINNED", "split_revision", "snapshot_folder", "Model", "ModelState", "models", "GROUPS", "size_text"]
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ModelLoadError
-from ..generation.diffusion import is_compiled
 from .adapters import UNetAdapters
 from .hub import PINNED, hf_cache_dir, split_revision, whisper_cache_dir
 from .lowmem import lean_decoder
@@ -239,3 +238,15 @@ def load_clip(model_id: str, device: str, *, int8: bool = False) -> ClipBundle:
         model = quantize_int8(model)
     processor = _from_pretrained(CLIPProcessor, model_id, "CLIP processor")
     return ClipBundle(model, processor, device)
+
+
+def is_compiled(unet) -> bool:
+    """Whether ``unet`` is ``torch.compile``'s wrapper (V2I_COMPILE) rather than the module itself."""
+    return hasattr(unet, "_orig_mod")
+
+
+def load_vad():
+    """Silero VAD's TorchScript model, from the package (no download)."""
+    from silero_vad import load_silero_vad  # Silero VAD loads with its model, on first use
+
+    return load_silero_vad()

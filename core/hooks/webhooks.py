@@ -5,11 +5,11 @@ with the image's link.
 
 A person registers where to be told about their own jobs (at most ``MAX_HOOKS`` targets); an admin may register a
 target for the whole team. Deliveries are sent by a thread of their own, each within one overall deadline
-(:mod:`core.web.egress`), so a failing, hanging or dripping receiver never slows the queue and delays another
+(:mod:`core.hooks.egress`), so a failing, hanging or dripping receiver never slows the queue and delays another
 receiver's delivery by at most that deadline: the worker only records that a job ended (``job_ended``), in the
 transaction that ends it.
 
-Where the server sends is guarded (:mod:`core.web.egress`): only public addresses, checked when a target is added
+Where the server sends is guarded (:mod:`core.hooks.egress`): only public addresses, checked when a target is added
 and again at every send, the connection made to the address checked; plain ``http://`` and loopback only with
 ``V2I_WEBHOOKS_ALLOW_LOCAL`` (an admin trying a receiver out). Apprise is kept to an allow-list of chat and mail
 services with no custom methods or headers; its generic ``json://``, ``xml://`` and ``form://`` kinds only for an
@@ -37,11 +37,11 @@ from typing import Any
 import httpcore
 
 from ..errors import InvalidOptionError, NotFoundError
-from ..history.audit import record_in
+from ..history.audit import record_in, require
 from ..history.paths import new_id
 from ..history.store import Store, utc_now
-from ..team import roles
-from ..team.people import Person
+from ..people import roles
+from ..people.person import Person
 from . import egress
 
 log = logging.getLogger("v2i.webhooks")
@@ -105,7 +105,7 @@ def add(store: Store, person: Person, kind: str, url: str, *, team: bool = False
     """Register a target for ``person``'s jobs (``team``: everyone's, admins only); returns it with its full URL
     and secret (webhooks), shown this once."""
     if team:
-        roles.require(store, person, "queue", target=egress.shown(url))
+        require(store, person, "queue", target=egress.shown(url))
     url = check_url(kind, url, person, allow_local=allow_local)
     owner = None if team else person.id
     live = store.query("SELECT count(*) AS n FROM hooks WHERE removed_at IS NULL AND person IS ?", [owner])[0]["n"]
@@ -170,7 +170,7 @@ def deliveries(store: Store, person: Person, limit: int = 50) -> list[dict[str, 
 
 class Dispatcher:
     """Sends pending deliveries, on a thread of its own (``start``) or one round at a time (``send_due``); each
-    within ``deadline_s`` (:data:`core.web.egress.DEADLINE_S`), one after another."""
+    within ``deadline_s`` (:data:`core.hooks.egress.DEADLINE_S`), one after another."""
 
     def __init__(self, store: Store, public_url: str = "", clock=time.time, *, allow_local: bool = False,
                  deadline_s: float | None = None):

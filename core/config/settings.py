@@ -8,10 +8,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .generation.audio import AudioLimits
-from .generation.recipes import RECIPES
-from .models.tiny import tiny_model_paths
-from .models.whisper_ct2 import bundled_model_bin
+from .places import bundled_model_bin, tiny_model_paths
+from .recipes import RECIPES
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    """How long and how large a recording may be (V2I_MAX_AUDIO_SECONDS, V2I_MAX_UPLOAD_MB)."""
+
+    max_seconds: float = 600.0
+    max_bytes: int = 200 * 1024 * 1024  # as .streamlit/config.toml's server.maxUploadSize
+
 
 PROFILES = ("default", "tiny")
 

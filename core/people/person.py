@@ -18,7 +18,7 @@ UNKNOWN = "unknown"  # rows made before people were recorded
 class Person:
     id: str  # stable: what ``created_by`` stores
     name: str  # what others see
-    role: str = "member"  # admin, member or viewer (core.team.roles)
+    role: str = "member"  # admin, member or viewer (core.people.roles)
     source: str = ""  # where they act from, for the audit trail: a client address, "cli", "local"
 
 

@@ -18,7 +18,16 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 from ..config import Settings
+from ..config.recipes import GenerationOptions
 from ..errors import DoubtfulSpeechError, NoSpeechError
+from ..generation.audio import DecodedAudio, decode_audio
+from ..generation.diffusion import GeneratedImage, Painting, count_clip_tokens, generate_images
+from ..generation.faster import NeedsFallback
+from ..generation.prompt import DEFAULT_NEGATIVE_PROMPT, MAX_PROMPT_TOKENS, EnhancedPrompt, clean_text
+from ..generation.request import GenerationRequest
+from ..generation.speech import CleanedSpeech, doubt, speech_prompt, whisper_prompt
+from ..generation.transcribe import TranscribeOptions, Transcript, mostly_doubtful, not_understood_reason, transcribe
+from ..generation.vad import cut_silence
 from ..history.columns import Made, describe
 from ..history.paths import AUDIO, IMAGES, new_id, relative_name, remove_quietly, write_atomic
 from ..history.pngmeta import png_bytes
@@ -26,16 +35,7 @@ from ..history.provenance import label_png
 from ..history.store import Store, utc_now
 from ..models.cache import LoadedModel, ModelCache
 from ..models.downloads import fetch_missing
-from ..team.people import UNKNOWN
-from .audio import DecodedAudio, decode_audio
-from .diffusion import GeneratedImage, Painting, count_clip_tokens, generate_images
-from .faster import NeedsFallback
-from .prompt import DEFAULT_NEGATIVE_PROMPT, MAX_PROMPT_TOKENS, EnhancedPrompt, clean_text
-from .recipes import GenerationOptions
-from .request import GenerationRequest
-from .speech import CleanedSpeech, doubt, speech_prompt, whisper_prompt
-from .transcribe import TranscribeOptions, Transcript, mostly_doubtful, not_understood_reason, transcribe
-from .vad import cut_silence
+from ..people.person import UNKNOWN
 
 # progress(stage, step, total): stage is one of PROGRESS_STAGES; step/total count denoising steps while generating.
 Progress = Callable[[str, int, int], None]

@@ -7,7 +7,8 @@ gate is a member; with no gate the local user is an admin unless listed as a vie
 - an admin may do all of it for anyone, and pause, resume and reorder the queue, empty the trash, back up,
   restore and read the audit trail.
 
-Every refusal is a :class:`ForbiddenError` with a plain sentence, recorded in the audit trail, changing nothing."""
+Every refusal is a :class:`ForbiddenError` with a plain sentence (:func:`refusal`), changing nothing; the
+audit trail records it (:func:`core.history.audit.require`)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ from dataclasses import replace
 from typing import Iterable
 
 from ..errors import V2IError
-from ..history.audit import record
-from .people import Person, fold_name
+from .person import Person, fold_name
 
 ADMIN, MEMBER, VIEWER = "admin", "member", "viewer"
 ROLES = (ADMIN, MEMBER, VIEWER)
@@ -74,18 +74,11 @@ def allowed(person: Person, action: str, owner: str | None = None) -> bool:
     return person.role == ADMIN or owner is None or owner == person.id
 
 
-def require(store, person: Person, action: str, owner: str | None = None, target: str | None = None) -> None:
-    """Refuse (recorded in the audit trail) unless ``person`` may do ``action`` (on what ``owner`` made)."""
+def refusal(person: Person, action: str, owner: str | None = None) -> str | None:
+    """Why ``person`` may not do ``action`` (on what ``owner`` made), in a plain sentence; None when they may."""
     if allowed(person, action, owner):
-        return
+        return None
     what, roles = ACTIONS[action]
     if person.role not in roles:
-        message = f"{person.name} is a {person.role} here, and only {' and '.join(r + 's' for r in roles)} may {what}"
-    else:
-        message = f"{person.name} may {what} only for what they made themselves; an admin can do it for anyone"
-    if store is not None:
-        try:
-            record(store, person, "role refusal", target, f"{action}: {message}")
-        except V2IError:  # a read-only store still refuses, it only cannot write down that it did
-            pass
-    raise ForbiddenError(message)
+        return f"{person.name} is a {person.role} here, and only {' and '.join(r + 's' for r in roles)} may {what}"
+    return f"{person.name} may {what} only for what they made themselves; an admin can do it for anyone"
