@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from helpers import random_whisper
+from waiting import watch
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("V2I_CHROMIUM", "/usr/bin/chromium")
@@ -122,8 +123,23 @@ def browser(chromium_path):
     expect.set_options(timeout=60_000)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_FLAGS)
-        yield browser
+        yield Watched(browser)
         browser.close()
+
+
+class Watched:
+    """The browser, whose every new context watches its pages' runs (tests/e2e/waiting.py: settle())."""
+
+    def __init__(self, browser):
+        self._browser = browser
+
+    def new_context(self, **options):
+        context = self._browser.new_context(**options)
+        context.on("page", watch)
+        return context
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
-from test_browser import settle
+from waiting import JOB_S, drawn, settle
 
 # What comes from the libraries' own markup and cannot be fixed from the app: (rule, a marker in the node's HTML)
 # -> the upstream issue. Only those nodes are let through; the rule still checks every other node.
@@ -44,7 +44,7 @@ def populated(server, models):
 def test_every_page_and_tab_has_no_critical_or_serious_violation(page, populated, path):
     page.goto(f"{populated.url}{path}")
     settle(page)
-    page.wait_for_timeout(1000)  # images and charts finish loading
+    drawn(page)
     problems = [f"{path}: {p}" for p in serious(page)]
     tabs = page.get_by_role("tab")
     for index in range(tabs.count()):
@@ -52,7 +52,7 @@ def test_every_page_and_tab_has_no_critical_or_serious_violation(page, populated
         name = tab.inner_text()
         tab.click()
         settle(page)
-        page.wait_for_timeout(500)
+        drawn(page)
         problems += [f"{path} [{name}]: {p}" for p in serious(page)]
     assert problems == []
 
@@ -63,7 +63,7 @@ def test_the_dark_theme_has_no_critical_or_serious_violation_either(browser, pop
     page = context.new_page()
     page.goto(f"{populated.url}{path}")
     settle(page)
-    page.wait_for_timeout(1000)
+    drawn(page)
     background = page.evaluate("getComputedStyle(document.querySelector('.stApp')).backgroundColor")
     assert background != "rgb(255, 255, 255)", "the browser's dark preference did not reach the app"
     assert serious(page) == []
@@ -98,8 +98,8 @@ def test_generate_is_operable_by_keyboard_alone(browser, populated, tmp_path):
         else:
             raise AssertionError(f"Tab never reached the {label} button")
         page.keyboard.press("Enter")
-        expect(done.first).to_be_visible(timeout=60_000)
-        settle(page)
+        settle(page, timeout_s=JOB_S)  # Transcribe's run loads whisper; Generate's queues the job
+        expect(done.first).to_be_visible()
     assert len(populated.store().query("SELECT id FROM jobs")) == before + 1
     context.close()
 
@@ -123,7 +123,7 @@ def test_history_finds_an_image_again_by_keyboard_and_shows_the_exact_time_on_ho
     else:
         raise AssertionError("Tab never reached 'Open a generation'")
     page.keyboard.type(wanted["id"][:8])
-    page.wait_for_timeout(500)  # the list narrows to that generation
+    expect(page.get_by_role("option")).to_have_count(1)  # the list narrows to that generation
     page.keyboard.press("Enter")
     settle(page)
     # the detail's transcript (the table's hidden grid cells hold the same words)

@@ -7,6 +7,7 @@ import re
 import pytest
 from core.generation.synth import recording
 from playwright.sync_api import expect
+from waiting import JOB_MS, JOB_S, settle, steady_box
 
 PAGES = {"/": "Voice to Image", "/generate": "Generate", "/history": "History", "/similarity": "Similarity",
          "/insights": "Insights"}
@@ -17,18 +18,6 @@ def open_page(page, server, path: str):
     expect(page.get_by_role("heading", name=PAGES[path], exact=True)).to_be_visible()
     settle(page)
     return page
-
-
-def settle(page) -> None:
-    """Wait until Streamlit has finished the script run that the last action started: the running-man widget gone
-    and no element left over from the run before (a widget still stale from it can be replaced under the mouse: a
-    multiselect whose options change is a new widget, and its open option list goes with the old one)."""
-    page.wait_for_timeout(300)
-    # The app's own run state, set the moment the server says a run began or ended (the status widget shows only
-    # after a delay, so a run of under a second may never show it).
-    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=60_000)
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=60_000)
-    expect(page.locator('[data-testid="stElementContainer"][data-stale="true"]')).to_have_count(0, timeout=60_000)
 
 
 def set_steps(page, steps: int) -> None:
@@ -69,8 +58,8 @@ def test_generate_from_a_wav_and_an_m4a_with_progress_then_the_image(page, serve
     expect(page.get_by_role("button", name="Transcribe", exact=True)).to_have_count(2)
     for index in range(2):
         page.get_by_role("button", name="Transcribe", exact=True).nth(index).click()
+        settle(page, timeout_s=JOB_S)  # the run loads whisper and hears the recording
         expect(page.get_by_label("Prompt", exact=True)).to_have_count(index + 1)
-        settle(page)
     prompt = page.get_by_label("Prompt", exact=True).first
     prompt.fill("a lighthouse at dusk, watercolor")
     prompt.press("Tab")
@@ -78,15 +67,16 @@ def test_generate_from_a_wav_and_an_m4a_with_progress_then_the_image(page, serve
     set_steps(page, 60)
 
     page.get_by_role("button", name="Generate", exact=True).first.click()
-    expect(page.get_by_text(re.compile(r"generate: step \d+/60"))).to_be_visible()  # live progress
+    # live progress, once the models are loaded
+    expect(page.get_by_text(re.compile(r"generate: step \d+/60"))).to_be_visible(timeout=JOB_MS)
     expect(page.get_by_text("as it forms")).to_be_visible()  # and the image forming, refreshed every second
-    expect(page.get_by_text("speech.wav  ·  done")).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("speech.wav  ·  done")).to_be_visible(timeout=JOB_MS)
     expect(page.get_by_test_id("stImage")).to_have_count(1)  # the image (the preview went with the run)
     expect(page.get_by_text("a lighthouse at dusk, watercolor").last).to_be_visible()
     expect(page.get_by_role("button", name="Download PNG")).to_be_visible()
 
     page.get_by_role("button", name="Generate", exact=True).nth(1).click()
-    expect(page.get_by_text("phone.m4a  ·  done")).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("phone.m4a  ·  done")).to_be_visible(timeout=JOB_MS)
     expect(page.get_by_test_id("stImage")).to_have_count(2)
     no_exception_box(page)
     rows = server.store().query_generations()
@@ -146,10 +136,8 @@ def test_similarity_shows_the_heatmap_and_compares_two_images(page, server, mode
     assert store.count_generations() >= 3
     open_page(page, server, "/similarity")
     heatmap = page.get_by_test_id("stVegaLiteChart").first.locator(".marks").first
-    expect(heatmap).to_be_visible()  # Vega drew it
-    page.wait_for_timeout(500)
-    # The hover over a cell shows its row's image and both transcripts.
-    area, tooltip = heatmap.bounding_box(), page.locator("#vg-tooltip-element")
+    # The hover over a cell shows its row's image and both transcripts (once Vega has drawn it where it stays).
+    area, tooltip = steady_box(heatmap), page.locator("#vg-tooltip-element")
     for step in range(1, 20):
         page.mouse.move(area["x"] + area["width"] * step / 20, area["y"] + area["height"] * step / 20)
         if tooltip.count() and tooltip.is_visible():

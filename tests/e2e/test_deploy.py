@@ -19,7 +19,8 @@ from playwright.sync_api import expect
 
 from core import Person, Store, tokens
 from core.generation.synth import recording
-from test_browser import set_steps, settle
+from test_browser import set_steps
+from waiting import JOB_MS, settle
 
 DEPLOY = ROOT / "docs" / "deploy"
 
@@ -112,7 +113,7 @@ def test_through_nginx_a_recording_becomes_an_image_and_the_api_answers(browser,
     settle(page)
     set_steps(page, 2)
     page.get_by_role("button", name="Generate", exact=True).click()
-    expect(page.get_by_text("memo.wav  ·  done")).to_be_visible(timeout=180_000)  # live updates over the WebSocket
+    expect(page.get_by_text("memo.wav  ·  done")).to_be_visible(timeout=JOB_MS)  # live updates over the WebSocket
     expect(page.get_by_test_id("stImage")).to_have_count(1)
     (row,) = server.store().query_generations()
     page.goto(f"{public}/history?id={row['id']}")

@@ -12,18 +12,7 @@ import numpy as np
 from conftest import SCREENSHOTS
 from PIL import Image
 from playwright.sync_api import expect
-from test_browser import settle
-
-
-def eventually(predicate, seconds: float) -> bool:
-    import time
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return False
+from waiting import eventually, settle
 
 
 def rss_mb(pid: int) -> float:
@@ -55,8 +44,8 @@ def test_three_zip_exports_of_100_large_images_are_streamed_from_disk(browser, s
     settle(page)
     store = server.store()
     # The worker's idle upkeep (CLIP embeddings, the map's fit) grows the server too: let it finish first.
-    assert eventually(lambda: store.query("SELECT count(*) AS n FROM map_points")[0]["n"] == 100, seconds=240)
-    page.wait_for_timeout(2000)
+    assert eventually(page, lambda: store.query("SELECT count(*) AS n FROM map_points")[0]["n"] == 100, seconds=240)
+    page.wait_for_timeout(2000)  # the memory the upkeep freed is given back before the baseline is read
     before = rss_mb(server.process.pid)
     for _ in range(3):
         page.get_by_role("button", name="Export images (ZIP)").click()

@@ -8,7 +8,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from test_browser import no_exception_box, open_page, settle
+from test_browser import no_exception_box, open_page
+from waiting import settle, steady_box
 
 PEOPLE = {"ann@example.com": "Ann", "bob@example.com": "Bob", "cat@example.com": "Cat"}
 
@@ -70,9 +71,7 @@ def test_the_map_shows_a_thumbnail_on_hover_and_a_box_selection_opens_history(pa
     chart = page.get_by_role("tabpanel", name="Map").get_by_test_id("stVegaLiteChart")
     expect(chart).to_be_visible()
     canvas = chart.locator(".marks").first  # Vega draws into a canvas or an svg of class "marks"
-    expect(canvas).to_be_visible()
-    page.wait_for_timeout(500)
-    area = canvas.bounding_box()
+    area = steady_box(canvas)
     # Hover across the plot until the pointer is over an image: Vega's tooltip shows its thumbnail and words.
     tooltip = page.locator("#vg-tooltip-element")
     found = False

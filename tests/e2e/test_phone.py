@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from conftest import SCREENSHOTS
 from playwright.sync_api import expect
-from test_browser import set_steps, settle
+from test_browser import set_steps
+from waiting import JOB_MS, settle
 
 from core.generation.synth import recording
 
@@ -34,7 +35,7 @@ def test_a_phone_records_uploads_generates_and_finds_the_image(browser, server, 
     snap(page, "1-generate")
 
     page.get_by_role("button", name="Record").first.click()  # Streamlit's recorder, on the fake microphone
-    page.wait_for_timeout(2500)
+    page.wait_for_timeout(2500)  # two and a half seconds of the fake microphone's tone
     page.get_by_role("button", name="Stop recording").first.click()
     settle(page)
     expect(page.get_by_role("button", name="Transcribe", exact=True)).to_have_count(1)  # the recording's panel
@@ -47,7 +48,7 @@ def test_a_phone_records_uploads_generates_and_finds_the_image(browser, server, 
     expect(page.get_by_role("button", name="Transcribe", exact=True)).to_have_count(2)
     set_steps(page, 2)
     page.get_by_role("button", name="Generate", exact=True).first.click()  # the memo's panel comes first
-    expect(page.get_by_text("Voice Memo 12.m4a  ·  done")).to_be_visible(timeout=180_000)
+    expect(page.get_by_text("Voice Memo 12.m4a  ·  done")).to_be_visible(timeout=JOB_MS)
     expect(page.get_by_role("button", name="Download PNG")).to_be_visible()
     no_sideways_overflow(page)
     snap(page, "3-done")

@@ -5,7 +5,7 @@ dealt their own, and each image reaches its three ratings from different people.
 from __future__ import annotations
 
 from playwright.sync_api import expect
-from test_browser import settle
+from waiting import settle
 from test_team_browser import oidc_issuer, sign_in, signed_in_server, snapshot  # noqa: F401 (fixtures)
 
 from core import rate

@@ -10,7 +10,8 @@ from conftest import SCREENSHOTS, free_port, running_dashboard
 from playwright.sync_api import expect
 
 from core.generation.synth import recording
-from test_browser import set_steps, settle
+from test_browser import set_steps
+from waiting import eventually, settle
 
 ALLOWED = {"alice@team.org": "Alice", "bob@team.org": "Bob", "vera@team.org": "Vera"}
 
@@ -37,15 +38,6 @@ def signed_in_server(tiny_models_dir, tmp_path_factory, oidc_issuer):
         f'server_metadata_url = "{oidc_issuer}/.well-known/openid-configuration"\n')
     with running_dashboard(tiny_models_dir, folder, "--secrets.files", str(secrets), port=port) as running:
         yield running
-
-
-def eventually(page, predicate, seconds: float = 20.0) -> bool:
-    """Wait, as a person would, until what the page did shows in the data folder."""
-    for _ in range(int(seconds * 4)):
-        if predicate():
-            return True
-        page.wait_for_timeout(250)
-    return bool(predicate())
 
 
 def snapshot(page, name: str) -> None:

@@ -10,7 +10,8 @@ import subprocess
 import pytest
 from conftest import running_dashboard
 from playwright.sync_api import expect
-from test_browser import open_page, settle
+from test_browser import open_page
+from waiting import JOB_S, settle
 
 ESPEAK = shutil.which("espeak-ng")
 SAID = "I want a picture of a lighthouse on a cliff at sunset"
@@ -31,9 +32,9 @@ def test_picking_a_word_plays_the_recording_from_that_word(page, server, tmp_pat
     open_page(page, server, "/generate")
     page.locator('input[type="file"]').first.set_input_files(wav)
     page.get_by_role("button", name="Transcribe", exact=True).click()
-    settle(page)
+    settle(page, timeout_s=JOB_S)  # the run loads whisper and hears the recording
     words = page.get_by_role("radiogroup", name="Play from a word").get_by_role("radio")  # "sunset. · 2.4s"
-    expect(words.first).to_be_visible(timeout=120_000)
+    expect(words.first).to_be_visible()
     labels = words.all_inner_texts()
     assert len(labels) >= 8, labels
     word, at = labels[-1].rsplit(" · ", 1)  # the last word said, and where
