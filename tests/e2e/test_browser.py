@@ -20,13 +20,17 @@ def open_page(page, server, path: str):
     return page
 
 
-def set_steps(page, steps: int) -> None:
-    """Open Generate's image settings and type the number of denoising steps."""
+def set_steps(page, steps: int, size: int | None = None) -> None:
+    """Open Generate's image settings and type the number of denoising steps (and choose the image's side)."""
     page.get_by_text("Image settings").click()
     field = page.get_by_label("Steps (empty: the recipe's)")
     field.fill(str(steps))
     field.press("Enter")
     settle(page)
+    if size is not None:
+        page.get_by_role("combobox", name="Size").click()
+        page.get_by_role("option", name=str(size), exact=True).click()
+        settle(page)
 
 
 def no_exception_box(page) -> None:
@@ -64,11 +68,11 @@ def test_generate_from_a_wav_and_an_m4a_with_progress_then_the_image(page, serve
     prompt.fill("a lighthouse at dusk, watercolor")
     prompt.press("Tab")
     settle(page)
-    set_steps(page, 60)
+    set_steps(page, 60, size=256)  # long enough to watch it paint; a quarter of 512's work a step
 
     page.get_by_role("button", name="Generate", exact=True).first.click()
     # live progress, once the models are loaded
-    expect(page.get_by_text(re.compile(r"generate: step \d+/60"))).to_be_visible(timeout=JOB_MS)
+    expect(page.get_by_text(re.compile(r"painting: step \d+ of 60"))).to_be_visible(timeout=JOB_MS)
     expect(page.get_by_text("as it forms")).to_be_visible()  # and the image forming, refreshed every second
     expect(page.get_by_text("speech.wav  ·  done")).to_be_visible(timeout=JOB_MS)
     expect(page.get_by_test_id("stImage")).to_have_count(1)  # the image (the preview went with the run)
@@ -96,11 +100,12 @@ def test_history_shows_the_row_plays_its_audio_filters_and_deletes_after_confirm
     audio.evaluate("a => a.play()")
     page.wait_for_function("a => a.currentTime > 0", arg=audio.element_handle())
 
+    page.get_by_text("Filters", exact=True).click()  # the results first; the filters behind one control
     search = page.get_by_label("Search transcripts and prompts")
     search.fill("quokka")
     search.press("Enter")
-    settle(page)
-    expect(page.get_by_text("1 generations match")).to_be_visible()
+    settle(page, shows="1 generations match")
+    expect(page.get_by_text("Filters (1 active)", exact=True)).to_be_visible()  # it stays open, and counts
     search.fill("zebra")
     search.press("Enter")
     expect(page.get_by_text("No generations match.")).to_be_visible()

@@ -21,7 +21,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 RUN_ENDS = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR}
 FRAGMENT_ENDS = RUN_ENDS | {ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY}
 TIMEOUT_S = 60.0  # a patient person on a busy 2-core machine
-JOB_S = 300.0  # a job or a transcription, its models' first load included, on a 2-core machine busy beside it
+JOB_S = 600.0  # a job or a transcription, its models' first load included, on a 2-core machine busy beside it
 JOB_MS = int(JOB_S * 1000)
 
 
