@@ -45,7 +45,7 @@ from .execution.pipeline import (
     ComputedGeneration, Transcription, compute_generation, doubt_of, run_generation, save_generation,
     transcribe_recording,
 )
-from .execution.progress import DOWNLOADS, PREVIEWS
+from .execution.progress import DOWNLOADS, PREVIEWS, Pace, stage_words
 from .execution.worker import Worker
 from .generation.audio import DecodedAudio, decode_audio
 from .generation.prompt import DEFAULT_NEGATIVE_PROMPT, DEFAULT_STYLE, STYLES, EnhancedPrompt, enhance_prompt
@@ -90,7 +90,7 @@ __all__ = [
     "compute_generation", "save_generation", "run_generation", "read_parameters",
     "PROGRESS_STAGES", "TIMED_STAGES", "TIMINGS", "TIMING_COLUMNS", "timings_of",
     # the job queue
-    "JobQueue", "Worker", "PREVIEWS", "DOWNLOADS", "start_worker", "stop_workers", "worker_for", "ACTIVE", "QUEUED", "RUNNING", "DONE", "FAILED",
+    "JobQueue", "Worker", "PREVIEWS", "DOWNLOADS", "Pace", "stage_words", "start_worker", "stop_workers", "worker_for", "ACTIVE", "QUEUED", "RUNNING", "DONE", "FAILED",
     "CANCELLED",
     # the history
     "Store", "HistoryFilter", "HistoryPage", "SORTABLE", "TABLE_COLUMNS", "public_record", "check_id", "aggregates", "export_csv", "export_to_temp", "export_zip",

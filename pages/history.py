@@ -19,18 +19,34 @@ MAX_PICKED = 200  # ids a link may carry (?ids=a,b,...), as the Similarity map's
 RATINGS = [1, 2, 3, 4, 5]
 
 
+# The filters' keys (each bound to the URL, or kept in the session): how many are set is counted before they draw.
+FILTERS = ("search", "dates", "language", "steps", "model", "by", "collection", "rating", "favourites")
+
+
+def active_filters() -> int:
+    """How many filters narrow the rows now (as the person last set them, or as the link they opened sets them)."""
+    def set_(value) -> bool:
+        return value not in (None, "", (), [], False, "false", "False")
+
+    return sum(set_(st.session_state[key] if key in st.session_state else st.query_params.get(key))
+               for key in FILTERS)
+
+
 def filters() -> tuple[HistoryFilter, dict]:
-    """The filter widgets; the ones worth sharing are bound to the URL's query parameters."""
-    with st.container(border=True):
+    """The filter widgets, behind one "Filters (N active)" control so the results come first (on a phone, the
+    whole first screen); the ones worth sharing are bound to the URL's query parameters."""
+    active = active_filters()
+    with st.expander(f"Filters ({active} active)" if active else "Filters", key="history-filters",
+                     icon=":material/filter_list:"):
         top = st.columns([3, 2, 2, 2])
         with top[0]:
             voice.spoken_query("search", key="voice-search")
         search = top[0].text_input("Search transcripts and prompts", key="search", bind="query-params")
         since, until = forms.date_range(top[1], key="dates", bind="query-params")
-        language = forms.any_select(top[2], "Language", aggregates.distinct_values(store, "language"))
-        steps = forms.any_select(top[3], "Steps", aggregates.distinct_values(store, "steps"))
+        language = forms.any_select(top[2], "Language", aggregates.distinct_values(store, "language"), key="language")
+        steps = forms.any_select(top[3], "Steps", aggregates.distinct_values(store, "steps"), key="steps")
         middle = st.columns([3, 2, 2, 2])
-        model = forms.any_select(middle[0], "Model", aggregates.distinct_values(store, "sd_model"))
+        model = forms.any_select(middle[0], "Model", aggregates.distinct_values(store, "sd_model"), key="model")
         sort = middle[1].selectbox("Sort by", SORTABLE)
         descending = middle[2].toggle("Newest / largest first", value=True)
         page_size = middle[3].selectbox("Rows per page", PAGE_SIZES)

@@ -6,7 +6,7 @@ team's raters agree (with the preference data to download)."""
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import ModelLoadError, factors, statistics, sweep
+from core import ModelLoadError, factors, statistics
 from ui import judging, render, resources, runs
 
 resources.ensure_navigation()
@@ -90,18 +90,7 @@ with ab_tab:
     st.caption("Start a run on Generate under a recording: an A/B run (several recipes or styles) or a sweep (a "
                "grid of up to three settings), at one seed. Vote for the best image; a later vote replaces yours. "
                "In a sweep a vote counts for each of the cell's values.")
-    if report.ab:
-        st.dataframe([{"compares": r["variable"], "arm": r["key"], "votes (n)": r["n"], "wins": r["wins"],
-                       "win rate": r["win_rate"], "95% interval": f"[{r['win_rate_lo']:.2f}, {r['win_rate_hi']:.2f}]"}
-                      for r in report.ab], hide_index=True, width="stretch")
-    linked = st.query_params.get("run")
-    shown = sweep.runs(store, person.id)
-    if linked:
-        shown = [run for run in shown if run["id"] == linked] or sweep.runs(store, person.id, run_id=linked) or shown
-    if not shown:
-        st.info("No sweeps or A/B runs yet.")
-    for run in shown:
-        runs.show_run(store, run, person)
+    runs.runs_panel(store, person, st.query_params.get("run"))
 
 # 3. Stage blame: which stage let each weak image down, over time.
 with blame_tab:

@@ -30,6 +30,9 @@ if shown:  # 2. What the reviewer may see now that they have rated: the maker, a
     with columns[0]:
         render.show_image_or_missing(store.file_path(row["image_path"]), alt=render.alt_text(row))
     with columns[1]:
+        others = [r for r in seen["ratings"] if r["person"] != person.id]
+        st.caption(f"Everyone's stars: {len(others)} other rating(s) besides yours." if others else
+                   "Nobody else has rated it yet: yours is the first. Everyone's stars show here as they come.")
         st.dataframe([{"person": names.get(r["person"], r["person"]), "stars": r["stars"], "blind": bool(r["blind"]),
                        "note": r["note"] or ""} for r in seen["ratings"]], hide_index=True, width="stretch")
         st.page_link("pages/history.py", label="Open it in History", query_params={"id": shown},

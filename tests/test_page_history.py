@@ -243,3 +243,26 @@ def test_the_opened_generation_stays_open_while_colleagues_images_arrive(app_env
 
 def opened(at):
     return next(s for s in at.selectbox if s.label == "Open a generation")
+
+
+def test_the_filters_wait_behind_one_control_that_counts_the_ones_set(app_env, make_generation):
+    """Issue 39, 11: the results come first; "Filters (N active)" says how many narrow them, right after a change."""
+    make_generation("un phare", language="fr")
+    make_generation("a red fox", language="en")
+    at = open_app("pages/history.py")
+    assert [e.label for e in at.expander if e.label.startswith("Filters")] == ["Filters"]
+    at.text_input(key="search").set_value("fox")
+    no_exception(at.run())
+    assert [e.label for e in at.expander if e.label.startswith("Filters")] == ["Filters (1 active)"]
+    at.selectbox(key="language").set_value("en")
+    no_exception(at.run())
+    assert [e.label for e in at.expander if e.label.startswith("Filters")] == ["Filters (2 active)"]
+    assert len(at.dataframe[0].value) == 1
+
+
+def test_a_link_with_a_search_counts_it_as_a_filter_on_first_open(app_env, make_generation):
+    make_generation("a red fox")
+    at = open_app()
+    at.query_params["search"] = "fox"
+    no_exception(at.switch_page("pages/history.py").run())
+    assert [e.label for e in at.expander if e.label.startswith("Filters")] == ["Filters (1 active)"]

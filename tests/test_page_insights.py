@@ -2,7 +2,7 @@ import json
 
 """The Insights page: what works, A/B runs, stage blame and languages, showing the report's own numbers."""
 
-from apptest import generate_with_a_recording, button, errors, no_exception, open_app
+from apptest import button, errors, generate_with_a_recording, no_exception, open_app, texts
 from helpers import wait_until
 
 from core import Store, factors, local_person, rate
@@ -90,6 +90,7 @@ def test_an_ab_run_from_generate_is_voted_on_insights(app_env, data_dir):
     [vote] = store.query("SELECT * FROM ab_votes")
     assert vote["run_id"] == run_id and vote["person"] == local_person().id
     assert [b.label for b in at.button if b.key and b.key.startswith("vote-")] == ["This one is better", "Your pick"]
+    assert sorted(t for t in texts(at) if t.startswith("votes: ")) == ["votes: 0", "votes: 1"]  # at once
     table = at.tabs[1].dataframe[0].value
     assert sorted(zip(table["arm"], table["wins"], table["votes (n)"])) == [("none", 0, 1), ("watercolor", 1, 1)]
 

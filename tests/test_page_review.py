@@ -28,7 +28,7 @@ def test_bob_rates_alices_image_blind_then_sees_who_made_it_and_the_others_stars
     at.text_input(key="review-note").set_value("lovely light")
     no_exception(button(at, "Rate").click().run())
     after = page_text(at)
-    assert "made by alice" in after
+    assert "made by alice" in after and "1 other rating(s) besides yours" in after
     shown = at.dataframe[0].value
     assert sorted(zip(shown["person"], shown["stars"], shown["note"])) == [("bob", 4, "lovely light"),
                                                                           ("carol", 2, "too dark")]

@@ -3,12 +3,14 @@ runs, its failure (the recording kept, to download or submit again) or its image
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 import streamlit as st
 
 from core import (
-    ACTIVE, DONE, DOWNLOADS, FAILED, PREVIEWS, QUEUED, RUNNING, TIMINGS, JobQueue, Person, V2IError, catalog,
+    ACTIVE, DONE, DOWNLOADS, FAILED, PREVIEWS, QUEUED, RUNNING, TIMINGS, JobQueue, Pace, Person, V2IError, catalog,
+    stage_words, sweep,
 )
 from ui import forms, render, resources
 
@@ -20,10 +22,25 @@ def elapsed(job) -> float:
     return max(0.0, (end - datetime.fromisoformat(job["started_at"])).total_seconds())
 
 
-def show_job(queue: JobQueue, person: Person, job, outlook: dict) -> None:
-    """One job; ``outlook`` is every queued job's place and ETA, read once per refresh (JobQueue.outlook)."""
+def time_left(job, step: int, total: int) -> str:
+    """How long the painting has left, once the pace of its steps is steady (core's :class:`Pace`, smoothed and
+    kept per job in this session while the page watches it)."""
+    if job["stage"] != "generate" or not total:
+        return ""
+    paces = st.session_state.setdefault("job-paces", {})
+    now = time.monotonic()
+    pace = paces[job["id"]] = paces[job["id"]].seen(step, now) if job["id"] in paces else Pace.start(step, now)
+    left = pace.seconds_left(total)
+    return ", estimating the time left" if left is None else f", about {left:.0f} s left"
+
+
+def show_job(queue: JobQueue, person: Person, job, outlook: dict, paints: str = "") -> None:
+    """One job; ``outlook`` is every queued job's place and ETA, read once per refresh (JobQueue.outlook);
+    ``paints``: its recipe and style, or its cell's swept values."""
     with st.container(border=True):
         st.text(f"{job['audio_filename']}  ·  {job['status']}")
+        if paints:
+            st.caption(render.escape_markdown(paints))
         if job["status"] == QUEUED and job["id"] in outlook:
             place, eta = outlook[job["id"]]
             st.text(f"place in queue: {place}"
@@ -31,15 +48,13 @@ def show_job(queue: JobQueue, person: Person, job, outlook: dict) -> None:
                        f", done in about {eta:.0f} s" if eta is not None else ""))
         elif job["status"] == RUNNING:
             step, total = job["step"] or 0, job["total_steps"] or 0
-            seconds = elapsed(job)
-            eta = f", about {seconds / step * (total - step):.0f} s left" if step and total else ""
             if job["stage"] == "download":  # a first run: the models come down before the job can start
                 for model, (done, size) in DOWNLOADS.get(job["id"]).items():
                     st.progress(done / size if size else 0.0, text=f"downloading {model}: "
                                 f"{catalog.size_text(done)} of {catalog.size_text(size)}")
             else:
-                st.progress(step / total if total else 0.0, text=f"{job['stage']}: step {step}/{total}")
-            st.text(f"elapsed {seconds:.0f} s{eta}")
+                st.progress(step / total if total else 0.0, text=stage_words(job["stage"], step, total))
+            st.text(f"elapsed {elapsed(job):.0f} s{time_left(job, step, total)}")
             if (preview := PREVIEWS.get(job["id"])) is not None:  # the image as it forms, refreshed every second
                 st.image(preview, caption="as it forms", width=192, alt="the image as it forms")
         elif job["status"] == FAILED:
@@ -111,5 +126,15 @@ def jobs_panel() -> None:
     outlook = queue.outlook(resources.typical_seconds()) if any(j["status"] == QUEUED for j in jobs) else {}
     if outlook and (reason := queue.waiting_for_room()):
         st.warning(render.escape_markdown(f"The queue waits for disk space: {reason}."), icon=":material/storage:")
-    for job in jobs:
-        show_job(queue, person, job, outlook)
+    cells = sweep.job_cells(queue.store, jobs)
+    runs: dict[str, list[dict]] = {}
+    for job in jobs:  # a run's cells together, under the run, where its newest job is
+        runs.setdefault(cells[job["id"]].run_id or job["id"], []).append(job)
+    for group in runs.values():
+        if cells[group[0]["id"]].run_id is None:
+            show_job(queue, person, group[0], outlook, cells[group[0]["id"]].paints)
+            continue
+        with st.container(border=True):
+            st.markdown(f"**{render.escape_markdown(cells[group[0]['id']].run)}** · {len(group)} of its jobs")
+            for job in group:
+                show_job(queue, person, job, outlook, cells[job["id"]].paints)

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from core import GenerationRequest, Person, Store, V2IError, abtest, contact_sheet, roles, sweep
+from core import GenerationRequest, Person, Store, V2IError, abtest, contact_sheet, factors, roles, sweep
 from ui import compare, render
 
 # What a sweep's value box starts with, for the settings typed as numbers (the others are chosen from lists).
@@ -123,3 +123,22 @@ def show_run(store: Store, run: dict[str, Any], person: Person) -> None:
                            file_name=f"sweep-{run['id'][:8]}.png", mime="image/png", key=f"sheet-{run['id']}",
                            icon=":material/download:")
         slider_of_two(store, run, cells)
+
+
+@st.fragment(run_every=5.0)
+@render.shows_errors
+def runs_panel(store: Store, person: Person, linked: str | None) -> None:
+    """The win rates and the latest runs (or the one a link names), redrawn every few seconds while the page is
+    open: colleagues' votes and newly painted cells appear without rerunning the page, which would take the focus.
+    A vote of one's own reruns it at once."""
+    if table := factors.win_rates(store):
+        st.dataframe([{"compares": r["variable"], "arm": r["key"], "votes (n)": r["n"], "wins": r["wins"],
+                       "win rate": r["win_rate"], "95% interval": f"[{r['win_rate_lo']:.2f}, {r['win_rate_hi']:.2f}]"}
+                      for r in table], hide_index=True, width="stretch")
+    shown = sweep.runs(store, person.id)
+    if linked:
+        shown = [run for run in shown if run["id"] == linked] or sweep.runs(store, person.id, run_id=linked) or shown
+    if not shown:
+        st.info("No sweeps or A/B runs yet.")
+    for run in shown:
+        show_run(store, run, person)

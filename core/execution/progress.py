@@ -1,10 +1,12 @@
-"""What a running job shows while it runs, kept in this process's memory only: its latest preview image and its
-models' download progress (the Generate page polls them; both are dropped when the job ends)."""
+"""What a running job shows while it runs: its latest preview image and its models' download progress, kept in this
+process's memory only (the Generate page polls them; both are dropped when the job ends); its stage in words; and
+how long its painting has left, once the pace of its steps is steady (:class:`Pace`)."""
 
 from __future__ import annotations
 
 import io
 import threading
+from dataclasses import dataclass, replace
 
 from PIL import Image
 
@@ -56,3 +58,51 @@ class Downloads:
 
 
 DOWNLOADS = Downloads()
+
+
+# What each stage of ``progress(stage, step, total)`` is doing, in a person's words.
+STAGE_WORDS = {
+    "load": "loading the models", "download": "downloading the models", "decode": "reading the recording",
+    "transcribe": "hearing the words", "enhance": "writing the prompt", "generate": "painting", "save": "saving",
+}
+
+
+def stage_words(stage: str | None, step: int = 0, total: int = 0) -> str:
+    """``painting: step 3 of 20``, ``loading the models``: a running job's stage as a person reads it."""
+    words = STAGE_WORDS.get(stage or "", stage or "starting")
+    return f"{words}: step {step} of {total}" if total else words
+
+
+STEADY_STEPS = 3  # steps of painting seen before an estimate is given
+SMOOTHING = 0.3  # the weight of the newest pace in the running average
+
+
+@dataclass(frozen=True)
+class Pace:
+    """The pace of one job's painting as a page watches it: when and at which step it first saw it paint, the last
+    step it saw, and the smoothed seconds per step. The seconds the job spent loading models, reading the recording
+    or hearing it are not steps: counting them made early estimates jump (59, 77, 123, 73 s in the first steps)."""
+
+    first_step: int
+    first_at: float
+    last_step: int
+    last_at: float
+    per_step: float | None = None
+
+    @classmethod
+    def start(cls, step: int, now: float) -> "Pace":
+        return cls(step, now, step, now)
+
+    def seen(self, step: int, now: float) -> "Pace":
+        """The pace after seeing the job at ``step`` at time ``now`` (seconds, any clock the page keeps)."""
+        if step <= self.last_step:
+            return self
+        pace = (now - self.last_at) / (step - self.last_step)
+        per_step = pace if self.per_step is None else SMOOTHING * pace + (1 - SMOOTHING) * self.per_step
+        return replace(self, last_step=step, last_at=now, per_step=per_step)
+
+    def seconds_left(self, total: int) -> float | None:
+        """Seconds until the last step, once ``STEADY_STEPS`` steps were seen; None before (the page says so)."""
+        if self.per_step is None or self.last_step - self.first_step < STEADY_STEPS:
+            return None
+        return max(0.0, self.per_step * (total - self.last_step))

@@ -243,6 +243,48 @@ def runs(store: Store, person: str | None = None, limit: int = 20, run_id: str |
     return out
 
 
+@dataclass(frozen=True)
+class JobCell:
+    """What one queued job paints, as its person reads it in "Your jobs": the run it belongs to (a sweep or an A/B
+    run; None for a job of its own), that run's heading, and the job's swept values or recipe and style."""
+
+    run_id: str | None
+    run: str
+    paints: str
+
+
+def request_value(request: GenerationRequest, name: str) -> Any:
+    """The value of sweep axis ``name`` in a request (as :func:`value_in` reads it from a stored row)."""
+    return request.style or "none" if name == "style" else getattr(request.options, name)
+
+
+def job_cells(store: Store, jobs: list[dict[str, Any]]) -> dict[str, JobCell]:
+    """For each job (rows of ``jobs``), what it paints: its cell in its run (``steps 20 · guidance 7.5``), else its
+    recipe and style. The runs are read in one query."""
+    requests = {}
+    for job in jobs:
+        try:
+            requests[job["id"]] = GenerationRequest.from_json(job["options"])
+        except InvalidOptionError:  # a request an earlier version stored that this one cannot read
+            requests[job["id"]] = None
+    run_ids = sorted({r.ab_run for r in requests.values() if r is not None and r.ab_run})
+    marks = ",".join("?" * len(run_ids))
+    found = {run["id"]: axes_of(run) for run in
+             (store.query(f"SELECT id, axes FROM ab_runs WHERE id IN ({marks})", run_ids) if run_ids else [])}
+    cells_of = {}
+    for job_id, request in requests.items():
+        axes = found.get(request.ab_run or "") if request is not None else None
+        if request is None:
+            cells_of[job_id] = JobCell(None, "", "")
+        elif axes:
+            heading = f"Run comparing {' × '.join(a.name for a in axes)} ({request.ab_run[:8]})"
+            cells_of[job_id] = JobCell(request.ab_run, heading,
+                                       cell_label(axes, {a.name: request_value(request, a.name) for a in axes}))
+        else:
+            cells_of[job_id] = JobCell(None, "", f"recipe {request.options.recipe} · style {request.style or 'none'}")
+    return cells_of
+
+
 def find_run(store: Store, text: str) -> str:
     """A run's full id from its id or a unique prefix of six characters or more."""
     return store.resolve_id(text, "ab_runs", "run")

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from test_browser import no_exception_box, open_page
-from waiting import settle, steady_box
+from waiting import eventually, settle, steady_box
 
 PEOPLE = {"ann@example.com": "Ann", "bob@example.com": "Bob", "cat@example.com": "Cat"}
 
@@ -102,4 +102,28 @@ def test_the_map_shows_a_thumbnail_on_hover_and_a_box_selection_opens_history(pa
     settle(page)
     expect(page.get_by_text(f"Showing only the {picked} generations the link picked")).to_be_visible()
     assert "ids=" in page.url
+    no_exception_box(page)
+
+
+def test_a_colleagues_vote_appears_on_an_open_page_within_seconds(page, server, models):
+    """Issue 39, 2: figures others change refresh while the page is open, without a reload (the runs redraw every
+    few seconds as a fragment, which takes no focus)."""
+    from core import GenerationOptions, GenerationRequest, abtest, sweep
+    from core.execution.jobs import JobQueue
+    from core.generation.synth import recording
+
+    store = server.store()
+    request = GenerationRequest("ab.wav", transcript="a lighthouse in the fog", language="en",
+                                options=GenerationOptions(steps=2, width=64, height=64, seed=7))
+    run_id = abtest.start(JobQueue(store), recording("wav"), request, "style", ["none", "watercolor"],
+                          "ann@example.com")
+    assert eventually(page, lambda: len(store.query("SELECT id FROM generations WHERE ab_run = ?", [run_id])) == 2,
+                      seconds=300)
+    open_page(page, server, "/insights")
+    page.get_by_role("tab", name="Sweeps and A/B runs").click()
+    settle(page)
+    expect(page.get_by_text("votes: 1", exact=True)).to_have_count(0)
+    first = store.query("SELECT id FROM generations WHERE ab_run = ? ORDER BY created_at", [run_id])[0]["id"]
+    sweep.vote(store, run_id, first, "bob@example.com")  # bob votes, on his own page
+    expect(page.get_by_text("votes: 1", exact=True)).to_be_visible(timeout=15_000)  # no reload: the fragment
     no_exception_box(page)

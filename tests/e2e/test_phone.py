@@ -63,4 +63,13 @@ def test_a_phone_records_uploads_generates_and_finds_the_image(browser, server, 
     expect(page.get_by_role("img", name=f"image for: {row['prompt'][:40]}", exact=False).first).to_be_visible()
     no_sideways_overflow(page)
     snap(page, "4-history")
+
+    # Issue 39, 11: History's results come first, its filters behind one closed control.
+    page.goto(f"{server.url}/history")
+    settle(page, shows=page.get_by_test_id("stDataFrame"))
+    expect(page.get_by_text("Filters", exact=True)).to_be_visible()
+    expect(page.get_by_label("Search transcripts and prompts")).not_to_be_visible()
+    assert page.get_by_test_id("stDataFrame").bounding_box()["y"] < PHONE["viewport"]["height"]  # on the first screen
+    no_sideways_overflow(page)
+    snap(page, "5-history-results-first")
     context.close()

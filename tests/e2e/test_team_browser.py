@@ -116,7 +116,10 @@ def test_an_account_outside_the_allow_list_is_refused(browser, signed_in_server)
     eve.context.close()
 
 
-def test_a_personal_password_is_chosen_at_first_sign_in(browser, tiny_models_dir, tmp_path_factory):
+def test_a_personal_password_is_chosen_at_first_sign_in_on_the_gate_alone_and_the_link_survives(
+        browser, tiny_models_dir, tmp_path_factory, models):
+    """Issue 39, 6: before sign-in the gate shows alone (no list of pages); and the link the person opened is where
+    they land once in."""
     from core import Store, accounts
 
     folder = tmp_path_factory.mktemp("e2e-password")
@@ -124,8 +127,14 @@ def test_a_personal_password_is_chosen_at_first_sign_in(browser, tiny_models_dir
     secrets.write_text('accounts = true\n')
     with running_dashboard(tiny_models_dir, folder, "--secrets.files", str(secrets)) as server:
         one_time = accounts.add_person(Store(server.data_dir), "Carla")  # what `people add Carla` does
+        shared = server.add_generation(models, "a shared lighthouse")
         page = browser.new_context().new_page()
-        page.goto(server.url)
+        page.goto(f"{server.url}/history?id={shared['id']}")  # a colleague's link
+        settle(page)
+        expect(page.get_by_role("textbox", name="Your name")).to_be_visible()
+        expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)  # no pages listed before sign-in
+        expect(page.get_by_role("link", name="History")).to_have_count(0)
+        snapshot(page, "carla-gate-alone")
         page.get_by_role("textbox", name="Your name").fill("Carla")
         page.get_by_label("Password", exact=True).fill(one_time)
         page.get_by_role("button", name="Sign in").click()
@@ -133,9 +142,10 @@ def test_a_personal_password_is_chosen_at_first_sign_in(browser, tiny_models_dir
         page.get_by_label("New password", exact=True).fill("carla's own long phrase")
         page.get_by_label("New password again").fill("carla's own long phrase")
         page.get_by_role("button", name="Save and sign in").click()
-        settle(page)
+        settle(page, shows="Linked generation")  # the link she opened, with its query
         expect(page.get_by_test_id("stSidebar").get_by_text("Carla", exact=True)).to_be_visible()
-        expect(page.get_by_text("No generations yet", exact=False)).to_be_visible()
+        expect(page.get_by_test_id("stText").filter(has_text="a shared lighthouse").first).to_be_visible()
+        assert f"id={shared['id']}" in page.url
         snapshot(page, "carla-password-gate")
         page.context.close()
 
