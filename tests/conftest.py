@@ -22,6 +22,23 @@ MARKERS_BY_FILE = {
     "test_words_real.py": ("real_models", "slow"),
     "test_models_download.py": ("slow",),
     "test_api.py": ("slow",),
+    "test_cli_installed.py": ("slow",),  # the installed `v2i` in child processes
+}
+# Single tests of several seconds each that start processes or wait on a clock: CI runs them, the inner loop
+# (under 3 minutes on 2 cores) leaves them out. Each feature keeps a quick test of its own in the loop.
+SLOW_TESTS = {
+    "test_webhooks_hostile.py::test_hooks_send_returns_within_the_deadline_under_500_mb",  # a receiver's drip
+    "test_map.py::test_a_new_image_is_placed_beside_its_twin_without_refitting",
+    "test_cli.py::test_generate_json_prints_one_object_per_stored_generation",
+    "test_cli_team.py::test_export_writes_the_csv_and_the_zip_with_a_manifest",
+    "test_cli_team.py::test_submit_queues_fairly_jobs_lists_them_and_the_worker_runs_them",
+    "test_abtest.py::test_a_run_is_painted_side_by_side_and_votes_give_win_rates",
+    "test_sweep.py::test_the_command_line_queues_a_sweep_prints_its_cells_and_writes_its_sheet",
+    "test_statistics.py::test_when_no_group_differs_about_one_table_in_twenty_shows_a_false_verdict",
+    "test_backup_hostile.py::test_the_command_line_signs_with_the_configured_key_and_refuses_an_unsigned_backup",
+    "test_backup.py::test_a_backup_while_four_processes_write_has_every_row_committed_before_it_began",
+    "test_compiled_unet.py::test_every_compiled_run_happens_on_one_thread_whoever_calls",
+    "test_turbo.py::test_the_command_line_runs_turbo_and_v2i_recipe_sets_the_default",
 }
 
 
@@ -29,6 +46,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         path = Path(str(item.fspath))
         names = ("e2e", "slow") if "e2e" in path.parts else MARKERS_BY_FILE.get(path.name, ())
+        if f"{path.name}::{item.originalname}" in SLOW_TESTS:
+            names = (*names, "slow")
         for name in names:
             item.add_marker(getattr(pytest.mark, name))
 

@@ -95,3 +95,13 @@ def test_no_function_imports_the_projects_own_modules(path):
             elif isinstance(node, ast.Import):
                 assert not any(a.name.split(".")[0] in own for a in node.names), \
                     f"{path.name}:{node.lineno} {function.name}() imports {ast.unparse(node)}"
+
+
+def test_every_test_the_inner_loop_leaves_out_by_name_exists():
+    """A renamed test would silently come back into the inner loop (or a typo mark nothing)."""
+    tree = ast.parse((ROOT / "tests" / "conftest.py").read_text())
+    (listed,) = [node.value for node in tree.body if isinstance(node, ast.Assign)
+                 and any(getattr(t, "id", "") == "SLOW_TESTS" for t in node.targets)]
+    for entry in ast.literal_eval(listed):
+        file, name = entry.split("::")
+        assert f"def {name}(" in (ROOT / "tests" / file).read_text(), f"{entry} names no test"
