@@ -174,7 +174,8 @@ exports(store, person, where)
 
 # 4. One generation in detail, held by its id: colleagues' images landing meanwhile move rows, never what is open.
 opened = opened_generation(rows)
-labels = {r["id"]: label_of(r) for r in [*rows, *([opened] if opened["id"] not in {r["id"] for r in rows} else [])]}
+labels = {r["id"]: label_of(r) for r in rows}
+labels.setdefault(opened["id"], label_of(opened))  # open, though no longer on this page
 st.selectbox("Open a generation", list(labels), format_func=labels.get, key=OPENED)
 st.session_state[SHOWN] = [r["id"] for r in rows]  # what a click on the table refers to, next run
 if linked is None or opened["id"] != linked["id"]:  # a linked generation is shown once, above

@@ -131,10 +131,11 @@ def jobs_panel() -> None:
     for job in jobs:  # a run's cells together, under the run, where its newest job is
         runs.setdefault(cells[job["id"]].run_id or job["id"], []).append(job)
     for group in runs.values():
-        if cells[group[0]["id"]].run_id is None:
-            show_job(queue, person, group[0], outlook, cells[group[0]["id"]].paints)
+        first = cells[group[0]["id"]]
+        if first.run_id is None:
+            show_job(queue, person, group[0], outlook, first.paints)
             continue
         with st.container(border=True):
-            st.markdown(f"**{render.escape_markdown(cells[group[0]['id']].run)}** · {len(group)} of its jobs")
+            st.markdown(f"**{render.escape_markdown(first.run)}** · {len(group)} of its jobs")
             for job in group:
                 show_job(queue, person, job, outlook, cells[job["id"]].paints)

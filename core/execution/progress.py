@@ -79,19 +79,18 @@ SMOOTHING = 0.3  # the weight of the newest pace in the running average
 
 @dataclass(frozen=True)
 class Pace:
-    """The pace of one job's painting as a page watches it: when and at which step it first saw it paint, the last
-    step it saw, and the smoothed seconds per step. The seconds the job spent loading models, reading the recording
+    """The pace of one job's painting as a page watches it: the step it first saw, the last step it saw and when,
+    and the smoothed seconds per step. The seconds the job spent loading models, reading the recording
     or hearing it are not steps: counting them made early estimates jump (59, 77, 123, 73 s in the first steps)."""
 
     first_step: int
-    first_at: float
     last_step: int
     last_at: float
     per_step: float | None = None
 
     @classmethod
     def start(cls, step: int, now: float) -> "Pace":
-        return cls(step, now, step, now)
+        return cls(step, step, now)
 
     def seen(self, step: int, now: float) -> "Pace":
         """The pace after seeing the job at ``step`` at time ``now`` (seconds, any clock the page keeps)."""

@@ -273,10 +273,9 @@ def job_cells(store: Store, jobs: list[dict[str, Any]]) -> dict[str, JobCell]:
              (store.query(f"SELECT id, axes FROM ab_runs WHERE id IN ({marks})", run_ids) if run_ids else [])}
     cells_of = {}
     for job_id, request in requests.items():
-        axes = found.get(request.ab_run or "") if request is not None else None
         if request is None:
             cells_of[job_id] = JobCell(None, "", "")
-        elif axes:
+        elif axes := found.get(request.ab_run or ""):
             heading = f"Run comparing {' × '.join(a.name for a in axes)} ({request.ab_run[:8]})"
             cells_of[job_id] = JobCell(request.ab_run, heading,
                                        cell_label(axes, {a.name: request_value(request, a.name) for a in axes}))

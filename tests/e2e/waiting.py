@@ -41,8 +41,7 @@ class Runs:
         message = BackMsg()
         message.ParseFromString(payload)
         if message.WhichOneof("type") == "rerun_script" and not message.rerun_script.is_auto_rerun:
-            self.seen += 1
-            self.asked, self.asked_fragment = self.seen, bool(message.rerun_script.fragment_id)
+            self.ask(fragment=bool(message.rerun_script.fragment_id))
 
     def received(self, payload) -> None:
         if isinstance(payload, str):
@@ -59,8 +58,11 @@ class Runs:
     def navigated(self, frame) -> None:
         """A new page (or a page of the app's own navigation) asks for its first run before it can be read."""
         if frame.parent_frame is None:
-            self.seen += 1
-            self.asked, self.asked_fragment = self.seen, False
+            self.ask(fragment=False)
+
+    def ask(self, fragment: bool) -> None:
+        self.seen += 1
+        self.asked, self.asked_fragment = self.seen, fragment
 
     def done(self) -> bool:
         """Whether the last run asked for has ended (a fragment's click ends with its fragment's run)."""
