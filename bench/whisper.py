@@ -9,6 +9,10 @@
 2. Silence: the clip with 5 s of room tone before and after and a 3 s pause in the middle (a quiet room and a noisy
    one), transcribed without and with Silero VAD: seconds (VAD included), and words placed in the silent stretches
    (invented text).
+3. A hard recording against an easy one of about the same length, through the app's own path (the default
+   backend and settings, tiny.en): ``whisper_hard_clip_s`` (a clip whose greedy decode fails whisper's checks, so
+   the fallback runs), ``whisper_easy_clip_s``, ``whisper_hard_over_easy`` (target: at most 2.0) and whether the
+   hard clip gave the same words on every run (``whisper_hard_clip_same_words``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+HARD = "an axolotl in a bog, and a red fox"  # 2.4 s; tiny.en's greedy decode fails whisper's log-probability check
+EASY = "three orange cats sleeping on a green sofa"  # 2.5 s; heard at once
 SENTENCES = ["Can you draw me a lighthouse on a cliff at sunset?", "I want a picture of a red fox in the snow.",
              "Show me a garden full of sunflowers.", "Could you paint a pirate ship in a storm, please?",
              "Let's see a penguin eating an ice cream.", "Please draw a small cat reading a book."]
@@ -50,7 +56,7 @@ def silence(seconds: float, seed: int = 0, level: float = 0.001) -> np.ndarray:
 def transcriber(backend: str, int8: bool):
     from core.config import load_settings
     from core.models.cache import ModelCache
-    from core.execution.pipeline import transcribe_options
+    from core.execution.hearing import transcribe_options
 
     settings = load_settings({"V2I_WHISPER_MODEL": "tiny.en", "V2I_WHISPER_BACKEND": backend,
                               "V2I_WHISPER_INT8": "1" if int8 else "0", "V2I_VAD": "off"})
@@ -65,7 +71,7 @@ def timed(action) -> tuple[float, object]:
 
 
 def main() -> None:
-    from core.execution.pipeline import _transcribe
+    from core.execution.hearing import hear
     from core.generation.audio import DecodedAudio
     from core.generation.transcribe import transcribe
 
@@ -113,16 +119,48 @@ def main() -> None:
         for mode in ("off", "on"):
             settings = load_settings({"V2I_WHISPER_MODEL": "tiny.en", "V2I_VAD": mode})
             cache = ModelCache(settings, device="cpu")
-            _transcribe(audio, settings, cache, False)  # warm-up
-            took = statistics.median(timed(lambda: _transcribe(audio, settings, cache, False))[0]
+            hear(audio, settings, cache, False)  # warm-up
+            took = statistics.median(timed(lambda: hear(audio, settings, cache, False))[0]
                                      for _ in range(args.repeats))
-            heard = _transcribe(audio, settings, cache, False)
+            heard = hear(audio, settings, cache, False)
             outside = [w.word for w in heard.words
                        if not any(a - 0.3 <= (w.start + w.end) / 2 <= b + 0.3 for a, b in spoken)]
             print(f"whisper_with_silence_{room}_vad_{mode}_s: {took:.2f}")
             print(f"words_in_silence_{room}_vad_{mode}: {len(outside)}" + (f"  # {' '.join(outside)}" if outside else ""))
             if mode == "on":
                 print(f"vad_cut_{room}_s: {sum(b - a for a, b in heard.speech_cut):.1f} of {len(quiet) / RATE:.1f}")
+
+    hard_and_easy(args.repeats)
+
+
+def hard_and_easy(repeats: int) -> None:
+    """Section 3: the fallback's cost, the clips alternating in rounds after a warm-up of each."""
+    from core.config import load_settings
+    from core.execution.hearing import hear
+    from core.generation.audio import DecodedAudio
+    from core.models.cache import ModelCache
+
+    settings = load_settings({"V2I_WHISPER_MODEL": "tiny.en"})
+    cache = ModelCache(settings, device="cpu")
+    clips = {name: DecodedAudio(speak(text), "wav", "pcm_s16le", RATE, 1) for name, text in (("hard", HARD),
+                                                                                              ("easy", EASY))}
+    seconds: dict[str, list[float]] = {name: [] for name in clips}
+    words: dict[str, set[str]] = {name: set() for name in clips}
+    for audio in clips.values():
+        hear(audio, settings, cache, False)  # warm-up: the model loads once
+    for _ in range(max(3, repeats)):
+        for name, audio in clips.items():
+            took, heard = timed(lambda: hear(audio, settings, cache, False))
+            seconds[name].append(took)
+            words[name].add(heard.text)
+    hard, easy = statistics.median(seconds["hard"]), statistics.median(seconds["easy"])
+    print(f"# hard clip ({len(clips['hard'].samples) / RATE:.2f} s, {settings.whisper_backend} backend): "
+          f"{' | '.join(sorted(words['hard']))}")
+    print(f"# easy clip ({len(clips['easy'].samples) / RATE:.2f} s): {' | '.join(sorted(words['easy']))}")
+    print(f"whisper_hard_clip_s: {hard:.2f}")
+    print(f"whisper_easy_clip_s: {easy:.2f}")
+    print(f"whisper_hard_over_easy: {hard / easy:.2f}")
+    print(f"whisper_hard_clip_same_words: {'yes' if len(words['hard']) == 1 else 'no'}")
 
 
 if __name__ == "__main__":

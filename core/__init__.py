@@ -41,10 +41,8 @@ from .errors import (
 )
 from .execution.executors import start_worker, stop_workers, worker_for
 from .execution.jobs import ACTIVE, CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobQueue, Quota, QuotaError
-from .execution.pipeline import (
-    ComputedGeneration, Transcription, compute_generation, doubt_of, run_generation, save_generation,
-    transcribe_recording,
-)
+from .execution.hearing import Transcription, doubt_of, heard_request, transcribe_recording
+from .execution.pipeline import ComputedGeneration, compute_generation, run_generation, save_generation
 from .execution.progress import DOWNLOADS, PREVIEWS, Pace, stage_words
 from .execution.worker import Worker
 from .generation.audio import DecodedAudio, decode_audio
@@ -52,7 +50,8 @@ from .generation.prompt import DEFAULT_NEGATIVE_PROMPT, DEFAULT_STYLE, STYLES, E
 from .generation.request import GenerationRequest
 from .generation.speech import CleanedSpeech, check_terms, clean_speech, doubt, speech_prompt
 from .generation.stages import PROGRESS_STAGES, TIMED_STAGES, TIMING_COLUMNS, TIMINGS, timings_of
-from .generation.transcribe import DOUBTFUL_WORD, Word, doubtful_words_in
+from .generation.doubts import Doubts, doubted_in_prompt, doubts_in, edited, plural
+from .generation.transcribe import DOUBTFUL_WORD, Word
 from .history import audit, backup, provenance, trash
 from .history.columns import SORTABLE, TABLE_COLUMNS
 from .history.export import LINKS, ExportLink, export_collection, export_csv, export_to_temp, export_zip
@@ -119,8 +118,8 @@ __all__ = [
     "known_people", "resolve_person", "check_stars", "rate", "rating_of", "collect", "collect_all", "uncollect", "collections",
     "collections_of", "export_collection", "Quota", "QuotaError",
     # speech into prompts
-    "CleanedSpeech", "clean_speech", "speech_prompt", "check_terms", "doubt", "doubt_of", "vocabulary", "set_vocabulary",
+    "CleanedSpeech", "clean_speech", "speech_prompt", "check_terms", "doubt", "doubt_of", "heard_request", "vocabulary", "set_vocabulary",
     "DoubtfulSpeechError",
     # every word whisper heard, with its place in the recording and its confidence
-    "Word", "DOUBTFUL_WORD", "doubtful_words_in",
+    "Word", "DOUBTFUL_WORD", "Doubts", "doubts_in", "doubted_in_prompt", "edited", "plural",
 ]

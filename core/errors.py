@@ -30,7 +30,15 @@ class StorageError(V2IError, OSError):
 
 
 class DoubtfulSpeechError(V2IError, ValueError):
-    """The words look like whisper's invention over silence: nothing is generated unless the person insists."""
+    """The words may not be what was said (words whisper doubted, or an invention over silence): nothing is
+    generated unless the person fixes them or insists. ``doubtful_words`` names the doubted words (may be empty)."""
+
+    def __init__(self, message: str, doubtful_words: tuple[str, ...] = ()):
+        super().__init__(message, tuple(doubtful_words))
+        self.doubtful_words = tuple(doubtful_words)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class CancelledError(V2IError):

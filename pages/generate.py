@@ -5,8 +5,8 @@ import hashlib
 import streamlit as st
 
 from core import (
-    RECIPES, STYLES, GenerationRequest, V2IError, Word, abtest, catalog, doubt_of, doubtful_words_in, roles,
-    speech_prompt, transcribe_recording, vocabulary,
+    RECIPES, STYLES, Doubts, GenerationRequest, V2IError, Word, abtest, catalog, doubt_of, doubted_in_prompt,
+    doubts_in, edited, roles, speech_prompt, transcribe_recording, vocabulary,
 )
 from ui import render, resources, runs, words
 from ui.image_settings import PageSettings, settings_form, vocabulary_form
@@ -23,11 +23,12 @@ def source_key(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def read_sources(uploads, recorded) -> tuple[list[tuple[str, memoryview, str]], list[str]]:
-    """The recordings as (name, content, key), one per distinct content, and the names of repeated ones.
-    The content is a view of the uploaded file's own buffer: an upload is held once, never copied."""
+def read_sources(uploads, recorded, fixed=()) -> tuple[list[tuple[str, memoryview, str]], list[str]]:
+    """The recordings as (name, content, key), one per distinct content, and the names of repeated ones; ``fixed``:
+    failed jobs' recordings being fixed, first. The content is a view of the uploaded file's own buffer: an upload
+    is held once, never copied."""
     sources, seen, repeated = [], set(), []
-    candidates = [(f.name, f.getbuffer()) for f in uploads or []]
+    candidates = [(name, data) for name, data, _ in fixed] + [(f.name, f.getbuffer()) for f in uploads or []]
     if recorded is not None:
         candidates.append(("browser-recording.wav", recorded.getbuffer()))
     for name, data in candidates:
@@ -40,58 +41,61 @@ def read_sources(uploads, recorded) -> tuple[list[tuple[str, memoryview, str]], 
     return sources, repeated
 
 
-def page_request(name: str, key: str, chosen: PageSettings) -> GenerationRequest | None:
-    """What this recording's panel asks for, with the transcript and prompt the person edited if they transcribed
-    first; None (with the reason shown) when nothing may be queued."""
+def page_request(name: str, data: bytes, key: str, chosen: PageSettings) -> GenerationRequest | None:
+    """What this recording's panel asks for, with the transcript and prompt the person sees (transcribed first
+    when they were not: the worker never paints words nobody was shown); None (with the reason shown at the top of
+    the panel) when nothing may be queued."""
     try:
         options = chosen.options()
     except ValueError as err:
         render.error(str(err))
         return None
-    draft = drafts.get(key)
-    if draft and draft.get("doubt") and not st.session_state.get(f"force-{key}"):
-        render.error(f"{name}: nothing was queued. The words may not be what was said: tick \"Generate anyway\" "
-                     "if they are right, or edit the transcript.")
+    draft = drafts.get(key) or transcribe_source(name, data, key, chosen)
+    if draft is None:
         return None
-    if draft and (doubted := misheard(draft, key)) and not st.session_state.get(f"force-{key}"):
-        render.error(f"{name}: nothing was queued. {len(doubted)} word(s) may be misheard: {', '.join(doubted)}. "
-                     "Fix them in the transcript (then rebuild the prompt) or in the prompt, or tick \"Generate "
-                     "anyway\" if they are right.")
+    force = bool(st.session_state.get(f"force-{key}"))
+    if (doubts := doubts_of(draft, key)) and not force:
+        notices.setdefault(key, []).append(("error", f"{name}: {doubts.message()}"))
         return None
     return GenerationRequest(
         filename=name, style=chosen.style, negative_prompt=chosen.negative or None, translate=chosen.translate,
-        options=options,
-        transcript=st.session_state.get(f"transcript-{key}") if draft else None,
-        language=draft["language"] if draft else None,
-        transcribe_seconds=draft["transcribe_s"] if draft else None,
-        prompt=st.session_state.get(f"prompt-{key}") if draft else None,
-        vocabulary=vocabulary(resources.store()), force=bool(st.session_state.get(f"force-{key}")),
-        heard=draft.get("heard") if draft else None,
-        words=tuple(Word(**w) for w in draft.get("words", ())) if draft else (),
-        speech_cut=tuple(tuple(span) for span in draft.get("speech_cut", ())) if draft else (),
+        options=options, transcript=st.session_state.get(f"transcript-{key}"), language=draft["language"],
+        transcribe_seconds=draft["transcribe_s"], prompt=st.session_state.get(f"prompt-{key}"),
+        vocabulary=vocabulary(resources.store()), force=force, heard=draft.get("heard"),
+        words=tuple(Word(**w) for w in draft.get("words", ())),
+        speech_cut=tuple(tuple(span) for span in draft.get("speech_cut", ())),
     )
 
 
-def misheard(draft: dict, key: str) -> list[str]:
-    """The words whisper doubted that would reach the image: still in the prompt about to be painted (none for the
-    tiny profile's random-weight whisper, which doubts every word it makes up)."""
-    if settings.whisper_is_random:
-        return []
-    return doubtful_words_in(draft.get("words", ()), st.session_state.get(f"prompt-{key}") or "")
+def doubts_of(draft: dict, key: str) -> Doubts:
+    """What stops this recording's job now: whisper's doubted words still in the prompt and the recording's doubt,
+    while the person has not changed the words (then they are theirs). The tiny profile's random-weight whisper
+    doubts every word it makes up: only its recording-level doubt counts."""
+    return doubts_in(
+        () if settings.whisper_is_random else draft.get("words", ()), draft.get("doubt", ""),
+        prompt=st.session_state.get(f"prompt-{key}") or "", built=draft.get("built", ""),
+        transcript=st.session_state.get(f"transcript-{key}"), heard=draft.get("heard"))
 
 
-def submit(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
-    """Queue one recording."""
-    request = page_request(name, key, chosen)
+def submit(name: str, data: bytes, key: str, chosen: PageSettings) -> bool:
+    """Queue one recording (a failed job's, being fixed, replaces that job); False when nothing was queued."""
+    request = page_request(name, data, key, chosen)
     if request is None:
-        return
+        return False
     try:
-        queue.submit(data, request, created_by=person.id)
+        if fixing := fixing_jobs.get(key):  # the failed job's recording, its words fixed: that job again
+            queue.resubmit(fixing, person.id, request)
+            st.session_state["fixing"].remove(fixing)
+            resources.worker().wake()
+            st.toast(f"{name}: queued again, with its words fixed")
+        else:
+            queue.submit(data, request, created_by=person.id)
     except (V2IError, ValueError) as err:
-        render.error(f"{name}: {err}")
-        return
+        notices.setdefault(key, []).append(("error", f"{name}: {err}"))
+        return False
     resources.worker().wake()
-    st.toast("Queued")
+    notices.setdefault(key, []).append(("success", f"{name}: queued"))
+    return True
 
 
 def ab_run_form(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
@@ -102,7 +106,7 @@ def ab_run_form(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
                                 list(RECIPES if variable == "recipe" else STYLES), key=f"ab-values-{key}",
                                 max_selections=abtest.MAX_ARMS)
         if st.button("Start the A/B run", key=f"ab-start-{key}"):
-            request = page_request(name, key, chosen)
+            request = checked_request(name, data, key, chosen)
             if request is None:
                 return
             try:
@@ -117,8 +121,25 @@ def ab_run_form(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
                          query_params={"run": run_id}, icon=":material/compare:")
 
 
-def transcribe_source(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
-    """Whisper's transcript and the enhanced prompt, left in editable text areas."""
+def checked_request(name: str, data: bytes, key: str, chosen: PageSettings) -> GenerationRequest | None:
+    """:func:`page_request` for a form lower in the panel (A/B runs, sweeps): what stops it is shown right there."""
+    request = page_request(name, data, key, chosen)
+    show_notices(key)
+    return request
+
+
+def show_notices(key: str) -> None:
+    """What happened to this recording's last request (queued, or why not), once."""
+    for kind, text in notices.pop(key, []):
+        if kind == "error":
+            render.error(text)
+        else:
+            st.success(render.escape_markdown(text), icon=":material/check:")
+
+
+def transcribe_source(name: str, data: bytes, key: str, chosen: PageSettings) -> dict | None:
+    """Whisper's transcript and the enhanced prompt, left in editable text areas; the draft they came from (None,
+    with the reason among the notices, when the recording cannot be heard)."""
     try:
         with st.spinner("Transcribing..."):
             result = transcribe_recording(data, settings=settings, models=resources.models(),
@@ -126,73 +147,119 @@ def transcribe_source(name: str, data: bytes, key: str, chosen: PageSettings) ->
         enhanced, spoken = speech_prompt(result.transcript.text, result.transcript.language, chosen.style,
                                          negative_prompt=chosen.negative or None)
     except (V2IError, ValueError) as err:
-        render.error(f"{name}: {err}")
-        return
+        notices.setdefault(key, []).append(("error", f"{name}: {err}"))
+        return None
     drafts[key] = {"language": result.transcript.language, "transcribe_s": result.transcribe_s,
                    "avg_logprob": result.transcript.avg_logprob, "no_speech_prob": result.transcript.no_speech_prob,
-                   "note": enhanced.note, "removed": spoken.note, "doubt": doubt_of(result, settings),
-                   "heard": result.transcript.text, "words": [w.to_json() for w in result.transcript.words],
+                   "note": enhanced.note, "removed": spoken.note, "notes_for": enhanced.prompt,
+                   "doubt": doubt_of(result, settings), "heard": result.transcript.text, "built": enhanced.prompt,
+                   "words": [w.to_json() for w in result.transcript.words],
                    "speech_cut": [list(span) for span in result.transcript.speech_cut]}
     st.session_state[f"transcript-{key}"] = result.transcript.text
     st.session_state[f"prompt-{key}"] = enhanced.prompt
+    st.session_state.pop(f"force-{key}", None)  # a new hearing: "Generate anyway" is asked again
+    return drafts[key]
+
+
+def rebuild_prompt(key: str, draft: dict, chosen: PageSettings) -> None:
+    """The prompt built again from the transcript as it is now, with the notes about what it left out."""
+    try:
+        enhanced, spoken = speech_prompt(st.session_state[f"transcript-{key}"], draft["language"], chosen.style,
+                                         negative_prompt=chosen.negative or None)
+    except ValueError as err:
+        notices.setdefault(key, []).append(("error", str(err)))
+        return
+    st.session_state[f"prompt-{key}"] = enhanced.prompt
+    draft.update(note=enhanced.note, removed=spoken.note, notes_for=enhanced.prompt)
+
+
+def doubt_view(draft: dict, key: str) -> None:
+    """What stops the job now and the way past it, or that the person's changes made the words theirs."""
+    doubts = doubts_of(draft, key)
+    if doubts.words:
+        st.warning(render.escape_markdown(f"{doubts.words_line()}. Listen to them above and fix them (in the "
+                                          "transcript, then rebuild the prompt, or in the prompt) before generating."))
+    if doubts.reason:
+        st.warning(render.escape_markdown(f"Is this what was said? {doubts.reason}."))
+    if doubts:
+        st.checkbox("Generate anyway", key=f"force-{key}")
+    elif draft.get("doubt") or doubted_in_prompt(draft.get("words", ()), draft.get("built", "")):
+        st.caption("You changed the words: they are yours now, and whisper's doubts no longer hold the job back.")
+
+
+def draft_view(draft: dict, key: str, chosen: PageSettings) -> None:
+    """The transcript and the prompt to edit, the notes that still describe them, and the doubts."""
+    if draft.get("speech_cut"):
+        cut = sum(b - a for a, b in draft["speech_cut"])
+        st.caption(f"{cut:.1f} s without speech (silence, long pauses) was left out before whisper.")
+    english_only = f" (whisper {settings.whisper_model} hears English only)" \
+        if settings.whisper_model.endswith(".en") else ""
+    st.text(f"language: {draft['language']}{english_only}   confidence: mean log-prob "
+            f"{draft['avg_logprob']:.2f}, no-speech {draft['no_speech_prob']:.2f}")
+    st.text_area("Transcript", key=f"transcript-{key}")
+    st.button("Rebuild the prompt from the transcript", key=f"rebuild-{key}", on_click=rebuild_prompt,
+              args=(key, draft, chosen))
+    st.text_area("Prompt", key=f"prompt-{key}")
+    if not edited(st.session_state.get(f"prompt-{key}"), draft.get("notes_for")):  # notes follow the prompt
+        if draft.get("removed"):
+            render.labelled_text("Cleaned for the prompt", draft["removed"])
+        if draft.get("note"):
+            st.caption("Note")
+            st.text(draft["note"])
+    doubt_view(draft, key)
 
 
 def source_panel(name: str, data: bytes, key: str, chosen: PageSettings) -> None:
     """One recording: listen, transcribe, edit, generate."""
     with st.container(border=True):
-        st.text(name)
+        st.text(name + ("  ·  a failed job's recording: fix its words and generate again" if key in fixing_jobs
+                        else ""))
         playable = len(data) <= PREVIEW_LIMIT  # a player would keep one more copy of a larger one in memory
         if not playable:
             st.caption(f"{len(data) / 2**20:.0f} MB: too large to play here; it is transcribed all the same.")
         buttons = st.columns([1, 1, 4])
         if buttons[0].button("Transcribe", key=f"transcribe-{key}"):
             transcribe_source(name, data, key, chosen)
+        if buttons[1].button("Generate", key=f"generate-{key}", type="primary"):
+            if submit(name, data, key, chosen) and key in fixing_jobs:  # heard first when it was not: see below
+                st.rerun()  # no longer a failed job's recording: its panel goes, the job is below
+        show_notices(key)
         draft = drafts.get(key)
         if draft and draft.get("words"):  # the words as heard, doubtful ones marked; a word plays from its second
             words.word_player(draft["words"], bytes(data) if playable else None, key)
         elif playable:
             st.audio(bytes(data))
-        if draft and draft.get("speech_cut"):
-            cut = sum(b - a for a, b in draft["speech_cut"])
-            st.caption(f"{cut:.1f} s without speech (silence, long pauses) was left out before whisper.")
         if draft:
-            english_only = f" (whisper {settings.whisper_model} hears English only)" \
-                if settings.whisper_model.endswith(".en") else ""
-            st.text(f"language: {draft['language']}{english_only}   confidence: mean log-prob "
-                    f"{draft['avg_logprob']:.2f}, no-speech {draft['no_speech_prob']:.2f}")
-            st.text_area("Transcript", key=f"transcript-{key}")
-            if st.button("Rebuild the prompt from the transcript", key=f"rebuild-{key}"):
-                try:
-                    st.session_state[f"prompt-{key}"] = speech_prompt(
-                        st.session_state[f"transcript-{key}"], draft["language"], chosen.style,
-                        negative_prompt=chosen.negative or None)[0].prompt
-                    st.rerun()
-                except ValueError as err:
-                    render.error(str(err))
-            st.text_area("Prompt", key=f"prompt-{key}")
-            if draft.get("removed"):
-                render.labelled_text("Cleaned for the prompt", draft["removed"])
-            if draft.get("note"):
-                st.caption("Note")
-                st.text(draft["note"])
-            doubted = misheard(draft, key)
-            if doubted:
-                st.warning(render.escape_markdown(f"{len(doubted)} word(s) may be misheard: {', '.join(doubted)}. "
-                                                  "Listen to them above and fix them before generating."))
-            if draft.get("doubt"):
-                st.warning(render.escape_markdown(f"Is this what was said? {draft['doubt']}."))
-            if doubted or draft.get("doubt"):
-                st.checkbox("Generate anyway", key=f"force-{key}")
-        if buttons[1].button("Generate", key=f"generate-{key}", type="primary"):
-            submit(name, data, key, chosen)
+            draft_view(draft, key, chosen)
         ab_run_form(name, data, key, chosen)
-        runs.sweep_form(name, data, key, lambda: page_request(name, key, chosen), queue, person,
+        runs.sweep_form(name, data, key, lambda: checked_request(name, data, key, chosen), queue, person,
                         resources.worker().wake)
+
+
+def fixing_sources() -> dict[str, str]:
+    """The failed jobs whose words this person came to fix ("Fix the words and generate again"), by their
+    recording's key; a job that is gone (or whose recording is) is left out."""
+    fixing = {}
+    for job_id in list(st.session_state.get("fixing", [])):
+        try:
+            job = queue.get(job_id)
+            data = memoryview(queue.upload_bytes(job)) if job["upload_path"] else None
+        except (V2IError, OSError):
+            data = None
+        if data is None:
+            st.session_state["fixing"].remove(job_id)
+            continue
+        key = source_key(data)
+        fixing[key] = job_id
+        fixed.append((job["audio_filename"] or f"job {job_id}", data, key))
+    return fixing
 
 
 # The page.
 settings, queue, person = resources.settings(), resources.queue(), resources.person()
 drafts = st.session_state.setdefault("drafts", {})
+# Each recording's last request: queued, or why not; shown once in its panel (kept across a rerun).
+notices: dict[str, list[tuple[str, str]]] = st.session_state.setdefault("notices", {})
 # "Use these settings" on History leaves its values here; widgets read them once.
 for setting, value in st.session_state.pop("prefill", {}).items():
     st.session_state[f"opt-{setting}"] = value
@@ -207,19 +274,23 @@ if not roles.allowed(person, "generate"):  # a viewer browses, searches, compare
                                    "member."))
     jobs_panel()
     st.stop()
-# 1. The recordings (one panel per distinct content).
+# 1. The recordings (one panel per distinct content), with any failed job's this person came to fix.
+fixed: list[tuple[str, memoryview, str]] = []
+fixing_jobs = fixing_sources()
 sources, repeated = read_sources(st.file_uploader("Recordings", type=AUDIO_TYPES, accept_multiple_files=True),
-                                 st.audio_input("Or record in the browser"))
+                                 st.audio_input("Or record in the browser"), fixed)
 if repeated:
     st.info(render.escape_markdown("Same recording as another one above, shown once: " + ", ".join(repeated)))
 # 2. The settings every job from this page uses, and the team's vocabulary.
 chosen = settings_form()
 vocabulary_form()
-# 3. Transcribe, edit, generate.
-for name, data, key in sources:
-    source_panel(name, data, key, chosen)
+# 3. Transcribe, edit, generate: one recording at a time, or all at once (each heard first, each guarded).
 if len(sources) > 1 and st.button("Transcribe and generate all"):
-    for name, data, key in sources:
-        submit(name, data, key, chosen)
+    if [key for name, data, key in sources if submit(name, data, key, chosen) and key in fixing_jobs]:
+        st.rerun()
+for name, data, key in sources:
+    if key in fixing_jobs and key not in drafts:  # they came to fix its words: show them at once
+        transcribe_source(name, data, key, chosen)
+    source_panel(name, data, key, chosen)
 # 4. This person's jobs.
 jobs_panel()

@@ -83,7 +83,7 @@ def test_the_tiny_profile_builds_its_models_on_first_use(tmp_path):
     assert settings.tiny_models_dir == tmp_path / "tiny-models"
     cache = ModelCache(settings, device="cpu")
     assert cache.whisper("openai").model.dims.n_mels == 80  # the bundled tiny.en, converted for openai-whisper
-    assert type(cache.whisper().model).__name__ == "WhisperModel"  # and read as it is by faster-whisper (auto)
+    assert type(cache.whisper().model).__name__ == "SteadyWhisperModel"  # read as it is by faster-whisper (auto)
     cache.stable_diffusion()
     assert (tmp_path / "tiny-models" / "sd-tiny-random" / "model_index.json").is_file()
 

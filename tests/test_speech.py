@@ -101,7 +101,7 @@ def test_the_generate_page_asks_before_generating_a_doubtful_transcript(app_env,
     no_exception(button(at, "Transcribe").click().run())
     assert any("Is this what was said?" in w.value for w in at.warning)
     no_exception(button(at, "Generate").click().run())
-    assert any("nothing was queued" in e.value for e in at.error)
+    assert any("Nothing was queued" in e.value for e in at.error)
     from core import JobQueue
 
     queue = JobQueue(Store(data_dir))

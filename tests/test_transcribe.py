@@ -3,7 +3,7 @@ from core.generation.synth import recording
 
 from core.generation.audio import decode_audio
 from core.errors import NoSpeechError
-from core.execution.pipeline import transcribe_options, transcribe_recording
+from core.execution.hearing import transcribe_options, transcribe_recording
 from core.generation.transcribe import transcribe
 
 

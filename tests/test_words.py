@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from core import GenerationRequest, InvalidOptionError, Word, doubtful_words_in, public_record
+from core import GenerationRequest, InvalidOptionError, Word, doubted_in_prompt, public_record
 from core.generation.faster import needs_fallback
 from core.history.columns import column
 from core.judging.factors import fix_costs
@@ -31,10 +31,11 @@ def test_words_come_in_the_order_spoken_cleaned_and_rounded():
 def test_a_doubted_word_counts_only_while_it_would_reach_the_prompt():
     heard = [Word("Can", 0, 0.2, 0.9), Word("you", 0.2, 0.4, 0.95), Word("roar", 0.4, 0.6, 0.12),
              Word("cliffhats", 0.6, 0.9, 0.5), Word("cat?", 0.9, 1.0, 0.44)]
-    assert doubtful_words_in(heard, "roar me a cat, cliffhats, detailed") == ["roar", "cliffhats", "cat"]
-    assert doubtful_words_in(heard, "draw me a cat") == ["cat"]  # fixed: "roar" is no longer a doubt
-    assert doubtful_words_in([w.to_json() for w in heard], "Roar!") == ["roar"]  # stored words too, any case
-    assert doubtful_words_in([], "roar") == []
+    named = lambda prompt, words=heard: [w.word for w in doubted_in_prompt(words, prompt)]  # noqa: E731
+    assert named("roar cliffhats cat, detailed") == ["roar", "cliffhats", "cat?"]
+    assert named("draw me a cat") == ["cat?"]  # fixed: "roar" is no longer a doubt
+    assert named("Roar!", [w.to_json() for w in heard]) == ["roar"]  # stored words too, any case
+    assert named("roar", []) == []
 
 
 def test_the_guard_doubts_words_only_when_most_of_them_are_doubted():

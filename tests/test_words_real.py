@@ -131,7 +131,7 @@ def test_a_misheard_word_is_flagged_before_anything_is_queued(real_page, data_di
     warning = next((w.value.replace("\\", "") for w in at.warning if "may be misheard" in w.value), None)
     assert warning, f"tiny.en doubted no word of {MISHEARD!r} this time: {texts(at)}"
     doubted = warning.split("may be misheard: ")[1].split(". ")[0].split(", ")
-    assert any("(?)" in m.value for m in at.markdown)  # marked in the words as heard
+    assert any("unsure: </span>" in m.value for m in at.markdown)  # highlighted in the words as heard, and announced
     no_exception(button(at, "Generate").click().run())
     assert any(f"may be misheard: {', '.join(doubted)}" in e for e in errors(at)), (doubted, errors(at))
     assert JobQueue(Store(data_dir)).list() == []  # nothing queued
@@ -157,3 +157,28 @@ def test_an_edited_word_is_stored_beside_what_was_heard(real_page, data_dir, tmp
     assert (row["transcript"], row["heard"]) == ("Can you draw me a cat?", was)
     words = json.loads(row["words"])
     assert " ".join(w["word"] for w in words) == was and all(w["end"] >= w["start"] for w in words)
+
+
+def test_a_hard_recording_falls_back_to_beam_search_on_the_same_model_and_repeats_itself(tmp_path, tiny_models_dir,
+                                                                                           monkeypatch):
+    """Issue 40, 4: a clip whose greedy decode fails whisper's checks went to openai-whisper's sampling (a second
+    model, up to five more decodes: ten times an easy clip). Now the same model decodes that segment once more, by
+    beam search at temperature 0, and three runs give the same words."""
+    from faster_whisper import WhisperModel
+
+    beams = []
+    original = WhisperModel.generate_with_fallback
+
+    def counted(self, encoder_output, prompt, tokenizer, options):
+        beams.append((options.beam_size, list(options.temperatures)))
+        return original(self, encoder_output, prompt, tokenizer, options)
+
+    monkeypatch.setattr(WhisperModel, "generate_with_fallback", counted)
+    settings, models = transcriber(tmp_path, tiny_models_dir, V2I_VAD="off", V2I_WHISPER_BACKEND="faster")
+    hard = spoken("an axolotl in a bog, and a red fox", tmp_path)
+    outcomes = [heard(hard, settings, models) for _ in range(3)]
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+    assert beams == [(1, [0.0]), (5, [0.0])] * 3  # greedy, then the beam: never a sampled temperature
+    beams.clear()
+    heard(spoken(SAID, tmp_path), settings, models)
+    assert beams == [(1, [0.0])]  # an easy clip: greedy alone

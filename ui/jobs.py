@@ -67,7 +67,8 @@ def show_job(queue: JobQueue, person: Person, job, outlook: dict, paints: str = 
 
 
 def failed_job_actions(job) -> None:
-    """A failed job keeps its recording (for V2I_FAILED_KEEP_DAYS days): download it, or submit it again."""
+    """A failed job keeps its recording (for V2I_FAILED_KEEP_DAYS days): download it, or submit it again; one the
+    doubt guard stopped opens on this page with its words to fix."""
     if not job["upload_path"]:
         st.caption("Its recording is no longer kept.")
         return
@@ -75,7 +76,13 @@ def failed_job_actions(job) -> None:
     path = resources.store().file_path(job["upload_path"])
     left.download_button("Download the recording", data=lambda: open(path, "rb"), key=f"recording-{job['id']}",
                          file_name=f"{job['id']}{path.suffix}", on_click="ignore")
-    right.button("Submit again", key=f"again-{job['id']}", on_click=submit_again, args=([job["id"]],))
+    if not job["doubtful_words"]:
+        right.button("Submit again", key=f"again-{job['id']}", on_click=submit_again, args=([job["id"]],))
+    elif right.button("Fix the words and generate again", key=f"fix-{job['id']}", type="primary"):
+        fixing = st.session_state.setdefault("fixing", [])
+        if job["id"] not in fixing:
+            fixing.append(job["id"])
+        st.rerun(scope="app")  # the whole page: the recording opens above, its words heard again to fix
 
 
 def submit_again(job_ids: list[str]) -> None:
@@ -120,7 +127,7 @@ def jobs_panel() -> None:
     if jobs:
         st.subheader("Your jobs")
         resources.executor_warning()
-    retry = [job["id"] for job in jobs if job["status"] == FAILED and job["upload_path"]]
+    retry = [job["id"] for job in jobs if job["status"] == FAILED and job["upload_path"] and not job["doubtful_words"]]
     if len(retry) > 1:
         st.button(f"Submit all {len(retry)} failed jobs again", on_click=submit_again, args=(retry,))
     outlook = queue.outlook(resources.typical_seconds()) if any(j["status"] == QUEUED for j in jobs) else {}

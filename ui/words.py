@@ -1,11 +1,13 @@
-"""Whisper's words, one by one: the doubtful ones marked, each a button that plays the recording from it (Generate,
-after Transcribe, and History's detail)."""
+"""Whisper's words, one by one: the doubtful ones highlighted (and announced so), each a button that plays the
+recording from it (Generate, after Transcribe, and History's detail)."""
 
 from __future__ import annotations
 
+import html
+
 import streamlit as st
 
-from core import DOUBTFUL_WORD
+from core import DOUBTFUL_WORD, plural
 from ui import render
 
 
@@ -13,29 +15,35 @@ def _doubtful(word: dict) -> bool:
     return word["probability"] < DOUBTFUL_WORD
 
 
+# Hidden from sight, read by screen readers: the highlight's meaning is spoken, not carried by colour alone.
+_SPOKEN_ONLY = ("position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0,0,0,0);"
+                "white-space:nowrap;border:0")
+
+
 def marked_text(words: list[dict]) -> str:
-    """The words as Markdown, the doubtful ones highlighted (and spoken as such: their mark is text, not colour
-    alone)."""
-    return " ".join(f":orange-background[{render.escape_markdown(w['word'])} (?)]" if _doubtful(w)
-                    else render.escape_markdown(w["word"]) for w in words)
+    """The words as HTML, the doubtful ones highlighted, each announced "unsure: rent" by a screen reader."""
+    return " ".join(f'<mark class="v2i-unsure" title="whisper was unsure of this word ({w["probability"]:.0%})">'
+                    f'<span style="{_SPOKEN_ONLY}">unsure: </span>{html.escape(w["word"])}</mark>' if _doubtful(w)
+                    else html.escape(w["word"]) for w in words)
 
 
 def word_player(words: list[dict], audio: bytes | None, key: str, *, heard: str | None = None) -> None:
-    """The words as heard, doubtful ones marked; picking a word plays the recording from its start. ``heard``: what
-    whisper heard, when the person changed it (shown beside the words used)."""
+    """The words as heard, doubtful ones highlighted; picking a word plays the recording from its start. ``heard``:
+    what whisper heard, when the person changed it (shown beside the words used)."""
     if not words:
         return
-    doubted = [w["word"] for w in words if _doubtful(w)]
-    st.markdown(marked_text(words))
+    doubted = sum(_doubtful(w) for w in words)
+    st.markdown(marked_text(words), unsafe_allow_html=True)
     if doubted:
-        st.caption(f"{len(doubted)} word(s) whisper was unsure of are marked (?) (confidence under "
-                   f"{DOUBTFUL_WORD:.0%}). Pick a word to hear it.")
+        st.caption(f"{plural(doubted, 'word')} whisper was unsure of {'is' if doubted == 1 else 'are'} highlighted "
+                   f"(confidence under {DOUBTFUL_WORD:.0%}). Pick a word to hear it.")
     if heard:
         render.labelled_text("What whisper heard (before your changes)", heard)
     if audio is None:
         return
     picked = st.pills("Play from a word", list(range(len(words))), key=f"seek-{key}",
-                      format_func=lambda i: f"{words[i]['word']} · {words[i]['start']:.1f}s")
+                      format_func=lambda i: f"{'unsure: ' if _doubtful(words[i]) else ''}{words[i]['word']} · "
+                                            f"{words[i]['start']:.1f}s")
     # Streamlit's player seeks to whole seconds: the second the word was said in.
     start = 0 if picked is None else int(words[picked]["start"])
     st.audio(audio, start_time=start, autoplay=picked is not None)

@@ -8,6 +8,7 @@ gone, by its process or its lease, never another live worker's).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -60,15 +61,16 @@ def worker_gone(worker_id: str) -> bool:
     return False
 
 
-def ending_of(err: BaseException) -> tuple[str, str | None]:
-    """How a job that raised ``err`` ends: cancelled, failed with its plain reason, or failed unexpectedly (a bug,
-    whose traceback goes to the log). The one classification, for every executor."""
+def ending_of(err: BaseException) -> tuple[str, str | None, tuple[str, ...]]:
+    """How a job that raised ``err`` ends: cancelled, failed with its plain reason (and the words whisper doubted,
+    when that was the reason), or failed unexpectedly (a bug, whose traceback goes to the log). The one
+    classification, for every executor."""
     if isinstance(err, CancelledError):
-        return CANCELLED, None
+        return CANCELLED, None, ()
     if isinstance(err, (V2IError, ValueError, OSError)):
-        return FAILED, str(err)
+        return FAILED, str(err), getattr(err, "doubtful_words", ())
     log.error("a job failed unexpectedly", exc_info=err)
-    return FAILED, f"unexpected error: {type(err).__name__}: {err}"
+    return FAILED, f"unexpected error: {type(err).__name__}: {err}", ()
 
 
 def _batch_key_of(job: dict[str, Any]) -> tuple | None:
@@ -257,15 +259,17 @@ class JobQueue:
         """Seconds until this queued job is done (see :meth:`outlook`); None when it is not queued."""
         return self.outlook(typical).get(job_id, (None, None))[1]
 
-    def resubmit(self, job_id: str, person: str) -> str:
-        """Queue a failed (or cancelled) job of ``person`` again from its kept recording; returns the new job's id."""
+    def resubmit(self, job_id: str, person: str, request: GenerationRequest | None = None) -> str:
+        """Queue a failed (or cancelled) job of ``person`` again from its kept recording (asking for ``request``
+        when given: its words fixed); returns the new job's id."""
         job = self.get(job_id)
         if job["created_by"] != person:
             raise NotFoundError(f"no job of yours with id {job_id}")
         if job["status"] not in (FAILED, CANCELLED) or not job["upload_path"]:
             raise InvalidOptionError(f"job {job_id} cannot be submitted again: it is {job['status']}"
                                      + ("" if job["upload_path"] else " and its recording is no longer kept"))
-        new_id_ = self.submit(self.upload_bytes(job), GenerationRequest.from_json(job["options"]), created_by=person)
+        new_id_ = self.submit(self.upload_bytes(job), request or GenerationRequest.from_json(job["options"]),
+                              created_by=person)
         with self.store.write() as db:
             db.execute("UPDATE jobs SET retry_of = ? WHERE id = ?", [job_id, new_id_])
         self.release_upload(job)
@@ -366,9 +370,11 @@ class JobQueue:
             "SELECT id, created_by, audio_filename FROM jobs WHERE id = ?", [job_id]).fetchone()))
         webhooks.job_ended(db, job, DONE, generation_id, None)
 
-    def finish(self, job: dict[str, Any], status: str, error: str | None = None) -> None:
+    def finish(self, job: dict[str, Any], status: str, error: str | None = None,
+               doubtful_words: tuple[str, ...] = ()) -> None:
         with self.store.write() as db:
-            db["jobs"].update(job["id"], {"status": status, "finished_at": utc_now(), "stage": status, "error": error})
+            db["jobs"].update(job["id"], {"status": status, "finished_at": utc_now(), "stage": status, "error": error,
+                                          "doubtful_words": json.dumps(list(doubtful_words)) if doubtful_words else None})
             webhooks.job_ended(db, job, status, None, error)
         if status != FAILED:  # a failed job keeps its recording so nothing the person gave is lost
             self.release_upload(job)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from ..config import Settings
@@ -22,12 +22,10 @@ from ..config.recipes import GenerationOptions
 from ..errors import DoubtfulSpeechError, NoSpeechError
 from ..generation.audio import DecodedAudio, decode_audio
 from ..generation.diffusion import GeneratedImage, Painting, count_clip_tokens, generate_images
-from ..generation.faster import NeedsFallback
 from ..generation.prompt import DEFAULT_NEGATIVE_PROMPT, MAX_PROMPT_TOKENS, EnhancedPrompt, clean_text
 from ..generation.request import GenerationRequest
-from ..generation.speech import CleanedSpeech, doubt, speech_prompt, whisper_prompt
-from ..generation.transcribe import TranscribeOptions, Transcript, mostly_doubtful, not_understood_reason, transcribe
-from ..generation.vad import cut_silence
+from ..generation.speech import CleanedSpeech, speech_prompt
+from ..generation.transcribe import Transcript
 from ..history.columns import Made, describe
 from ..history.paths import AUDIO, IMAGES, new_id, relative_name, remove_quietly, write_atomic
 from ..history.pngmeta import png_bytes
@@ -36,17 +34,10 @@ from ..history.store import Store, utc_now
 from ..models.cache import LoadedModel, ModelCache
 from ..models.downloads import fetch_missing
 from ..people.person import UNKNOWN
+from .hearing import guard, hear
 
 # progress(stage, step, total): stage is one of PROGRESS_STAGES; step/total count denoising steps while generating.
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class Transcription:
-    audio: DecodedAudio
-    transcript: Transcript
-    decode_s: float
-    transcribe_s: float
 
 
 @dataclass(frozen=True)
@@ -57,73 +48,6 @@ class ComputedGeneration:
     audio_extension: str  # follows the content, not the file name
     png: bytes  # the image, with its parameters in PNG text chunks
     fields: dict[str, Any]  # the row's columns, all but the id, the time and the file paths
-
-
-# -- transcription, also used on its own by the Generate page's "Transcribe" ------------------------------
-
-
-def transcribe_options(settings: Settings, translate: bool, vocabulary: tuple[str, ...] = ()) -> TranscribeOptions:
-    """Decoding follows the model, not the profile: a real whisper decodes fully, even in the tiny profile."""
-    prompt = whisper_prompt(vocabulary)
-    # Word timestamps place the words of what was said; a translation's words were never said (whisper warns so).
-    words = not translate
-    if settings.whisper_is_random:  # random weights never grow confident: greedily and briefly, or every fallback runs
-        return TranscribeOptions(translate=translate, greedy=True, sample_len=16, initial_prompt=prompt,
-                                 word_timestamps=words)
-    return TranscribeOptions(translate=translate, initial_prompt=prompt, word_timestamps=words)
-
-
-def transcribe_recording(data: bytes, *, settings: Settings, models: ModelCache, translate: bool = False,
-                         vocabulary: tuple[str, ...] = ()) -> Transcription:
-    """Decode and transcribe, for a person to read and edit before generating."""
-    started = time.perf_counter()
-    audio = decode_audio(data, settings.audio_limits)
-    decoded = time.perf_counter()
-    transcript = _transcribe(audio, settings, models, translate, vocabulary)
-    return Transcription(audio, transcript, decoded - started, time.perf_counter() - decoded)
-
-
-def _transcribe(audio: DecodedAudio, settings: Settings, models: ModelCache, translate: bool,
-                vocabulary: tuple[str, ...] = (), force: bool = False) -> Transcript:
-    """Whisper's words for ``audio``, its silences cut first (V2I_VAD); a recording without speech is refused
-    unless ``force`` (the person insists: then whisper hears all of it)."""
-    if audio.is_silent:
-        raise NoSpeechError("no speech was heard in the recording (it is silent)")
-    samples, cut = audio.samples, None
-    if settings.uses_vad:  # silence and long pauses cut before whisper: less to decode, nothing to invent over
-        vad = models.vad()
-        with vad.lock:
-            cut = cut_silence(vad.model, audio.samples)
-        if not cut.speech_found and force:
-            cut = None  # the person insists: whisper hears all of it
-        elif not cut.speech_found:
-            raise NoSpeechError("no speech was found in the recording (voice activity detection heard no voice), "
-                                "so there is nothing to make an image from. If someone does speak in it, tick "
-                                "\"Generate anyway\" (on the command line, --force)")
-        samples = audio.samples if cut is None else cut.samples
-    whisper = models.whisper()
-    options = transcribe_options(settings, translate, vocabulary)
-    try:
-        with whisper.use() as model:
-            transcript = transcribe(model, samples, options, device=whisper.device)
-    except NeedsFallback:  # faster-whisper's sampling cannot repeat itself: openai-whisper's seeded fallback does
-        whisper = models.whisper("openai")
-        with whisper.use() as model:
-            transcript = transcribe(model, samples, options, device=whisper.device)
-    if cut is None:
-        return transcript
-    return replace(transcript, speech_cut=cut.cut, words=tuple(
-        replace(w, start=round(cut.to_recording(w.start), 3), end=round(cut.to_recording(w.end), 3))
-        for w in transcript.words))
-
-
-def doubt_of(transcription: Transcription, settings: Settings | None = None) -> str:
-    """Why these words are probably not what was said ("" when they look fine). The word-level evidence counts
-    for a real whisper (the tiny profile's random one doubts every word)."""
-    transcript = transcription.transcript
-    words = () if settings is not None and settings.whisper_is_random else transcript.words
-    return not_understood_reason(transcript) or doubt(transcript.text, transcript.no_speech_prob,
-                                                      transcription.audio.rms) or mostly_doubtful(words)
 
 
 # -- the story of one generation ----------------------------------------------------------------------------
@@ -244,17 +168,16 @@ def prepare_generation(job: Job, *, settings: Settings, models: ModelCache) -> _
     report("transcribe", 0, 0)
     transcript, seconds = _transcript_for(request, decoded, settings, models)
     timings["transcribe"] = seconds
-    if request.transcript is None and not request.force:  # a guard before spending minutes on an invention
-        if reason := not_understood_reason(transcript) or doubt(transcript.text, transcript.no_speech_prob, decoded.rms) \
-                or mostly_doubtful(() if settings.whisper_is_random else transcript.words):
-            raise DoubtfulSpeechError(f"{reason}. Nothing was generated: transcribe it first and tick "
-                                      "\"Generate anyway\" (on the command line, --force) if it is right")
     started -= 0.0 if request.transcript is None else seconds  # done before queueing: part of the total
 
-    # 4. Build the prompt, counting tokens with the pipeline's own tokenizer.
+    # 4. Build the prompt, counting tokens with the pipeline's own tokenizer; the doubt guard before spending
+    #    minutes on words that were not said (whisper's words only: the person's own are theirs).
     report("enhance", 0, 0)
     with _timed(timings, "enhance"):
         prompt, spoken = build_prompt(request, transcript, sd)
+    if request.transcript is None and not request.force and not clean_text(request.prompt or ""):
+        if doubts := guard(transcript, decoded.rms, prompt.prompt, settings):
+            raise DoubtfulSpeechError(doubts.message("Nothing was generated"), doubts.words)
     report("generate", 0, options.steps)
     return _Prepared(job, request, options, decoded, transcript, prompt, spoken, sd, timings,
                      started - time.perf_counter())  # the seconds of this job so far (negative), painting to come
@@ -307,7 +230,7 @@ def _transcript_for(request: GenerationRequest, audio: DecodedAudio, settings: S
     """Whisper's transcript and its seconds, or the person's own text and the seconds it took then."""
     if request.transcript is None:
         tick = time.perf_counter()
-        transcript = _transcribe(audio, settings, models, request.translate, request.vocabulary, request.force)
+        transcript = hear(audio, settings, models, request.translate, request.vocabulary, request.force)
         return transcript, time.perf_counter() - tick
     text = clean_text(request.transcript)
     if not text:

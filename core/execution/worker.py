@@ -55,7 +55,7 @@ class Worker:
         # Same-recipe jobs painted as one batch: on CUDA by default, never on the CPU unless V2I_GPU_BATCH says so.
         self.batch = gpu_batch(settings, models.device)
         # Endings the store could not take yet (a full disk, a long lock): stored as soon as it answers again.
-        self.endings: list[tuple[dict[str, Any], str, str | None]] = []
+        self.endings: list[tuple[dict[str, Any], str, str | None, tuple[str, ...]]] = []
 
     def start(self) -> "Worker":
         """Start the worker's threads (once); refuses to start when the C2PA key cannot sign (every job would
@@ -108,25 +108,25 @@ class Worker:
             if self._stop.wait(HEARTBEAT_S):
                 return
 
-    def end(self, job: dict[str, Any], status: str, error: str | None = None) -> None:
+    def end(self, job: dict[str, Any], status: str, error: str | None = None, doubtful_words: tuple[str, ...] = ()) -> None:
         """Store how a job ended; when the store cannot take it now, keep it and try again before anything else
         (``store_endings``): the job never stays "running" for ever."""
         try:
-            self.queue.finish(job, status, error)
+            self.queue.finish(job, status, error, doubtful_words)
         except StorageError as err:
             log.warning("job %s ended %s but the store cannot record it yet (%s): will retry", job["id"], status, err)
-            self.endings.append((job, status, error))
+            self.endings.append((job, status, error, doubtful_words))
 
     def store_endings(self) -> bool:
         """Store the endings kept by :meth:`end`; returns True when none is left. A job whose person asked to
         cancel meanwhile ends cancelled."""
         while self.endings:
-            job, status, error = self.endings[0]
+            job, status, error, words = self.endings[0]
             try:
                 row = self.store.query("SELECT cancel_requested FROM jobs WHERE id = ?", [job["id"]])
                 if row and row[0]["cancel_requested"]:
-                    status, error = CANCELLED, None
-                self.queue.finish(job, status, error)
+                    status, error, words = CANCELLED, None, ()
+                self.queue.finish(job, status, error, words)
             except StorageError:
                 return False
             self.endings.pop(0)

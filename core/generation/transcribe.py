@@ -11,12 +11,12 @@ from .faster import is_faster, transcribe_faster
 from .prompt import clean_text
 from .transcript import (
     COMPRESSION_RATIO_THRESHOLD, DOUBTFUL_WORD, LAST_TEMPERATURE, LOGPROB_THRESHOLD, MOSTLY_DOUBTFUL,
-    NOT_UNDERSTOOD_LOGPROB, Transcript, TranscribeOptions, Word, doubtful_words_in, mostly_doubtful, seed_of, words_of,
+    NOT_UNDERSTOOD_LOGPROB, Transcript, TranscribeOptions, Word, mostly_doubtful, seed_of, words_of,
 )
 
 __all__ = ["transcribe", "not_understood", "not_understood_reason", "COMPRESSION_RATIO_THRESHOLD", "DOUBTFUL_WORD",
            "LAST_TEMPERATURE", "LOGPROB_THRESHOLD", "MOSTLY_DOUBTFUL", "NOT_UNDERSTOOD_LOGPROB", "Transcript",
-           "TranscribeOptions", "Word", "doubtful_words_in", "mostly_doubtful", "seed_of", "words_of"]
+           "TranscribeOptions", "Word", "mostly_doubtful", "seed_of", "words_of"]
 
 
 def not_understood(segments: list[dict]) -> bool:

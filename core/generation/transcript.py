@@ -5,7 +5,6 @@ place and confidence, and whisper's own quality thresholds (:mod:`core.generatio
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -47,28 +46,6 @@ class Word:
 # Measured with tiny.en on espeak-ng speech: misheard words came back at 0.07-0.53 ("children" for "picture of",
 # "cliffhats" for "cliff at"), words heard right mostly above 0.8. Below this, a word is marked as doubtful.
 DOUBTFUL_WORD = 0.6
-
-
-_NOT_IN_A_WORD = re.compile(r"[^\w'-]")
-
-
-def _plain(word: str) -> str:
-    return _NOT_IN_A_WORD.sub("", word.lower())
-
-
-def doubtful_words_in(words: "Sequence[Word | dict]", text: str) -> list[str]:
-    """The words whisper doubted (:data:`DOUBTFUL_WORD`) that are still in ``text`` (the prompt about to be painted:
-    a doubted word the person fixed or left out is no longer a doubt), each once, in the order spoken."""
-    if not words:
-        return []
-    present = {_plain(w) for w in text.split()}
-    out = []
-    for w in words:
-        word, probability = (w.word, w.probability) if isinstance(w, Word) else (w["word"], w["probability"])
-        plain = _plain(word)
-        if probability < DOUBTFUL_WORD and plain and plain in present and plain not in out:
-            out.append(plain)
-    return out
 
 
 def mostly_doubtful(words: "Sequence[Word]") -> str:

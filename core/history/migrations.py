@@ -319,6 +319,12 @@ def _v19_workers(db: sqlite_utils.Database) -> None:
     db["workers"].create({"id": str, "heartbeat_at": str}, pk="id", not_null={"heartbeat_at"})
 
 
+@migration("0020_job_doubts")
+def _v20_job_doubts(db: sqlite_utils.Database) -> None:
+    # A job the doubt guard stopped names the words whisper doubted (JSON list), for the API and "Fix the words".
+    db["jobs"].add_column("doubtful_words", str)
+
+
 def pending_migrations(db: sqlite_utils.Database) -> list[str]:
     """The migrations not yet applied, read without writing (a read-only database can answer)."""
     if not db["migrations"].exists():

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..analytics.embeddings import EmbeddingCache
 from ..analytics.similarity import alignment
-from ..generation.transcribe import doubtful_words_in
+from ..generation.doubts import doubted_in_prompt, pieces
 from ..history.store import Store, utc_now
 from .judgements import GAIN_OF_STARS, Judgements, Reading, TeamAgreement, judge, ratings, team_agreement
 from .statistics import (
@@ -207,8 +207,8 @@ def cause_of(row: dict[str, Any], words: list[dict] = ()) -> tuple[str, str]:
         return "transcription", f"no-speech probability {row['no_speech_prob']:.2f} (over {WHISPER_NO_SPEECH})"
     if row["avg_logprob"] is not None and row["avg_logprob"] < WHISPER_LOG_PROB:
         return "transcription", f"low confidence: mean log-probability {row['avg_logprob']:.2f}"
-    if kept := doubtful_words_in(words, row["prompt"]):
-        return "transcription", f"the prompt kept words whisper doubted: {', '.join(kept)}"
+    if kept := doubted_in_prompt(words, row["prompt"]):
+        return "transcription", f"the prompt kept words whisper doubted: {', '.join(' '.join(pieces(w.word)) for w in kept)}"
     if row["prompt_truncated"]:
         return "prompt", "the prompt was cut at CLIP's 77 tokens"
     kept = kept_share(row["transcript"], row["prompt"])

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..config import bundled_model_bin
 from ..errors import ModelLoadError
 from .hub import PINNED, snapshot_folder, whisper_cache_dir
+from .steady import steady
 
 BACKENDS = ("auto", "openai", "faster")
 # whisper's names -> the CTranslate2 conversions on the hub (their commits are pinned in core.models.catalog.PINNED).
@@ -58,7 +59,7 @@ def load_faster(name: str, device: str, *, int8: bool = False):
 
     compute = "int8" if int8 else ("float16" if device == "cuda" else "float32")
     try:
-        return WhisperModel(str(folder), device="cuda" if device == "cuda" else "cpu", compute_type=compute,
+        return steady(WhisperModel)(str(folder), device="cuda" if device == "cuda" else "cpu", compute_type=compute,
                             cpu_threads=torch.get_num_threads())
     except Exception as err:  # a damaged model.bin, an unsupported device...
         raise ModelLoadError(f"could not load whisper {name!r} with faster-whisper ({type(err).__name__}: {err})") \

@@ -4,6 +4,8 @@ acts as its person; errors are JSON ``{"error": "..."}`` with the right status, 
 ``/docs``."""
 
 
+import functools
+import json
 import logging
 import math
 import threading
@@ -25,12 +27,14 @@ from ..config.recipes import GenerationOptions
 from ..errors import (
     AudioError, DoubtfulSpeechError, InvalidOptionError, NoSpeechError, NotFoundError, StorageError, V2IError,
 )
+from ..execution.hearing import heard_request
 from ..execution.jobs import ACTIVE, JobQueue, QuotaError
 from ..generation.request import GenerationRequest
 from ..history import audit, disk
 from ..history.paths import check_id
 from ..history.query import HistoryFilter
 from ..history.store import Store, public_record
+from ..models.cache import shared_models
 from ..people import roles
 from ..people.person import Person
 from ..people.roles import ForbiddenError
@@ -202,7 +206,8 @@ class Api:
         return {"id": job["id"], "status": job["status"], "stage": job["stage"], "step": job["step"],
                 "total_steps": job["total_steps"], "position": queue.position(job["id"]),
                 "eta_s": None if eta is None else round(eta, 1),
-                "generation_id": job["generation_id"], "error": job["error"], "created_by": job["created_by"],
+                "generation_id": job["generation_id"], "error": job["error"],
+                "doubtful_words": json.loads(job["doubtful_words"] or "[]"), "created_by": job["created_by"],
                 "created_at": job["created_at"], "finished_at": job["finished_at"]}
 
     def generation_row(self, generation_id: str) -> dict[str, Any]:
@@ -235,7 +240,8 @@ def errors_as_json(app: FastAPI) -> None:
     @app.exception_handler(V2IError)
     async def core_error(request: Request, err: V2IError):
         status = next(code for kind, code in STATUS if isinstance(err, kind))
-        return JSONResponse({"error": str(err)}, status_code=status)
+        doubted = {"doubtful_words": list(err.doubtful_words)} if isinstance(err, DoubtfulSpeechError) else {}
+        return JSONResponse({"error": str(err), **doubted}, status_code=status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError):
@@ -274,6 +280,10 @@ def job_routes(api: Api) -> APIRouter:
         request_ = GenerationRequest(filename=fields.filename, prompt=fields.prompt, negative_prompt=fields.negative,
                                      translate=fields.translate, options=options, force=fields.force, source="api",
                                      **({"style": fields.style} if fields.style else {}))
+        # 4. The doubt guard: whisper hears it here (unless it insists or brings its own prompt), and words it
+        #    doubted that would reach the image answer 422, naming them; the job then paints what was heard.
+        request_ = await run_in_threadpool(functools.partial(heard_request, settings=settings,
+                                                             models=shared_models(settings)), audio, request_)
         job_id = await run_in_threadpool(queue.submit, audio, request_, created_by=person.id)
         return api.job_json(await run_in_threadpool(queue.get, job_id))
 
