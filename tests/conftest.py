@@ -39,6 +39,8 @@ SLOW_TESTS = {
     "test_backup.py::test_a_backup_while_four_processes_write_has_every_row_committed_before_it_began",
     "test_compiled_unet.py::test_every_compiled_run_happens_on_one_thread_whoever_calls",
     "test_turbo.py::test_the_command_line_runs_turbo_and_v2i_recipe_sets_the_default",
+    "test_real_whisper.py::test_the_command_line_prints_the_spoken_words_offline",  # two processes, each loading
+    "test_words_real.py::test_words_come_back_in_order_with_times_inside_the_recording",  # both whispers, 3 clips
 }
 
 

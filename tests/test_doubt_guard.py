@@ -132,3 +132,22 @@ def test_fix_the_words_opens_the_failed_jobs_recording_and_generating_replaces_t
     assert GenerationRequest.from_json(again["options"]).transcript == "a red fox sleeping in the snow"
     assert not any("a failed job's recording" in t.value for t in at.text)  # done: it is an ordinary job now
     assert [t.value for t in at.toast] == ["fox.wav: queued again, with its words fixed"]
+
+
+def test_the_notes_follow_the_prompt_as_it_is_now(app_env):
+    from apptest import button, no_exception, open_app
+
+    from core.generation.synth import recording
+
+    at = open_app("pages/generate.py")
+    at.file_uploader[0].set_value([("said.wav", recording("wav"), "audio/wav")])
+    at = no_exception(button(no_exception(at.run()), "Transcribe").click().run())
+    next(t for t in at.text_area if t.label == "Transcript").set_value("Um, can you draw me a red fox, and")
+    at = no_exception(button(at, "Rebuild the prompt from the transcript").click().run())
+    prompt = next(t for t in at.text_area if t.label == "Prompt")
+    assert prompt.value.startswith("a red fox")
+    captions = [c.value for c in at.caption]
+    assert "Cleaned for the prompt" in captions  # what the rebuilt prompt left out of the words as they are now
+    prompt.set_value("a red fox in the snow, by the person")
+    at = no_exception(at.run())
+    assert "Cleaned for the prompt" not in [c.value for c in at.caption]  # it no longer describes this prompt

@@ -119,3 +119,11 @@ def test_the_api_refuses_the_same_recording_with_the_words_unless_forced(tmp_pat
     assert plain.status_code == 201, plain.text
     heard = GenerationRequest.from_json(JobQueue(store).get(plain.json()["id"])["options"])
     assert heard.transcript == "Can you draw me a lighthouse?" and heard.words  # heard once, not again by the worker
+
+
+def test_an_ab_run_of_the_recording_is_held_back_with_the_words_named(real_page, data_dir, tmp_path):
+    at = with_fox(tmp_path)
+    at.multiselect(key=next(m.key for m in at.multiselect if m.key.startswith("ab-values-"))).set_value(
+        ["default", "fast"])
+    at = no_exception(button(at, "Start the A/B run").click().run())
+    assert "2 words may be misheard: rent, box" in refusal(at) and queued(data_dir) == []
