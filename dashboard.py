@@ -35,6 +35,7 @@ try:
     resources.sidebar()
     resources.worker()  # one background worker per server process, started with the app
     with st.sidebar:
+        auth.sign_out_button(resources.store)
         notify.job_notifications()  # toasts when this person's jobs end, and their count in the tab's title
     navigation.run()
 except V2IError as err:  # a full disk, a damaged database...: a plain message (the server log keeps the traceback)

@@ -5,7 +5,7 @@ tests may reach further). Heavy libraries (torch, whisper, diffusers, transforme
 
 Where things live, by role, as layers: each subpackage imports only those listed before it (import-linter holds
 them so: ``[tool.importlinter]`` in pyproject.toml), in the order of a generation's story:
-- ``errors`` and ``timefmt``: the errors meant for a person, and times as people read them;
+- ``errors``, ``timefmt`` and ``wording``: the errors meant for a person, times and counts as people read them;
 - ``people``: who is asking (``person``) and what each role may do (``roles``), as plain values;
 - ``config``: the settings, the ``recipes`` a request starts from, the ``places`` models are found;
 - ``models``: loading, keeping, downloading and building the models (``cache`` keeps them once per process);
@@ -21,6 +21,7 @@ them so: ``[tool.importlinter]`` in pyproject.toml), in the order of a generatio
 """
 
 from . import timefmt
+from .wording import counted
 from .analytics import aggregates, image_map
 from .analytics.embeddings import EmbeddingCache
 from .analytics.similarity import (
@@ -50,7 +51,7 @@ from .generation.prompt import DEFAULT_NEGATIVE_PROMPT, DEFAULT_STYLE, STYLES, E
 from .generation.request import GenerationRequest
 from .generation.speech import CleanedSpeech, check_terms, clean_speech, doubt, speech_prompt
 from .generation.stages import PROGRESS_STAGES, TIMED_STAGES, TIMING_COLUMNS, TIMINGS, timings_of
-from .generation.doubts import Doubts, doubted_in_prompt, doubts_in, edited, plural
+from .generation.doubts import Doubts, doubted_in_prompt, doubts_in, edited
 from .generation.transcribe import DOUBTFUL_WORD, Word
 from .history import audit, backup, provenance, trash
 from .history.columns import SORTABLE, TABLE_COLUMNS
@@ -69,7 +70,7 @@ from .people.person import (
     typed_person,
 )
 from .people.roles import ForbiddenError
-from .team import accounts, gate, tokens
+from .team import accounts, gate, sessions, tokens
 from .team.shared import (
     check_stars, collect, collect_all, collections, collections_of, known_people, names_of, rate, rating_of,
     remember_person, resolve_person, set_vocabulary, uncollect, vocabulary,
@@ -108,7 +109,7 @@ __all__ = [
     # keeping the team's work safe: audit.require(...), trash.delete(...) / restore(...), audit.trail(...)
     "roles", "trash", "audit", "backup", "provenance", "ForbiddenError",
     # personal API tokens (the HTTP API is core.web.api, served by python -m core serve)
-    "tokens", "webhooks",
+    "tokens", "sessions", "webhooks",
     # times as people read them: timefmt.readable(...), timefmt.exact(...)
     "timefmt",
     # safety
@@ -121,5 +122,5 @@ __all__ = [
     "CleanedSpeech", "clean_speech", "speech_prompt", "check_terms", "doubt", "doubt_of", "heard_request", "vocabulary", "set_vocabulary",
     "DoubtfulSpeechError",
     # every word whisper heard, with its place in the recording and its confidence
-    "Word", "DOUBTFUL_WORD", "Doubts", "doubts_in", "doubted_in_prompt", "edited", "plural",
+    "Word", "DOUBTFUL_WORD", "Doubts", "doubts_in", "doubted_in_prompt", "edited", "counted",
 ]

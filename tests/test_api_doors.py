@@ -122,7 +122,7 @@ def test_a_removed_persons_tokens_get_401_and_the_removal_is_audited(api):
     never = tokens.create(store, Person("dave", "dave"), "no account")["token"]  # the gate never let dave in
     assert httpx.get(f"{url}/api/v1/generations", headers=auth(never)).status_code == 401
     details = [(r["target"], r["detail"]) for r in audit.trail(store, action="account")]
-    assert ("rita", "account removed, 1 API token revoked") in details and ("rita", "account added") in details
+    assert ("rita", "account removed, 1 API token revoked, 0 sign-ins ended") in details and ("rita", "account added") in details
 
 
 def test_the_rate_limit_is_per_person_whatever_number_of_tokens(api):

@@ -7,7 +7,7 @@ import pickle
 
 import pytest
 
-from core import DoubtfulSpeechError, Doubts, GenerationRequest, Word, doubted_in_prompt, doubts_in, plural
+from core import DoubtfulSpeechError, Doubts, GenerationRequest, Word, counted, doubted_in_prompt, doubts_in
 from core.config.recipes import GenerationOptions
 from core.execution.jobs import FAILED, JobQueue, ending_of
 from core.generation.doubts import pieces
@@ -73,7 +73,7 @@ def test_spacing_alone_is_not_an_edit():
 
 
 def test_plurals_are_written_properly():
-    assert (plural(1, "word"), plural(2, "word"), plural(0, "word")) == ("1 word", "2 words", "0 words")
+    assert (counted(1, "word"), counted(2, "word"), counted(0, "word")) == ("1 word", "2 words", "0 words")
     assert Doubts(("rent",)).words_line() == "1 word may be misheard: rent"
 
 

@@ -4,7 +4,9 @@
   the provider has verified and that is on the allow-list (``allowed_emails``, ``allowed_domains``) pass. The
   person is their email, shown by name.
 - ``accounts = true``: per-person passwords (``python -m core people add NAME`` gives a one-time password, which
-  the person replaces at their first sign-in). The person is the account's name.
+  the person replaces at their first sign-in). The person is the account's name. A sign-in lasts across reloads,
+  tabs and links (``core.team.sessions``: an HttpOnly cookie, ``V2I_SESSION_DAYS``), checked on every run, until
+  the person signs out, their password is reset or they are removed.
 - ``password = "..."``: one shared team password, compared in constant time. It gives everyone one shared
   identity ("Team"): nobody can claim to be someone else by typing a name.
 - none of these: no gate (the default binds to 127.0.0.1, so only this machine can reach it); the person is the
@@ -20,21 +22,23 @@ The gate fails closed: a secrets file that exists but cannot be read or parsed, 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import math
 import os
 import tomllib
 import uuid
 from dataclasses import replace
+from urllib.parse import urlencode, urlparse
 
 import streamlit as st
 
 from core import (
     MAX_NAME, InvalidOptionError, Person, Settings, SignInThrottle, V2IError, accounts, audit, roles, client_address, email_allowed,
-    fold_name, local_person, name_or, normal_email,
+    fold_name, local_person, name_or, normal_email, sessions,
 )
 
-from . import render
+from . import render, serving
 
 log = logging.getLogger("v2i.auth")
 # One per server process: guesses from every session add up.
@@ -99,13 +103,14 @@ def require_access(settings: Settings, open_store) -> Person:
     if auth:
         person = signed_in_person(*allowed)
     elif use_accounts or password:
-        if "person" not in st.session_state:
+        person = account_session(open_store()) if use_accounts else st.session_state.get("person")
+        if person is None:
             if use_accounts:
                 account_form(open_store, settings)
             else:
                 password_form(str(password), settings, open_store)
             st.stop()
-        person = st.session_state["person"]
+        keep_signed_in()
     else:
         person = local_person(settings.user)
     gated = bool(auth or use_accounts or password)
@@ -201,7 +206,7 @@ def account_form(open_store, settings: Settings) -> None:
     store = open_store()
     pending = st.session_state.get("gate-must-change")
     if pending:
-        return change_form(store, pending)
+        return change_form(store, pending, settings)
     with st.form("sign-in"):
         name = st.text_input("Your name", max_chars=MAX_NAME)
         typed = st.text_input("Password", type="password", max_chars=accounts.MAX_PASSWORD)
@@ -219,11 +224,10 @@ def account_form(open_store, settings: Settings) -> None:
     if result.must_change:
         st.session_state["gate-must-change"] = (result.as_person(), typed)
         st.rerun()
-    st.session_state["person"] = result.as_person()
-    st.rerun()
+    signed_in(store, result.as_person(), settings)
 
 
-def change_form(store, pending: tuple[Person, str]) -> None:
+def change_form(store, pending: tuple[Person, str], settings: Settings) -> None:
     person, one_time = pending
     st.info(render.escape_markdown(f"Welcome, {person.name}. Choose your own password (at least "
                                    f"{accounts.MIN_PASSWORD} characters) to replace the one-time one."))
@@ -241,6 +245,59 @@ def change_form(store, pending: tuple[Person, str]) -> None:
         st.error(render.escape_markdown(f"Choose another password: {err}."))
         return
     del st.session_state["gate-must-change"]
-    st.session_state["person"] = person
+    signed_in(store, person, settings)
+
+
+def signed_in(store, person: Person, settings: Settings) -> None:
+    """A personal password was right: a session starts, for this tab now and, through its cookie, for this
+    browser's reloads, tabs and links (set by the server's ``/session/start``, on this run's way back)."""
+    value, expires = sessions.start(store, person.id, settings.session_days)
+    st.session_state["person"], st.session_state["session"] = person, value
+    if serving.MOUNTED:  # the route that sets the cookie is served (app.py; not a bare `streamlit run dashboard.py`)
+        st.session_state["session-grant"] = sessions.GRANTS.put(value, expires)
     st.rerun()
+
+
+def account_session(store) -> Person | None:
+    """Who this browser is signed in as with a personal password: this tab's sign-in, else the session cookie the
+    browser keeps; None once it has ended (signed out, the password reset, the person removed: read on every run)."""
+    for value in (st.session_state.get("session"), st.context.cookies.get(sessions.COOKIE)):
+        if (person := sessions.person_of(store, value)) is not None:
+            st.session_state["person"], st.session_state["session"] = person, value
+            return person
+    for key in ("person", "session"):
+        st.session_state.pop(key, None)
+    return None
+
+
+def here() -> str:
+    """The page this browser is on, with its query ("/history?id=..."), to come back to."""
+    query = urlencode(st.query_params.to_dict())
+    return (urlparse(st.context.url or "").path or serving.base_path() + "/") + (f"?{query}" if query else "")
+
+
+def _go(target: str) -> None:
+    """Send the browser to ``target`` on this server (a route the page cannot answer itself)."""
+    st.html(f"<script>window.location.replace({json.dumps(target)})</script>", unsafe_allow_javascript=True)
+
+
+def keep_signed_in() -> None:
+    """Once, right after a sign-in: the browser fetches the session's cookie and comes back to this page."""
+    if grant := st.session_state.pop("session-grant", None):
+        _go(f"{serving.base_path()}/session/start?{urlencode({'grant': grant, 'next': here()})}")
+
+
+def sign_out_button(open_store) -> None:
+    """In the sidebar, for a personal-password sign-in: end the session (every tab of this browser) and clear its
+    cookie."""
+    if not st.session_state.get("session"):
+        return
+    if st.button("Sign out", key="sign-out"):
+        sessions.end(open_store(), st.session_state["session"])
+        for key in ("person", "session"):
+            st.session_state.pop(key, None)
+        if serving.MOUNTED:
+            _go(f"{serving.base_path()}/session/end")
+            st.stop()
+        st.rerun()
 

@@ -7,7 +7,7 @@ import html
 
 import streamlit as st
 
-from core import DOUBTFUL_WORD, plural
+from core import DOUBTFUL_WORD, counted
 from ui import render
 
 
@@ -35,7 +35,7 @@ def word_player(words: list[dict], audio: bytes | None, key: str, *, heard: str 
     doubted = sum(_doubtful(w) for w in words)
     st.markdown(marked_text(words), unsafe_allow_html=True)
     if doubted:
-        st.caption(f"{plural(doubted, 'word')} whisper was unsure of {'is' if doubted == 1 else 'are'} highlighted "
+        st.caption(f"{counted(doubted, 'word')} whisper was unsure of {'is' if doubted == 1 else 'are'} highlighted "
                    f"(confidence under {DOUBTFUL_WORD:.0%}). Pick a word to hear it.")
     if heard:
         render.labelled_text("What whisper heard (before your changes)", heard)

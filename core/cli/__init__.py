@@ -12,12 +12,12 @@ from typing import Sequence
 
 from core import (
     DEFAULT_STYLE, MAX_GUIDANCE, MAX_SEED, MAX_SIDE, MAX_STEPS, RECIPES, SCHEDULERS, STYLES, GenerationOptions,
-    HistoryFilter, InvalidOptionError, JobQueue, Person, StorageError, Store, V2IError, audit, catalog, check_name,
+    HistoryFilter, InvalidOptionError, JobQueue, Person, StorageError, Store, V2IError, audit, catalog, check_name, counted,
     collections_of, export_collection, export_csv, load_settings, local_person, provenance, public_record,
     resolve_person, run_generation, shared_models, worker_for,
 )
 from . import api, judging, models, people, safety, similarity, team
-from .common import LIMIT, Parser as _Parser, counted, each_file as _each_file, person_of, ranged as _ranged
+from .common import LIMIT, Parser as _Parser, each_file as _each_file, person_of, ranged as _ranged
 
 
 def generation_options() -> argparse.ArgumentParser:

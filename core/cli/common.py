@@ -7,8 +7,8 @@ import argparse
 import sys
 
 from core import (
-    EmbeddingCache, GenerationOptions, GenerationRequest, Person, V2IError, audit, gate, local_person, remember_person,
-    roles, shared_models, typed_person, vocabulary,
+    EmbeddingCache, GenerationOptions, GenerationRequest, Person, V2IError, audit, gate, local_person,
+    remember_person, roles, shared_models, typed_person, vocabulary,
 )
 
 
@@ -72,11 +72,6 @@ def each_file(args, settings, store, act) -> int:
 def embedding_cache(settings, store) -> EmbeddingCache:
     """CLIP embeddings, with the model loaded only if something is not embedded yet."""
     return EmbeddingCache(store, lambda: shared_models(settings).clip(), model_id=settings.clip_embedding_id)
-
-
-def counted(n: int, word: str, plural: str | None = None) -> str:
-    """``1 file``, ``2 files``: a count and its noun, as a person writes it."""
-    return f"{n:,} {word if n == 1 else plural or word + 's'}"
 
 
 class Parser(argparse.ArgumentParser):

@@ -6,9 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from core import JobQueue, StorageError, audit, contact_sheet, factors, preferences, sweep
+from core import JobQueue, StorageError, audit, contact_sheet, counted, factors, preferences, sweep
 
-from .common import counted, each_file, embedding_cache, person_of
+from .common import each_file, embedding_cache, person_of
 
 
 def add_parsers(commands, options) -> None:

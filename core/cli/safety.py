@@ -8,9 +8,9 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from core import InvalidOptionError, JobQueue, audit, backup, check_id, trash
+from core import InvalidOptionError, JobQueue, audit, backup, counted, check_id, trash
 
-from .common import counted, person_of
+from .common import person_of
 
 
 def add_parsers(commands) -> None:

@@ -211,6 +211,9 @@ SETTINGS: tuple[Setting, ...] = (
             "private, link-local and metadata addresses stay refused"),
     Setting("V2I_TOKEN_DAYS", "token_days", "90", _positive("a number of days"),
             "how long a new API token works (`tokens create --days N` chooses per token)"),
+    Setting("V2I_SESSION_DAYS", "session_days", "14", _positive("a number of days"),
+            "how long a sign-in with a personal password lasts in a browser (across reloads, tabs and links); "
+            "resetting the password, removing the person or signing out ends it sooner"),
     Setting("V2I_MAX_QUEUED_PER_PERSON", "max_queued_per_person", "20", _whole("a whole number of jobs"),
             "jobs one person may have waiting (queued or running) at once"),
     Setting("V2I_MAX_QUEUED_MB_PER_PERSON", "max_queued_mb_per_person", "500", _positive("a number of megabytes"),
@@ -288,6 +291,7 @@ class Settings:
     public_url: str = _default("public_url")
     webhooks_allow_local: bool = _default("webhooks_allow_local")
     token_days: float = _default("token_days")
+    session_days: float = _default("session_days")
     max_queued_per_person: int = _default("max_queued_per_person")
     max_queued_mb_per_person: float = _default("max_queued_mb_per_person")
     failed_keep_days: float = _default("failed_keep_days")

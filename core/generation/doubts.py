@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Sequence
 
+from ..wording import counted
 from .prompt import clean_text
 from .transcript import Word
 
@@ -31,11 +32,6 @@ def pieces(text: str) -> list[str]:
     """The words of ``text`` as the guard compares them: lower case, split at anything that is not part of a word
     (spaces, hyphens, punctuation), an apostrophe inside a word kept ("rent-box." -> ["rent", "box"])."""
     return _PIECE.findall(text.lower())
-
-
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """``1 word``, ``2 words``: a count with its noun in the right number."""
-    return f"{count} {word if count == 1 else many or word + 's'}"
 
 
 @dataclass(frozen=True)
@@ -51,7 +47,7 @@ class Doubts:
 
     def words_line(self) -> str:
         """"2 words may be misheard: rent, box" ("" without doubted words)."""
-        return f"{plural(len(self.words), 'word')} may be misheard: {', '.join(self.words)}" if self.words else ""
+        return f"{counted(len(self.words), 'word')} may be misheard: {', '.join(self.words)}" if self.words else ""
 
     def message(self, outcome: str = "Nothing was queued") -> str:
         """What stops the job and the two ways on, in plain words."""

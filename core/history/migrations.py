@@ -325,6 +325,14 @@ def _v20_job_doubts(db: sqlite_utils.Database) -> None:
     db["jobs"].add_column("doubtful_words", str)
 
 
+@migration("0021_sessions")
+def _v21_sessions(db: sqlite_utils.Database) -> None:
+    # A browser's sign-in with a personal password (core.team.sessions): the cookie's secret is stored as its SHA-256.
+    db["sessions"].create({"id": str, "person": str, "secret_hash": str, "created_at": str, "expires_at": str,
+                           "revoked_at": str}, pk="id", not_null={"person", "secret_hash", "created_at", "expires_at"})
+    db["sessions"].create_index(["person"])
+
+
 def pending_migrations(db: sqlite_utils.Database) -> list[str]:
     """The migrations not yet applied, read without writing (a read-only database can answer)."""
     if not db["migrations"].exists():

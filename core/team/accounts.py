@@ -13,6 +13,8 @@ from ..errors import InvalidOptionError, NotFoundError
 from ..history.audit import record_in
 from ..history.store import Store, utc_now
 from ..people.person import Person, fold_name, typed_person
+from ..wording import counted
+from . import sessions
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 200
@@ -81,26 +83,30 @@ def add_person(store: Store, name: str, by: Person | None = None) -> str:
 
 
 def reset_password(store: Store, name: str, by: Person | None = None) -> str:
-    """A new one-time password for ``name`` (the old password stops working); returns it."""
+    """A new one-time password for ``name`` (the old password, and every browser signed in with it, stop working);
+    returns it."""
     name = _existing(store, name)
     password = _one_time()
     with store.write() as db:
         db["accounts"].update(name, {"password_hash": hash_password(password), "one_time": 1,
                                      "changed_at": utc_now("seconds")})
-        record_in(db, by, "account", name, "password reset to a one-time password")
+        ended = sessions.end_all_in(db, name)  # signed in elsewhere with the old password: no longer
+        record_in(db, by, "account", name, f"password reset to a one-time password, {counted(ended, 'sign-in')} "
+                                           "ended")
     return password
 
 
 def remove_person(store: Store, name: str, by: Person | None = None) -> int:
-    """Close ``name``'s account and revoke every API token of theirs, in one transaction (what they made stays
-    theirs); returns how many tokens were revoked."""
+    """Close ``name``'s account, revoke every API token of theirs and end their sign-ins, in one transaction (what
+    they made stays theirs); returns how many tokens were revoked."""
     name = _existing(store, name)
     with store.write() as db:
         db["accounts"].delete(name)
         revoked = db.execute("UPDATE api_tokens SET revoked_at = ? WHERE person = ? AND revoked_at IS NULL",
                              [utc_now(), name]).rowcount
-        record_in(db, by, "account", name, f"account removed, {revoked} API {'token' if revoked == 1 else 'tokens'} "
-                                          "revoked")
+        ended = sessions.end_all_in(db, name)
+        record_in(db, by, "account", name, f"account removed, {counted(revoked, 'API token')} revoked, "
+                                          f"{counted(ended, 'sign-in')} ended")
     return revoked
 
 

@@ -147,7 +147,48 @@ def test_a_personal_password_is_chosen_at_first_sign_in_on_the_gate_alone_and_th
         expect(page.get_by_test_id("stText").filter(has_text="a shared lighthouse").first).to_be_visible()
         assert f"id={shared['id']}" in page.url
         snapshot(page, "carla-password-gate")
-        page.context.close()
+        signed_in_across_reloads_tabs_and_links(page, server, shared["id"])
+
+
+def session_cookie(page) -> dict | None:
+    return next((c for c in page.context.cookies() if c["name"] == "v2i_session"), None)
+
+
+def signed_in_across_reloads_tabs_and_links(page, server, generation_id: str) -> None:
+    """Issue 39, 5: Carla's sign-in is a session this browser keeps (an HttpOnly, SameSite cookie): a reload, a
+    new tab and a pasted link find her signed in; signing out ends it; a password reset ends it elsewhere."""
+    from core import Store, accounts
+
+    assert eventually(page, lambda: session_cookie(page) is not None), "the sign-in set no session cookie"
+    page.wait_for_url(f"**/history?id={generation_id}")  # back from /session/start to the link she opened
+    cookie = session_cookie(page)
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["expires"] > __import__("time").time() + 13 * 86400
+    page.reload()
+    settle(page, shows="Linked generation")
+    expect(page.get_by_test_id("stSidebar").get_by_text("Carla", exact=True)).to_be_visible()
+    tab = page.context.new_page()  # another tab, another of her links
+    tab.goto(f"{server.url}/generate")
+    settle(tab)
+    expect(tab.get_by_role("heading", name="Generate", exact=True)).to_be_visible()
+    expect(tab.get_by_role("textbox", name="Your name")).to_have_count(0)
+    tab.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
+    tab.wait_for_url(f"{server.url}/")  # the cookie cleared on the way
+    settle(tab)
+    expect(tab.get_by_role("textbox", name="Your name")).to_be_visible()
+    assert session_cookie(page) is None
+    page.reload()  # the first tab too: the session is over
+    settle(page)
+    expect(page.get_by_role("textbox", name="Your name")).to_be_visible()
+    # Signed in again, then an admin resets her password: the browser's session ends with it.
+    page.get_by_role("textbox", name="Your name").fill("Carla")
+    page.get_by_label("Password", exact=True).fill("carla's own long phrase")
+    page.get_by_role("button", name="Sign in").click()
+    assert eventually(page, lambda: session_cookie(page) is not None)
+    accounts.reset_password(Store(server.data_dir), "Carla")
+    page.reload()
+    settle(page)
+    expect(page.get_by_role("textbox", name="Your name")).to_be_visible()
+    page.context.close()
 
 
 def pick(page, label_text: str) -> None:
