@@ -253,7 +253,7 @@ def test_a_migration_is_registered_once_by_its_decorator_and_only_after_the_last
     from core.history import migrations
 
     monkeypatch.setattr(migrations, "MIGRATIONS", list(migrations.MIGRATIONS))
-    with pytest.raises(ValueError, match="'0003_late' must sort after '0021_sessions'"):
+    with pytest.raises(ValueError, match="'0003_late' must sort after '0022_file_bytes'"):
         migrations.migration("0003_late")(lambda db: None)
 
     @migrations.migration("0099_next")

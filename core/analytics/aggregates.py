@@ -99,15 +99,15 @@ def storage(store: Store) -> dict[str, Any]:
     """What the data folder holds: the database's bytes, and the bytes of images and recordings per person (the
     trash's included, under whoever made them)."""
     per_person: dict[str, dict[str, int]] = {}
-    rows = store.query("SELECT coalesce(created_by, 'unknown') AS who, image_path, audio_path FROM generations "
-                       "UNION ALL SELECT coalesce(created_by, 'unknown'), image_path, audio_path FROM trash")
+    # The sizes kept with each row (migration 0022): sums over an index, never a stat of every file.
+    rows = store.query("SELECT coalesce(created_by, 'unknown') AS who, sum(image_bytes) AS images, "
+                       "sum(audio_bytes) AS audio FROM generations GROUP BY created_by UNION ALL "
+                       "SELECT coalesce(created_by, 'unknown'), sum(image_bytes), sum(audio_bytes) FROM trash "
+                       "GROUP BY created_by")
     for row in rows:
         sizes = per_person.setdefault(row["who"], {"images": 0, "audio": 0})
-        for kind, key in (("images", "image_path"), ("audio", "audio_path")):
-            try:
-                sizes[kind] += store.file_path(row[key]).stat().st_size
-            except OSError:
-                pass
+        sizes["images"] += row["images"] or 0
+        sizes["audio"] += row["audio"] or 0
     database = sum(p.stat().st_size for p in store.data_dir.glob("v2i.db*") if p.is_file())
     return {"database": database, "people": per_person}
 

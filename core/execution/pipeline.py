@@ -209,6 +209,8 @@ def save_generation(
         "image_path": relative_name(IMAGES, generation_id, "png"),
         **computed.fields,
         "image_sha256": hashlib.sha256(computed.png).hexdigest(),
+        "image_bytes": len(computed.png),
+        "audio_bytes": len(computed.audio),
     }
     written = []
     try:

@@ -27,7 +27,8 @@ def delete(store: Store, generation_id: str, person: Person) -> dict[str, Any]:
                   for table, column in LINKED.items()}
         db["trash"].insert({"generation_id": generation_id, "created_by": row.get("created_by"),
                             "deleted_by": person.id, "deleted_at": utc_now(), "image_path": row["image_path"],
-                            "audio_path": row["audio_path"], "payload": json.dumps({"row": row, **linked})})
+                            "audio_path": row["audio_path"], "image_bytes": row.get("image_bytes"),
+                            "audio_bytes": row.get("audio_bytes"), "payload": json.dumps({"row": row, **linked})})
         for table, column in LINKED.items():
             db.execute(f"DELETE FROM {table} WHERE {column} = ?", [generation_id])
         db["generations"].delete(generation_id)
