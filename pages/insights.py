@@ -10,6 +10,9 @@ from core import ModelLoadError, factors, statistics
 from ui import judging, render, resources, runs
 
 resources.ensure_navigation()
+# Images scored here per run at most: the worker's upkeep scores the rest when the queue is quiet, so a large
+# history never makes this page wait for all of them.
+ALIGN_PER_RUN = 200
 
 store, cache, person = resources.store(), resources.embedding_cache(), resources.person()
 st.title("Insights")
@@ -30,7 +33,7 @@ reading = factors.Reading(
 
 try:
     with st.spinner("Scoring images that have no alignment yet..."):
-        factors.record_alignment(store, cache, compute=True)
+        factors.record_alignment(store, cache, compute=True, limit=ALIGN_PER_RUN)
 except ModelLoadError as err:
     render.error(str(err))
     st.stop()

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..analytics.embeddings import EmbeddingCache
-from ..analytics.similarity import alignment
+from ..analytics.similarity import alignment, skip_unreadable
 from ..generation.doubts import doubted_in_prompt, pieces
 from ..history.store import Store, utc_now
 from .judgements import GAIN_OF_STARS, Judgements, Reading, TeamAgreement, judge, ratings, team_agreement
@@ -79,8 +79,9 @@ def observations(store: Store, model_id: str, reading: Reading = Reading(), judg
 
 
 def record_alignment(store: Store, cache: EmbeddingCache, *, compute: bool = False, limit: int = 100_000) -> int:
-    """Store the CLIP alignment of every generation that has none yet; returns how many were stored. With
-    ``compute=False`` only generations whose image and texts are already embedded are scored (no model)."""
+    """Store the CLIP alignment of generations that have none yet (the oldest ``limit``); returns how many were
+    stored. With ``compute=False`` only generations whose image and texts are already embedded are scored (no
+    model); with ``compute=True`` an image that cannot be read is recorded as skipped, not read again each time."""
     rows = store.query(
         "SELECT g.* FROM generations g LEFT JOIN alignment a ON a.generation_id = g.id AND a.model = ? "
         "WHERE a.generation_id IS NULL AND g.id NOT IN (SELECT generation_id FROM embedding_skips WHERE model = ?) "
@@ -88,6 +89,8 @@ def record_alignment(store: Store, cache: EmbeddingCache, *, compute: bool = Fal
     if not rows:
         return 0
     scores = alignment(cache, rows, compute=compute)
+    if compute and (unreadable := [row["id"] for row in rows if row["id"] not in scores]):
+        skip_unreadable(store, cache.model_id, unreadable, "the image file is missing or unreadable")
     now = utc_now("seconds")
     with store.write() as db:
         db["alignment"].insert_all(
