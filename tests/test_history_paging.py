@@ -54,6 +54,26 @@ def test_pages_under_a_filter_and_a_search_are_slices_too(store):
     assert got == expected and len(expected) > 14
 
 
+@pytest.mark.parametrize("sort", SORTABLE)
+def test_a_filter_matching_many_rows_walks_its_sorts_index_and_gives_the_same_slices(store, sort, monkeypatch):
+    """Issue 43, 2: many matches (at least WALK_FROM) are paged by walking the sort's index, never by gathering and
+    sorting every match; every page is still the slice of SQLite's own order."""
+    import core.history.store
+
+    fill(store, 230)
+    monkeypatch.setattr(core.history.store, "WALK_FROM", 20)
+    where = HistoryFilter(search="fox", language="en")
+    expected = every_row(store, sort, True, where)
+    seen = []
+    query = store.query
+    monkeypatch.setattr(store, "query", lambda sql, params=(): (sql.startswith("SELECT g.*") and seen.append(
+        plan(store, sql, params))) or query(sql, params))
+    pages = store.page_generations(where, sort=sort, limit=7).pages
+    got = [r["id"] for n in range(1, pages + 1) for r in store.page_generations(where, sort=sort, limit=7, page=n).rows]
+    assert got == expected and len(expected) >= 20
+    assert seen and all(f"INDEX generations_sort_{sort}" in p and "TEMP B-TREE" not in p for p in seen), seen
+
+
 def test_walking_on_with_after_visits_every_row_once_in_order(store):
     fill(store, 230)
     seen, after = [], None
