@@ -128,6 +128,8 @@ COLUMNS: tuple[Column, ...] = (
     # the image and the seconds each stage took
     Column("image_path", str, required=True),
     Column("image_sha256", str),
+    Column("image_bytes", int),  # the image's and the recording's sizes, written on save (Overview's storage)
+    Column("audio_bytes", int),
     *(_timing(stage) for stage in TIMINGS),
     # the team's stars, kept by triggers on ratings
     Column("rating_mean", float, sortable=True),
