@@ -55,7 +55,7 @@ def page_request(name: str, data: bytes, key: str, chosen: PageSettings) -> Gene
         return None
     force = bool(st.session_state.get(f"force-{key}"))
     if (doubts := doubts_of(draft, key)) and not force:
-        notices.setdefault(key, []).append(("error", f"{name}: {doubts.message()}"))
+        notices.setdefault(key, []).append(f"{name}: {doubts.message()}")
         return None
     return GenerationRequest(
         filename=name, style=chosen.style, negative_prompt=chosen.negative or None, translate=chosen.translate,
@@ -86,15 +86,13 @@ def submit(name: str, data: bytes, key: str, chosen: PageSettings) -> bool:
         if fixing := fixing_jobs.get(key):  # the failed job's recording, its words fixed: that job again
             queue.resubmit(fixing, person.id, request)
             st.session_state["fixing"].remove(fixing)
-            resources.worker().wake()
-            st.toast(f"{name}: queued again, with its words fixed")
         else:
             queue.submit(data, request, created_by=person.id)
     except (V2IError, ValueError) as err:
-        notices.setdefault(key, []).append(("error", f"{name}: {err}"))
+        notices.setdefault(key, []).append(f"{name}: {err}")
         return False
     resources.worker().wake()
-    notices.setdefault(key, []).append(("success", f"{name}: queued"))
+    st.toast(f"{name}: queued again, with its words fixed" if fixing else "Queued")
     return True
 
 
@@ -129,12 +127,9 @@ def checked_request(name: str, data: bytes, key: str, chosen: PageSettings) -> G
 
 
 def show_notices(key: str) -> None:
-    """What happened to this recording's last request (queued, or why not), once."""
-    for kind, text in notices.pop(key, []):
-        if kind == "error":
-            render.error(text)
-        else:
-            st.success(render.escape_markdown(text), icon=":material/check:")
+    """Why this recording's last request queued nothing, once."""
+    for text in notices.pop(key, []):
+        render.error(text)
 
 
 def transcribe_source(name: str, data: bytes, key: str, chosen: PageSettings) -> dict | None:
@@ -147,7 +142,7 @@ def transcribe_source(name: str, data: bytes, key: str, chosen: PageSettings) ->
         enhanced, spoken = speech_prompt(result.transcript.text, result.transcript.language, chosen.style,
                                          negative_prompt=chosen.negative or None)
     except (V2IError, ValueError) as err:
-        notices.setdefault(key, []).append(("error", f"{name}: {err}"))
+        notices.setdefault(key, []).append(f"{name}: {err}")
         return None
     drafts[key] = {"language": result.transcript.language, "transcribe_s": result.transcribe_s,
                    "avg_logprob": result.transcript.avg_logprob, "no_speech_prob": result.transcript.no_speech_prob,
@@ -167,7 +162,7 @@ def rebuild_prompt(key: str, draft: dict, chosen: PageSettings) -> None:
         enhanced, spoken = speech_prompt(st.session_state[f"transcript-{key}"], draft["language"], chosen.style,
                                          negative_prompt=chosen.negative or None)
     except ValueError as err:
-        notices.setdefault(key, []).append(("error", str(err)))
+        notices.setdefault(key, []).append(str(err))
         return
     st.session_state[f"prompt-{key}"] = enhanced.prompt
     draft.update(note=enhanced.note, removed=spoken.note, notes_for=enhanced.prompt)
@@ -258,8 +253,8 @@ def fixing_sources() -> dict[str, str]:
 # The page.
 settings, queue, person = resources.settings(), resources.queue(), resources.person()
 drafts = st.session_state.setdefault("drafts", {})
-# Each recording's last request: queued, or why not; shown once in its panel (kept across a rerun).
-notices: dict[str, list[tuple[str, str]]] = st.session_state.setdefault("notices", {})
+# Why each recording's last request queued nothing; shown once in its panel (kept across a rerun).
+notices: dict[str, list[str]] = st.session_state.setdefault("notices", {})
 # "Use these settings" on History leaves its values here; widgets read them once.
 for setting, value in st.session_state.pop("prefill", {}).items():
     st.session_state[f"opt-{setting}"] = value

@@ -77,5 +77,5 @@ def test_hyphen_joined_doubted_words_queue_nothing_until_the_person_edits_them(p
     settle(page, shows=page.get_by_text("You changed the words: they are yours now"))
     expect(page.get_by_text("may be misheard")).to_have_count(0)
     page.get_by_role("button", name="Generate", exact=True).click()
-    settle(page, shows=page.get_by_text("fox.wav: queued"))
+    settle(page, shows=page.get_by_text("Queued", exact=True))
     assert jobs() == 1
