@@ -5,8 +5,8 @@ import hashlib
 import streamlit as st
 
 from core import (
-    RECIPES, STYLES, Doubts, GenerationRequest, V2IError, Word, abtest, catalog, doubt_of, doubted_in_prompt,
-    doubts_in, edited, roles, speech_prompt, transcribe_recording, vocabulary,
+    RECIPES, STYLES, Doubts, GenerationRequest, V2IError, Word, abtest, catalog, doubt_of, doubts_in,
+    edited, roles, speech_prompt, transcribe_recording, vocabulary,
 )
 from ui import render, resources, runs, words
 from ui.image_settings import PageSettings, settings_form, vocabulary_form
@@ -71,10 +71,20 @@ def doubts_of(draft: dict, key: str) -> Doubts:
     """What stops this recording's job now: whisper's doubted words still in the prompt and the recording's doubt,
     while the person has not changed the words (then they are theirs). The tiny profile's random-weight whisper
     doubts every word it makes up: only its recording-level doubt counts."""
-    return doubts_in(
-        () if settings.whisper_is_random else draft.get("words", ()), draft.get("doubt", ""),
-        prompt=st.session_state.get(f"prompt-{key}") or "", built=draft.get("built", ""),
-        transcript=st.session_state.get(f"transcript-{key}"), heard=draft.get("heard"))
+    return doubts_in(whisper_words(draft), draft.get("doubt", ""), prompt=st.session_state.get(f"prompt-{key}") or "",
+                     built=draft.get("built", ""), transcript=st.session_state.get(f"transcript-{key}"),
+                     heard=draft.get("heard"))
+
+
+def whisper_words(draft: dict) -> list[dict]:
+    """Whisper's words with their confidence, when they count (none for the tiny profile's random whisper)."""
+    return [] if settings.whisper_is_random else draft.get("words", [])
+
+
+def heard_doubts(draft: dict) -> Doubts:
+    """The doubts of the words as whisper gave them (before any change of the person's)."""
+    built = draft.get("built", "")
+    return doubts_in(whisper_words(draft), draft.get("doubt", ""), prompt=built, built=built)
 
 
 def submit(name: str, data: bytes, key: str, chosen: PageSettings) -> bool:
@@ -178,7 +188,7 @@ def doubt_view(draft: dict, key: str) -> None:
         st.warning(render.escape_markdown(f"Is this what was said? {doubts.reason}."))
     if doubts:
         st.checkbox("Generate anyway", key=f"force-{key}")
-    elif draft.get("doubt") or doubted_in_prompt(draft.get("words", ()), draft.get("built", "")):
+    elif heard_doubts(draft):  # there were doubts, and the person's changes made the words theirs
         st.caption("You changed the words: they are yours now, and whisper's doubts no longer hold the job back.")
 
 
