@@ -102,7 +102,7 @@ def submit(name: str, data: bytes, key: str, chosen: PageSettings) -> bool:
         notices.setdefault(key, []).append(f"{name}: {err}")
         return False
     resources.worker().wake()
-    st.toast(f"{name}: queued again, with its words fixed" if fixing else "Queued")
+    st.toast(render.said("{name}: queued again, with its words fixed", name=name) if fixing else "Queued")
     return True
 
 

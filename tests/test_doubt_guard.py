@@ -131,7 +131,7 @@ def test_fix_the_words_opens_the_failed_jobs_recording_and_generating_replaces_t
     assert again["retry_of"] == failed and jobs[failed]["upload_path"] is None
     assert GenerationRequest.from_json(again["options"]).transcript == "a red fox sleeping in the snow"
     assert not any("a failed job's recording" in t.value for t in at.text)  # done: it is an ordinary job now
-    assert [t.value for t in at.toast] == ["fox.wav: queued again, with its words fixed"]
+    assert [t.value for t in at.toast] == ["fox\\.wav: queued again, with its words fixed"]  # a name, escaped
 
 
 def test_the_notes_follow_the_prompt_as_it_is_now(app_env):
@@ -151,3 +151,13 @@ def test_the_notes_follow_the_prompt_as_it_is_now(app_env):
     prompt.set_value("a red fox in the snow, by the person")
     at = no_exception(at.run())
     assert "Cleaned for the prompt" not in [c.value for c in at.caption]  # it no longer describes this prompt
+
+
+def test_the_words_view_keeps_whispers_words_as_text_in_its_html():
+    from ui.words import marked_text
+
+    shown = marked_text([{"word": "**bold**", "start": 0, "end": 1, "probability": 0.9},
+                         {"word": "[x](http://host/t)", "start": 1, "end": 2, "probability": 0.2},
+                         {"word": "<img src=x>", "start": 2, "end": 3, "probability": 0.9}])
+    assert "**" not in shown and "](" not in shown and "<img" not in shown and "http:" not in shown
+    assert "unsure: </span>&#91;x&#93;" in shown  # the doubted one, announced, still its own characters

@@ -40,7 +40,9 @@ def test_an_older_database_is_measured_once_by_its_migration(tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / f"{1:032x}.png").write_bytes(b"x" * 1234)
     (tmp_path.parent / "secret.txt").write_bytes(b"y" * 99)
-    rows = [(1, "images/" + f"{1:032x}.png", "audio/gone.wav"), (2, "../secret.txt", "/etc/hostname")]
+    (tmp_path / "images" / "linked.png").symlink_to(tmp_path.parent / "secret.txt")  # a link out of the folder
+    rows = [(1, "images/" + f"{1:032x}.png", "audio/gone.wav"), (2, "../secret.txt", "/etc/hostname"),
+            (3, "images/linked.png", "audio/gone.wav")]
     for i, image, audio in rows:
         old["generations"].insert({"id": f"{i:032x}", "created_at": f"2026-01-0{i}", "created_by": "ana",
                                    "transcript": "x", "prompt": "x", "image_path": image, "audio_path": audio},
@@ -50,5 +52,5 @@ def test_an_older_database_is_measured_once_by_its_migration(tmp_path):
     store = Store(tmp_path)
     measured = {r["id"][-1]: (r["image_bytes"], r["audio_bytes"]) for r in
                 store.query("SELECT id, image_bytes, audio_bytes FROM generations")}
-    assert measured == {"1": (1234, 0), "2": (0, 0)}  # a path outside the folder is never read
+    assert measured == {"1": (1234, 0), "2": (0, 0), "3": (0, 0)}  # a path outside the folder is never read
     assert aggregates.storage(store)["people"]["ana"] == {"images": 1234, "audio": 0}

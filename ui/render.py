@@ -56,6 +56,16 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN_SPECIALS.sub(r"\\\1", text)
 
 
+# What HTML or markdown would read, written as character references instead (in one pass, so none is read twice).
+_HTML_OR_MARKDOWN = re.compile(r"""[&"'\\`*_{}\[\]()#+\-.!|<>~:$]""")
+
+
+def html_text(text: str) -> str:
+    """People's text inside HTML that Streamlit's markdown renders (``unsafe_allow_html``): every character HTML
+    or markdown would read becomes a character reference, so ``**x**`` or ``[a](http://host)`` stays text."""
+    return _HTML_OR_MARKDOWN.sub(lambda m: f"&#{ord(m.group())};", text)
+
+
 def chart_text(text: Any) -> str:
     """Text for a Plotly label, legend, axis or hover (Plotly renders a subset of HTML there, links included):
     escaped to stay text."""

@@ -3,8 +3,6 @@ recording from it (Generate, after Transcribe, and History's detail)."""
 
 from __future__ import annotations
 
-import html
-
 import streamlit as st
 
 from core import DOUBTFUL_WORD, counted
@@ -23,8 +21,8 @@ _SPOKEN_ONLY = ("position:absolute;width:1px;height:1px;margin:-1px;padding:0;ov
 def marked_text(words: list[dict]) -> str:
     """The words as HTML, the doubtful ones highlighted, each announced "unsure: rent" by a screen reader."""
     return " ".join(f'<mark class="v2i-unsure" title="whisper was unsure of this word ({w["probability"]:.0%})">'
-                    f'<span style="{_SPOKEN_ONLY}">unsure: </span>{html.escape(w["word"])}</mark>' if _doubtful(w)
-                    else html.escape(w["word"]) for w in words)
+                    f'<span style="{_SPOKEN_ONLY}">unsure: </span>{render.html_text(w["word"])}</mark>'
+                    if _doubtful(w) else render.html_text(w["word"]) for w in words)
 
 
 def word_player(words: list[dict], audio: bytes | None, key: str, *, heard: str | None = None) -> None:

@@ -57,9 +57,6 @@ class Doubts:
         return (f"{outcome}: {'; '.join(said)}. Fix the words in the transcript or the prompt, or tick \"Generate "
                 "anyway\" (API: force=true; command line: --force) if they are right")
 
-    def to_json(self) -> dict:
-        return {"doubtful_words": list(self.words), "reason": self.reason}
-
 
 def doubted_in_prompt(words: Sequence[Word | dict], prompt: str) -> tuple[Word, ...]:
     """The words whisper doubted that are still in ``prompt``: each doubted word's pieces line up with the prompt's,
@@ -70,6 +67,9 @@ def doubted_in_prompt(words: Sequence[Word | dict], prompt: str) -> tuple[Word, 
     if not any(w.doubtful for w in heard):
         return ()
     said = [(i, piece) for i, w in enumerate(heard) for piece in pieces(w.word)]
+    positions: dict[int, list[int]] = {}  # each heard word's pieces, by their place in ``said``
+    for k, (owner, _) in enumerate(said):
+        positions.setdefault(owner, []).append(k)
     written = pieces(prompt)
     aligned: set[int] = set()  # positions in ``said`` lined up with the prompt, and in ``written`` used so
     used: set[int] = set()
@@ -79,7 +79,7 @@ def doubted_in_prompt(words: Sequence[Word | dict], prompt: str) -> tuple[Word, 
     left = Counter(p for j, p in enumerate(written) if j not in used)
     found = []
     for i, w in enumerate(heard):
-        own = [k for k, (owner, _) in enumerate(said) if owner == i]
+        own = positions.get(i)
         if not w.doubtful or not own:
             continue
         if all(k in aligned for k in own):

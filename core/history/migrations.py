@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import sqlite_utils
+
+from .paths import inside
 
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = []  # (name, apply), in the order applied
@@ -353,12 +354,13 @@ def _v22_file_bytes(db: sqlite_utils.Database) -> None:
 
 
 def _size(folder: Path | None, relative: str | None) -> int:
-    """A stored file's bytes (0 when it is gone or its path leaves the folder: nothing outside is read)."""
-    if folder is None or not relative or relative.startswith(("/", "\\")) or ".." in Path(relative).parts:
+    """A stored file's bytes (0 when it is gone or its path, links followed, leaves the folder: nothing outside is
+    read)."""
+    if folder is None or not relative:
         return 0
     try:
-        return os.stat(folder / relative).st_size
-    except OSError:
+        return inside(folder, relative).stat().st_size
+    except OSError:  # StorageError (outside the folder) is one
         return 0
 
 

@@ -28,6 +28,14 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _parts(value: str | None) -> tuple[str, str] | None:
+    """A cookie's session id and secret (None for a value that cannot be one of ours)."""
+    if not value or len(value) > MAX_VALUE or "." not in value:
+        return None
+    session_id, secret = value.split(".", 1)
+    return session_id, secret
+
+
 def start(store: Store, person_id: str, days: float) -> tuple[str, datetime]:
     """A new session for ``person_id``: the cookie's value and when it expires."""
     if not 0 < days <= 3650:
@@ -43,9 +51,9 @@ def start(store: Store, person_id: str, days: float) -> tuple[str, datetime]:
 def person_of(store: Store, value: str | None) -> Person | None:
     """The person a cookie's session signs in (None for a missing, malformed, unknown, expired or revoked one, or
     a person who no longer has an account)."""
-    if not value or len(value) > MAX_VALUE or "." not in value:
+    if (parts := _parts(value)) is None:
         return None
-    session_id, secret = value.split(".", 1)
+    session_id, secret = parts
     rows = store.query("SELECT s.person, coalesce(a.name, s.person) AS name, s.secret_hash FROM sessions s "
                        "JOIN accounts a ON a.person = s.person WHERE s.id = ? AND s.revoked_at IS NULL "
                        "AND s.expires_at > ?", [session_id, datetime.now(timezone.utc).isoformat(timespec="seconds")])
@@ -56,8 +64,8 @@ def person_of(store: Store, value: str | None) -> Person | None:
 
 def end(store: Store, value: str | None) -> None:
     """Sign out: the cookie's session stops working (nothing happens for one that is not ours)."""
-    if value and "." in value and len(value) <= MAX_VALUE:
-        session_id, secret = value.split(".", 1)
+    if (parts := _parts(value)) is not None:
+        session_id, secret = parts
         with store.write() as db:
             db.execute("UPDATE sessions SET revoked_at = ? WHERE id = ? AND secret_hash = ? AND revoked_at IS NULL",
                        [utc_now(), session_id, _hash(secret)])
